@@ -1,0 +1,83 @@
+//! [`CircuitBreaker`]: anything that hands out a [`Breaker`] can protect a call.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::breaker::Breaker;
+use crate::clock::Clock;
+use crate::protected::Protected;
+
+/// A handle to a [`Breaker`] that can run calls through it.
+///
+/// Implemented for `&Breaker<C>` (so `breaker.call(..)` works on a `Breaker` by auto-reference,
+/// and the future borrows the breaker) and for `Arc<Breaker<C>>` (the future owns the `Arc` and
+/// is `'static` when the inner future is, so it can be spawned). Implement it for your own
+/// handle types by saying how to reach the breaker.
+///
+/// ```
+/// use std::sync::Arc;
+/// use protego::{Breaker, CircuitBreaker, Config};
+///
+/// # futures::executor::block_on(async {
+/// let breaker = Breaker::new(Config::default());
+/// assert_eq!(breaker.call(async { Ok::<_, ()>(1) }).await, Ok(1)); // borrows
+///
+/// let shared = Arc::new(Breaker::new(Config::default()));
+/// let fut = Arc::clone(&shared).call(async { Ok::<_, ()>(2) }); // owns: 'static
+/// assert_eq!(fut.await, Ok(2));
+/// # });
+/// ```
+pub trait CircuitBreaker {
+    /// The clock of the breaker behind this handle.
+    type Clock: Clock;
+
+    /// The breaker behind this handle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    ///
+    /// let shared = Arc::new(Breaker::new(Config::default()));
+    /// assert_eq!(shared.breaker().state(), State::Closed);
+    /// ```
+    fn breaker(&self) -> &Breaker<Self::Clock>;
+
+    /// Protects `fut`: the returned future asks the breaker for admission when first polled,
+    /// then either runs `fut` and records its outcome, or drops it unpolled and returns
+    /// [`Error::Rejected`](crate::Error::Rejected).
+    ///
+    /// Dropping the returned future before it completes records nothing and, in half-open,
+    /// gives the trial slot back. A panic inside `fut` counts as a failure and keeps unwinding.
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, Error};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// let out = futures::executor::block_on(breaker.call(async { Err::<(), _>("refused") }));
+    /// assert_eq!(out, Err(Error::Inner("refused")));
+    /// assert_eq!(breaker.consecutive_failures(), 1);
+    /// ```
+    fn call<F, T, E>(self, fut: F) -> Protected<F, Self>
+    where
+        Self: Sized,
+        F: Future<Output = Result<T, E>>,
+    {
+        Protected::new(self, fut)
+    }
+}
+
+impl<C: Clock> CircuitBreaker for &Breaker<C> {
+    type Clock = C;
+
+    fn breaker(&self) -> &Breaker<C> {
+        self
+    }
+}
+
+impl<C: Clock> CircuitBreaker for Arc<Breaker<C>> {
+    type Clock = C;
+
+    fn breaker(&self) -> &Breaker<C> {
+        self
+    }
+}

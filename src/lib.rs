@@ -1,0 +1,58 @@
+//! A runtime-agnostic circuit breaker for async Rust.
+//!
+//! A circuit breaker stops an application from hammering a service that is failing. After
+//! `failure_threshold` consecutive failures the circuit **opens**: calls are refused at once,
+//! without running, with an error that says when to retry. After `reset_timeout` it goes
+//! **half-open** and lets `half_open_retries` trial calls through; if they succeed it **closes**
+//! again, if one fails it opens again. Defaults: 3, 60 s, 2.
+//!
+//! ```
+//! use protego::{Breaker, CircuitBreaker, Config, Error};
+//!
+//! # async fn fetch_quote() -> Result<u32, std::io::Error> { Ok(7) }
+//! # futures::executor::block_on(async {
+//! let breaker = Breaker::new(Config::default());
+//! match breaker.call(fetch_quote()).await {
+//!     Ok(quote) => println!("quote: {quote}"),
+//!     Err(Error::Rejected(r)) => println!("not run; retry after {:?}", r.retry_after()),
+//!     Err(Error::Inner(e)) => println!("ran and failed: {e}"),
+//! }
+//! # });
+//! ```
+//!
+//! - [`Breaker`] is one circuit; [`CircuitBreaker::call`] runs a future through it and returns
+//!   a [`Protected`] future resolving to `Result<T, Error<E>>`.
+//! - [`Registry`] holds breakers by name; [`ProtectExt::protect`] runs a future through one:
+//!   `fetch().protect(&registry, "payments").await`.
+//! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`].
+//! - [`Clock`] is where time comes from: [`SystemClock`] by default, [`ManualClock`] to drive
+//!   the whole machine from a test without sleeping.
+//!
+//! The library depends on no async runtime and spawns nothing: it runs under tokio, async-std,
+//! smol, `futures::executor` or any other executor. See [`Breaker`] for the exact semantics.
+
+mod breaker;
+mod circuit_breaker;
+mod clock;
+mod config;
+mod error;
+mod machine;
+mod protect;
+mod protected;
+mod registry;
+mod state;
+mod sync;
+
+pub use breaker::Breaker;
+pub use circuit_breaker::CircuitBreaker;
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigBuilder};
+pub use error::{ConfigError, Error, Rejected};
+pub use protect::ProtectExt;
+pub use protected::Protected;
+pub use registry::Registry;
+pub use state::State;
+
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,51 @@
+//! [`ProtectExt`]: `.protect(&registry, "name")` on any fallible future.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::breaker::Breaker;
+use crate::circuit_breaker::CircuitBreaker;
+use crate::clock::Clock;
+use crate::protected::Protected;
+use crate::registry::Registry;
+
+/// Protects any fallible future with a named breaker of a [`Registry`].
+///
+/// Implemented for every [`Future`]; `protect` is available when its output is a `Result`.
+///
+/// ```
+/// use protego::{ProtectExt, Registry};
+///
+/// let registry = Registry::new();
+/// # futures::executor::block_on(async {
+/// let quote = async { Ok::<_, std::io::Error>(42) }.protect(&registry, "quotes").await;
+/// assert_eq!(quote.unwrap(), 42);
+/// # });
+/// assert_eq!(registry.len(), 1);
+/// ```
+pub trait ProtectExt: Future + Sized {
+    /// Runs this future through the registry's breaker called `name`, creating it with the
+    /// registry's default config if it does not exist yet.
+    ///
+    /// The breaker is looked up here, not when the future is first polled; the future holds
+    /// it, not the registry, so it is `'static` (and spawnable) whenever `self` is, even if the
+    /// registry is not. An existing name is looked up without allocating.
+    ///
+    /// ```
+    /// use protego::{ProtectExt, Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// let fut = async { Err::<(), _>("timeout") }.protect(&registry, "payments");
+    /// drop(registry); // the future owns its breaker
+    /// assert!(futures::executor::block_on(fut).is_err());
+    /// ```
+    fn protect<C, T, E>(self, registry: &Registry<C>, name: &str) -> Protected<Self, Arc<Breaker<C>>>
+    where
+        Self: Future<Output = Result<T, E>>,
+        C: Clock + Clone,
+    {
+        registry.get_or_create(name).call(self)
+    }
+}
+
+impl<F: Future> ProtectExt for F {}

@@ -1,0 +1,183 @@
+//! [`Protected`]: the future that runs a call through a breaker.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::future::FusedFuture;
+use pin_project::{pin_project, pinned_drop};
+
+use crate::circuit_breaker::CircuitBreaker;
+use crate::clock::Clock;
+use crate::error::Error;
+use crate::machine::{Outcome, Ticket};
+use crate::Breaker;
+
+/// A call protected by a breaker; made by [`CircuitBreaker::call`] or
+/// [`ProtectExt::protect`](crate::ProtectExt::protect).
+///
+/// When first polled it asks the breaker for admission. If refused, it drops the inner future
+/// without polling it and resolves to [`Error::Rejected`]. If admitted, it polls the inner
+/// future and records `Ok` as a success and `Err` (or a panic, which keeps unwinding) as a
+/// failure. Dropped before it completes, it records nothing and gives back a half-open trial
+/// slot. Its size is the inner future's, plus the handle `B`, plus 8 bytes.
+///
+/// ```
+/// use protego::{Breaker, CircuitBreaker, Config};
+///
+/// let breaker = Breaker::new(Config::default());
+/// let fut = breaker.call(async { Ok::<_, std::io::Error>("pong") });
+/// assert_eq!(futures::executor::block_on(fut).unwrap(), "pong");
+/// ```
+#[pin_project(PinnedDrop)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Protected<F, B: CircuitBreaker> {
+    handle: B,
+    phase: Phase,
+    #[pin]
+    inner: Inner<F>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Phase {
+    /// Not polled yet: admission not asked.
+    Start,
+    /// Admitted under this ticket; the outcome is not recorded yet.
+    Running(Ticket),
+    /// Resolved, or unwound by a panic; the outcome (if any) is recorded.
+    Done,
+}
+
+#[pin_project(project = InnerProj)]
+enum Inner<F> {
+    Live(#[pin] F),
+    Gone,
+}
+
+impl<F, B: CircuitBreaker> Protected<F, B> {
+    pub(crate) fn new(handle: B, fut: F) -> Self {
+        Protected {
+            handle,
+            phase: Phase::Start,
+            inner: Inner::Live(fut),
+        }
+    }
+
+    /// The breaker this call runs through.
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// let fut = breaker.call(async { Ok::<(), ()>(()) });
+    /// assert_eq!(fut.breaker().state(), State::Closed);
+    /// ```
+    pub fn breaker(&self) -> &Breaker<B::Clock> {
+        self.handle.breaker()
+    }
+}
+
+/// Records a failure if the inner future panics: dropped only while unwinding out of `poll`.
+struct PanicGuard<'a, C: Clock> {
+    breaker: &'a Breaker<C>,
+    phase: &'a mut Phase,
+}
+
+impl<C: Clock> Drop for PanicGuard<'_, C> {
+    fn drop(&mut self) {
+        if let Phase::Running(ticket) = *self.phase {
+            *self.phase = Phase::Done;
+            self.breaker.record(ticket, Outcome::Failure);
+        }
+    }
+}
+
+impl<F, B, T, E> Future for Protected<F, B>
+where
+    F: Future<Output = Result<T, E>>,
+    B: CircuitBreaker,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let breaker = this.handle.breaker();
+        let ticket = match *this.phase {
+            Phase::Running(ticket) => ticket,
+            Phase::Start => match breaker.admit() {
+                Ok(ticket) => {
+                    *this.phase = Phase::Running(ticket);
+                    ticket
+                }
+                Err(rejected) => {
+                    *this.phase = Phase::Done;
+                    this.inner.set(Inner::Gone);
+                    return Poll::Ready(Err(Error::Rejected(rejected)));
+                }
+            },
+            Phase::Done => panic!("`Protected` polled after completion"),
+        };
+        let InnerProj::Live(fut) = this.inner.as_mut().project() else {
+            unreachable!("a running call keeps its inner future");
+        };
+        let guard = PanicGuard {
+            breaker,
+            phase: &mut *this.phase,
+        };
+        let output = fut.poll(cx);
+        // Not unwinding: the guard must not record anything.
+        std::mem::forget(guard);
+        let Poll::Ready(output) = output else {
+            return Poll::Pending;
+        };
+        *this.phase = Phase::Done;
+        this.inner.set(Inner::Gone);
+        match output {
+            Ok(value) => {
+                breaker.record(ticket, Outcome::Success);
+                Poll::Ready(Ok(value))
+            }
+            Err(error) => {
+                breaker.record(ticket, Outcome::Failure);
+                Poll::Ready(Err(Error::Inner(error)))
+            }
+        }
+    }
+}
+
+impl<F, B, T, E> FusedFuture for Protected<F, B>
+where
+    F: Future<Output = Result<T, E>>,
+    B: CircuitBreaker,
+{
+    fn is_terminated(&self) -> bool {
+        matches!(self.phase, Phase::Done)
+    }
+}
+
+#[pinned_drop]
+impl<F, B: CircuitBreaker> PinnedDrop for Protected<F, B> {
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        if let Phase::Running(ticket) = *this.phase {
+            // Cancelled mid-flight: no verdict, and a half-open slot goes back.
+            *this.phase = Phase::Done;
+            this.handle.breaker().record(ticket, Outcome::Ignored);
+        }
+    }
+}
+
+impl<F, B: CircuitBreaker> fmt::Debug for Protected<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match self.phase {
+            Phase::Start => "not started",
+            Phase::Running(_) => "running",
+            Phase::Done => "done",
+        };
+        f.debug_struct("Protected")
+            .field("breaker", &self.handle.breaker().name())
+            .field("phase", &phase)
+            .finish_non_exhaustive()
+    }
+}

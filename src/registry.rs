@@ -1,0 +1,290 @@
+//! [`Registry`]: breakers shared across an application, keyed by name.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use crate::breaker::Breaker;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::state::State;
+
+type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
+
+/// Named breakers, created on first use and shared by every caller that names them.
+///
+/// All breakers of a registry read one clock (clones of `C`). A name that is not there yet is
+/// created with the registry's default config ([`Config::default`] unless you set another) by
+/// [`get_or_create`](Registry::get_or_create) and [`ProtectExt::protect`](crate::ProtectExt),
+/// or with an explicit config by [`breaker`](Registry::breaker), which also updates an existing
+/// breaker in place when its config differs.
+///
+/// A registry is `Send + Sync`. Keep one for the whole application: in a `static`, or in an
+/// `Arc` handed to the tasks that need it.
+///
+/// ```
+/// use std::sync::OnceLock;
+/// use std::time::Duration;
+/// use protego::{Config, ProtectExt, Registry};
+///
+/// fn registry() -> &'static Registry {
+///     static REGISTRY: OnceLock<Registry> = OnceLock::new();
+///     REGISTRY.get_or_init(|| {
+///         let registry = Registry::new();
+///         let payments = Config::builder().failure_threshold(5).build().expect("valid config");
+///         registry.breaker("payments", payments);
+///         registry
+///     })
+/// }
+///
+/// # futures::executor::block_on(async {
+/// let receipt = async { Ok::<_, std::io::Error>("paid") }.protect(registry(), "payments").await;
+/// assert_eq!(receipt.unwrap(), "paid");
+/// assert_eq!(registry().get("payments").unwrap().config().failure_threshold(), 5);
+/// # });
+/// ```
+pub struct Registry<C: Clock = SystemClock> {
+    breakers: RwLock<Map<C>>,
+    default_config: RwLock<Config>,
+    clock: C,
+}
+
+impl Registry<SystemClock> {
+    /// An empty registry on the system clock, with [`Config::default`] for new names.
+    ///
+    /// ```
+    /// let registry = protego::Registry::new();
+    /// assert!(registry.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::with_clock(SystemClock)
+    }
+}
+
+impl Default for Registry<SystemClock> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<C: Clock + Clone> Registry<C> {
+    /// An empty registry whose breakers all read clones of `clock`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::{ManualClock, Registry, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let registry = Registry::with_clock(clock.clone());
+    /// let breaker = registry.get_or_create("search");
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn with_clock(clock: C) -> Self {
+        Registry {
+            breakers: RwLock::new(HashMap::new()),
+            default_config: RwLock::new(Config::default()),
+            clock,
+        }
+    }
+
+    /// Sets the config that new names get, builder style.
+    ///
+    /// ```
+    /// use protego::{Config, Registry};
+    ///
+    /// let strict = Config::builder().failure_threshold(1).build()?;
+    /// let registry = Registry::new().with_default_config(strict.clone());
+    /// assert_eq!(registry.get_or_create("search").config(), strict);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    #[must_use]
+    pub fn with_default_config(self, config: Config) -> Self {
+        self.set_default_config(config);
+        self
+    }
+
+    /// Sets the config that names created from now on get. Existing breakers keep theirs.
+    ///
+    /// ```
+    /// use protego::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let old = registry.get_or_create("a");
+    /// registry.set_default_config(Config::builder().half_open_retries(5).build()?);
+    /// assert_eq!(registry.get_or_create("b").config().half_open_retries(), 5);
+    /// assert_eq!(old.config().half_open_retries(), 2);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn set_default_config(&self, config: Config) {
+        *self
+            .default_config
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = config;
+    }
+
+    /// The config that new names get.
+    ///
+    /// ```
+    /// assert_eq!(protego::Registry::new().default_config(), protego::Config::default());
+    /// ```
+    pub fn default_config(&self) -> Config {
+        self.default_config
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The breaker called `name`, if there is one. Allocates nothing.
+    ///
+    /// ```
+    /// let registry = protego::Registry::new();
+    /// assert!(registry.get("payments").is_none());
+    /// registry.get_or_create("payments");
+    /// assert!(registry.get("payments").is_some());
+    /// ```
+    pub fn get(&self, name: &str) -> Option<Arc<Breaker<C>>> {
+        self.read().get(name).cloned()
+    }
+
+    /// The breaker called `name`, created with the default config if there is none. Allocates
+    /// only when it creates.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let registry = protego::Registry::new();
+    /// let a = registry.get_or_create("payments");
+    /// let b = registry.get_or_create("payments");
+    /// assert!(Arc::ptr_eq(&a, &b));
+    /// ```
+    pub fn get_or_create(&self, name: &str) -> Arc<Breaker<C>> {
+        if let Some(found) = self.get(name) {
+            return found;
+        }
+        let config = self.default_config();
+        self.insert_or_get(name, config)
+    }
+
+    /// The breaker called `name` with `config`: created if there is none; if there is one with
+    /// a different config, updated in place (same instance, same state, same counts, same
+    /// `opened_at`, see [`Breaker::reconfigure`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego::{Config, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let first = registry.breaker("payments", Config::default());
+    /// let relaxed = Config::builder().failure_threshold(10).build()?;
+    /// let second = registry.breaker("payments", relaxed);
+    /// assert!(Arc::ptr_eq(&first, &second));
+    /// assert_eq!(first.config().failure_threshold(), 10);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn breaker(&self, name: &str, config: Config) -> Arc<Breaker<C>> {
+        if let Some(found) = self.get(name) {
+            if found.config() != config {
+                found.reconfigure(config);
+            }
+            return found;
+        }
+        let found = self.insert_or_get(name, config.clone());
+        // Lost a race with another creator: apply our config to the winner.
+        if found.config() != config {
+            found.reconfigure(config);
+        }
+        found
+    }
+
+    fn insert_or_get(&self, name: &str, config: Config) -> Arc<Breaker<C>> {
+        let mut map = self.breakers.write().unwrap_or_else(PoisonError::into_inner);
+        if let Some(found) = map.get(name) {
+            return Arc::clone(found);
+        }
+        let key: Arc<str> = Arc::from(name);
+        let created = Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
+        map.insert(key, Arc::clone(&created));
+        created
+    }
+
+    /// Takes the breaker called `name` out of the registry. Calls already holding it finish
+    /// on it; the next use of the name creates a fresh breaker.
+    ///
+    /// ```
+    /// let registry = protego::Registry::new();
+    /// registry.get_or_create("payments");
+    /// assert!(registry.remove("payments").is_some());
+    /// assert!(registry.remove("payments").is_none());
+    /// assert!(registry.is_empty());
+    /// ```
+    pub fn remove(&self, name: &str) -> Option<Arc<Breaker<C>>> {
+        self.breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(name)
+    }
+
+    /// How many names the registry holds.
+    ///
+    /// ```
+    /// let registry = protego::Registry::new();
+    /// registry.get_or_create("a");
+    /// registry.get_or_create("b");
+    /// assert_eq!(registry.len(), 2);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.read().len()
+    }
+
+    /// Whether the registry holds no name.
+    ///
+    /// ```
+    /// assert!(protego::Registry::new().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.read().is_empty()
+    }
+
+    /// Every name with its breaker's current state, sorted by name. Like
+    /// [`Breaker::state`], this moves open circuits whose timeout has passed to half-open.
+    ///
+    /// ```
+    /// use protego::{Registry, State};
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("search");
+    /// registry.get_or_create("payments");
+    /// assert_eq!(
+    ///     registry.states(),
+    ///     vec![("payments".to_string(), State::Closed), ("search".to_string(), State::Closed)],
+    /// );
+    /// ```
+    pub fn states(&self) -> Vec<(String, State)> {
+        // Copy the handles out first: no breaker is asked anything under the map's lock.
+        let breakers: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
+            .read()
+            .iter()
+            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
+            .collect();
+        let mut states: Vec<(String, State)> = breakers
+            .into_iter()
+            .map(|(name, breaker)| (name.to_string(), breaker.state()))
+            .collect();
+        states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        states
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Map<C>> {
+        self.breakers.read().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<C: Clock + Clone> fmt::Debug for Registry<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("len", &self.len())
+            .field("default_config", &self.default_config())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,33 @@
+//! The [`State`] a circuit is in.
+
+use std::fmt;
+
+/// Where a circuit stands.
+///
+/// ```
+/// use protego::{Breaker, Config, State};
+///
+/// let breaker = Breaker::new(Config::default());
+/// assert_eq!(breaker.state(), State::Closed);
+/// assert_eq!(State::HalfOpen.to_string(), "half-open");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Every call is admitted; consecutive failures are counted.
+    Closed,
+    /// Every call is rejected at once, until `reset_timeout` has passed since the circuit opened.
+    Open,
+    /// A round of at most `half_open_retries` trial calls is admitted; the others are rejected.
+    HalfOpen,
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half-open",
+        })
+    }
+}
