@@ -245,8 +245,9 @@ impl Machine {
                 }
                 _ => {
                     let t = now.get();
-                    if t >= self.deadline(w) {
-                        // The round went undecided for a whole reset_timeout: replace it.
+                    if t >= self.deadline(w) && t > self.since(w) {
+                        // The round went undecided for a whole reset_timeout: replace it. (A
+                        // round that began at `t` is never hung, even when time saturates.)
                         w = self.transition(w, HALF_OPEN, now, |_| true);
                         continue;
                     }

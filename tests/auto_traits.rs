@@ -1,0 +1,51 @@
+//! Pins down `Send`, `Sync`, `Unpin` and `'static` of the public types.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use protego::{
+    Breaker, Config, ConfigBuilder, ConfigError, Error, ManualClock, ProtectExt, Protected,
+    Registry, Rejected, State, SystemClock,
+};
+
+fn send_sync<T: Send + Sync>() {}
+fn send_sync_static<T: Send + Sync + 'static>() {}
+fn unpin<T: Unpin>() {}
+fn send_static<T: Send + 'static>(_: &T) {}
+
+type PendingOk = std::future::Pending<Result<(), ()>>;
+
+#[test]
+fn shared_types_are_send_sync_unpin_and_static() {
+    send_sync_static::<Breaker>();
+    send_sync_static::<Breaker<ManualClock>>();
+    send_sync_static::<Registry>();
+    send_sync_static::<Registry<ManualClock>>();
+    send_sync_static::<Config>();
+    send_sync_static::<ConfigBuilder>();
+    send_sync_static::<ConfigError>();
+    send_sync_static::<Rejected>();
+    send_sync_static::<Error<std::io::Error>>();
+    send_sync_static::<State>();
+    send_sync_static::<SystemClock>();
+    send_sync_static::<ManualClock>();
+    unpin::<Breaker>();
+    unpin::<Registry>();
+}
+
+#[test]
+fn protected_is_send_and_sync_when_its_inner_future_is() {
+    send_sync::<Protected<PendingOk, &'static Breaker>>();
+    send_sync_static::<Protected<PendingOk, Arc<Breaker>>>();
+    send_sync_static::<Protected<PendingOk, Arc<Breaker<ManualClock>>>>();
+    unpin::<Protected<PendingOk, Arc<Breaker>>>();
+}
+
+#[test]
+fn a_registry_future_is_send_and_static_whenever_its_inner_future_is() {
+    let registry = Registry::new();
+    let fut = async { Ok::<(), ()>(()) }.protect(&registry, "x");
+    send_static(&fut);
+    fn is_future<F: Future>(_: &F) {}
+    is_future(&fut);
+}

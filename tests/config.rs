@@ -1,0 +1,87 @@
+//! Config validation: every invalid knob is refused with an error naming it and its value.
+
+use std::time::Duration;
+
+use protego::{Config, ConfigError};
+
+#[test]
+fn defaults_are_protegos() {
+    let c = Config::default();
+    assert_eq!(c.failure_threshold(), 3);
+    assert_eq!(c.reset_timeout(), Duration::from_secs(60));
+    assert_eq!(c.half_open_retries(), 2);
+    assert_eq!(Config::builder().build(), Ok(c));
+}
+
+#[test]
+fn zero_failure_threshold_is_refused() {
+    let err = Config::builder().failure_threshold(0).build().unwrap_err();
+    assert_eq!(err, ConfigError::FailureThreshold { value: 0 });
+    assert_eq!(err.knob(), "failure_threshold");
+    assert_eq!(err.to_string(), "failure_threshold must be at least 1, got 0");
+}
+
+#[test]
+fn zero_reset_timeout_is_refused() {
+    let err = Config::builder().reset_timeout(Duration::ZERO).build().unwrap_err();
+    assert_eq!(err, ConfigError::ResetTimeout { value: Duration::ZERO });
+    assert_eq!(err.knob(), "reset_timeout");
+    assert!(err.to_string().starts_with("reset_timeout must be greater than zero"), "{err}");
+}
+
+#[test]
+fn zero_half_open_retries_is_refused() {
+    let err = Config::builder().half_open_retries(0).build().unwrap_err();
+    assert_eq!(err, ConfigError::HalfOpenRetries { value: 0 });
+    assert_eq!(err.to_string(), "half_open_retries must be from 1 to 65535, got 0");
+}
+
+#[test]
+fn too_many_half_open_retries_is_refused() {
+    let err = Config::builder().half_open_retries(u32::MAX).build().unwrap_err();
+    assert_eq!(err, ConfigError::HalfOpenRetries { value: u32::MAX });
+    assert!(err.to_string().contains("4294967295"), "{err}");
+}
+
+#[test]
+fn extreme_valid_values_are_accepted() {
+    let c = Config::builder()
+        .failure_threshold(u32::MAX)
+        .reset_timeout(Duration::MAX)
+        .half_open_retries(Config::MAX_HALF_OPEN_RETRIES)
+        .build()
+        .unwrap();
+    assert_eq!(c.failure_threshold(), u32::MAX);
+    assert_eq!(c.reset_timeout(), Duration::MAX);
+    let tiny = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_nanos(1))
+        .half_open_retries(1)
+        .build()
+        .unwrap();
+    assert_eq!(tiny.reset_timeout(), Duration::from_nanos(1));
+}
+
+#[test]
+fn the_first_invalid_knob_is_reported() {
+    let err = Config::builder()
+        .failure_threshold(0)
+        .reset_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(err.knob(), "failure_threshold");
+}
+
+#[test]
+fn to_builder_starts_from_the_current_values() {
+    let base = Config::builder().failure_threshold(7).build().unwrap();
+    let derived = base.to_builder().reset_timeout(Duration::from_secs(1)).build().unwrap();
+    assert_eq!(derived.failure_threshold(), 7);
+    assert_eq!(derived.reset_timeout(), Duration::from_secs(1));
+}
+
+#[test]
+fn config_error_is_a_std_error() {
+    fn takes_error(_: &dyn std::error::Error) {}
+    takes_error(&ConfigError::FailureThreshold { value: 0 });
+}

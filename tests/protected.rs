@@ -1,0 +1,149 @@
+//! The `Protected` future: admission at first poll, rejection without polling, outcomes,
+//! cancellation and panics.
+
+mod common;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::Poll;
+
+use common::*;
+use futures::future::FusedFuture;
+use protego::{Breaker, CircuitBreaker, Config, Error, State};
+
+#[test]
+fn rejection_never_polls_and_drops_the_inner_future_at_once() {
+    let (_clock, breaker) = manual(cfg(1, secs(60), 1));
+    fail_n(&breaker, 1);
+    let (probe, inner) = controlled();
+    let mut fut = Box::pin(breaker.call(inner));
+    let out = poll_once(fut.as_mut());
+    assert!(matches!(out, Poll::Ready(Err(Error::Rejected(_)))));
+    assert_eq!(probe.polls.load(Ordering::SeqCst), 0);
+    assert!(probe.dropped.load(Ordering::SeqCst), "dropped before the Protected is");
+    assert!(fut.is_terminated());
+}
+
+#[test]
+fn admission_is_decided_at_first_poll_not_at_construction() {
+    let (_clock, breaker) = manual(cfg(1, secs(60), 1));
+    let (_probe, inner) = controlled();
+    let mut made_while_closed = Box::pin(breaker.call(inner));
+    fail_n(&breaker, 1);
+    assert!(matches!(
+        poll_once(made_while_closed.as_mut()),
+        Poll::Ready(Err(Error::Rejected(_)))
+    ));
+}
+
+#[test]
+fn an_unpolled_future_takes_no_slot() {
+    let (clock, breaker) = manual(cfg(1, secs(60), 1));
+    fail_n(&breaker, 1);
+    clock.advance(secs(60));
+    let never_polled = breaker.call(async { Ok::<(), ()>(()) });
+    start(&breaker).expect("the slot is free").succeed();
+    drop(never_polled);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn ok_and_err_pass_through() {
+    let breaker = Breaker::new(Config::default());
+    let ok = futures::executor::block_on(breaker.call(async { Ok::<_, String>(5) }));
+    assert_eq!(ok, Ok(5));
+    let err = futures::executor::block_on(breaker.call(async { Err::<u8, _>("bad".to_string()) }));
+    assert_eq!(err, Err(Error::Inner("bad".to_string())));
+}
+
+#[test]
+fn inner_future_is_dropped_when_it_completes() {
+    let (_clock, breaker) = manual(Config::default());
+    let call = start(&breaker).unwrap();
+    let probe = Arc::clone(&call.probe);
+    let (_p, _) = controlled();
+    call.succeed();
+    assert!(probe.dropped.load(Ordering::SeqCst));
+}
+
+#[test]
+fn pending_inner_future_is_polled_until_ready() {
+    let (_clock, breaker) = manual(Config::default());
+    let call = start(&breaker).unwrap();
+    let probe = Arc::clone(&call.probe);
+    assert_eq!(probe.polls.load(Ordering::SeqCst), 1);
+    call.succeed();
+    assert_eq!(probe.polls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn panic_propagates_with_its_payload_and_counts_as_failure() {
+    let breaker = Breaker::new(cfg(1, secs(60), 1));
+    let fut = breaker.call(async {
+        if true {
+            panic!("downstream exploded");
+        }
+        Ok::<(), ()>(())
+    });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        futures::executor::block_on(fut)
+    }));
+    let payload = caught.expect_err("the panic propagates");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"downstream exploded"));
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn polling_after_completion_panics_with_a_clear_message() {
+    let breaker = Breaker::new(Config::default());
+    let mut fut = Box::pin(breaker.call(async { Ok::<(), ()>(()) }));
+    assert!(poll_once(fut.as_mut()).is_ready());
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| poll_once(fut.as_mut())));
+    let payload = caught.expect_err("second poll panics");
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"`Protected` polled after completion"));
+}
+
+#[test]
+fn call_works_on_a_breaker_a_reference_and_an_arc() {
+    let owned = Breaker::new(Config::default());
+    let by_ref: &Breaker = &owned;
+    let shared = Arc::new(Breaker::new(Config::default()));
+    futures::executor::block_on(async {
+        assert_eq!(owned.call(async { Ok::<_, ()>(1) }).await, Ok(1));
+        assert_eq!(by_ref.call(async { Ok::<_, ()>(2) }).await, Ok(2));
+        assert_eq!(Arc::clone(&shared).call(async { Ok::<_, ()>(3) }).await, Ok(3));
+        assert_eq!(shared.call(async { Ok::<_, ()>(4) }).await, Ok(4));
+    });
+}
+
+#[test]
+fn arc_breaker_futures_are_static_and_spawnable() {
+    fn assert_static_send<F: Future + Send + 'static>(f: F) -> F {
+        f
+    }
+    let shared = Arc::new(Breaker::new(cfg(1, secs(60), 1)));
+    let fut = assert_static_send(Arc::clone(&shared).call(async { Err::<(), _>("down") }));
+    let joined = std::thread::spawn(move || futures::executor::block_on(fut)).join().unwrap();
+    assert_eq!(joined, Err(Error::Inner("down")));
+    assert_eq!(shared.state(), State::Open);
+}
+
+#[test]
+fn debug_output_names_the_phase() {
+    let breaker = Breaker::new(Config::default()).named("quotes");
+    let fut = breaker.call(async { Ok::<(), ()>(()) });
+    let shown = format!("{fut:?}");
+    assert!(shown.contains("quotes") && shown.contains("not started"), "{shown}");
+}
+
+#[test]
+fn protected_is_unpin_when_its_inner_future_is() {
+    fn assert_unpin<T: Unpin>(_: &T) {}
+    let breaker = Breaker::new(Config::default());
+    let fut = breaker.call(futures::future::ready(Ok::<(), ()>(())));
+    assert_unpin(&fut);
+    let mut fut = fut;
+    assert_eq!(poll_once(Pin::new(&mut fut)), Poll::Ready(Ok(())));
+}

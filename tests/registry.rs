@@ -1,0 +1,184 @@
+//! The registry: creation on first use, updates in place that keep state, listing, removal,
+//! and futures that can be spawned.
+
+mod common;
+
+use std::sync::{Arc, OnceLock};
+
+use common::*;
+use protego::{Config, Error, ManualClock, ProtectExt, Registry, State};
+
+fn manual_registry() -> (ManualClock, Registry<ManualClock>) {
+    let clock = ManualClock::new();
+    (clock.clone(), Registry::with_clock(clock))
+}
+
+#[test]
+fn update_in_place_keeps_instance_state_counts_and_opened_at() {
+    let (clock, registry) = manual_registry();
+    let before = registry.breaker("payments", cfg(2, secs(60), 1));
+    fail_n(&before, 2);
+    clock.advance(secs(15));
+
+    let after = registry.breaker("payments", cfg(4, secs(90), 3));
+    assert!(Arc::ptr_eq(&before, &after), "same instance");
+    assert_eq!(after.config(), cfg(4, secs(90), 3));
+    assert_eq!(after.state(), State::Open, "same state");
+    assert_eq!(
+        start(&after).err().unwrap().retry_after(),
+        Some(secs(75)),
+        "same opened_at, new reset_timeout"
+    );
+}
+
+#[test]
+fn update_in_place_keeps_the_failure_count() {
+    let (_clock, registry) = manual_registry();
+    let breaker = registry.breaker("search", cfg(3, secs(60), 1));
+    fail_n(&breaker, 2);
+    registry.breaker("search", cfg(3, secs(30), 1));
+    assert_eq!(breaker.consecutive_failures(), 2);
+    fail_n(&breaker, 1);
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn the_same_config_leaves_the_breaker_alone() {
+    let (_clock, registry) = manual_registry();
+    let a = registry.breaker("x", cfg(2, secs(5), 1));
+    fail_n(&a, 1);
+    let b = registry.breaker("x", cfg(2, secs(5), 1));
+    assert!(Arc::ptr_eq(&a, &b));
+    assert_eq!(b.consecutive_failures(), 1);
+}
+
+#[test]
+fn new_names_get_the_default_config() {
+    let (_clock, registry) = manual_registry();
+    assert_eq!(registry.get_or_create("a").config(), Config::default());
+    registry.set_default_config(cfg(1, secs(1), 1));
+    assert_eq!(registry.get_or_create("b").config(), cfg(1, secs(1), 1));
+    assert_eq!(registry.get("a").unwrap().config(), Config::default(), "existing keep theirs");
+}
+
+#[test]
+fn unknown_names_are_absent_not_errors() {
+    let (_clock, registry) = manual_registry();
+    assert!(registry.get("nope").is_none());
+    assert!(registry.remove("nope").is_none());
+    assert!(registry.is_empty());
+}
+
+#[test]
+fn breakers_are_named_after_their_key() {
+    let (_clock, registry) = manual_registry();
+    let breaker = registry.breaker("payments", cfg(1, secs(5), 1));
+    assert_eq!(breaker.name(), Some("payments"));
+    fail_n(&breaker, 1);
+    let r = start(&breaker).err().unwrap();
+    assert_eq!(r.name(), Some("payments"));
+    assert_eq!(r.to_string(), "circuit `payments` is open, retry after 5s");
+}
+
+#[test]
+fn remove_then_reuse_starts_fresh() {
+    let (_clock, registry) = manual_registry();
+    let old = registry.breaker("x", cfg(1, secs(5), 1));
+    fail_n(&old, 1);
+    let removed = registry.remove("x").unwrap();
+    assert!(Arc::ptr_eq(&old, &removed));
+    assert_eq!(registry.len(), 0);
+    assert_eq!(registry.get_or_create("x").state(), State::Closed);
+    assert_eq!(old.state(), State::Open, "holders of the removed breaker still see it");
+}
+
+#[test]
+fn states_lists_every_name_sorted() {
+    let (clock, registry) = manual_registry();
+    registry.breaker("b", cfg(1, secs(5), 1));
+    let a = registry.breaker("a", cfg(1, secs(5), 1));
+    registry.get_or_create("c");
+    fail_n(&a, 1);
+    assert_eq!(
+        registry.states(),
+        vec![
+            ("a".to_string(), State::Open),
+            ("b".to_string(), State::Closed),
+            ("c".to_string(), State::Closed)
+        ]
+    );
+    clock.advance(secs(5));
+    assert_eq!(registry.states()[0], ("a".to_string(), State::HalfOpen));
+}
+
+#[test]
+fn all_breakers_share_the_registry_clock() {
+    let (clock, registry) = manual_registry();
+    let a = registry.breaker("a", cfg(1, secs(10), 1));
+    let b = registry.breaker("b", cfg(1, secs(10), 1));
+    fail_n(&a, 1);
+    fail_n(&b, 1);
+    clock.advance(secs(10));
+    assert_eq!(a.state(), State::HalfOpen);
+    assert_eq!(b.state(), State::HalfOpen);
+}
+
+#[test]
+fn protect_creates_on_first_use_and_reuses_after() {
+    let (_clock, registry) = manual_registry();
+    registry.set_default_config(cfg(2, secs(5), 1));
+    futures::executor::block_on(async {
+        let r = async { Err::<(), _>("x") }.protect(&registry, "svc").await;
+        assert_eq!(r, Err(Error::Inner("x")));
+        let _ = async { Err::<(), _>("x") }.protect(&registry, "svc").await;
+        let r = async { Ok::<(), &str>(()) }.protect(&registry, "svc").await;
+        assert_eq!(r.unwrap_err().rejected().unwrap().name(), Some("svc"));
+    });
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn protected_future_outlives_a_dropped_registry() {
+    let registry = Registry::new();
+    let fut = async { Ok::<_, ()>(1) }.protect(&registry, "a");
+    drop(registry);
+    assert_eq!(futures::executor::block_on(fut), Ok(1));
+}
+
+fn global() -> &'static Registry {
+    static REGISTRY: OnceLock<Registry> = OnceLock::new();
+    REGISTRY.get_or_init(Registry::new)
+}
+
+#[test]
+fn futures_from_a_static_registry_spawn_directly() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let out = rt.block_on(async {
+        let task = tokio::spawn(async { Ok::<_, ()>(7) }.protect(global(), "static-spawn"));
+        task.await.unwrap()
+    });
+    assert_eq!(out, Ok(7));
+}
+
+#[test]
+fn futures_from_an_arc_registry_spawn_inside_async_move() {
+    let registry = Arc::new(Registry::new());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let out = rt.block_on(async {
+        let reg = Arc::clone(&registry);
+        let task = tokio::spawn(async move { async { Ok::<_, ()>(8) }.protect(&reg, "arc-spawn").await });
+        task.await.unwrap()
+    });
+    assert_eq!(out, Ok(8));
+    assert_eq!(registry.len(), 1);
+}
+
+#[test]
+fn many_names() {
+    let (_clock, registry) = manual_registry();
+    for i in 0..10_000 {
+        registry.get_or_create(&format!("svc-{i}"));
+    }
+    assert_eq!(registry.len(), 10_000);
+    assert_eq!(registry.get("svc-9999").unwrap().name(), Some("svc-9999"));
+}
