@@ -39,7 +39,11 @@ pub trait ProtectExt: Future + Sized {
     /// drop(registry); // the future owns its breaker
     /// assert!(futures::executor::block_on(fut).is_err());
     /// ```
-    fn protect<C, T, E>(self, registry: &Registry<C>, name: &str) -> Protected<Self, Arc<Breaker<C>>>
+    fn protect<C, T, E>(
+        self,
+        registry: &Registry<C>,
+        name: &str,
+    ) -> Protected<Self, Arc<Breaker<C>>>
     where
         Self: Future<Output = Result<T, E>>,
         C: Clock + Clone,

@@ -198,12 +198,16 @@ impl<C: Clock + Clone> Registry<C> {
     }
 
     fn insert_or_get(&self, name: &str, config: Config) -> Arc<Breaker<C>> {
-        let mut map = self.breakers.write().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = map.get(name) {
             return Arc::clone(found);
         }
         let key: Arc<str> = Arc::from(name);
-        let created = Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
+        let created =
+            Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
         map.insert(key, Arc::clone(&created));
         created
     }

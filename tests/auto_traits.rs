@@ -12,6 +12,7 @@ fn send_sync<T: Send + Sync>() {}
 fn send_sync_static<T: Send + Sync + 'static>() {}
 fn unpin<T: Unpin>() {}
 fn send_static<T: Send + 'static>(_: &T) {}
+fn is_future<F: Future>(_: &F) {}
 
 type PendingOk = std::future::Pending<Result<(), ()>>;
 
@@ -46,6 +47,5 @@ fn a_registry_future_is_send_and_static_whenever_its_inner_future_is() {
     let registry = Registry::new();
     let fut = async { Ok::<(), ()>(()) }.protect(&registry, "x");
     send_static(&fut);
-    fn is_future<F: Future>(_: &F) {}
     is_future(&fut);
 }

@@ -18,27 +18,48 @@ fn zero_failure_threshold_is_refused() {
     let err = Config::builder().failure_threshold(0).build().unwrap_err();
     assert_eq!(err, ConfigError::FailureThreshold { value: 0 });
     assert_eq!(err.knob(), "failure_threshold");
-    assert_eq!(err.to_string(), "failure_threshold must be at least 1, got 0");
+    assert_eq!(
+        err.to_string(),
+        "failure_threshold must be at least 1, got 0"
+    );
 }
 
 #[test]
 fn zero_reset_timeout_is_refused() {
-    let err = Config::builder().reset_timeout(Duration::ZERO).build().unwrap_err();
-    assert_eq!(err, ConfigError::ResetTimeout { value: Duration::ZERO });
+    let err = Config::builder()
+        .reset_timeout(Duration::ZERO)
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        ConfigError::ResetTimeout {
+            value: Duration::ZERO
+        }
+    );
     assert_eq!(err.knob(), "reset_timeout");
-    assert!(err.to_string().starts_with("reset_timeout must be greater than zero"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("reset_timeout must be greater than zero"),
+        "{err}"
+    );
 }
 
 #[test]
 fn zero_half_open_retries_is_refused() {
     let err = Config::builder().half_open_retries(0).build().unwrap_err();
     assert_eq!(err, ConfigError::HalfOpenRetries { value: 0 });
-    assert_eq!(err.to_string(), "half_open_retries must be from 1 to 65535, got 0");
+    assert_eq!(
+        err.to_string(),
+        "half_open_retries must be from 1 to 65535, got 0"
+    );
 }
 
 #[test]
 fn too_many_half_open_retries_is_refused() {
-    let err = Config::builder().half_open_retries(u32::MAX).build().unwrap_err();
+    let err = Config::builder()
+        .half_open_retries(u32::MAX)
+        .build()
+        .unwrap_err();
     assert_eq!(err, ConfigError::HalfOpenRetries { value: u32::MAX });
     assert!(err.to_string().contains("4294967295"), "{err}");
 }
@@ -75,7 +96,11 @@ fn the_first_invalid_knob_is_reported() {
 #[test]
 fn to_builder_starts_from_the_current_values() {
     let base = Config::builder().failure_threshold(7).build().unwrap();
-    let derived = base.to_builder().reset_timeout(Duration::from_secs(1)).build().unwrap();
+    let derived = base
+        .to_builder()
+        .reset_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
     assert_eq!(derived.failure_threshold(), 7);
     assert_eq!(derived.reset_timeout(), Duration::from_secs(1));
 }

@@ -58,7 +58,11 @@ fn new_names_get_the_default_config() {
     assert_eq!(registry.get_or_create("a").config(), Config::default());
     registry.set_default_config(cfg(1, secs(1), 1));
     assert_eq!(registry.get_or_create("b").config(), cfg(1, secs(1), 1));
-    assert_eq!(registry.get("a").unwrap().config(), Config::default(), "existing keep theirs");
+    assert_eq!(
+        registry.get("a").unwrap().config(),
+        Config::default(),
+        "existing keep theirs"
+    );
 }
 
 #[test]
@@ -89,7 +93,11 @@ fn remove_then_reuse_starts_fresh() {
     assert!(Arc::ptr_eq(&old, &removed));
     assert_eq!(registry.len(), 0);
     assert_eq!(registry.get_or_create("x").state(), State::Closed);
-    assert_eq!(old.state(), State::Open, "holders of the removed breaker still see it");
+    assert_eq!(
+        old.state(),
+        State::Open,
+        "holders of the removed breaker still see it"
+    );
 }
 
 #[test]
@@ -152,7 +160,10 @@ fn global() -> &'static Registry {
 
 #[test]
 fn futures_from_a_static_registry_spawn_directly() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     let out = rt.block_on(async {
         let task = tokio::spawn(async { Ok::<_, ()>(7) }.protect(global(), "static-spawn"));
         task.await.unwrap()
@@ -163,10 +174,14 @@ fn futures_from_a_static_registry_spawn_directly() {
 #[test]
 fn futures_from_an_arc_registry_spawn_inside_async_move() {
     let registry = Arc::new(Registry::new());
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
     let out = rt.block_on(async {
         let reg = Arc::clone(&registry);
-        let task = tokio::spawn(async move { async { Ok::<_, ()>(8) }.protect(&reg, "arc-spawn").await });
+        let task =
+            tokio::spawn(async move { async { Ok::<_, ()>(8) }.protect(&reg, "arc-spawn").await });
         task.await.unwrap()
     });
     assert_eq!(out, Ok(8));

@@ -1,4 +1,5 @@
 //! The closed / open / half-open machine, one test per rule, driven by a manual clock.
+#![allow(clippy::unchecked_time_subtraction)] // test constants, far from zero
 
 mod common;
 
@@ -9,7 +10,11 @@ use protego::{Config, State};
 
 const NS: Duration = Duration::from_nanos(1);
 
-fn tripped(threshold: u32, timeout: Duration, trials: u32) -> (protego::ManualClock, protego::Breaker<protego::ManualClock>) {
+fn tripped(
+    threshold: u32,
+    timeout: Duration,
+    trials: u32,
+) -> (protego::ManualClock, protego::Breaker<protego::ManualClock>) {
     let (clock, breaker) = manual(cfg(threshold, timeout, trials));
     fail_n(&breaker, threshold);
     assert_eq!(breaker.state(), State::Open);
@@ -53,9 +58,15 @@ fn open_circuit_rejects_with_exact_retry_after() {
     assert_eq!(r.state(), State::Open);
     assert_eq!(r.retry_after(), Some(secs(60)));
     clock.advance(Duration::from_millis(12_345));
-    assert_eq!(start(&breaker).err().unwrap().retry_after(), Some(Duration::from_millis(47_655)));
+    assert_eq!(
+        start(&breaker).err().unwrap().retry_after(),
+        Some(Duration::from_millis(47_655))
+    );
     clock.advance(secs(47) + Duration::from_millis(654));
-    assert_eq!(start(&breaker).err().unwrap().retry_after(), Some(Duration::from_millis(1)));
+    assert_eq!(
+        start(&breaker).err().unwrap().retry_after(),
+        Some(Duration::from_millis(1))
+    );
     clock.advance(Duration::from_millis(1) - NS);
     assert_eq!(start(&breaker).err().unwrap().retry_after(), Some(NS));
 }
@@ -85,7 +96,9 @@ fn the_next_call_decides_half_open_without_a_state_read() {
 fn half_open_admits_exactly_half_open_retries_trials() {
     let (clock, breaker) = tripped(1, secs(10), 3);
     clock.advance(secs(10));
-    let trials: Vec<_> = (0..3).map(|_| start(&breaker).expect("trial admitted")).collect();
+    let trials: Vec<_> = (0..3)
+        .map(|_| start(&breaker).expect("trial admitted"))
+        .collect();
     let r = start(&breaker).err().expect("fourth call rejected");
     assert_eq!(r.state(), State::HalfOpen);
     assert_eq!(r.retry_after(), None);
@@ -243,7 +256,10 @@ fn hung_round_is_replaced_after_reset_timeout() {
     clock.advance(secs(10));
     let hung = start(&breaker).unwrap();
     clock.advance(secs(10) - NS);
-    assert!(start(&breaker).is_err(), "the round is still undecided but not yet hung");
+    assert!(
+        start(&breaker).is_err(),
+        "the round is still undecided but not yet hung"
+    );
     clock.advance(NS);
     let fresh = start(&breaker).expect("a fresh round admits again");
     hung.fail(); // the old round's outcome no longer counts
@@ -263,7 +279,11 @@ fn hung_round_replacement_also_frees_slots_of_succeeded_trials() {
     let b = start(&breaker).unwrap();
     drop(hung);
     a.succeed();
-    assert_eq!(breaker.state(), State::HalfOpen, "the old round's success does not carry over");
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "the old round's success does not carry over"
+    );
     b.succeed();
     assert_eq!(breaker.state(), State::Closed);
 }
@@ -275,14 +295,22 @@ fn reconfigure_keeps_state_counts_and_opened_at() {
     breaker.reconfigure(cfg(5, secs(60), 2));
     assert_eq!(breaker.consecutive_failures(), 2);
     fail_n(&breaker, 2);
-    assert_eq!(breaker.state(), State::Closed, "the new threshold of 5 applies");
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "the new threshold of 5 applies"
+    );
     fail_n(&breaker, 1);
     assert_eq!(breaker.state(), State::Open);
 
     clock.advance(secs(20));
     breaker.reconfigure(cfg(5, secs(90), 2));
     assert_eq!(breaker.state(), State::Open);
-    assert_eq!(start(&breaker).err().unwrap().retry_after(), Some(secs(70)), "opened_at kept");
+    assert_eq!(
+        start(&breaker).err().unwrap().retry_after(),
+        Some(secs(70)),
+        "opened_at kept"
+    );
 }
 
 #[test]
@@ -300,7 +328,11 @@ fn reconfigure_never_flips_the_state_by_itself() {
     let (_clock, breaker) = manual(cfg(5, secs(60), 1));
     fail_n(&breaker, 3);
     breaker.reconfigure(cfg(2, secs(60), 1));
-    assert_eq!(breaker.state(), State::Closed, "count 3 >= threshold 2, but nothing failed since");
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "count 3 >= threshold 2, but nothing failed since"
+    );
     assert_eq!(breaker.consecutive_failures(), 3);
     fail_n(&breaker, 1);
     assert_eq!(breaker.state(), State::Open);
@@ -332,7 +364,10 @@ fn config_reads_back_what_was_set() {
 fn maximal_reset_timeout_never_overflows() {
     let (clock, breaker) = tripped(1, Duration::MAX, 1);
     let after = start(&breaker).err().unwrap().retry_after().unwrap();
-    assert!(after >= Duration::from_secs(584 * 365 * 24 * 3600), "{after:?}");
+    assert!(
+        after >= Duration::from_secs(584 * 365 * 24 * 3600),
+        "{after:?}"
+    );
     clock.advance(Duration::from_secs(100 * 365 * 24 * 3600));
     assert_eq!(breaker.state(), State::Open);
     clock.advance(Duration::MAX);

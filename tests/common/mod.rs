@@ -98,7 +98,11 @@ pub fn start(breaker: &Breaker<ManualClock>) -> Result<Call<'_>, Rejected> {
     match poll_once(fut.as_mut()) {
         Poll::Pending => Ok(Call { probe, fut }),
         Poll::Ready(Err(Error::Rejected(r))) => {
-            assert_eq!(probe.polls.load(Ordering::SeqCst), 0, "a rejected call was polled");
+            assert_eq!(
+                probe.polls.load(Ordering::SeqCst),
+                0,
+                "a rejected call was polled"
+            );
             Err(r)
         }
         Poll::Ready(other) => panic!("a pending inner future resolved: {other:?}"),
