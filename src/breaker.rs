@@ -174,6 +174,13 @@ impl<C: Clock> Breaker<C> {
         self.machine.consecutive_failures()
     }
 
+    /// How many transitions this breaker has made (modulo 2^29); for the loom models only.
+    #[cfg(protego_loom)]
+    #[doc(hidden)]
+    pub fn generation(&self) -> u32 {
+        self.machine.generation()
+    }
+
     /// The breaker's clock.
     ///
     /// ```

@@ -363,6 +363,12 @@ impl Machine {
         *current = config;
     }
 
+    /// The current generation: how many transitions have happened (modulo 2^29).
+    #[cfg(protego_loom)]
+    pub(crate) fn generation(&self) -> u32 {
+        self.load().generation()
+    }
+
     /// Consecutive failures counted in the current closed stretch (0 in other states).
     pub(crate) fn consecutive_failures(&self) -> u32 {
         let w = self.load();
@@ -374,7 +380,7 @@ impl Machine {
     }
 }
 
-#[cfg(all(test, not(loom)))]
+#[cfg(all(test, not(protego_loom)))]
 mod tests {
     use super::*;
 

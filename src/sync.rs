@@ -1,14 +1,16 @@
 //! The one place the library takes its synchronization primitives from.
 //!
-//! Under `RUSTFLAGS="--cfg loom"` these are loom's, so the loom models in `tests/loom.rs` check the
-//! real state machine rather than a copy of it.
+//! Under `RUSTFLAGS="--cfg protego_loom"` these are loom's, so the loom models in `tests/loom.rs`
+//! check the real state machine rather than a copy of it. The cfg is our own rather than the
+//! customary `loom` because `--cfg loom` also switches tokio (a dev-dependency) to its own loom
+//! build, which does not compile outside tokio's workspace.
 
-#[cfg(loom)]
+#[cfg(protego_loom)]
 pub(crate) use loom::sync::{
     atomic::{AtomicU32, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard,
 };
-#[cfg(not(loom))]
+#[cfg(not(protego_loom))]
 pub(crate) use std::sync::{
     atomic::{AtomicU32, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard,
@@ -17,11 +19,11 @@ pub(crate) use std::sync::{
 /// Locks `mutex`, ignoring poisoning: nothing the crate does under its locks can panic, and a
 /// user's panic elsewhere must not turn every later call into a panic.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(loom)]
+    #[cfg(protego_loom)]
     {
         mutex.lock().unwrap_or_else(|e| e.into_inner())
     }
-    #[cfg(not(loom))]
+    #[cfg(not(protego_loom))]
     {
         mutex
             .lock()

@@ -1,0 +1,217 @@
+//! Loom models of the real state machine, run with
+//! `RUSTFLAGS="--cfg protego_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom`.
+#![cfg(protego_loom)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use loom::thread;
+use protego::{Breaker, CircuitBreaker, Config, Error, ManualClock, Protected, State};
+
+const PENDING: u8 = 0;
+const OK: u8 = 1;
+const ERR: u8 = 2;
+
+/// An inner future that stays pending until its gate is set.
+struct Gate(Arc<AtomicU8>);
+
+impl Future for Gate {
+    type Output = Result<(), ()>;
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.0.load(Ordering::SeqCst) {
+            PENDING => Poll::Pending,
+            OK => Poll::Ready(Ok(())),
+            _ => Poll::Ready(Err(())),
+        }
+    }
+}
+
+type Shared = Arc<Breaker<ManualClock>>;
+type Call = Pin<Box<Protected<Gate, Shared>>>;
+
+fn poll<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
+    fut.poll(&mut Context::from_waker(futures::task::noop_waker_ref()))
+}
+
+fn breaker(threshold: u32, trials: u32) -> (ManualClock, Shared) {
+    let clock = ManualClock::new();
+    let cfg = Config::builder()
+        .failure_threshold(threshold)
+        .reset_timeout(Duration::from_secs(10))
+        .half_open_retries(trials)
+        .build()
+        .unwrap();
+    (clock.clone(), Arc::new(Breaker::with_clock(cfg, clock)))
+}
+
+/// Starts a call and polls it once: `Some` (in flight, with its gate) if admitted.
+fn start(b: &Shared) -> Option<(Arc<AtomicU8>, Call)> {
+    let gate = Arc::new(AtomicU8::new(PENDING));
+    let mut call = Box::pin(Arc::clone(b).call(Gate(Arc::clone(&gate))));
+    match poll(call.as_mut()) {
+        Poll::Pending => Some((gate, call)),
+        Poll::Ready(Err(Error::Rejected(_))) => None,
+        Poll::Ready(_) => unreachable!("the gate is closed"),
+    }
+}
+
+fn finish((gate, mut call): (Arc<AtomicU8>, Call), how: u8) {
+    gate.store(how, Ordering::SeqCst);
+    assert!(poll(call.as_mut()).is_ready());
+}
+
+fn run(b: &Shared, how: u8) -> bool {
+    start(b).map(|c| finish(c, how)).is_some()
+}
+
+fn half_open(threshold: u32, trials: u32) -> (ManualClock, Shared) {
+    let (clock, b) = breaker(threshold, trials);
+    for _ in 0..threshold {
+        assert!(run(&b, ERR));
+    }
+    clock.advance(Duration::from_secs(10));
+    (clock, b)
+}
+
+#[test]
+fn racing_callers_never_exceed_the_half_open_slots() {
+    loom::model(|| {
+        let (_clock, b) = half_open(1, 2);
+        let gen_half_open = b.generation(); // Open, not yet half-open: decided by the callers
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let b = Arc::clone(&b);
+                thread::spawn(move || start(&b))
+            })
+            .collect();
+        let admitted: Vec<_> = handles
+            .into_iter()
+            .filter_map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(admitted.len(), 2, "exactly the round's slots are admitted");
+        assert_eq!(
+            b.generation(),
+            gen_half_open + 1,
+            "one Open -> HalfOpen transition"
+        );
+        assert_eq!(b.state(), State::HalfOpen);
+        for call in admitted {
+            finish(call, OK);
+        }
+        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.generation(), gen_half_open + 2);
+    });
+}
+
+#[test]
+fn failures_racing_at_the_threshold_trip_once() {
+    loom::model(|| {
+        let (clock, b) = breaker(2, 1);
+        let calls: Vec<_> = (0..3).map(|_| start(&b).unwrap()).collect();
+        let handles: Vec<_> = calls
+            .into_iter()
+            .map(|call| thread::spawn(move || finish(call, ERR)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(b.generation(), 1, "exactly one Closed -> Open transition");
+        assert_eq!(b.state(), State::Open);
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(
+            b.state(),
+            State::HalfOpen,
+            "opened_at is the one stamped at time 0"
+        );
+    });
+}
+
+#[test]
+fn cancelled_trial_racing_a_success_leaks_no_slot() {
+    loom::model(|| {
+        let (_clock, b) = half_open(1, 2);
+        let a = start(&b).unwrap();
+        let c = start(&b).unwrap();
+        let dropper = thread::spawn(move || drop(a));
+        let winner = thread::spawn(move || finish(c, OK));
+        dropper.join().unwrap();
+        winner.join().unwrap();
+        assert_eq!(b.state(), State::HalfOpen);
+        let last = start(&b).expect("the dropped trial's slot is free");
+        assert!(
+            start(&b).is_none(),
+            "one success + one in flight fill the round"
+        );
+        finish(last, OK);
+        assert_eq!(b.state(), State::Closed);
+    });
+}
+
+#[test]
+fn cancelled_trial_racing_a_failure_reopens_once() {
+    loom::model(|| {
+        let (_clock, b) = half_open(1, 2);
+        let a = start(&b).unwrap();
+        let c = start(&b).unwrap();
+        let before = b.generation();
+        let dropper = thread::spawn(move || drop(a));
+        let loser = thread::spawn(move || finish(c, ERR));
+        dropper.join().unwrap();
+        loser.join().unwrap();
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.generation(), before + 1);
+    });
+}
+
+#[test]
+fn reconfigure_racing_outcomes_is_never_torn() {
+    loom::model(|| {
+        let (_clock, b) = breaker(2, 1);
+        let old = b.config();
+        let new = Config::builder()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_secs(1))
+            .half_open_retries(3)
+            .build()
+            .unwrap();
+        let recorder = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || run(&b, ERR))
+        };
+        let reconfigurer = {
+            let (b, new) = (Arc::clone(&b), new.clone());
+            thread::spawn(move || b.reconfigure(new))
+        };
+        let seen = b.config();
+        assert!(seen == old || seen == new, "torn config: {seen:?}");
+        assert!(recorder.join().unwrap());
+        reconfigurer.join().unwrap();
+        assert_eq!(b.config(), new);
+        // One failure: over the new threshold of 1 only if it was counted after the update.
+        assert!(matches!(b.state(), State::Open | State::Closed));
+        assert!(b.generation() <= 1);
+    });
+}
+
+#[test]
+fn late_outcome_racing_a_transition_changes_nothing() {
+    loom::model(|| {
+        let (clock, b) = breaker(1, 1);
+        let late = start(&b).unwrap();
+        assert!(run(&b, ERR));
+        clock.advance(Duration::from_secs(10));
+        let trial = start(&b).unwrap(); // Open -> HalfOpen
+        let gen = b.generation();
+        let late_success = thread::spawn(move || finish(late, OK));
+        let cancel = thread::spawn(move || drop(trial));
+        late_success.join().unwrap();
+        cancel.join().unwrap();
+        assert_eq!(b.generation(), gen, "the late success closed nothing");
+        assert_eq!(b.state(), State::HalfOpen);
+        assert!(start(&b).is_some(), "the cancelled trial's slot is free");
+    });
+}
