@@ -1,54 +1,246 @@
-//! Per-call cost of protection on the closed-state success path, against a bare future in the
-//! same run. Every future is polled once by hand with a no-op waker, so no executor is measured.
+//! Per-call cost of protection, against a bare future in the same run. Every future is polled
+//! once by hand with a no-op waker, so no executor is measured.
 //!
 //! ```text
-//! cargo bench --bench call
+//! cargo bench --bench call                 # everything
+//! cargo bench --bench call -- contention   # one group
+//! cargo bench --bench call -- --test       # run each once (CI)
 //! ```
-#![allow(missing_docs)]
+#![allow(missing_docs, clippy::cast_possible_truncation)]
 
-use std::future::{ready, Future};
+use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
+use std::sync::Barrier;
 use std::task::{Context, Poll};
+use std::thread;
+use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
-use protego::{Breaker, CircuitBreaker, Config, ProtectExt, Registry};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use protego::{Breaker, CircuitBreaker, Config, ManualClock, ProtectExt, Registry, State};
 
-fn poll_ready<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
+type Out = Result<u64, u64>;
+
+fn new_cx() -> Context<'static> {
+    Context::from_waker(futures::task::noop_waker_ref())
+}
+
+#[inline]
+fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
     pin!(fut).poll(cx)
 }
 
+#[inline]
+fn ok() -> Ready<Out> {
+    ready(Ok(black_box(1)))
+}
+
+#[inline]
+fn err() -> Ready<Out> {
+    ready(Err(black_box(1)))
+}
+
+fn config(threshold: u32, trials: u32) -> Config {
+    Config::builder()
+        .failure_threshold(threshold)
+        .half_open_retries(trials)
+        .build()
+        .expect("valid")
+}
+
 fn closed_success(c: &mut Criterion) {
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut cx = new_cx();
     let breaker = Breaker::new(Config::default());
     let registry = Registry::new();
     let resolved = registry.get_or_create("key");
 
-    let mut group = c.benchmark_group("closed_success");
-    group.bench_function("bare_future", |b| {
-        b.iter(|| poll_ready(ready(Ok::<u64, ()>(black_box(1))), &mut cx));
+    let mut g = c.benchmark_group("closed_success");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("breaker_call", |b| {
+        b.iter(|| poll_once(breaker.call(ok()), &mut cx));
     });
-    group.bench_function("breaker_call", |b| {
-        b.iter(|| poll_ready(breaker.call(ready(Ok::<u64, ()>(black_box(1)))), &mut cx));
+    g.bench_function("registry_protect", |b| {
+        b.iter(|| poll_once(ok().protect(&registry, black_box("key")), &mut cx));
     });
-    group.bench_function("registry_protect", |b| {
-        b.iter(|| {
-            poll_ready(
-                ready(Ok::<u64, ()>(black_box(1))).protect(&registry, black_box("key")),
-                &mut cx,
-            )
-        });
+    g.bench_function("registry_resolved_call", |b| {
+        b.iter(|| poll_once(resolved.as_ref().call(ok()), &mut cx));
     });
-    group.bench_function("registry_resolved_call", |b| {
-        b.iter(|| {
-            poll_ready(
-                resolved.as_ref().call(ready(Ok::<u64, ()>(black_box(1)))),
-                &mut cx,
-            )
-        });
-    });
-    group.finish();
+    g.finish();
 }
 
-criterion_group!(benches, closed_success);
+fn closed_failure(c: &mut Criterion) {
+    let mut cx = new_cx();
+    // A threshold no run reaches: every failure is counted, none trips.
+    let breaker = Breaker::new(config(u32::MAX, 2));
+    let mut g = c.benchmark_group("closed_failure");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(err(), &mut cx)));
+    g.bench_function("breaker_call", |b| {
+        b.iter(|| poll_once(breaker.call(err()), &mut cx));
+    });
+    g.finish();
+}
+
+fn open_rejection(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let system = Breaker::new(config(1, 2));
+    let _ = poll_once(system.call(err()), &mut cx);
+    let manual = Breaker::with_clock(config(1, 2), ManualClock::new()).named("key");
+    let _ = poll_once(manual.call(err()), &mut cx);
+    assert_eq!(system.state(), State::Open);
+    assert_eq!(manual.state(), State::Open);
+
+    let mut g = c.benchmark_group("open_rejection");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("system_clock", |b| {
+        b.iter(|| poll_once(system.call(ok()), &mut cx));
+    });
+    g.bench_function("manual_clock_named", |b| {
+        b.iter(|| poll_once(manual.call(ok()), &mut cx));
+    });
+    g.finish();
+}
+
+fn half_open(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let clock = ManualClock::new();
+    let breaker = Breaker::with_clock(config(1, 1), clock.clone());
+    let _ = poll_once(breaker.call(err()), &mut cx);
+    clock.advance(Duration::from_secs(60));
+    assert_eq!(breaker.state(), State::HalfOpen);
+
+    let mut g = c.benchmark_group("half_open");
+    g.bench_function("bare_future", |b| {
+        b.iter(|| poll_once(std::future::pending::<Out>(), &mut cx));
+    });
+    // Admitted, polled once, then cancelled: the slot goes back, so every iteration is a trial.
+    g.bench_function("trial_admit_and_cancel", |b| {
+        b.iter(|| poll_once(breaker.call(std::future::pending::<Out>()), &mut cx));
+    });
+    // A full round: the trial succeeds and closes the circuit; setup re-opens and half-opens it.
+    g.bench_function("trial_success_closes", |b| {
+        b.iter_batched(
+            || {
+                let _ = poll_once(breaker.call(err()), &mut new_cx()); // closed -> open
+                clock.advance(Duration::from_secs(60));
+            },
+            |()| poll_once(breaker.call(ok()), &mut new_cx()),
+            BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn registry(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let mut g = c.benchmark_group("registry_lookup");
+    for n in [1usize, 1_000, 100_000] {
+        let registry = Registry::new();
+        for i in 0..n {
+            registry.get_or_create(&format!("svc-{i}"));
+        }
+        let key = format!("svc-{}", n / 2);
+        g.bench_with_input(BenchmarkId::new("protect_existing", n), &key, |b, key| {
+            b.iter(|| poll_once(ok().protect(&registry, key), &mut cx));
+        });
+    }
+    let names: Vec<String> = (0..1_000_000).map(|i| format!("new-{i}")).collect();
+    let registry = Registry::new();
+    let mut next = 0;
+    g.bench_function("first_use_insert", |b| {
+        b.iter(|| {
+            let name = &names[next % names.len()];
+            next += 1;
+            registry.get_or_create(name)
+        });
+    });
+    g.finish();
+}
+
+/// Runs `per_thread` on `threads` threads at once, `iters` calls each; returns the wall time,
+/// which criterion divides by `iters`: the per-call cost seen by each thread.
+fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> Duration {
+    let barrier = Barrier::new(threads + 1);
+    thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                barrier.wait();
+                per_thread(iters);
+                barrier.wait();
+            });
+        }
+        barrier.wait();
+        let start = Instant::now();
+        barrier.wait();
+        start.elapsed()
+    })
+}
+
+fn contention(c: &mut Criterion) {
+    let cores = thread::available_parallelism().map_or(2, usize::from);
+    let mut counts = vec![1, 2, cores];
+    counts.dedup();
+    let breaker = Breaker::new(config(u32::MAX, 2));
+    let registry = Registry::new().with_default_config(config(u32::MAX, 2));
+    registry.get_or_create("key");
+
+    let mut g = c.benchmark_group("contention");
+    for &t in &counts {
+        g.bench_with_input(BenchmarkId::new("bare_future", t), &t, |b, &t| {
+            b.iter_custom(|iters| {
+                contended(t, iters, &|n| {
+                    let mut cx = new_cx();
+                    for _ in 0..n {
+                        let _ = black_box(poll_once(ok(), &mut cx));
+                    }
+                })
+            });
+        });
+        g.bench_with_input(BenchmarkId::new("breaker_success", t), &t, |b, &t| {
+            b.iter_custom(|iters| {
+                contended(t, iters, &|n| {
+                    let mut cx = new_cx();
+                    for _ in 0..n {
+                        let _ = black_box(poll_once(breaker.call(ok()), &mut cx));
+                    }
+                })
+            });
+        });
+        g.bench_with_input(
+            BenchmarkId::new("breaker_10pct_failures", t),
+            &t,
+            |b, &t| {
+                b.iter_custom(|iters| {
+                    contended(t, iters, &|n| {
+                        let mut cx = new_cx();
+                        for i in 0..n {
+                            let fut = if i % 10 == 0 { err() } else { ok() };
+                            let _ = black_box(poll_once(breaker.call(fut), &mut cx));
+                        }
+                    })
+                });
+            },
+        );
+        g.bench_with_input(BenchmarkId::new("registry_success", t), &t, |b, &t| {
+            b.iter_custom(|iters| {
+                contended(t, iters, &|n| {
+                    let mut cx = new_cx();
+                    for _ in 0..n {
+                        let _ = black_box(poll_once(ok().protect(&registry, "key"), &mut cx));
+                    }
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    closed_success,
+    closed_failure,
+    open_rejection,
+    half_open,
+    registry,
+    contention
+);
 criterion_main!(benches);

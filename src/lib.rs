@@ -31,6 +31,8 @@
 //! The library depends on no async runtime and spawns nothing: it runs under tokio, async-std,
 //! smol, `futures::executor` or any other executor. See [`Breaker`] for the exact semantics.
 
+#![forbid(unsafe_code)]
+
 mod breaker;
 mod circuit_breaker;
 mod clock;

@@ -72,7 +72,7 @@ impl Model {
         self.state = state;
     }
 
-    /// Open -> HalfOpen once the timeout has passed.
+    /// Open to half-open once the timeout has passed.
     fn settle(&mut self) {
         if let ModelState::Open { opened_at } = self.state {
             if self.now >= opened_at + self.timeout {

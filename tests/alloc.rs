@@ -1,0 +1,149 @@
+//! Zero heap allocations per call on every path, counted exactly by a global allocator.
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::{ready, Future};
+use std::pin::pin;
+use std::task::Context;
+
+use common::*;
+use protego::{Breaker, CircuitBreaker, ManualClock, ProtectExt, Registry, State};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards every call to the system allocator unchanged; only counts on the side.
+#[allow(unsafe_code)] // a global allocator cannot be written without it
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout);
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made on this thread by `f`.
+fn allocations(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    f();
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+fn poll<F: Future>(fut: F) {
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let _ = pin!(fut).poll(&mut cx);
+}
+
+fn ok() -> std::future::Ready<Result<u32, ()>> {
+    ready(Ok(1))
+}
+
+fn err() -> std::future::Ready<Result<u32, ()>> {
+    ready(Err(()))
+}
+
+#[test]
+fn no_path_allocates() {
+    // The counter sees allocations on this thread.
+    assert_eq!(allocations(|| drop(std::hint::black_box(Box::new(1)))), 1);
+    let clock = ManualClock::new();
+    let registry =
+        Registry::with_clock(clock.clone()).with_default_config(cfg(1_000_000, secs(10), 2));
+    let named = registry.get_or_create("key");
+    let breaker: Breaker<ManualClock> =
+        Breaker::with_clock(cfg(3, secs(10), 2), clock.clone()).named("solo");
+
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "closed success"
+    );
+    assert_eq!(
+        allocations(|| poll(breaker.call(err()))),
+        0,
+        "closed failure below threshold"
+    );
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "closed success resetting the count"
+    );
+    assert_eq!(
+        allocations(|| poll(ok().protect(&registry, "key"))),
+        0,
+        "registry, existing name"
+    );
+    assert_eq!(
+        allocations(|| poll(err().protect(&registry, "key"))),
+        0,
+        "registry failure"
+    );
+    assert_eq!(
+        allocations(|| poll(named.as_ref().call(ok()))),
+        0,
+        "resolved registry breaker"
+    );
+    assert_eq!(
+        allocations(|| drop(registry.get("key"))),
+        0,
+        "registry lookup"
+    );
+
+    for _ in 0..3 {
+        poll(breaker.call(err()));
+    }
+    assert_eq!(breaker.state(), State::Open);
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "open rejection, with a name"
+    );
+
+    clock.advance(secs(10));
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "open -> half-open, trial success"
+    );
+    let trial = breaker.call(std::future::pending::<Result<u32, ()>>());
+    let mut trial = Box::pin(trial);
+    assert_eq!(
+        allocations(|| {
+            let _ = trial
+                .as_mut()
+                .poll(&mut Context::from_waker(futures::task::noop_waker_ref()));
+        }),
+        0,
+        "half-open admission"
+    );
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "half-open rejection"
+    );
+    assert_eq!(allocations(|| drop(trial)), 0, "cancelled trial");
+    assert_eq!(
+        allocations(|| poll(breaker.call(err()))),
+        0,
+        "trial failure: half-open -> open"
+    );
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "open rejection after a re-open"
+    );
+}
