@@ -30,6 +30,19 @@ fn rejection_never_polls_and_drops_the_inner_future_at_once() {
 }
 
 #[test]
+fn terminated_only_once_resolved() {
+    let (_clock, breaker) = manual(Config::default());
+    let (_probe, inner) = controlled();
+    let mut fut = Box::pin(breaker.call(inner));
+    assert!(!fut.is_terminated(), "not started");
+    assert!(poll_once(fut.as_mut()).is_pending());
+    assert!(!fut.is_terminated(), "running");
+    let mut done = Box::pin(breaker.call(async { Ok::<(), ()>(()) }));
+    assert!(poll_once(done.as_mut()).is_ready());
+    assert!(done.is_terminated());
+}
+
+#[test]
 fn admission_is_decided_at_first_poll_not_at_construction() {
     let (_clock, breaker) = manual(cfg(1, secs(60), 1));
     let (_probe, inner) = controlled();
