@@ -6,7 +6,7 @@
 //! cargo bench --bench call -- contention   # one group
 //! cargo bench --bench call -- --test       # run each once (CI)
 //! ```
-#![allow(missing_docs, clippy::cast_possible_truncation)]
+#![allow(missing_docs, clippy::cast_possible_truncation, clippy::inline_always)]
 
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
@@ -25,7 +25,7 @@ fn new_cx() -> Context<'static> {
     Context::from_waker(futures::task::noop_waker_ref())
 }
 
-#[inline]
+#[inline(always)]
 fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
     pin!(fut).poll(cx)
 }
@@ -86,6 +86,8 @@ fn open_rejection(c: &mut Criterion) {
     let _ = poll_once(system.call(err()), &mut cx);
     let manual = Breaker::with_clock(config(1, 2), ManualClock::new()).named("key");
     let _ = poll_once(manual.call(err()), &mut cx);
+    let unnamed = Breaker::with_clock(config(1, 2), ManualClock::new());
+    let _ = poll_once(unnamed.call(err()), &mut cx);
     assert_eq!(system.state(), State::Open);
     assert_eq!(manual.state(), State::Open);
 
@@ -96,6 +98,13 @@ fn open_rejection(c: &mut Criterion) {
     });
     g.bench_function("manual_clock_named", |b| {
         b.iter(|| poll_once(manual.call(ok()), &mut cx));
+    });
+    g.bench_function("manual_clock_unnamed", |b| {
+        b.iter(|| poll_once(unnamed.call(ok()), &mut cx));
+    });
+    // The floor under a real rejection: one read of the system clock.
+    g.bench_function("system_clock_read_alone", |b| {
+        b.iter(|| protego::Clock::now(&protego::SystemClock));
     });
     g.finish();
 }

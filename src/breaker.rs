@@ -2,12 +2,11 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
-use crate::machine::{Machine, Now, Outcome, Ticket};
+use crate::machine::{Machine, Now, Outcome, Refusal, Ticket};
 use crate::state::State;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
@@ -193,20 +192,23 @@ impl<C: Clock> Breaker<C> {
         &self.clock
     }
 
+    #[inline]
     fn now(&self) -> Now<impl FnMut() -> u64 + '_> {
         Now::new(|| saturating_nanos(self.clock.now()))
     }
 
-    pub(crate) fn admit(&self) -> Result<Ticket, Rejected> {
-        self.machine.admit(&mut self.now()).map_err(|refusal| {
-            Rejected::new(
-                self.name.clone(),
-                refusal.state,
-                refusal.retry_after.map(Duration::from_nanos),
-            )
-        })
+    #[inline]
+    pub(crate) fn admit(&self) -> Result<Ticket, Refusal> {
+        self.machine.admit(&mut self.now())
     }
 
+    /// The error for a refused call.
+    #[inline]
+    pub(crate) fn rejected(&self, refusal: Refusal) -> Rejected {
+        Rejected::new(self.name.clone(), refusal.state, refusal.retry_after)
+    }
+
+    #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
         self.machine.record(ticket, outcome, &mut self.now());
     }

@@ -69,6 +69,7 @@ pub trait CircuitBreaker {
 impl<C: Clock> CircuitBreaker for &Breaker<C> {
     type Clock = C;
 
+    #[inline]
     fn breaker(&self) -> &Breaker<C> {
         self
     }
@@ -77,6 +78,7 @@ impl<C: Clock> CircuitBreaker for &Breaker<C> {
 impl<C: Clock> CircuitBreaker for Arc<Breaker<C>> {
     type Clock = C;
 
+    #[inline]
     fn breaker(&self) -> &Breaker<C> {
         self
     }

@@ -116,19 +116,21 @@ impl<E> Error<E> {
 pub struct Rejected {
     name: Option<std::sync::Arc<str>>,
     state: State,
-    retry_after: Option<Duration>,
+    /// Nanoseconds; `u64::MAX` for "unknown". Half the size of an `Option<Duration>`.
+    retry_after: u64,
 }
 
 impl Rejected {
+    #[inline]
     pub(crate) fn new(
         name: Option<std::sync::Arc<str>>,
         state: State,
-        retry_after: Option<Duration>,
+        retry_after: Option<u64>,
     ) -> Self {
         Rejected {
             name,
             state,
-            retry_after,
+            retry_after: retry_after.map_or(u64::MAX, |ns| ns.min(u64::MAX - 1)),
         }
     }
 
@@ -181,7 +183,7 @@ impl Rejected {
     /// # Ok::<(), protego::ConfigError>(())
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
-        self.retry_after
+        (self.retry_after != u64::MAX).then(|| Duration::from_nanos(self.retry_after))
     }
 }
 
@@ -191,7 +193,7 @@ impl fmt::Display for Rejected {
             Some(name) => write!(f, "circuit `{name}` is {}", self.state)?,
             None => write!(f, "circuit is {}", self.state)?,
         }
-        match self.retry_after {
+        match self.retry_after() {
             Some(after) => write!(f, ", retry after {after:?}"),
             None => f.write_str(", every trial call of the round is taken"),
         }

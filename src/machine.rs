@@ -56,11 +56,13 @@ const SUCCESS_SHIFT: u32 = 16;
 struct Word(u64);
 
 impl Word {
+    #[inline]
     fn kind(self) -> u64 {
         self.0 & KIND_MASK
     }
 
     /// Kind and generation: which stretch of which state this is.
+    #[inline]
     fn epoch(self) -> u32 {
         // Truncation intended: the epoch is the low half of the word.
         #[allow(clippy::cast_possible_truncation)]
@@ -68,10 +70,12 @@ impl Word {
         epoch
     }
 
+    #[inline]
     fn generation(self) -> u32 {
         self.epoch() >> GEN_SHIFT
     }
 
+    #[inline]
     fn payload(self) -> u32 {
         // Truncation cannot happen: the high half of a u64 fits a u32.
         #[allow(clippy::cast_possible_truncation)]
@@ -79,6 +83,7 @@ impl Word {
         payload
     }
 
+    #[inline]
     fn with_payload(self, payload: u32) -> Word {
         Word(u64::from(self.epoch()) | (u64::from(payload) << PAYLOAD_SHIFT))
     }
@@ -89,18 +94,22 @@ impl Word {
         Word((u64::from(generation) << GEN_SHIFT) | kind)
     }
 
+    #[inline]
     fn in_flight(self) -> u32 {
         self.payload() & SLOT_MASK
     }
 
+    #[inline]
     fn successes(self) -> u32 {
         self.payload() >> SUCCESS_SHIFT
     }
 
+    #[inline]
     fn with_trials(self, in_flight: u32, successes: u32) -> Word {
         self.with_payload(in_flight | (successes << SUCCESS_SHIFT))
     }
 
+    #[inline]
     fn since_slot(self) -> usize {
         (self.generation() & 1) as usize
     }
@@ -175,10 +184,12 @@ impl Machine {
         }
     }
 
+    #[inline]
     fn load(&self) -> Word {
         Word(self.word.load(Ordering::Acquire))
     }
 
+    #[inline]
     fn try_swap(&self, current: Word, new: Word) -> Result<(), Word> {
         self.word
             .compare_exchange_weak(current.0, new.0, Ordering::AcqRel, Ordering::Acquire)
@@ -227,8 +238,22 @@ impl Machine {
     }
 
     /// Admits a call, or says why not. Reads the clock only when the circuit is not closed.
+    #[inline]
     pub(crate) fn admit<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Result<Ticket, Refusal> {
-        let mut w = self.load();
+        // The closed path, inlined into the caller: one load, no write.
+        let w = self.load();
+        if w.kind() == CLOSED {
+            return Ok(Ticket(w.epoch()));
+        }
+        self.admit_slow(w, now)
+    }
+
+    #[inline(never)]
+    fn admit_slow<F: FnMut() -> u64>(
+        &self,
+        mut w: Word,
+        now: &mut Now<F>,
+    ) -> Result<Ticket, Refusal> {
         loop {
             match w.kind() {
                 CLOSED => return Ok(Ticket(w.epoch())),
@@ -274,13 +299,30 @@ impl Machine {
 
     /// Records the outcome of a call admitted with `ticket`. An outcome from an epoch that is no
     /// longer current changes nothing.
+    #[inline]
     pub(crate) fn record<F: FnMut() -> u64>(
         &self,
         ticket: Ticket,
         outcome: Outcome,
         now: &mut Now<F>,
     ) {
-        let mut w = self.load();
+        // The closed success path with nothing to reset, inlined into the caller: one load, no
+        // write. (An epoch with a zero payload is exactly this closed stretch, clean.)
+        let w = self.load();
+        if outcome == Outcome::Success && w.0 == u64::from(ticket.0) && w.kind() == CLOSED {
+            return;
+        }
+        self.record_slow(w, ticket, outcome, now);
+    }
+
+    #[inline(never)]
+    fn record_slow<F: FnMut() -> u64>(
+        &self,
+        mut w: Word,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) {
         loop {
             if w.epoch() != ticket.0 {
                 return;

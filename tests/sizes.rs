@@ -1,0 +1,27 @@
+//! Memory footprint of the public types on 64-bit targets, as documented in the README.
+#![cfg(target_pointer_width = "64")]
+
+use std::mem::size_of;
+use std::sync::Arc;
+
+use protego::{Breaker, ManualClock, Protected};
+
+type Inner = std::future::Ready<Result<u64, u64>>;
+
+#[test]
+fn breaker_fits_two_cache_lines() {
+    assert!(size_of::<Breaker>() <= 128, "{}", size_of::<Breaker>());
+    assert!(
+        size_of::<Breaker<ManualClock>>() <= 128,
+        "{}",
+        size_of::<Breaker<ManualClock>>()
+    );
+}
+
+#[test]
+fn protected_adds_a_handle_and_one_word() {
+    let over_ref = size_of::<Protected<Inner, &Breaker>>() - size_of::<Inner>();
+    let over_arc = size_of::<Protected<Inner, Arc<Breaker>>>() - size_of::<Inner>();
+    assert!(over_ref <= 16, "{over_ref}");
+    assert!(over_arc <= 16, "{over_arc}");
+}
