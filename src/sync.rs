@@ -2,8 +2,9 @@
 //!
 //! Under `RUSTFLAGS="--cfg protego_loom"` these are loom's, so the loom models in `tests/loom.rs`
 //! check the real state machine rather than a copy of it. The cfg is our own rather than the
-//! customary `loom` because `--cfg loom` also switches tokio (a dev-dependency) to its own loom
-//! build, which does not compile outside tokio's workspace.
+//! customary `loom` because `--cfg loom` also switches dependencies of our dev-dependencies to
+//! their own loom builds, which do not compile here (seen: `concurrent-queue`, under smol and
+//! async-std, fails with "cannot find module or crate `loom`").
 
 #[cfg(protego_loom)]
 pub(crate) use loom::sync::{
