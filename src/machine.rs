@@ -217,6 +217,9 @@ impl Machine {
         now: &mut Now<F>,
         ready: impl Fn(Word) -> bool,
     ) -> Word {
+        // Read the clock (which may be user code) before taking the lock: no user code ever
+        // runs under a lock of the breaker. Closed needs no start time.
+        let stamp = if to == CLOSED { 0 } else { now.get() };
         let _guard = lock(&self.config);
         let mut current = self.load();
         loop {
@@ -227,7 +230,7 @@ impl Machine {
             }
             let next = current.next(to);
             if to != CLOSED {
-                self.since[next.since_slot()].store(now.get(), Ordering::Release);
+                self.since[next.since_slot()].store(stamp, Ordering::Release);
             }
             // The payload may still move under us (lock-free counting); retry on the new value.
             match self.try_swap(current, next) {

@@ -198,16 +198,17 @@ impl<C: Clock + Clone> Registry<C> {
     }
 
     fn insert_or_get(&self, name: &str, config: Config) -> Arc<Breaker<C>> {
+        // Built before taking the lock: cloning the clock is the user's code.
+        let key: Arc<str> = Arc::from(name);
+        let created =
+            Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
         let mut map = self
             .breakers
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(found) = map.get(name) {
-            return Arc::clone(found);
+            return Arc::clone(found); // lost a race: the other creator's breaker wins
         }
-        let key: Arc<str> = Arc::from(name);
-        let created =
-            Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
         map.insert(key, Arc::clone(&created));
         created
     }

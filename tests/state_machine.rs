@@ -413,3 +413,51 @@ fn many_transitions_keep_working() {
         assert_eq!(breaker.state(), State::Closed);
     }
 }
+
+/// A clock that calls back into its own breaker, as a user's clock could.
+struct ReentrantClock {
+    time: protego::ManualClock,
+    breaker: std::sync::Arc<std::sync::OnceLock<std::sync::Weak<protego::Breaker<ReentrantClock>>>>,
+}
+
+impl protego::Clock for ReentrantClock {
+    fn now(&self) -> Duration {
+        if let Some(breaker) = self.breaker.get().and_then(std::sync::Weak::upgrade) {
+            // Takes the breaker's lock: this would deadlock if the clock ran under it.
+            let _ = breaker.config();
+        }
+        protego::Clock::now(&self.time)
+    }
+}
+
+#[test]
+fn the_clock_is_never_read_under_the_breakers_lock() {
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let time = protego::ManualClock::new();
+        let slot = std::sync::Arc::new(std::sync::OnceLock::new());
+        let clock = ReentrantClock {
+            time: time.clone(),
+            breaker: std::sync::Arc::clone(&slot),
+        };
+        let breaker = std::sync::Arc::new(protego::Breaker::with_clock(cfg(1, secs(10), 1), clock));
+        slot.set(std::sync::Arc::downgrade(&breaker)).unwrap();
+        let run = |outcome: Result<(), ()>| {
+            futures::executor::block_on(protego::CircuitBreaker::call(
+                &*breaker,
+                async move { outcome },
+            ))
+        };
+        let _ = run(Err(())); // closed -> open stamps the time
+        time.advance(secs(10));
+        let _ = run(Err(())); // open -> half-open, then half-open -> open
+        time.advance(secs(10));
+        let _ = run(Ok(())); // open -> half-open -> closed
+        done_tx.send(breaker.state()).unwrap();
+    });
+    // A deadlock guard only: the scenario takes microseconds.
+    let state = done_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("deadlocked: the clock was read under the breaker's lock");
+    assert_eq!(state, State::Closed);
+}
