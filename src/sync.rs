@@ -20,14 +20,8 @@ pub(crate) use std::sync::{
 /// Locks `mutex`, ignoring poisoning: nothing the crate does under its locks can panic, and a
 /// user's panic elsewhere must not turn every later call into a panic.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(protego_loom)]
-    {
-        mutex.lock().unwrap_or_else(|e| e.into_inner())
-    }
-    #[cfg(not(protego_loom))]
-    {
-        mutex
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    // loom's `lock` returns std's `LockResult`, so one body serves both builds.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

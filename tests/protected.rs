@@ -79,7 +79,6 @@ fn inner_future_is_dropped_when_it_completes() {
     let (_clock, breaker) = manual(Config::default());
     let call = start(&breaker).unwrap();
     let probe = Arc::clone(&call.probe);
-    let (_p, _) = controlled();
     call.succeed();
     assert!(probe.dropped.load(Ordering::SeqCst));
 }
