@@ -52,7 +52,7 @@ pub use config::{Config, ConfigBuilder};
 pub use error::{ConfigError, Error, Rejected};
 pub use protect::ProtectExt;
 pub use protected::Protected;
-pub use registry::Registry;
+pub use registry::{Registry, RegistryHandle};
 pub use state::State;
 
 #[cfg(doctest)]

@@ -1,13 +1,11 @@
 //! [`ProtectExt`]: `.protect(&registry, "name")` on any fallible future.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use crate::breaker::Breaker;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::Clock;
 use crate::protected::Protected;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryHandle};
 
 /// Protects any fallible future with a named breaker of a [`Registry`].
 ///
@@ -29,7 +27,10 @@ pub trait ProtectExt: Future + Sized {
     ///
     /// The breaker is looked up here, not when the future is first polled; the future holds
     /// it, not the registry, so it is `'static` (and spawnable) whenever `self` is, even if the
-    /// registry is not. An existing name is looked up without allocating.
+    /// registry is not. The future holds a [`RegistryHandle`]: a per-stripe handle to the
+    /// breaker, so threads calling the same name on different cores write no shared memory
+    /// (see its docs). An existing name allocates nothing, except on a thread group's first call
+    /// with that name, which makes the group's handle.
     ///
     /// ```
     /// use protego::{ProtectExt, Registry, State};
@@ -43,12 +44,12 @@ pub trait ProtectExt: Future + Sized {
         self,
         registry: &Registry<C>,
         name: &str,
-    ) -> Protected<Self, Arc<Breaker<C>>>
+    ) -> Protected<Self, RegistryHandle<C>>
     where
         Self: Future<Output = Result<T, E>>,
         C: Clock + Clone,
     {
-        registry.get_or_create(name).call(self)
+        registry.handle(name).call(self)
     }
 }
 

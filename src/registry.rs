@@ -1,15 +1,53 @@
 //! [`Registry`]: breakers shared across an application, keyed by name.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::ops::Deref;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::breaker::Breaker;
+use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::state::State;
 
 type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
+
+/// One stripe of the `.protect` index: a copy of (part of) the name map whose handles are this
+/// stripe's own allocations. Padded so two stripes never share a cache line.
+#[repr(align(128))]
+struct Stripe<C: Clock> {
+    handles: RwLock<HashMap<Arc<str>, RegistryHandle<C>>>,
+}
+
+/// The stripe count: the machine's parallelism rounded up to a power of two, at most 64.
+fn stripe_count() -> usize {
+    static COUNT: OnceLock<usize> = OnceLock::new();
+    *COUNT.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, std::num::NonZeroUsize::get)
+            .next_power_of_two()
+            .min(64)
+    })
+}
+
+/// This thread's stripe number, handed out round-robin on a thread's first `.protect`.
+fn thread_number() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
+    }
+    NUMBER.with(|number| {
+        let mut n = number.get();
+        if n == usize::MAX {
+            n = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
+            number.set(n);
+        }
+        n
+    })
+}
 
 /// Named breakers, created on first use and shared by every caller that names them.
 ///
@@ -45,6 +83,7 @@ type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
 /// ```
 pub struct Registry<C: Clock = SystemClock> {
     breakers: RwLock<Map<C>>,
+    stripes: Box<[Stripe<C>]>,
     default_config: RwLock<Config>,
     clock: C,
 }
@@ -83,6 +122,11 @@ impl<C: Clock + Clone> Registry<C> {
     pub fn with_clock(clock: C) -> Self {
         Registry {
             breakers: RwLock::new(HashMap::new()),
+            stripes: (0..stripe_count())
+                .map(|_| Stripe {
+                    handles: RwLock::new(HashMap::new()),
+                })
+                .collect(),
             default_config: RwLock::new(Config::default()),
             clock,
         }
@@ -224,10 +268,79 @@ impl<C: Clock + Clone> Registry<C> {
     /// assert!(registry.is_empty());
     /// ```
     pub fn remove(&self, name: &str) -> Option<Arc<Breaker<C>>> {
-        self.breakers
+        let mut map = self
+            .breakers
             .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let removed = map.remove(name)?;
+        // Still under the map's write lock: no `.protect` can re-add the old breaker to a
+        // stripe between these sweeps and the removal above.
+        let mut stale = Vec::new();
+        for stripe in &*self.stripes {
+            let handle = stripe
+                .handles
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(name);
+            stale.extend(handle);
+        }
+        drop(map);
+        drop(stale); // dropped outside every lock
+        Some(removed)
+    }
+
+    /// The breaker called `name` (created with the default config if absent), as the
+    /// [`RegistryHandle`] that [`.protect`](crate::ProtectExt::protect) gives its future: this
+    /// thread's stripe's handle, made on the stripe's first use of the name. Cloning a handle
+    /// writes only the stripe's reference count, where cloning the `Arc` from
+    /// [`get_or_create`](Registry::get_or_create) writes one count that every thread shares.
+    ///
+    /// ```
+    /// use protego::{CircuitBreaker, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let payments = registry.handle("payments");
+    /// # futures::executor::block_on(async {
+    /// let paid = payments.clone().call(async { Ok::<_, std::io::Error>("paid") }).await;
+    /// assert_eq!(paid.unwrap(), "paid");
+    /// # });
+    /// ```
+    #[inline]
+    pub fn handle(&self, name: &str) -> RegistryHandle<C> {
+        let stripe = &self.stripes[thread_number() & (self.stripes.len() - 1)];
+        if let Some(handle) = stripe
+            .handles
+            .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(name)
+            .get(name)
+        {
+            return handle.clone();
+        }
+        self.handle_slow(stripe, name)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn handle_slow(&self, stripe: &Stripe<C>, name: &str) -> RegistryHandle<C> {
+        loop {
+            {
+                // The map's read lock is held while the stripe is filled, so `remove` (which
+                // takes it for writing) cannot interleave and leave a removed breaker here.
+                let map = self.read();
+                if let Some((key, breaker)) = map.get_key_value(name) {
+                    let mut handles = stripe
+                        .handles
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    return handles
+                        .entry(Arc::clone(key))
+                        .or_insert_with(|| RegistryHandle::new(Arc::clone(breaker)))
+                        .clone();
+                }
+            }
+            // A `remove` may slip in between this insert and the next look; then go again.
+            let _created = self.get_or_create(name);
+        }
     }
 
     /// How many names the registry holds.
@@ -280,7 +393,7 @@ impl<C: Clock + Clone> Registry<C> {
         states
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Map<C>> {
+    fn read(&self) -> RwLockReadGuard<'_, Map<C>> {
         self.breakers.read().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -291,5 +404,97 @@ impl<C: Clock + Clone> fmt::Debug for Registry<C> {
             .field("len", &self.len())
             .field("default_config", &self.default_config())
             .finish_non_exhaustive()
+    }
+}
+
+/// A registry breaker as `.protect` hands it to its future: derefs to the [`Breaker`].
+///
+/// Cloning the breaker's own `Arc` on every call would make every thread write the same
+/// reference count, a cache line that then bounces between cores. A registry instead keeps one
+/// handle per breaker per *stripe* (a group of threads: as many stripes as cores, up to 64), and
+/// a call clones its own stripe's handle, so threads on different cores write different memory.
+/// A handle keeps its breaker alive, like an `Arc<Breaker>`; it stays valid after the name is
+/// removed from the registry, and after the registry is dropped.
+///
+/// ```
+/// use protego::{Registry, State};
+///
+/// let registry = Registry::new();
+/// let handle = registry.handle("payments");
+/// assert_eq!(handle.state(), State::Closed); // Breaker's methods, through Deref
+/// assert_eq!(handle.name(), Some("payments"));
+/// ```
+pub struct RegistryHandle<C: Clock = SystemClock> {
+    inner: Arc<Padded<C>>,
+}
+
+/// A handle's allocation, padded so that two handles never share a cache line.
+#[repr(align(64))]
+struct Padded<C: Clock> {
+    breaker: Arc<Breaker<C>>,
+}
+
+impl<C: Clock> RegistryHandle<C> {
+    fn new(breaker: Arc<Breaker<C>>) -> Self {
+        RegistryHandle {
+            inner: Arc::new(Padded { breaker }),
+        }
+    }
+
+    /// The breaker as a plain `Arc`, for code that stores breakers.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// let breaker = registry.handle("payments").to_arc();
+    /// assert!(Arc::ptr_eq(&breaker, &registry.get("payments").unwrap()));
+    /// ```
+    #[must_use]
+    pub fn to_arc(&self) -> Arc<Breaker<C>> {
+        Arc::clone(&self.inner.breaker)
+    }
+}
+
+impl<C: Clock> Clone for RegistryHandle<C> {
+    /// Clones the handle; the copy writes the same (per-stripe) reference count.
+    ///
+    /// ```
+    /// let registry = protego::Registry::new();
+    /// let copy = registry.handle("payments").clone();
+    /// assert_eq!(copy.name(), Some("payments"));
+    /// ```
+    #[inline]
+    fn clone(&self) -> Self {
+        RegistryHandle {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<C: Clock> Deref for RegistryHandle<C> {
+    type Target = Breaker<C>;
+
+    #[inline]
+    fn deref(&self) -> &Breaker<C> {
+        &self.inner.breaker
+    }
+}
+
+impl<C: Clock> CircuitBreaker for RegistryHandle<C> {
+    type Clock = C;
+
+    #[inline]
+    fn breaker(&self) -> &Breaker<C> {
+        &self.inner.breaker
+    }
+}
+
+impl<C: Clock> fmt::Debug for RegistryHandle<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RegistryHandle")
+            .field(&*self.inner.breaker)
+            .finish()
     }
 }

@@ -197,3 +197,85 @@ fn a_hundred_thousand_names() {
     assert_eq!(registry.len(), 100_000);
     assert_eq!(registry.get("svc-99999").unwrap().name(), Some("svc-99999"));
 }
+
+fn protect_now(
+    registry: &Registry<ManualClock>,
+    name: &str,
+    ok: bool,
+) -> Result<(), Error<&'static str>> {
+    let result = if ok { Ok(()) } else { Err(BOOM) };
+    futures::executor::block_on(async move { result }.protect(registry, name))
+}
+
+#[test]
+fn threads_on_different_stripes_share_one_breaker() {
+    let (_clock, registry) = manual_registry();
+    registry.breaker("db", cfg(4, secs(60), 1));
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            // Each thread fails once through its own stripe's handle.
+            s.spawn(|| assert!(protect_now(&registry, "db", false).is_err()))
+                .join()
+                .unwrap();
+        }
+    });
+    assert_eq!(registry.get("db").unwrap().state(), State::Open);
+    assert!(protect_now(&registry, "db", true)
+        .unwrap_err()
+        .is_rejected());
+}
+
+#[test]
+fn remove_reaches_every_threads_stripe() {
+    let (_clock, registry) = manual_registry();
+    registry.set_default_config(cfg(1, secs(60), 1));
+    let (removed_tx, removed_rx) = std::sync::mpsc::channel();
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let registry = &registry;
+        s.spawn(move || {
+            assert!(protect_now(registry, "db", false).is_err()); // opens "db" on this stripe
+            opened_tx.send(()).unwrap();
+            removed_rx.recv().unwrap();
+            // A stale stripe would still hold the open breaker and reject this call.
+            assert_eq!(protect_now(registry, "db", true), Ok(()));
+        });
+        opened_rx.recv().unwrap();
+        let old = registry.remove("db").unwrap();
+        assert_eq!(old.state(), State::Open);
+        removed_tx.send(()).unwrap();
+    });
+    assert_eq!(registry.get("db").unwrap().state(), State::Closed);
+}
+
+#[test]
+fn handles_agree_with_the_map_after_racing_removes() {
+    let (_clock, registry) = manual_registry();
+    std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                for _ in 0..2_000 {
+                    let _ = protect_now(&registry, "db", true);
+                }
+            });
+        }
+        s.spawn(|| {
+            for _ in 0..2_000 {
+                registry.remove("db");
+            }
+        });
+    });
+    let current = registry.get_or_create("db");
+    // 128 fresh threads cover every stripe (there are at most 64).
+    for _ in 0..128 {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let handle = registry.handle("db");
+                assert!(
+                    Arc::ptr_eq(&handle.to_arc(), &current),
+                    "a stripe kept a removed breaker"
+                );
+            });
+        });
+    }
+}
