@@ -3,10 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 
+use crate::classify::Outcome;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
-use crate::machine::{Machine, Now, Outcome, Refusal, Ticket};
+use crate::events::Transition;
+use crate::machine::{Machine, Manual, Now, Refusal, Ticket};
+use crate::metrics::{Counters, Metrics};
 use crate::state::State;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
@@ -49,8 +52,8 @@ use crate::state::State;
 ///   panic still propagates).
 pub struct Breaker<C: Clock = SystemClock> {
     machine: Machine,
+    counters: Counters,
     clock: C,
-    name: Option<Arc<str>>,
 }
 
 impl Breaker<SystemClock> {
@@ -85,9 +88,9 @@ impl<C: Clock> Breaker<C> {
     /// ```
     pub fn with_clock(config: Config, clock: C) -> Self {
         Breaker {
-            machine: Machine::new(config),
+            counters: Counters::new(config.totals()),
+            machine: Machine::new(config, None),
             clock,
-            name: None,
         }
     }
 
@@ -100,7 +103,7 @@ impl<C: Clock> Breaker<C> {
     /// ```
     #[must_use]
     pub fn named(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
+        self.machine.set_name(name.into());
         self
     }
 
@@ -110,7 +113,7 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(protego::Breaker::new(protego::Config::default()).name(), None);
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.machine.name().map(|name| &**name)
     }
 
     /// The current state. An open circuit whose `reset_timeout` has passed becomes half-open
@@ -156,6 +159,7 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego::ConfigError>(())
     /// ```
     pub fn reconfigure(&self, config: Config) {
+        self.counters.set_on(config.totals());
         self.machine.reconfigure(config);
     }
 
@@ -180,6 +184,169 @@ impl<C: Clock> Breaker<C> {
         self.machine.generation()
     }
 
+    /// Opens the circuit by hand: every call is rejected, with
+    /// [`retry_after`](crate::Rejected::retry_after) `None`, until [`reset`](Breaker::reset).
+    /// Returns `false` (and changes nothing) if it already was forced open. Outcomes of calls
+    /// admitted before it count for nothing. A registry update keeps it forced open.
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// assert!(breaker.force_open());
+    /// assert_eq!(breaker.state(), State::ForcedOpen);
+    /// # futures::executor::block_on(async {
+    /// let err = breaker.call(async { Ok::<(), ()>(()) }).await.unwrap_err();
+    /// assert_eq!(err.rejected().unwrap().state(), State::ForcedOpen);
+    /// assert_eq!(err.rejected().unwrap().retry_after(), None);
+    /// # });
+    /// assert!(breaker.reset());
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// ```
+    pub fn force_open(&self) -> bool {
+        self.machine.manual(Manual::ForceOpen, &mut self.now())
+    }
+
+    /// Switches the breaker off by hand: every call is admitted and no outcome is recorded,
+    /// until [`reset`](Breaker::reset). Returns `false` if it already was disabled.
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+    /// breaker.disable();
+    /// # futures::executor::block_on(async {
+    /// for _ in 0..10 {
+    ///     assert!(!breaker.call(async { Err::<(), _>("down") }).await.unwrap_err().is_rejected());
+    /// }
+    /// # });
+    /// assert_eq!(breaker.state(), State::Disabled);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn disable(&self) -> bool {
+        self.machine.manual(Manual::Disable, &mut self.now())
+    }
+
+    /// Back to normal operation: Closed, with clean counts and a fresh generation (outcomes
+    /// of calls admitted before count for nothing), from any state, forced or not. Returns
+    /// whether the state changed (a reset of a closed circuit only clears its count).
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// # });
+    /// assert_eq!(breaker.state(), State::Open);
+    /// assert!(breaker.reset());
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn reset(&self) -> bool {
+        let before = self.machine.state(&mut self.now());
+        self.machine.manual(Manual::Reset, &mut self.now());
+        before != State::Closed
+    }
+
+    /// Calls `listener` after every state change of this breaker: in the order the changes
+    /// were made, after each is committed, outside every lock of the breaker (the listener may
+    /// call the breaker, even change its state), on the thread that made the change or on
+    /// one that is already delivering earlier changes. A change to the state the circuit is
+    /// already in calls nothing. A panicking listener panics the call that made the change.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State};
+    /// use std::time::Duration;
+    ///
+    /// let clock = ManualClock::new();
+    /// let cfg = Config::builder().failure_threshold(1).half_open_retries(1).build()?;
+    /// let breaker = Breaker::with_clock(cfg, clock.clone());
+    /// let log = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&log);
+    /// breaker.on_transition(move |t| seen.lock().unwrap().push((t.from(), t.to(), t.reason())));
+    ///
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// clock.advance(Duration::from_secs(60));
+    /// let _ = breaker.call(async { Ok::<_, &str>(()) }).await;
+    /// # });
+    /// assert_eq!(*log.lock().unwrap(), [
+    ///     (State::Closed, State::Open, Reason::FailureThreshold),
+    ///     (State::Open, State::HalfOpen, Reason::OpenPeriodEnded),
+    ///     (State::HalfOpen, State::Closed, Reason::TrialsSucceeded),
+    /// ]);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) {
+        self.machine
+            .events()
+            .add_transition_listener(Arc::new(listener));
+    }
+
+    /// Calls `listener` with every rejection this breaker makes, on the rejected caller's
+    /// thread, before the caller gets it. Without a rejection listener a rejection calls
+    /// nothing.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use protego::{Breaker, CircuitBreaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// let rejections = Arc::new(AtomicUsize::new(0));
+    /// let counter = Arc::clone(&rejections);
+    /// breaker.on_rejection(move |_| { counter.fetch_add(1, Ordering::Relaxed); });
+    /// breaker.force_open();
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Ok::<(), ()>(()) }).await;
+    /// # });
+    /// assert_eq!(rejections.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn on_rejection(&self, listener: impl Fn(&crate::Rejected) + Send + Sync + 'static) {
+        self.machine
+            .events()
+            .add_rejection_listener(Arc::new(listener));
+    }
+
+    /// A snapshot: state, consecutive failures, time until half-open, and call totals if
+    /// [`Config::totals`] is on. Takes no lock; performs the lazy `Open` -> `HalfOpen` transition
+    /// like [`state`](Breaker::state).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let cfg = Config::builder().failure_threshold(1).totals(true).build()?;
+    /// let breaker = Breaker::with_clock(cfg, clock.clone());
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// let _ = breaker.call(async { Ok::<(), &str>(()) }).await; // rejected
+    /// # });
+    /// clock.advance(Duration::from_secs(15));
+    /// let m = breaker.metrics();
+    /// assert_eq!(m.state, State::Open);
+    /// assert_eq!(m.time_until_half_open, Some(Duration::from_secs(45)));
+    /// let totals = m.totals.unwrap();
+    /// assert_eq!((totals.admitted, totals.failed, totals.rejected), (1, 1, 1));
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let mut now = self.now();
+        let state = self.machine.state(&mut now);
+        Metrics {
+            state,
+            consecutive_failures: self.machine.consecutive_failures(),
+            time_until_half_open: self
+                .machine
+                .until_half_open(&mut now)
+                .map(std::time::Duration::from_nanos),
+            totals: self.counters.totals(),
+        }
+    }
+
     /// The breaker's clock.
     ///
     /// ```
@@ -199,17 +366,31 @@ impl<C: Clock> Breaker<C> {
 
     #[inline]
     pub(crate) fn admit(&self) -> Result<Ticket, Refusal> {
-        self.machine.admit(&mut self.now())
+        let admitted = self.machine.admit(&mut self.now());
+        if admitted.is_ok() {
+            self.counters.admitted();
+        }
+        admitted
     }
 
     /// The error for a refused call.
     #[inline]
     pub(crate) fn rejected(&self, refusal: Refusal) -> Rejected {
-        Rejected::new(self.name.clone(), refusal.state, refusal.retry_after)
+        let rejected = Rejected::new(
+            self.machine.name().cloned(),
+            refusal.state,
+            refusal.retry_after,
+        );
+        self.counters.rejected();
+        if let Some(events) = self.machine.events_if_any() {
+            events.rejected(&rejected);
+        }
+        rejected
     }
 
     #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
+        self.counters.finished(outcome);
         self.machine.record(ticket, outcome, &mut self.now());
     }
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::breaker::Breaker;
+use crate::classify::{Classify, Standard};
 use crate::clock::Clock;
 use crate::protected::Protected;
 
@@ -62,7 +63,37 @@ pub trait CircuitBreaker {
         Self: Sized,
         F: Future<Output = Result<T, E>>,
     {
-        Protected::new(self, fut)
+        Protected::new(self, fut, Standard)
+    }
+
+    /// Like [`call`](CircuitBreaker::call), with `classifier` deciding which results count
+    /// as successes, failures or neither (see [`Classify`]). The caller gets the result
+    /// unchanged.
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, Outcome};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+    /// // An HTTP-like status: 5xx is the downstream failing, even though the call "worked".
+    /// let by_status = |r: &Result<u16, std::io::Error>| match r {
+    ///     Ok(status) if *status >= 500 => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(_) => Outcome::Failure,
+    /// };
+    /// # futures::executor::block_on(async {
+    /// let status = breaker.call_classified(async { Ok(502) }, by_status).await.unwrap();
+    /// assert_eq!(status, 502);
+    /// # });
+    /// assert_eq!(breaker.state(), protego::State::Open);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    fn call_classified<F, T, E, K>(self, fut: F, classifier: K) -> Protected<F, Self, K>
+    where
+        Self: Sized,
+        F: Future<Output = Result<T, E>>,
+        K: Classify<T, E>,
+    {
+        Protected::new(self, fut, classifier)
     }
 }
 

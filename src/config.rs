@@ -12,6 +12,11 @@ use crate::error::ConfigError;
 /// | [`failure_threshold`](Config::failure_threshold) | 3 | consecutive failures in Closed that open the circuit |
 /// | [`reset_timeout`](Config::reset_timeout) | 60 s | how long the circuit stays Open before it lets trial calls through |
 /// | [`half_open_retries`](Config::half_open_retries) | 2 | trial calls admitted per half-open round; that many successes close the circuit |
+/// | [`backoff_multiplier`](Config::backoff_multiplier) | 1.0 (off) | each reopen from half-open multiplies the open period by this |
+/// | [`max_reset_timeout`](Config::max_reset_timeout) | none | the longest open period backoff may reach |
+/// | [`jitter`](Config::jitter) | 0.0 (off) | each open period is shortened by a random part of it, up to this fraction |
+/// | [`jitter_seed`](Config::jitter_seed) | random | seeds the jitter, for reproducible tests |
+/// | [`totals`](Config::totals) | off | count every call by fate, for [`Breaker::metrics`](crate::Breaker::metrics) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -32,6 +37,12 @@ pub struct Config {
     failure_threshold: u32,
     reset_timeout: Duration,
     half_open_retries: u32,
+    /// Thousandths, so that `Config` stays `Eq` and `Hash`.
+    backoff_milli: u32,
+    max_reset_timeout: Option<Duration>,
+    jitter_milli: u32,
+    jitter_seed: Option<u64>,
+    totals: bool,
 }
 
 impl Config {
@@ -69,6 +80,8 @@ impl Config {
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder {
             config: Config::default(),
+            backoff: None,
+            jitter: None,
         }
     }
 
@@ -117,7 +130,133 @@ impl Config {
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
             config: self.clone(),
+            backoff: None,
+            jitter: None,
         }
+    }
+
+    /// How much longer each consecutive open period gets when a half-open trial fails and the
+    /// circuit reopens: the `n`-th reopen since the circuit last closed stays open for
+    /// `reset_timeout * backoff_multiplier^n`, capped at
+    /// [`max_reset_timeout`](Config::max_reset_timeout). 1.0 (the default) keeps every open
+    /// period at `reset_timeout`. Kept to three decimals.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State};
+    ///
+    /// let cfg = Config::builder()
+    ///     .failure_threshold(1)
+    ///     .reset_timeout(Duration::from_secs(10))
+    ///     .half_open_retries(1)
+    ///     .backoff_multiplier(2.0)
+    ///     .max_reset_timeout(Duration::from_secs(30))
+    ///     .build()?;
+    /// assert_eq!(cfg.backoff_multiplier(), 2.0);
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::with_clock(cfg, clock.clone());
+    /// # futures::executor::block_on(async {
+    /// let fail = || async { Err::<(), _>("down") };
+    /// let _ = breaker.call(fail()).await; // opens for 10 s
+    /// for expected in [20, 30, 30] {
+    ///     clock.advance(Duration::from_secs(10));
+    ///     while breaker.state() == State::Open {
+    ///         clock.advance(Duration::from_secs(10));
+    ///     }
+    ///     let _ = breaker.call(fail()).await; // the trial fails: reopens, for longer
+    ///     let rejected = breaker.call(fail()).await.unwrap_err();
+    ///     assert_eq!(rejected.rejected().unwrap().retry_after(), Some(Duration::from_secs(expected)));
+    /// }
+    /// # });
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn backoff_multiplier(&self) -> f64 {
+        f64::from(self.backoff_milli) / 1000.0
+    }
+
+    /// The cap on an open period grown by backoff; `Duration::MAX` (the default) for none.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::Config;
+    ///
+    /// assert_eq!(Config::default().max_reset_timeout(), Duration::MAX);
+    /// let capped = Config::builder().max_reset_timeout(Duration::from_secs(300)).build()?;
+    /// assert_eq!(capped.max_reset_timeout(), Duration::from_secs(300));
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn max_reset_timeout(&self) -> Duration {
+        self.max_reset_timeout.unwrap_or(Duration::MAX)
+    }
+
+    /// Up to which fraction of an open period is cut off at random, so that clients that
+    /// opened together do not all retry together. 0.0 (the default) for none; the period is
+    /// only ever shortened, so `max_reset_timeout` stays an upper bound. Kept to three
+    /// decimals.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock};
+    ///
+    /// let cfg = Config::builder()
+    ///     .failure_threshold(1)
+    ///     .reset_timeout(Duration::from_secs(100))
+    ///     .jitter(0.2)
+    ///     .jitter_seed(7)
+    ///     .build()?;
+    /// let breaker = Breaker::with_clock(cfg, ManualClock::new());
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// let err = breaker.call(async { Ok::<(), &str>(()) }).await.unwrap_err();
+    /// let wait = err.rejected().unwrap().retry_after().unwrap();
+    /// assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(100));
+    /// # });
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn jitter(&self) -> f64 {
+        f64::from(self.jitter_milli) / 1000.0
+    }
+
+    /// The seed of the jitter's random draws, if one was set: the same seed and the same
+    /// calls give the same open periods. Without one, each breaker seeds itself at random.
+    ///
+    /// ```
+    /// let cfg = protego::Config::builder().jitter(0.5).jitter_seed(42).build()?;
+    /// assert_eq!(cfg.jitter_seed(), Some(42));
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn jitter_seed(&self) -> Option<u64> {
+        self.jitter_seed
+    }
+
+    /// Whether the breaker counts every call (admitted, rejected, succeeded, failed, ignored)
+    /// for [`Breaker::metrics`](crate::Breaker::metrics). Off by default: counting is a write
+    /// per call on top of a closed success path that otherwise writes nothing. The counters
+    /// are per core (no cache line is written by two cores), allocated on first use.
+    ///
+    /// ```
+    /// use protego::{Breaker, Config};
+    ///
+    /// assert!(!Config::default().totals());
+    /// let breaker = Breaker::new(Config::builder().totals(true).build()?);
+    /// assert_eq!(breaker.metrics().totals.unwrap().admitted, 0);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn totals(&self) -> bool {
+        self.totals
+    }
+
+    pub(crate) fn backoff_milli(&self) -> u32 {
+        self.backoff_milli
+    }
+
+    pub(crate) fn jitter_milli(&self) -> u32 {
+        self.jitter_milli
+    }
+
+    pub(crate) fn max_reset_timeout_nanos(&self) -> u64 {
+        self.max_reset_timeout.map_or(u64::MAX, saturating_nanos)
     }
 
     pub(crate) fn reset_timeout_nanos(&self) -> u64 {
@@ -132,6 +271,11 @@ impl Default for Config {
             failure_threshold: 3,
             reset_timeout: Duration::from_secs(60),
             half_open_retries: 2,
+            backoff_milli: 1000,
+            max_reset_timeout: None,
+            jitter_milli: 0,
+            jitter_seed: None,
+            totals: false,
         }
     }
 }
@@ -153,6 +297,9 @@ impl Default for Config {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ConfigBuilder {
     config: Config,
+    /// Given values, kept as given until `build` checks them.
+    backoff: Option<f64>,
+    jitter: Option<f64>,
 }
 
 impl ConfigBuilder {
@@ -197,12 +344,84 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets [`backoff_multiplier`](Config::backoff_multiplier): a finite number from 1 to
+    /// 1000.
+    ///
+    /// ```
+    /// use protego::{Config, ConfigError};
+    ///
+    /// assert_eq!(Config::builder().backoff_multiplier(1.5).build()?.backoff_multiplier(), 1.5);
+    /// let err = Config::builder().backoff_multiplier(0.5).build().unwrap_err();
+    /// assert_eq!(err.knob(), "backoff_multiplier");
+    /// assert!(Config::builder().backoff_multiplier(f64::NAN).build().is_err());
+    /// # Ok::<(), ConfigError>(())
+    /// ```
+    pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
+        self.backoff = Some(multiplier);
+        self
+    }
+
+    /// Sets [`max_reset_timeout`](Config::max_reset_timeout): at least `reset_timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::Config;
+    ///
+    /// let err = Config::builder()
+    ///     .reset_timeout(Duration::from_secs(60))
+    ///     .max_reset_timeout(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.knob(), "max_reset_timeout");
+    /// ```
+    pub fn max_reset_timeout(mut self, max: Duration) -> Self {
+        self.config.max_reset_timeout = Some(max);
+        self
+    }
+
+    /// Sets [`jitter`](Config::jitter): a fraction from 0 to 1.
+    ///
+    /// ```
+    /// use protego::Config;
+    ///
+    /// assert_eq!(Config::builder().jitter(0.25).build()?.jitter(), 0.25);
+    /// assert_eq!(Config::builder().jitter(1.5).build().unwrap_err().knob(), "jitter");
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn jitter(mut self, fraction: f64) -> Self {
+        self.jitter = Some(fraction);
+        self
+    }
+
+    /// Sets [`totals`](Config::totals).
+    ///
+    /// ```
+    /// assert!(protego::Config::builder().totals(true).build()?.totals());
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn totals(mut self, on: bool) -> Self {
+        self.config.totals = on;
+        self
+    }
+
+    /// Sets [`jitter_seed`](Config::jitter_seed).
+    ///
+    /// ```
+    /// let cfg = protego::Config::builder().jitter_seed(1).build()?;
+    /// assert_eq!(cfg.jitter_seed(), Some(1));
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn jitter_seed(mut self, seed: u64) -> Self {
+        self.config.jitter_seed = Some(seed);
+        self
+    }
+
     /// Checks every knob and returns the config, or the first invalid knob.
     ///
     /// # Errors
     /// [`ConfigError::FailureThreshold`] for a zero threshold, [`ConfigError::ResetTimeout`] for
     /// a zero timeout, [`ConfigError::HalfOpenRetries`] for zero trials or more than
-    /// [`Config::MAX_HALF_OPEN_RETRIES`].
+    /// [`ConfigError::FailureThreshold`] for a zero threshold, [`ConfigError::ResetTimeout`] for
     ///
     /// ```
     /// use protego::{Config, ConfigError};
@@ -212,7 +431,27 @@ impl ConfigBuilder {
     /// assert!(matches!(err, ConfigError::FailureThreshold { value: 0 }));
     /// ```
     pub fn build(self) -> Result<Config, ConfigError> {
-        let c = self.config;
+        let mut c = self.config;
+        if let Some(value) = self.backoff {
+            if !(1.0..=1000.0).contains(&value) {
+                return Err(ConfigError::BackoffMultiplier { value });
+            }
+            c.backoff_milli = to_milli(value);
+        }
+        if let Some(value) = self.jitter {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError::Jitter { value });
+            }
+            c.jitter_milli = to_milli(value);
+        }
+        if let Some(max) = c.max_reset_timeout {
+            if max < c.reset_timeout {
+                return Err(ConfigError::MaxResetTimeout {
+                    value: max,
+                    reset_timeout: c.reset_timeout,
+                });
+            }
+        }
         if c.failure_threshold == 0 {
             return Err(ConfigError::FailureThreshold {
                 value: c.failure_threshold,
@@ -233,6 +472,14 @@ impl ConfigBuilder {
 }
 
 /// `d` in nanoseconds, saturating at `u64::MAX` (about 584 years).
+/// A checked fraction (`0.0..=1000.0`, so not NaN) in thousandths.
+fn to_milli(value: f64) -> u32 {
+    // In range by the callers' checks, so the cast neither truncates nor wraps.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let milli = (value * 1000.0).round() as u32;
+    milli
+}
+
 pub(crate) fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }

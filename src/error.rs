@@ -213,7 +213,7 @@ impl std::error::Error for Rejected {}
 /// assert_eq!(err.knob(), "half_open_retries");
 /// assert_eq!(err.to_string(), "half_open_retries must be from 1 to 65535, got 0");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `failure_threshold` was zero.
@@ -234,6 +234,26 @@ pub enum ConfigError {
         /// The value given.
         value: u32,
     },
+    /// `backoff_multiplier` was not a number from 1 to 1000.
+    #[error("backoff_multiplier must be a number from 1 to 1000, got {value}")]
+    BackoffMultiplier {
+        /// The value given.
+        value: f64,
+    },
+    /// `max_reset_timeout` was shorter than `reset_timeout`.
+    #[error("max_reset_timeout must be at least reset_timeout ({reset_timeout:?}), got {value:?}")]
+    MaxResetTimeout {
+        /// The value given.
+        value: Duration,
+        /// The `reset_timeout` it was checked against.
+        reset_timeout: Duration,
+    },
+    /// `jitter` was not a fraction from 0 to 1.
+    #[error("jitter must be a fraction from 0 to 1, got {value}")]
+    Jitter {
+        /// The value given.
+        value: f64,
+    },
 }
 
 impl ConfigError {
@@ -248,6 +268,9 @@ impl ConfigError {
             ConfigError::FailureThreshold { .. } => "failure_threshold",
             ConfigError::ResetTimeout { .. } => "reset_timeout",
             ConfigError::HalfOpenRetries { .. } => "half_open_retries",
+            ConfigError::BackoffMultiplier { .. } => "backoff_multiplier",
+            ConfigError::MaxResetTimeout { .. } => "max_reset_timeout",
+            ConfigError::Jitter { .. } => "jitter",
         }
     }
 }

@@ -35,21 +35,28 @@
 
 mod breaker;
 mod circuit_breaker;
+mod classify;
 mod clock;
 mod config;
 mod error;
+mod events;
 mod machine;
+mod metrics;
 mod protect;
 mod protected;
 mod registry;
 mod state;
+mod stripes;
 mod sync;
 
 pub use breaker::Breaker;
 pub use circuit_breaker::CircuitBreaker;
+pub use classify::{Classify, Outcome, Standard};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder};
 pub use error::{ConfigError, Error, Rejected};
+pub use events::{Reason, Transition};
+pub use metrics::{Metrics, Totals};
 pub use protect::ProtectExt;
 pub use protected::Protected;
 pub use registry::{Registry, RegistryHandle};

@@ -11,6 +11,8 @@
 //! kind 0 Closed    payload = consecutive failures
 //! kind 1 Open      payload = 0
 //! kind 2 HalfOpen  payload = successes << 16 | trials in flight
+//! kind 3 ForcedOpen  payload = 0   (set by hand: rejects everything)
+//! kind 4 Disabled    payload = 0   (set by hand: admits everything, records nothing)
 //! ```
 //!
 //! The low 32 bits (kind and generation) are the *epoch*. Every transition takes a fresh
@@ -37,14 +39,20 @@
 //! use. A reader delayed across two transitions may read a newer start; it only ever acts through
 //! a compare-and-swap on the word it read, which then fails, so a stale read changes nothing.
 
+use std::sync::{Arc, OnceLock};
+
+use crate::classify::Outcome;
 use crate::config::Config;
+use crate::events::{Events, Reason};
 use crate::state::State;
-use crate::sync::{lock, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{fence, lock, spin_loop, AtomicU32, AtomicU64, Mutex, Ordering};
 
 const KIND_MASK: u64 = 0b111;
 const CLOSED: u64 = 0;
 const OPEN: u64 = 1;
 const HALF_OPEN: u64 = 2;
+const FORCED_OPEN: u64 = 3;
+const DISABLED: u64 = 4;
 const GEN_SHIFT: u32 = 3;
 const GEN_MASK: u32 = u32::MAX >> GEN_SHIFT;
 const PAYLOAD_SHIFT: u32 = 32;
@@ -119,15 +127,22 @@ impl Word {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ticket(u32);
 
-/// What a finished call reports.
+fn state_of(kind: u64) -> State {
+    match kind {
+        CLOSED => State::Closed,
+        OPEN => State::Open,
+        HALF_OPEN => State::HalfOpen,
+        FORCED_OPEN => State::ForcedOpen,
+        _ => State::Disabled,
+    }
+}
+
+/// A manual state change: see [`Machine::manual`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Outcome {
-    /// The call returned `Ok`.
-    Success,
-    /// The call returned `Err` or panicked.
-    Failure,
-    /// The call counts as neither: it was dropped before it finished.
-    Ignored,
+pub(crate) enum Manual {
+    ForceOpen,
+    Disable,
+    Reset,
 }
 
 /// Why a call was not admitted.
@@ -164,23 +179,141 @@ pub(crate) struct Machine {
     word: AtomicU64,
     /// Clock reading (ns) at which the generation began, indexed by generation parity.
     since: [AtomicU64; 2],
-    /// Mirrors of the knobs, each read on its own by the decision that needs it.
+    /// For an open generation, indexed like `since`: how many times the circuit reopened from
+    /// half-open since it last closed (high half) and the jitter draw (low half).
+    open_info: [AtomicU64; 2],
+    /// Consecutive reopens since the circuit last closed. Written under the transition lock.
+    reopens: AtomicU32,
+    /// Jitter generator state (splitmix64). Advanced under the transition lock.
+    rng: AtomicU64,
+    /// Mirrors of the knobs. A decision that needs one knob loads it; one that needs several
+    /// reads them all under the `knobs_seq` seqlock, so it never mixes two configs.
+    knobs_seq: AtomicU32,
     failure_threshold: AtomicU32,
     half_open_retries: AtomicU32,
     reset_timeout: AtomicU64,
+    backoff_milli: AtomicU32,
+    jitter_milli: AtomicU32,
+    max_reset_timeout: AtomicU64,
     /// The authoritative config. Its lock is also the transition lock.
-    config: Mutex<Config>,
+    /// Boxed: read only by `config()` and the transition lock's users, so it stays off the
+    /// cache lines the hot fields share.
+    config: Mutex<Box<Config>>,
+    name: Option<Arc<str>>,
+    /// Made when the first listener is registered; a breaker without listeners queues nothing.
+    events: OnceLock<Box<Events>>,
+}
+
+/// The knobs an open period's length depends on, read together.
+struct Period {
+    reset_timeout: u64,
+    backoff_milli: u32,
+    jitter_milli: u32,
+    max: u64,
+}
+
+impl Period {
+    /// The length (ns) of an open period after `reopens` reopens, with jitter draw `draw`.
+    fn length(&self, reopens: u32, draw: u32) -> u64 {
+        let mut length = self.reset_timeout;
+        if reopens > 0 && self.backoff_milli > 1000 {
+            // Float only off the default path; precision loss above 2^53 ns (104 days) is moot.
+            #[allow(
+                clippy::cast_precision_loss,
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_possible_wrap
+            )]
+            {
+                let factor = (f64::from(self.backoff_milli) / 1000.0)
+                    .powi(reopens.min(i32::MAX as u32) as i32);
+                let grown = length as f64 * factor;
+                length = if grown >= u64::MAX as f64 {
+                    u64::MAX
+                } else {
+                    grown as u64
+                };
+            }
+            length = length.max(self.reset_timeout);
+        }
+        length = length.min(self.max.max(self.reset_timeout));
+        if self.jitter_milli > 0 {
+            // Shorter by up to `jitter` of the length, never longer: the cap stays a cap.
+            let cut = u128::from(length) * u128::from(self.jitter_milli) * u128::from(draw)
+                / (1000u128 << 32);
+            #[allow(clippy::cast_possible_truncation)]
+            let cut = cut as u64;
+            length = (length - cut).max(1);
+        }
+        length
+    }
+}
+
+/// splitmix64: a small, well-mixed generator; enough for jitter.
+fn splitmix(state: u64) -> (u64, u32) {
+    let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = next;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    #[allow(clippy::cast_possible_truncation)]
+    let draw = (z >> 32) as u32;
+    (next, draw)
+}
+
+fn seed_of(config: &Config) -> u64 {
+    config.jitter_seed().unwrap_or_else(|| {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    })
 }
 
 impl Machine {
-    pub(crate) fn new(config: Config) -> Self {
+    pub(crate) fn new(config: Config, name: Option<Arc<str>>) -> Self {
         Machine {
             word: AtomicU64::new(CLOSED),
             since: [AtomicU64::new(0), AtomicU64::new(0)],
+            open_info: [AtomicU64::new(0), AtomicU64::new(0)],
+            reopens: AtomicU32::new(0),
+            rng: AtomicU64::new(seed_of(&config)),
+            knobs_seq: AtomicU32::new(0),
             failure_threshold: AtomicU32::new(config.failure_threshold()),
             half_open_retries: AtomicU32::new(config.half_open_retries()),
             reset_timeout: AtomicU64::new(config.reset_timeout_nanos()),
-            config: Mutex::new(config),
+            backoff_milli: AtomicU32::new(config.backoff_milli()),
+            jitter_milli: AtomicU32::new(config.jitter_milli()),
+            max_reset_timeout: AtomicU64::new(config.max_reset_timeout_nanos()),
+            config: Mutex::new(Box::new(config)),
+            name,
+            events: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    pub(crate) fn set_name(&mut self, name: Arc<str>) {
+        self.name = Some(name);
+    }
+
+    /// The open-period knobs, all from one config.
+    fn period(&self) -> Period {
+        loop {
+            let before = self.knobs_seq.load(Ordering::Acquire);
+            let period = Period {
+                reset_timeout: self.reset_timeout.load(Ordering::Relaxed),
+                backoff_milli: self.backoff_milli.load(Ordering::Relaxed),
+                jitter_milli: self.jitter_milli.load(Ordering::Relaxed),
+                max: self.max_reset_timeout.load(Ordering::Relaxed),
+            };
+            fence(Ordering::Acquire);
+            if before & 1 == 0 && self.knobs_seq.load(Ordering::Relaxed) == before {
+                return period;
+            }
+            spin_loop();
         }
     }
 
@@ -201,10 +334,17 @@ impl Machine {
         self.since[w.since_slot()].load(Ordering::Acquire)
     }
 
-    /// The instant (ns) at which an epoch that began at `since` times out.
+    /// The instant (ns) at which an epoch times out: an open period ends, or a half-open
+    /// round counts as hung. Backoff and jitter apply to open periods only.
     fn deadline(&self, w: Word) -> u64 {
-        self.since(w)
-            .saturating_add(self.reset_timeout.load(Ordering::Relaxed))
+        let since = self.since(w);
+        if w.kind() != OPEN {
+            return since.saturating_add(self.reset_timeout.load(Ordering::Relaxed));
+        }
+        let info = self.open_info[w.since_slot()].load(Ordering::Acquire);
+        #[allow(clippy::cast_possible_truncation)]
+        let (reopens, draw) = ((info >> 32) as u32, info as u32);
+        since.saturating_add(self.period().length(reopens, draw))
     }
 
     /// Moves from `from`'s epoch to a fresh generation of `to`, if the word still carries that
@@ -215,29 +355,103 @@ impl Machine {
         from: Word,
         to: u64,
         now: &mut Now<F>,
+        reason: Reason,
         ready: impl Fn(Word) -> bool,
     ) -> Word {
+        let after = self.commit(now, to, reason, |current| {
+            // Epochs only change under the lock, so a changed epoch means someone else made
+            // this transition before we got the lock.
+            current.epoch() == from.epoch() && ready(current)
+        });
+        after.unwrap_or_else(|current| current)
+    }
+
+    /// Under the transition lock: moves the current word to a fresh generation of `to` if
+    /// `go` says so. `Ok(new word)` if this call made the change, `Err(current word)` if not.
+    /// Delivers the transition to listeners after the lock is released.
+    fn commit<F: FnMut() -> u64>(
+        &self,
+        now: &mut Now<F>,
+        to: u64,
+        reason: Reason,
+        go: impl Fn(Word) -> bool,
+    ) -> Result<Word, Word> {
         // Read the clock (which may be user code) before taking the lock: no user code ever
         // runs under a lock of the breaker. Closed needs no start time.
         let stamp = if to == CLOSED { 0 } else { now.get() };
-        let _guard = lock(&self.config);
-        let mut current = self.load();
-        loop {
-            // Epochs only change under the lock we hold, so a changed epoch means someone else
-            // made this transition before we got the lock.
-            if current.epoch() != from.epoch() || !ready(current) {
-                return current;
+        let result = {
+            let _guard = lock(&self.config);
+            let mut current = self.load();
+            loop {
+                if !go(current) {
+                    break Err(current);
+                }
+                let next = current.next(to);
+                if to != CLOSED {
+                    self.since[next.since_slot()].store(stamp, Ordering::Release);
+                }
+                if to == OPEN {
+                    self.stamp_open_period(current.kind(), next);
+                }
+                // The payload may still move under us (lock-free counting); retry on it.
+                match self.try_swap(current, next) {
+                    Ok(()) => {
+                        if matches!(to, CLOSED | DISABLED) || reason == Reason::Reset {
+                            self.reopens.store(0, Ordering::Relaxed);
+                        }
+                        let (from, to) = (state_of(current.kind()), state_of(to));
+                        if let Some(events) = self.events.get() {
+                            events.push(self.name.as_ref(), from, to, reason);
+                        }
+                        break Ok(next);
+                    }
+                    Err(actual) => current = actual,
+                }
             }
-            let next = current.next(to);
-            if to != CLOSED {
-                self.since[next.since_slot()].store(stamp, Ordering::Release);
-            }
-            // The payload may still move under us (lock-free counting); retry on the new value.
-            match self.try_swap(current, next) {
-                Ok(()) => return next,
-                Err(actual) => current = actual,
-            }
+        };
+        if let (Ok(_), Some(events)) = (result, self.events.get()) {
+            events.deliver();
         }
+        result
+    }
+
+    /// Records, for the open generation `next`, how many reopens preceded it and its jitter
+    /// draw. Under the transition lock, before `next` is published.
+    fn stamp_open_period(&self, from: u64, next: Word) {
+        let reopens = if from == HALF_OPEN {
+            let n = self.reopens.load(Ordering::Relaxed).saturating_add(1);
+            self.reopens.store(n, Ordering::Relaxed);
+            n
+        } else {
+            self.reopens.store(0, Ordering::Relaxed);
+            0
+        };
+        let draw = if self.jitter_milli.load(Ordering::Relaxed) > 0 {
+            let (state, draw) = splitmix(self.rng.load(Ordering::Relaxed));
+            self.rng.store(state, Ordering::Relaxed);
+            draw
+        } else {
+            0
+        };
+        self.open_info[next.since_slot()].store(
+            (u64::from(reopens) << 32) | u64::from(draw),
+            Ordering::Release,
+        );
+    }
+
+    /// A state change made by hand. Returns whether the state changed: forcing a state the
+    /// circuit is already in changes nothing (and fires nothing); `Reset` always starts a
+    /// fresh closed generation with clean counts.
+    pub(crate) fn manual<F: FnMut() -> u64>(&self, change: Manual, now: &mut Now<F>) -> bool {
+        let (to, reason) = match change {
+            Manual::ForceOpen => (FORCED_OPEN, Reason::ForcedOpen),
+            Manual::Disable => (DISABLED, Reason::Disabled),
+            Manual::Reset => (CLOSED, Reason::Reset),
+        };
+        self.commit(now, to, reason, |current| {
+            change == Manual::Reset || current.kind() != to
+        })
+        .is_ok()
     }
 
     /// Admits a call, or says why not. Reads the clock only when the circuit is not closed.
@@ -259,7 +473,7 @@ impl Machine {
     ) -> Result<Ticket, Refusal> {
         loop {
             match w.kind() {
-                CLOSED => return Ok(Ticket(w.epoch())),
+                CLOSED | DISABLED => return Ok(Ticket(w.epoch())),
                 OPEN => {
                     let t = now.get();
                     let deadline = self.deadline(w);
@@ -269,20 +483,28 @@ impl Machine {
                             retry_after: Some(deadline - t),
                         });
                     }
-                    w = self.transition(w, HALF_OPEN, now, |_| true);
+                    w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
+                }
+                FORCED_OPEN => {
+                    return Err(Refusal {
+                        state: State::ForcedOpen,
+                        retry_after: None,
+                    })
                 }
                 _ => {
                     let t = now.get();
                     if t >= self.deadline(w) && t > self.since(w) {
                         // The round went undecided for a whole reset_timeout: replace it. (A
                         // round that began at `t` is never hung, even when time saturates.)
-                        w = self.transition(w, HALF_OPEN, now, |_| true);
+                        w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
                         continue;
                     }
                     let slots = self.half_open_retries.load(Ordering::Relaxed);
                     if w.successes() >= slots {
                         // Enough trials succeeded for the current config (it may have shrunk).
-                        w = self.transition(w, CLOSED, now, |c| c.successes() >= slots);
+                        w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
+                            c.successes() >= slots
+                        });
                         continue;
                     }
                     if w.in_flight() + w.successes() >= slots {
@@ -341,7 +563,7 @@ impl Machine {
                     let threshold = self.failure_threshold.load(Ordering::Relaxed);
                     let failures = w.payload().saturating_add(1);
                     if failures >= threshold {
-                        w = self.transition(w, OPEN, now, |c| {
+                        w = self.transition(w, OPEN, now, Reason::FailureThreshold, |c| {
                             c.payload().saturating_add(1) >= threshold
                         });
                         continue;
@@ -352,19 +574,22 @@ impl Machine {
                     let successes = w.successes() + 1;
                     let slots = self.half_open_retries.load(Ordering::Relaxed);
                     if successes >= slots {
-                        w = self.transition(w, CLOSED, now, |c| c.successes() + 1 >= slots);
+                        w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
+                            c.successes() + 1 >= slots
+                        });
                         continue;
                     }
                     w.with_trials(w.in_flight().saturating_sub(1), successes)
                 }
                 (HALF_OPEN, Outcome::Failure) => {
-                    w = self.transition(w, OPEN, now, |_| true);
+                    w = self.transition(w, OPEN, now, Reason::TrialFailed, |_| true);
                     continue;
                 }
                 (HALF_OPEN, Outcome::Ignored) => {
                     w.with_trials(w.in_flight().saturating_sub(1), w.successes())
                 }
-                // Closed ignores cancellations; no ticket is ever issued while Open.
+                // Closed ignores cancellations; no ticket is ever issued while Open or forced
+                // open; Disabled records nothing.
                 _ => return,
             };
             match self.try_swap(w, next) {
@@ -384,28 +609,62 @@ impl Machine {
                     if now.get() < self.deadline(w) {
                         return State::Open;
                     }
-                    w = self.transition(w, HALF_OPEN, now, |_| true);
+                    w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
                 }
-                _ => return State::HalfOpen,
+                kind => return state_of(kind),
             }
         }
     }
 
     /// A consistent copy of the config.
     pub(crate) fn config(&self) -> Config {
-        lock(&self.config).clone()
+        Config::clone(&lock(&self.config))
+    }
+
+    /// The listeners, made on first use.
+    pub(crate) fn events(&self) -> &Events {
+        self.events.get_or_init(|| Box::new(Events::new()))
+    }
+
+    /// The listeners, if any were ever registered.
+    #[inline]
+    pub(crate) fn events_if_any(&self) -> Option<&Events> {
+        self.events.get().map(|events| &**events)
     }
 
     /// Replaces the knobs in place. State, counts, generation and start times stay as they are.
     pub(crate) fn reconfigure(&self, config: Config) {
         let mut current = lock(&self.config);
+        // Seqlock write (we are the only writer: we hold the lock): odd while changing.
+        let seq = self.knobs_seq.load(Ordering::Relaxed);
+        self.knobs_seq.store(seq.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
         self.failure_threshold
             .store(config.failure_threshold(), Ordering::Relaxed);
         self.half_open_retries
             .store(config.half_open_retries(), Ordering::Relaxed);
         self.reset_timeout
             .store(config.reset_timeout_nanos(), Ordering::Relaxed);
-        *current = config;
+        self.backoff_milli
+            .store(config.backoff_milli(), Ordering::Relaxed);
+        self.jitter_milli
+            .store(config.jitter_milli(), Ordering::Relaxed);
+        self.max_reset_timeout
+            .store(config.max_reset_timeout_nanos(), Ordering::Relaxed);
+        self.knobs_seq.store(seq.wrapping_add(2), Ordering::Release);
+        if config.jitter_seed() != current.jitter_seed() {
+            self.rng.store(seed_of(&config), Ordering::Relaxed);
+        }
+        **current = config;
+    }
+
+    /// Nanoseconds until an open circuit lets trial calls through: `Some` only when Open.
+    pub(crate) fn until_half_open<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Option<u64> {
+        let w = self.load();
+        if w.kind() != OPEN {
+            return None;
+        }
+        Some(self.deadline(w).saturating_sub(now.get()))
     }
 
     /// The current generation: how many transitions have happened (modulo 2^29).
@@ -440,7 +699,7 @@ mod tests {
             .half_open_retries(trials)
             .build()
             .unwrap();
-        Machine::new(cfg)
+        Machine::new(cfg, None)
     }
 
     #[test]

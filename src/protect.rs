@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use crate::circuit_breaker::CircuitBreaker;
+use crate::classify::Classify;
 use crate::clock::Clock;
 use crate::protected::Protected;
 use crate::registry::{Registry, RegistryHandle};
@@ -50,6 +51,40 @@ pub trait ProtectExt: Future + Sized {
         C: Clock + Clone,
     {
         registry.handle(name).call(self)
+    }
+
+    /// Like [`protect`](ProtectExt::protect), with `classifier` deciding which results count
+    /// as successes, failures or neither (see [`Classify`](crate::Classify)).
+    ///
+    /// ```
+    /// use protego::{Outcome, ProtectExt, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let not_found_is_fine = |r: &Result<(), &str>| match r {
+    ///     Err(e) if *e == "not found" => Outcome::Ignored,
+    ///     Err(_) => Outcome::Failure,
+    ///     Ok(()) => Outcome::Success,
+    /// };
+    /// # futures::executor::block_on(async {
+    /// for _ in 0..10 {
+    ///     let r = async { Err("not found") }.protect_classified(&registry, "users", not_found_is_fine).await;
+    ///     assert!(!r.unwrap_err().is_rejected());
+    /// }
+    /// # });
+    /// assert_eq!(registry.get("users").unwrap().consecutive_failures(), 0);
+    /// ```
+    fn protect_classified<C, T, E, K>(
+        self,
+        registry: &Registry<C>,
+        name: &str,
+        classifier: K,
+    ) -> Protected<Self, RegistryHandle<C>, K>
+    where
+        Self: Future<Output = Result<T, E>>,
+        C: Clock + Clone,
+        K: Classify<T, E>,
+    {
+        registry.handle(name).call_classified(self, classifier)
     }
 }
 

@@ -9,9 +9,10 @@ use futures_core::future::FusedFuture;
 use pin_project::{pin_project, pinned_drop};
 
 use crate::circuit_breaker::CircuitBreaker;
+use crate::classify::{Classify, Outcome, Standard};
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::machine::{Outcome, Ticket};
+use crate::machine::Ticket;
 use crate::Breaker;
 
 /// A call protected by a breaker; made by [`CircuitBreaker::call`] or
@@ -32,8 +33,9 @@ use crate::Breaker;
 /// ```
 #[pin_project(PinnedDrop)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Protected<F, B: CircuitBreaker> {
+pub struct Protected<F, B: CircuitBreaker, K = Standard> {
     handle: B,
+    classifier: K,
     phase: Phase,
     #[pin]
     inner: Inner<F>,
@@ -55,10 +57,11 @@ enum Inner<F> {
     Gone,
 }
 
-impl<F, B: CircuitBreaker> Protected<F, B> {
-    pub(crate) fn new(handle: B, fut: F) -> Self {
+impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
+    pub(crate) fn new(handle: B, fut: F, classifier: K) -> Self {
         Protected {
             handle,
+            classifier,
             phase: Phase::Start,
             inner: Inner::Live(fut),
         }
@@ -99,10 +102,11 @@ impl<C: Clock> Drop for PanicGuard<'_, C> {
     }
 }
 
-impl<F, B, T, E> Future for Protected<F, B>
+impl<F, B, K, T, E> Future for Protected<F, B, K>
 where
     F: Future<Output = Result<T, E>>,
     B: CircuitBreaker,
+    K: Classify<T, E>,
 {
     type Output = Result<T, Error<E>>;
 
@@ -143,23 +147,16 @@ where
         };
         *this.phase = Phase::Done;
         this.inner.set(Inner::Gone);
-        match output {
-            Ok(value) => {
-                breaker.record(ticket, Outcome::Success);
-                Poll::Ready(Ok(value))
-            }
-            Err(error) => {
-                breaker.record(ticket, Outcome::Failure);
-                Poll::Ready(Err(Error::Inner(error)))
-            }
-        }
+        breaker.record(ticket, this.classifier.classify(&output));
+        Poll::Ready(output.map_err(Error::Inner))
     }
 }
 
-impl<F, B, T, E> FusedFuture for Protected<F, B>
+impl<F, B, K, T, E> FusedFuture for Protected<F, B, K>
 where
     F: Future<Output = Result<T, E>>,
     B: CircuitBreaker,
+    K: Classify<T, E>,
 {
     fn is_terminated(&self) -> bool {
         matches!(self.phase, Phase::Done)
@@ -167,7 +164,7 @@ where
 }
 
 #[pinned_drop]
-impl<F, B: CircuitBreaker> PinnedDrop for Protected<F, B> {
+impl<F, B: CircuitBreaker, K> PinnedDrop for Protected<F, B, K> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
         if let Phase::Running(ticket) = *this.phase {
@@ -178,7 +175,7 @@ impl<F, B: CircuitBreaker> PinnedDrop for Protected<F, B> {
     }
 }
 
-impl<F, B: CircuitBreaker> fmt::Debug for Protected<F, B> {
+impl<F, B: CircuitBreaker, K> fmt::Debug for Protected<F, B, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let phase = match self.phase {
             Phase::Start => "not started",

@@ -1,17 +1,17 @@
 //! [`Registry`]: breakers shared across an application, keyed by name.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt;
 use std::ops::Deref;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::breaker::Breaker;
 use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::metrics::Metrics;
 use crate::state::State;
+use crate::stripes::{stripe_count, thread_number};
 
 type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
 
@@ -20,33 +20,6 @@ type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
 #[repr(align(128))]
 struct Stripe<C: Clock> {
     handles: RwLock<HashMap<Arc<str>, RegistryHandle<C>>>,
-}
-
-/// The stripe count: the machine's parallelism rounded up to a power of two, at most 64.
-fn stripe_count() -> usize {
-    static COUNT: OnceLock<usize> = OnceLock::new();
-    *COUNT.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, std::num::NonZeroUsize::get)
-            .next_power_of_two()
-            .min(64)
-    })
-}
-
-/// This thread's stripe number, handed out round-robin on a thread's first `.protect`.
-fn thread_number() -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    NUMBER.with(|number| {
-        let mut n = number.get();
-        if n == usize::MAX {
-            n = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-            number.set(n);
-        }
-        n
-    })
 }
 
 /// Named breakers, created on first use and shared by every caller that names them.
@@ -391,6 +364,35 @@ impl<C: Clock + Clone> Registry<C> {
             .collect();
         states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         states
+    }
+
+    /// Every breaker's [`Metrics`], sorted by name. Like [`states`](Registry::states), no
+    /// breaker is asked anything under the registry's lock.
+    ///
+    /// ```
+    /// use protego::{Config, Registry, State};
+    ///
+    /// let registry = Registry::new().with_default_config(Config::builder().totals(true).build()?);
+    /// registry.get_or_create("search");
+    /// registry.get_or_create("payments").force_open();
+    /// let all = registry.metrics();
+    /// assert_eq!(all[0].0, "payments");
+    /// assert_eq!(all[0].1.state, State::ForcedOpen);
+    /// assert_eq!(all[1].1.totals.unwrap().admitted, 0);
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn metrics(&self) -> Vec<(String, Metrics)> {
+        let breakers: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
+            .read()
+            .iter()
+            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
+            .collect();
+        let mut all: Vec<(String, Metrics)> = breakers
+            .into_iter()
+            .map(|(name, breaker)| (name.to_string(), breaker.metrics()))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Map<C>> {

@@ -20,6 +20,12 @@ pub enum State {
     Open,
     /// A round of at most `half_open_retries` trial calls is admitted; the others are rejected.
     HalfOpen,
+    /// Set by hand with [`Breaker::force_open`](crate::Breaker::force_open): every call is
+    /// rejected, with no `retry_after`, until [`Breaker::reset`](crate::Breaker::reset).
+    ForcedOpen,
+    /// Set by hand with [`Breaker::disable`](crate::Breaker::disable): every call is admitted
+    /// and no outcome is recorded, until [`Breaker::reset`](crate::Breaker::reset).
+    Disabled,
 }
 
 impl fmt::Display for State {
@@ -28,6 +34,8 @@ impl fmt::Display for State {
             State::Closed => "closed",
             State::Open => "open",
             State::HalfOpen => "half-open",
+            State::ForcedOpen => "forced-open",
+            State::Disabled => "disabled",
         })
     }
 }

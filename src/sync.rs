@@ -8,12 +8,12 @@
 
 #[cfg(protego_loom)]
 pub(crate) use loom::sync::{
-    atomic::{AtomicU32, AtomicU64, Ordering},
+    atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard,
 };
 #[cfg(not(protego_loom))]
 pub(crate) use std::sync::{
-    atomic::{AtomicU32, AtomicU64, Ordering},
+    atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     Arc, Mutex, MutexGuard,
 };
 
@@ -25,3 +25,8 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
+
+#[cfg(protego_loom)]
+pub(crate) use loom::{hint::spin_loop, sync::atomic::fence};
+#[cfg(not(protego_loom))]
+pub(crate) use std::{hint::spin_loop, sync::atomic::fence};

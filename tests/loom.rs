@@ -215,3 +215,110 @@ fn late_outcome_racing_a_transition_changes_nothing() {
         assert!(start(&b).is_some(), "the cancelled trial's slot is free");
     });
 }
+
+#[test]
+fn force_open_racing_a_closing_trial_wins() {
+    loom::model(|| {
+        let (_clock, b) = half_open(1, 1);
+        let trial = start(&b).unwrap();
+        let forcer = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || assert!(b.force_open()))
+        };
+        let closer = thread::spawn(move || finish(trial, OK));
+        forcer.join().unwrap();
+        closer.join().unwrap();
+        // Either the trial closed the circuit first and force_open then opened it, or the
+        // trial's success arrived late: the forced state stands in both orders.
+        assert_eq!(b.state(), State::ForcedOpen);
+        assert!(start(&b).is_none());
+    });
+}
+
+#[test]
+fn listeners_see_racing_transitions_as_one_chain() {
+    loom::model(|| {
+        let (_clock, b) = half_open(1, 1);
+        let trial = start(&b).unwrap(); // Open -> HalfOpen, before the listener
+        let log = Arc::new(loom::sync::Mutex::new(Vec::new()));
+        {
+            let log = Arc::clone(&log);
+            b.on_transition(move |t| log.lock().unwrap().push((t.from(), t.to())));
+        }
+        let forcer = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.force_open())
+        };
+        let failer = thread::spawn(move || finish(trial, ERR));
+        forcer.join().unwrap();
+        failer.join().unwrap();
+        let log = log.lock().unwrap();
+        assert_eq!(log[0].0, State::HalfOpen);
+        for pair in log.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "{log:?}");
+        }
+        assert_eq!(log.last().unwrap().1, State::ForcedOpen, "{log:?}");
+    });
+}
+
+#[test]
+fn a_rejection_racing_reconfigure_never_mixes_two_configs() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let old = Config::builder()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_secs(10))
+            .half_open_retries(1)
+            .build()
+            .unwrap();
+        let new = old
+            .to_builder()
+            .reset_timeout(Duration::from_secs(4))
+            .backoff_multiplier(3.0)
+            .max_reset_timeout(Duration::from_secs(100))
+            .build()
+            .unwrap();
+        let b = Arc::new(Breaker::with_clock(old, clock.clone()));
+        assert!(run(&b, ERR));
+        clock.advance(Duration::from_secs(10));
+        assert!(run(&b, ERR)); // the trial fails: one reopen
+        let reconfigurer = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.reconfigure(new))
+        };
+        let gate = Arc::new(AtomicU8::new(PENDING));
+        let mut call = Box::pin(Arc::clone(&b).call(Gate(gate)));
+        let Poll::Ready(Err(Error::Rejected(r))) = poll(call.as_mut()) else {
+            panic!("not rejected");
+        };
+        // Old config: 10 s. New: 4 s * 3 = 12 s. A mix would say 4 s or 30 s.
+        let wait = r.retry_after().unwrap().as_secs();
+        assert!(wait == 10 || wait == 12, "mixed configs: {wait} s");
+        reconfigurer.join().unwrap();
+    });
+}
+
+#[test]
+fn totals_count_racing_calls_exactly() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let cfg = Config::builder()
+            .failure_threshold(5)
+            .totals(true)
+            .build()
+            .unwrap();
+        let b = Arc::new(Breaker::with_clock(cfg, clock));
+        let handles: Vec<_> = [OK, ERR]
+            .into_iter()
+            .map(|how| {
+                let b = Arc::clone(&b);
+                thread::spawn(move || assert!(run(&b, how)))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let t = b.metrics().totals.unwrap();
+        assert_eq!((t.admitted, t.succeeded, t.failed), (2, 1, 1));
+    });
+}

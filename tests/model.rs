@@ -1,14 +1,19 @@
 //! Model-based property tests: random programs run on the real breaker (polled by hand on a
 //! manual clock) and on a small sequential model of the behaviour contract; admission,
-//! rejection, `retry_after` and state must agree at every step.
+//! rejection, `retry_after`, state, counts and call totals must agree at every step, and the
+//! transitions listeners saw must be the model's, in order.
+//!
+//! The programs cover classification (ignored outcomes), manual control (force open, disable,
+//! reset), and backoff with jitter on a fixed seed.
 
 mod common;
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use protego::{Breaker, Config, ManualClock, State};
+use protego::{Breaker, Config, ManualClock, State, Totals};
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here
 /// can overflow; the real breaker's u64 saturation only shows past 584 years, which the
@@ -18,9 +23,19 @@ struct Model {
     threshold: u32,
     timeout: u128,
     trials: u32,
+    /// Backoff multiplier and jitter in thousandths, the cap in ns.
+    backoff_milli: u128,
+    jitter_milli: u128,
+    max: u128,
+    seed: Option<u64>,
+    rng: u64,
+    /// Reopens from half-open since the circuit last closed.
+    reopens: u32,
     now: u128,
     generation: u64,
     state: ModelState,
+    totals: Totals,
+    transitions: Vec<(State, State)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -30,12 +45,42 @@ enum ModelState {
     },
     Open {
         opened_at: u128,
+        reopens: u32,
+        draw: u32,
     },
     HalfOpen {
         started: u128,
         in_flight: u32,
         successes: u32,
     },
+    ForcedOpen,
+    Disabled,
+}
+
+/// A config fraction (0 to 1000, three decimals) in thousandths.
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+fn milli(value: f64) -> u128 {
+    (value * 1000.0).round() as u128
+}
+
+/// The jitter generator, as documented: splitmix64, the draw is the high half.
+fn splitmix(state: u64) -> (u64, u32) {
+    let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = next;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (next, (z >> 32) as u32)
+}
+
+fn kind(state: &ModelState) -> State {
+    match state {
+        ModelState::Closed { .. } => State::Closed,
+        ModelState::Open { .. } => State::Open,
+        ModelState::HalfOpen { .. } => State::HalfOpen,
+        ModelState::ForcedOpen => State::ForcedOpen,
+        ModelState::Disabled => State::Disabled,
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,9 +98,17 @@ impl Model {
             threshold: 0,
             timeout: 0,
             trials: 0,
+            backoff_milli: 1000,
+            jitter_milli: 0,
+            max: 0,
+            seed: cfg.jitter_seed(),
+            rng: cfg.jitter_seed().expect("model configs are seeded"),
+            reopens: 0,
             now: 0,
             generation: 0,
             state: ModelState::Closed { failures: 0 },
+            totals: Totals::default(),
+            transitions: Vec::new(),
         };
         m.reconfigure(cfg);
         m
@@ -65,17 +118,82 @@ impl Model {
         self.threshold = cfg.failure_threshold();
         self.timeout = cfg.reset_timeout().as_nanos();
         self.trials = cfg.half_open_retries();
+        self.backoff_milli = milli(cfg.backoff_multiplier());
+        self.jitter_milli = milli(cfg.jitter());
+        self.max = cfg.max_reset_timeout().as_nanos();
+        if cfg.jitter_seed() != self.seed {
+            self.seed = cfg.jitter_seed();
+            self.rng = cfg.jitter_seed().unwrap();
+        }
     }
 
     fn enter(&mut self, state: ModelState) {
         self.generation += 1;
+        let from = kind(&self.state);
+        let to = kind(&state);
+        if from != to {
+            self.transitions.push((from, to));
+        }
+        if matches!(state, ModelState::Closed { .. } | ModelState::Disabled) {
+            self.reopens = 0;
+        }
         self.state = state;
     }
 
-    /// Open to half-open once the timeout has passed.
+    /// Opens the circuit: a reopen from half-open grows the backoff, one from closed starts
+    /// it over; jitter draws once per open period.
+    fn open(&mut self) {
+        self.reopens = if matches!(self.state, ModelState::HalfOpen { .. }) {
+            self.reopens + 1
+        } else {
+            0
+        };
+        let draw = if self.jitter_milli > 0 {
+            let (rng, draw) = splitmix(self.rng);
+            self.rng = rng;
+            draw
+        } else {
+            0
+        };
+        let reopens = self.reopens;
+        self.enter(ModelState::Open {
+            opened_at: self.now,
+            reopens,
+            draw,
+        });
+    }
+
+    /// How long an open period lasts, by the current config: exact rational arithmetic.
+    fn period(&self, reopens: u32, draw: u32) -> u128 {
+        let mut length = self.timeout;
+        if reopens > 0 && self.backoff_milli > 1000 {
+            let (mut num, mut den) = (self.timeout, 1u128);
+            for _ in 0..reopens {
+                num *= self.backoff_milli;
+                den *= 1000;
+                if num / den >= self.max {
+                    break;
+                }
+            }
+            length = (num / den).max(self.timeout);
+        }
+        length = length.min(self.max.max(self.timeout));
+        if self.jitter_milli > 0 {
+            let cut = length * self.jitter_milli * u128::from(draw) / (1000u128 << 32);
+            length = (length - cut).max(1);
+        }
+        length
+    }
+
+    /// Open to half-open once the open period has passed.
     fn settle(&mut self) {
-        if let ModelState::Open { opened_at } = self.state {
-            if self.now >= opened_at + self.timeout {
+        if let ModelState::Open {
+            opened_at,
+            reopens,
+            draw,
+        } = self.state
+        {
+            if self.now >= opened_at + self.period(reopens, draw) {
                 self.enter(ModelState::HalfOpen {
                     started: self.now,
                     in_flight: 0,
@@ -87,18 +205,43 @@ impl Model {
 
     fn state(&mut self) -> State {
         self.settle();
-        match self.state {
-            ModelState::Closed { .. } => State::Closed,
-            ModelState::Open { .. } => State::Open,
-            ModelState::HalfOpen { .. } => State::HalfOpen,
+        kind(&self.state)
+    }
+
+    /// Admission, counted in the totals.
+    fn start(&mut self) -> (Verdict, u64) {
+        let (verdict, generation) = self.admit();
+        if verdict == Verdict::Admitted {
+            self.totals.admitted += 1;
+        } else {
+            self.totals.rejected += 1;
         }
+        (verdict, generation)
     }
 
     /// Admission; returns the generation the call belongs to when admitted.
-    fn start(&mut self) -> (Verdict, u64) {
+    fn admit(&mut self) -> (Verdict, u64) {
         self.settle();
-        if let ModelState::Open { opened_at } = self.state {
-            let left = opened_at + self.timeout - self.now;
+        match self.state {
+            ModelState::ForcedOpen => {
+                return (
+                    Verdict::Rejected {
+                        state: State::ForcedOpen,
+                        retry_after: None,
+                    },
+                    0,
+                )
+            }
+            ModelState::Disabled => return (Verdict::Admitted, self.generation),
+            _ => {}
+        }
+        if let ModelState::Open {
+            opened_at,
+            reopens,
+            draw,
+        } = self.state
+        {
+            let left = opened_at + self.period(reopens, draw) - self.now;
             let retry_after = Duration::from_nanos(u64::try_from(left).unwrap());
             return (
                 Verdict::Rejected {
@@ -145,21 +288,28 @@ impl Model {
                     (Verdict::Admitted, generation)
                 }
             }
-            ModelState::Open { .. } => unreachable!(),
+            _ => unreachable!(),
         }
     }
 
     fn finish(&mut self, generation: u64, how: Finish) {
+        match how {
+            Finish::Succeed => self.totals.succeeded += 1,
+            Finish::Fail | Finish::Panic => self.totals.failed += 1,
+            Finish::Ignore => self.totals.ignored += 1,
+        }
+        if how == Finish::Ignore {
+            return self.release(generation); // no verdict: like a cancellation
+        }
         if generation != self.generation {
             return; // late: changes nothing
         }
-        let now = self.now;
         match (&mut self.state, how) {
             (ModelState::Closed { failures }, Finish::Succeed) => *failures = 0,
-            (ModelState::Closed { failures }, Finish::Fail | Finish::Panic) => {
+            (ModelState::Closed { failures }, _) => {
                 *failures += 1;
                 if *failures >= self.threshold {
-                    self.enter(ModelState::Open { opened_at: now });
+                    self.open();
                 }
             }
             (
@@ -176,20 +326,44 @@ impl Model {
                     self.enter(ModelState::Closed { failures: 0 });
                 }
             }
-            (ModelState::HalfOpen { .. }, Finish::Fail | Finish::Panic) => {
-                self.enter(ModelState::Open { opened_at: now });
+            (ModelState::HalfOpen { .. }, _) => self.open(),
+            (ModelState::Disabled, _) => {} // records nothing
+            (ModelState::Open { .. } | ModelState::ForcedOpen, _) => {
+                unreachable!("no call is admitted while open")
             }
-            (ModelState::Open { .. }, _) => unreachable!("no call is admitted while open"),
         }
     }
 
     fn cancel(&mut self, generation: u64) {
+        self.totals.ignored += 1;
+        self.release(generation);
+    }
+
+    /// An outcome with no verdict: gives a half-open slot back.
+    fn release(&mut self, generation: u64) {
         if generation != self.generation {
             return;
         }
         if let ModelState::HalfOpen { in_flight, .. } = &mut self.state {
             *in_flight -= 1;
         }
+    }
+
+    fn force_open(&mut self) {
+        if self.state != ModelState::ForcedOpen {
+            self.enter(ModelState::ForcedOpen);
+        }
+    }
+
+    fn disable(&mut self) {
+        if self.state != ModelState::Disabled {
+            self.enter(ModelState::Disabled);
+        }
+    }
+
+    fn reset(&mut self) {
+        self.settle(); // `reset` reads the state first, like any other look at it
+        self.enter(ModelState::Closed { failures: 0 });
     }
 }
 
@@ -201,12 +375,36 @@ enum Op {
     Advance(Duration),
     Reconfigure(Config),
     State,
+    ForceOpen,
+    Disable,
+    Reset,
 }
 
 fn config() -> impl Strategy<Value = Config> {
-    (1u32..5, 1u64..=20, 1u32..4).prop_map(|(threshold, timeout, trials)| {
-        cfg(threshold, Duration::from_nanos(timeout), trials)
-    })
+    let backoff = prop_oneof![
+        2 => Just(1.0),
+        1 => Just(1.5),
+        1 => Just(2.0),
+        1 => Just(3.0)
+    ];
+    let jitter = prop_oneof![2 => Just(0.0), 1 => Just(0.25), 1 => Just(1.0)];
+    (
+        (1u32..5, 1u64..=20, 1u32..4),
+        (backoff, 0u64..=60, jitter, 0u64..3),
+    )
+        .prop_map(
+            |((threshold, timeout, trials), (backoff, extra, jitter, seed))| {
+                cfg(threshold, Duration::from_nanos(timeout), trials)
+                    .to_builder()
+                    .backoff_multiplier(backoff)
+                    .max_reset_timeout(Duration::from_nanos(timeout + extra))
+                    .jitter(jitter)
+                    .jitter_seed(seed)
+                    .totals(true)
+                    .build()
+                    .expect("valid model config")
+            },
+        )
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -214,6 +412,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => Just(Finish::Succeed),
         4 => Just(Finish::Fail),
         1 => Just(Finish::Panic),
+        2 => Just(Finish::Ignore),
     ];
     let advance = prop_oneof![
         Just(Duration::ZERO),
@@ -227,12 +426,18 @@ fn op() -> impl Strategy<Value = Op> {
         4 => advance.prop_map(Op::Advance),
         1 => config().prop_map(Op::Reconfigure),
         2 => Just(Op::State),
+        1 => Just(Op::ForceOpen),
+        1 => Just(Op::Disable),
+        1 => Just(Op::Reset),
     ]
 }
 
 fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
     let breaker = Breaker::with_clock(initial.clone(), clock.clone());
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    breaker.on_transition(move |t| log.lock().unwrap().push((t.from(), t.to())));
     let mut model = Model::new(initial);
     let mut calls: Vec<(Call<'_>, u64)> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
@@ -273,6 +478,18 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::State => {
                 prop_assert_eq!(breaker.state(), model.state(), "step {}", step);
             }
+            Op::ForceOpen => {
+                breaker.force_open();
+                model.force_open();
+            }
+            Op::Disable => {
+                breaker.disable();
+                model.disable();
+            }
+            Op::Reset => {
+                breaker.reset();
+                model.reset();
+            }
         }
         let expected_failures = match model.state {
             ModelState::Closed { failures } => failures,
@@ -287,6 +504,8 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
         );
     }
     prop_assert_eq!(breaker.state(), model.state());
+    prop_assert_eq!(breaker.metrics().totals, Some(model.totals));
+    prop_assert_eq!(&*seen.lock().unwrap(), &model.transitions);
     Ok(())
 }
 

@@ -9,10 +9,11 @@ use protego::{Breaker, ManualClock, Protected};
 type Inner = std::future::Ready<Result<u64, u64>>;
 
 #[test]
-fn breaker_fits_two_cache_lines() {
-    assert!(size_of::<Breaker>() <= 128, "{}", size_of::<Breaker>());
+fn breaker_fits_three_cache_lines() {
+    // Listeners and call totals live behind pointers, allocated only when used.
+    assert!(size_of::<Breaker>() <= 192, "{}", size_of::<Breaker>());
     assert!(
-        size_of::<Breaker<ManualClock>>() <= 128,
+        size_of::<Breaker<ManualClock>>() <= 192,
         "{}",
         size_of::<Breaker<ManualClock>>()
     );

@@ -9,9 +9,23 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use protego::{Breaker, CircuitBreaker, Config, Error, ManualClock, Protected, Rejected};
+use protego::{Breaker, CircuitBreaker, Config, Error, ManualClock, Outcome, Protected, Rejected};
 
 pub const BOOM: &str = "boom";
+/// The error that `classify` calls ignored.
+pub const IGNORE: &str = "ignore";
+
+/// The classifier every controlled call runs with: `Err(IGNORE)` is ignored, otherwise
+/// standard.
+pub type Classifier = fn(&Result<(), &'static str>) -> Outcome;
+
+pub fn classify(result: &Result<(), &'static str>) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Success,
+        Err(e) if *e == IGNORE => Outcome::Ignored,
+        Err(_) => Outcome::Failure,
+    }
+}
 
 pub fn cfg(threshold: u32, timeout: Duration, trials: u32) -> Config {
     Config::builder()
@@ -44,6 +58,8 @@ pub enum Finish {
     Succeed,
     Fail,
     Panic,
+    /// Returns `Err(IGNORE)`: classified as ignored.
+    Ignore,
 }
 
 /// What a controlled inner future has seen.
@@ -70,6 +86,7 @@ impl Future for Controlled {
             Some(Finish::Succeed) => Poll::Ready(Ok(())),
             Some(Finish::Fail) => Poll::Ready(Err(BOOM)),
             Some(Finish::Panic) => panic!("inner future panicked"),
+            Some(Finish::Ignore) => Poll::Ready(Err(IGNORE)),
         }
     }
 }
@@ -88,13 +105,13 @@ pub fn controlled() -> (Arc<Probe>, Controlled) {
 /// A call that was admitted and is in flight.
 pub struct Call<'a> {
     pub probe: Arc<Probe>,
-    fut: Pin<Box<Protected<Controlled, &'a Breaker<ManualClock>>>>,
+    fut: Pin<Box<Protected<Controlled, &'a Breaker<ManualClock>, Classifier>>>,
 }
 
 /// Starts a call: polls it once. `Ok` if admitted (now in flight), `Err` if rejected.
 pub fn start(breaker: &Breaker<ManualClock>) -> Result<Call<'_>, Rejected> {
     let (probe, inner) = controlled();
-    let mut fut = Box::pin(breaker.call(inner));
+    let mut fut = Box::pin(breaker.call_classified(inner, classify as Classifier));
     match poll_once(fut.as_mut()) {
         Poll::Pending => Ok(Call { probe, fut }),
         Poll::Ready(Err(Error::Rejected(r))) => {
@@ -129,6 +146,10 @@ impl Call<'_> {
 
     pub fn fail(self) {
         assert_eq!(self.finish(Finish::Fail), Some(Err(Error::Inner(BOOM))));
+    }
+
+    pub fn ignore(self) {
+        assert_eq!(self.finish(Finish::Ignore), Some(Err(Error::Inner(IGNORE))));
     }
 
     pub fn panic(self) {

@@ -1,0 +1,93 @@
+//! [`Outcome`] and [`Classify`]: which results count against the downstream.
+
+/// What one finished call means for its breaker.
+///
+/// ```
+/// use protego::Outcome;
+///
+/// assert_ne!(Outcome::Success, Outcome::Ignored);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The downstream did its job: resets the consecutive failure count, and counts as a
+    /// successful trial in half-open.
+    Success,
+    /// The downstream failed: counts towards opening the circuit, and reopens it in half-open.
+    Failure,
+    /// Neither: the count is left as it is, and a half-open trial slot is given back with no
+    /// verdict. A cancelled call is always ignored.
+    Ignored,
+}
+
+/// Decides the [`Outcome`] of a call from its result.
+///
+/// By default ([`Standard`]) `Ok` is a success and `Err` a failure. Implemented for every
+/// `Fn(&Result<T, E>) -> Outcome`, so a closure is a classifier; pass it with
+/// [`CircuitBreaker::call_classified`](crate::CircuitBreaker::call_classified) or
+/// [`ProtectExt::protect_classified`](crate::ProtectExt::protect_classified). The caller still
+/// gets the result as it was: an `Ok` classified as a failure is returned as `Ok`.
+///
+/// A panic is always a failure and a cancellation always ignored; the classifier sees neither.
+///
+/// ```
+/// use protego::{Breaker, CircuitBreaker, Config, Outcome};
+///
+/// #[derive(Debug)]
+/// enum ApiError { NotFound, Unavailable }
+///
+/// // A 404 is the caller's business, not a sign that the downstream is failing.
+/// let classify = |result: &Result<u16, ApiError>| match result {
+///     Ok(status) if *status >= 500 => Outcome::Failure, // a 5xx response
+///     Ok(_) => Outcome::Success,
+///     Err(ApiError::NotFound) => Outcome::Ignored,
+///     Err(ApiError::Unavailable) => Outcome::Failure,
+/// };
+///
+/// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+/// # futures::executor::block_on(async {
+/// let r = breaker.call_classified(async { Err(ApiError::NotFound) }, classify).await;
+/// assert!(r.is_err());
+/// assert_eq!(breaker.state(), protego::State::Closed); // ignored
+/// let r = breaker.call_classified(async { Ok(503) }, classify).await;
+/// assert_eq!(r.unwrap(), 503); // the caller still gets its Ok...
+/// assert_eq!(breaker.state(), protego::State::Open); // ...but the breaker saw a failure
+/// # });
+/// # Ok::<(), protego::ConfigError>(())
+/// ```
+pub trait Classify<T, E> {
+    /// The outcome of a call that returned `result`.
+    fn classify(&self, result: &Result<T, E>) -> Outcome;
+}
+
+impl<T, E, F> Classify<T, E> for F
+where
+    F: Fn(&Result<T, E>) -> Outcome,
+{
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        self(result)
+    }
+}
+
+/// The default classifier: `Ok` is a success, `Err` a failure. A zero-sized type, so calls
+/// that do not classify pay nothing for the feature.
+///
+/// ```
+/// use protego::{Classify, Outcome, Standard};
+///
+/// assert_eq!(Standard.classify(&Ok::<(), ()>(())), Outcome::Success);
+/// assert_eq!(Standard.classify(&Err::<(), ()>(())), Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Standard;
+
+impl<T, E> Classify<T, E> for Standard {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
