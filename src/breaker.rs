@@ -9,7 +9,7 @@ use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
 use crate::events::Transition;
 use crate::machine::{Machine, Manual, Now, Refusal, Ticket};
-use crate::metrics::{Counters, Metrics};
+use crate::metrics::Metrics;
 use crate::state::State;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
@@ -52,7 +52,6 @@ use crate::state::State;
 ///   panic still propagates).
 pub struct Breaker<C: Clock = SystemClock> {
     machine: Machine,
-    counters: Counters,
     clock: C,
 }
 
@@ -88,7 +87,6 @@ impl<C: Clock> Breaker<C> {
     /// ```
     pub fn with_clock(config: Config, clock: C) -> Self {
         Breaker {
-            counters: Counters::new(config.totals()),
             machine: Machine::new(config, None),
             clock,
         }
@@ -159,7 +157,6 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego::ConfigError>(())
     /// ```
     pub fn reconfigure(&self, config: Config) {
-        self.counters.set_on(config.totals());
         self.machine.reconfigure(config);
     }
 
@@ -343,7 +340,7 @@ impl<C: Clock> Breaker<C> {
                 .machine
                 .until_half_open(&mut now)
                 .map(std::time::Duration::from_nanos),
-            totals: self.counters.totals(),
+            totals: self.machine.totals(),
         }
     }
 
@@ -366,31 +363,26 @@ impl<C: Clock> Breaker<C> {
 
     #[inline]
     pub(crate) fn admit(&self) -> Result<Ticket, Refusal> {
-        let admitted = self.machine.admit(&mut self.now());
-        if admitted.is_ok() {
-            self.counters.admitted();
-        }
-        admitted
+        self.machine.admit(&mut self.now())
     }
 
     /// The error for a refused call.
     #[inline]
     pub(crate) fn rejected(&self, refusal: Refusal) -> Rejected {
-        let rejected = Rejected::new(
+        if let Some(events) = self.machine.events_if_any() {
+            // Out of line, with its own copy: a reference to the `Rejected` returned below
+            // would make it go through memory, a store-forwarding stall on every rejection.
+            events.rejected(self.machine.name(), refusal.state, refusal.retry_after);
+        }
+        Rejected::new(
             self.machine.name().cloned(),
             refusal.state,
             refusal.retry_after,
-        );
-        self.counters.rejected();
-        if let Some(events) = self.machine.events_if_any() {
-            events.rejected(&rejected);
-        }
-        rejected
+        )
     }
 
     #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
-        self.counters.finished(outcome);
         self.machine.record(ticket, outcome, &mut self.now());
     }
 }

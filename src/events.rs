@@ -210,20 +210,32 @@ impl Events {
         }
     }
 
-    /// Calls the rejection listeners, if any. No lock is held.
+    /// Calls the rejection listeners, if any, with a rejection built from these parts. No lock
+    /// is held.
     #[inline]
-    pub(crate) fn rejected(&self, rejected: &Rejected) {
+    pub(crate) fn rejected(
+        &self,
+        name: Option<&std::sync::Arc<str>>,
+        state: State,
+        retry_after: Option<u64>,
+    ) {
         if self.rejections_watched.load(Ordering::Relaxed) {
-            self.rejected_slow(rejected);
+            self.rejected_slow(name, state, retry_after);
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn rejected_slow(&self, rejected: &Rejected) {
+    fn rejected_slow(
+        &self,
+        name: Option<&std::sync::Arc<str>>,
+        state: State,
+        retry_after: Option<u64>,
+    ) {
+        let rejected = Rejected::new(name.cloned(), state, retry_after);
         let listeners: Vec<RejectionListener> = lock(&self.on_rejection).clone();
         for listener in &listeners {
-            listener(rejected);
+            listener(&rejected);
         }
     }
 }

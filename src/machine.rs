@@ -4,10 +4,10 @@
 //! Everything a call needs to be admitted or to record its outcome lives in one `AtomicU64`:
 //!
 //! ```text
-//!  63                              32 31                 3 2      0
-//! +----------------------------------+--------------------+--------+
-//! |             payload              |     generation     |  kind  |
-//! +----------------------------------+--------------------+--------+
+//!  63                              32  31  30              3 2      0
+//! +----------------------------------+----+-----------------+--------+
+//! |             payload              |slow|   generation    |  kind  |
+//! +----------------------------------+----+-----------------+--------+
 //! kind 0 Closed    payload = consecutive failures
 //! kind 1 Open      payload = 0
 //! kind 2 HalfOpen  payload = successes << 16 | trials in flight
@@ -15,11 +15,16 @@
 //! kind 4 Disabled    payload = 0   (set by hand: admits everything, records nothing)
 //! ```
 //!
-//! The low 32 bits (kind and generation) are the *epoch*. Every transition takes a fresh
-//! generation, so an epoch names one stretch of one state; a call keeps the epoch that admitted it
-//! (its [`Ticket`]) and its outcome counts only while the word still carries that epoch. The
-//! generation is 29 bits wide: an outcome would have to arrive exactly 2^29 transitions late to be
-//! mistaken for a current one.
+//! Kind and generation are the *epoch*. Every transition takes a fresh generation, so an epoch
+//! names one stretch of one state; a call keeps the epoch that admitted it (its [`Ticket`]) and
+//! its outcome counts only while the word still carries that epoch. The generation is 28 bits
+//! wide: an outcome would have to arrive exactly 2^28 transitions late to be mistaken for a
+//! current one.
+//!
+//! The `slow` bit is not part of the epoch: set while call totals are on, it sends every call
+//! down the out-of-line paths (which count), so the inlined closed fast path stays one load and
+//! one compare whether the feature exists or not. Transitions carry it over; `reconfigure` sets
+//! or clears it without changing the epoch, so calls in flight keep counting.
 //!
 //! # Who writes what
 //! - Lock-free compare-and-swap on the payload, never changing the epoch: counting a failure
@@ -44,6 +49,7 @@ use std::sync::{Arc, OnceLock};
 use crate::classify::Outcome;
 use crate::config::Config;
 use crate::events::{Events, Reason};
+use crate::metrics::Counters;
 use crate::state::State;
 use crate::sync::{fence, lock, spin_loop, AtomicU32, AtomicU64, Mutex, Ordering};
 
@@ -54,7 +60,11 @@ const HALF_OPEN: u64 = 2;
 const FORCED_OPEN: u64 = 3;
 const DISABLED: u64 = 4;
 const GEN_SHIFT: u32 = 3;
-const GEN_MASK: u32 = u32::MAX >> GEN_SHIFT;
+const SLOW: u32 = 1 << 31;
+const GEN_MASK: u32 = (SLOW - 1) >> GEN_SHIFT;
+/// The low-half bits the closed fast path checks: kind (`KIND_MASK`) and the slow bit. Zero
+/// under this mask is Closed (kind 0) with no counting.
+const FAST_MASK: u32 = 0b111 | SLOW;
 const PAYLOAD_SHIFT: u32 = 32;
 const SLOT_MASK: u32 = 0xFFFF;
 const SUCCESS_SHIFT: u32 = 16;
@@ -72,10 +82,16 @@ impl Word {
     /// Kind and generation: which stretch of which state this is.
     #[inline]
     fn epoch(self) -> u32 {
-        // Truncation intended: the epoch is the low half of the word.
+        self.low() & !SLOW
+    }
+
+    /// The low half: epoch and slow bit.
+    #[inline]
+    fn low(self) -> u32 {
+        // Truncation intended.
         #[allow(clippy::cast_possible_truncation)]
-        let epoch = self.0 as u32;
-        epoch
+        let low = self.0 as u32;
+        low
     }
 
     #[inline]
@@ -93,13 +109,13 @@ impl Word {
 
     #[inline]
     fn with_payload(self, payload: u32) -> Word {
-        Word(u64::from(self.epoch()) | (u64::from(payload) << PAYLOAD_SHIFT))
+        Word(u64::from(self.low()) | (u64::from(payload) << PAYLOAD_SHIFT))
     }
 
     /// The first word of the next generation, in state `kind`, with an empty payload.
     fn next(self, kind: u64) -> Word {
         let generation = self.generation().wrapping_add(1) & GEN_MASK;
-        Word((u64::from(generation) << GEN_SHIFT) | kind)
+        Word((u64::from(generation) << GEN_SHIFT) | kind | u64::from(self.low() & SLOW))
     }
 
     #[inline]
@@ -202,6 +218,8 @@ pub(crate) struct Machine {
     name: Option<Arc<str>>,
     /// Made when the first listener is registered; a breaker without listeners queues nothing.
     events: OnceLock<Box<Events>>,
+    /// Call totals, counted on the out-of-line paths while the word's slow bit is set.
+    counters: Counters,
 }
 
 /// The knobs an open period's length depends on, read together.
@@ -272,8 +290,13 @@ fn seed_of(config: &Config) -> u64 {
 
 impl Machine {
     pub(crate) fn new(config: Config, name: Option<Arc<str>>) -> Self {
+        let totals = config.totals();
         Machine {
-            word: AtomicU64::new(CLOSED),
+            word: AtomicU64::new(if config.totals() {
+                CLOSED | u64::from(SLOW)
+            } else {
+                CLOSED
+            }),
             since: [AtomicU64::new(0), AtomicU64::new(0)],
             open_info: [AtomicU64::new(0), AtomicU64::new(0)],
             reopens: AtomicU32::new(0),
@@ -288,6 +311,7 @@ impl Machine {
             config: Mutex::new(Box::new(config)),
             name,
             events: OnceLock::new(),
+            counters: Counters::new(totals),
         }
     }
 
@@ -330,21 +354,35 @@ impl Machine {
             .map_err(Word)
     }
 
+    #[inline]
     fn since(&self, w: Word) -> u64 {
         self.since[w.since_slot()].load(Ordering::Acquire)
     }
 
     /// The instant (ns) at which an epoch times out: an open period ends, or a half-open
     /// round counts as hung. Backoff and jitter apply to open periods only.
+    #[inline]
     fn deadline(&self, w: Word) -> u64 {
         let since = self.since(w);
-        if w.kind() != OPEN {
+        // Only an open period can back off or jitter; with no reopen and no jitter draw it is
+        // `reset_timeout` whatever the other knobs say, so one knob (one load) decides it.
+        let info = if w.kind() == OPEN {
+            self.open_info[w.since_slot()].load(Ordering::Acquire)
+        } else {
+            0
+        };
+        if info == 0 {
             return since.saturating_add(self.reset_timeout.load(Ordering::Relaxed));
         }
-        let info = self.open_info[w.since_slot()].load(Ordering::Acquire);
+        since.saturating_add(self.backed_off(info))
+    }
+
+    /// The length of an open period that backs off or jitters.
+    #[inline(never)]
+    fn backed_off(&self, info: u64) -> u64 {
         #[allow(clippy::cast_possible_truncation)]
         let (reopens, draw) = ((info >> 32) as u32, info as u32);
-        since.saturating_add(self.period().length(reopens, draw))
+        self.period().length(reopens, draw)
     }
 
     /// Moves from `from`'s epoch to a fresh generation of `to`, if the word still carries that
@@ -459,18 +497,24 @@ impl Machine {
     pub(crate) fn admit<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         // The closed path, inlined into the caller: one load, no write.
         let w = self.load();
-        if w.kind() == CLOSED {
-            return Ok(Ticket(w.epoch()));
+        if w.low() & FAST_MASK == 0 {
+            return Ok(Ticket(w.low()));
         }
         self.admit_slow(w, now)
     }
 
     #[inline(never)]
-    fn admit_slow<F: FnMut() -> u64>(
-        &self,
-        mut w: Word,
-        now: &mut Now<F>,
-    ) -> Result<Ticket, Refusal> {
+    fn admit_slow<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
+        let admitted = self.decide(w, now);
+        if admitted.is_ok() {
+            self.counters.admitted();
+        } else {
+            self.counters.rejected();
+        }
+        admitted
+    }
+
+    fn decide<F: FnMut() -> u64>(&self, mut w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         loop {
             match w.kind() {
                 CLOSED | DISABLED => return Ok(Ticket(w.epoch())),
@@ -532,7 +576,8 @@ impl Machine {
         now: &mut Now<F>,
     ) {
         // The closed success path with nothing to reset, inlined into the caller: one load, no
-        // write. (An epoch with a zero payload is exactly this closed stretch, clean.)
+        // write. (A ticket's epoch with a zero payload and no slow bit is exactly this closed
+        // stretch, clean.)
         let w = self.load();
         if outcome == Outcome::Success && w.0 == u64::from(ticket.0) && w.kind() == CLOSED {
             return;
@@ -548,6 +593,7 @@ impl Machine {
         outcome: Outcome,
         now: &mut Now<F>,
     ) {
+        self.counters.finished(outcome);
         loop {
             if w.epoch() != ticket.0 {
                 return;
@@ -652,10 +698,39 @@ impl Machine {
         self.max_reset_timeout
             .store(config.max_reset_timeout_nanos(), Ordering::Relaxed);
         self.knobs_seq.store(seq.wrapping_add(2), Ordering::Release);
+        // Counting starts before the slow bit sends calls to be counted, and stops after.
+        if config.totals() {
+            self.counters.set_on(true);
+        }
+        self.set_slow(config.totals());
+        if !config.totals() {
+            self.counters.set_on(false);
+        }
         if config.jitter_seed() != current.jitter_seed() {
             self.rng.store(seed_of(&config), Ordering::Relaxed);
         }
         **current = config;
+    }
+
+    /// Sets or clears the slow bit, leaving epoch and payload as they are.
+    fn set_slow(&self, on: bool) {
+        let mut w = self.load();
+        loop {
+            let low = if on { w.low() | SLOW } else { w.low() & !SLOW };
+            let next = Word((w.0 & !u64::from(u32::MAX)) | u64::from(low));
+            if next == w {
+                return;
+            }
+            match self.try_swap(w, next) {
+                Ok(()) => return,
+                Err(actual) => w = actual,
+            }
+        }
+    }
+
+    /// The call totals, if counting is on.
+    pub(crate) fn totals(&self) -> Option<crate::metrics::Totals> {
+        self.counters.totals()
     }
 
     /// Nanoseconds until an open circuit lets trial calls through: `Some` only when Open.
@@ -709,6 +784,39 @@ mod tests {
         assert_eq!(next.generation(), 0);
         assert_eq!(next.kind(), OPEN);
         assert_eq!(next.payload(), 0);
+    }
+
+    #[test]
+    fn the_slow_bit_survives_transitions_and_counting_but_is_not_epoch() {
+        let w = Word(u64::from(SLOW) | (5 << GEN_SHIFT) | CLOSED);
+        assert_eq!(w.epoch(), 5 << GEN_SHIFT);
+        assert_eq!(w.with_payload(7).low() & SLOW, SLOW);
+        assert_eq!(w.next(OPEN).low() & SLOW, SLOW);
+        assert_eq!(w.next(OPEN).generation(), 6);
+        assert_eq!(Word(5 << GEN_SHIFT).next(OPEN).low() & SLOW, 0);
+    }
+
+    #[test]
+    fn turning_totals_on_keeps_the_epoch_of_calls_in_flight() {
+        let m = machine(2, 10, 1);
+        let t = m.admit(&mut now(0)).unwrap();
+        let totals_on = Config::builder()
+            .failure_threshold(2)
+            .totals(true)
+            .build()
+            .unwrap();
+        m.reconfigure(totals_on);
+        m.record(t, Outcome::Failure, &mut now(0));
+        assert_eq!(m.consecutive_failures(), 1, "the failure still counts");
+        let t = m.admit(&mut now(0)).unwrap();
+        m.record(t, Outcome::Failure, &mut now(0));
+        assert_eq!(m.state(&mut now(0)), State::Open);
+        let totals = m.totals().unwrap();
+        assert_eq!(
+            (totals.admitted, totals.failed),
+            (1, 2),
+            "counted from the switch on"
+        );
     }
 
     #[test]
