@@ -333,7 +333,10 @@ impl<C: Clock> Breaker<C> {
     pub fn metrics(&self) -> Metrics {
         let mut now = self.now();
         let state = self.machine.state(&mut now);
+        let rates = self.machine.window_rates(&mut now);
         Metrics {
+            failure_rate: rates.map(|r| r.0),
+            slow_call_rate: rates.map(|r| r.1),
             state,
             consecutive_failures: self.machine.consecutive_failures(),
             time_until_half_open: self

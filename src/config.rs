@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::window::{Rules, Window};
 
 /// The knobs of one breaker. Every `Config` that exists is valid: the only ways to get one are
 /// [`Config::default`] and [`ConfigBuilder::build`], which checks each value.
@@ -16,6 +17,11 @@ use crate::error::ConfigError;
 /// | [`max_reset_timeout`](Config::max_reset_timeout) | none | the longest open period backoff may reach |
 /// | [`jitter`](Config::jitter) | 0.0 (off) | each open period is shortened by a random part of it, up to this fraction |
 /// | [`jitter_seed`](Config::jitter_seed) | random | seeds the jitter, for reproducible tests |
+/// | [`window`](Config::window) | none | count failures in a window of calls or of time, and open on a failure *rate* instead of consecutive failures |
+/// | [`failure_rate_threshold`](Config::failure_rate_threshold) | 50 % | with a window: the failure rate that opens the circuit |
+/// | [`minimum_calls`](Config::minimum_calls) | 10 | with a window: outcomes needed in it before a rate counts |
+/// | [`slow_call_duration`](Config::slow_call_duration) | none | with a window: an admitted call that takes this long counts as slow |
+/// | [`slow_call_rate_threshold`](Config::slow_call_rate_threshold) | 100 % | with slow calls: the slow-call rate that opens the circuit |
 /// | [`totals`](Config::totals) | off | count every call by fate, for [`Breaker::metrics`](crate::Breaker::metrics) |
 ///
 /// ```
@@ -42,6 +48,11 @@ pub struct Config {
     max_reset_timeout: Option<Duration>,
     jitter_milli: u32,
     jitter_seed: Option<u64>,
+    window: Option<Window>,
+    failure_rate_threshold: u8,
+    minimum_calls: u32,
+    slow_call_duration: Option<Duration>,
+    slow_call_rate_threshold: u8,
     totals: bool,
 }
 
@@ -247,6 +258,111 @@ impl Config {
         self.totals
     }
 
+    /// The failure-rate window, if the circuit opens on a failure rate; `None` (the default)
+    /// for Protego's rule, `failure_threshold` consecutive failures. With a window,
+    /// `failure_threshold` is not used: after every outcome in the closed state the circuit
+    /// opens when the window holds at least [`minimum_calls`](Config::minimum_calls) outcomes
+    /// and failures make up at least
+    /// [`failure_rate_threshold`](Config::failure_rate_threshold) percent of them (or slow calls
+    /// [`slow_call_rate_threshold`](Config::slow_call_rate_threshold) percent). Ignored outcomes
+    /// do not enter the window. Every transition empties it. Half-open works as without one.
+    ///
+    /// A count window costs a few shared atomic writes per call; a time window also reads the
+    /// clock and sums its buckets. Neither takes a lock.
+    ///
+    /// ```
+    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State, Window};
+    ///
+    /// let cfg = Config::builder()
+    ///     .window(Window::Count(10))
+    ///     .failure_rate_threshold(50)
+    ///     .minimum_calls(4)
+    ///     .build()?;
+    /// let breaker = Breaker::with_clock(cfg, ManualClock::new());
+    /// # futures::executor::block_on(async {
+    /// for ok in [true, false, true, false] {
+    ///     let _ = breaker.call(async move { if ok { Ok(()) } else { Err("down") } }).await;
+    /// }
+    /// # });
+    /// assert_eq!(breaker.state(), State::Open); // 2 of 4 failed: 50 %
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn window(&self) -> Option<Window> {
+        self.window
+    }
+
+    /// With a window: the failure rate, in percent (1 to 100), that opens the circuit.
+    ///
+    /// ```
+    /// assert_eq!(protego::Config::default().failure_rate_threshold(), 50);
+    /// ```
+    pub fn failure_rate_threshold(&self) -> u8 {
+        self.failure_rate_threshold
+    }
+
+    /// With a window: how many outcomes it must hold before a rate can open the circuit
+    /// (at least 1, and for a count window at most its size).
+    ///
+    /// ```
+    /// assert_eq!(protego::Config::default().minimum_calls(), 10);
+    /// ```
+    pub fn minimum_calls(&self) -> u32 {
+        self.minimum_calls
+    }
+
+    /// With a window: how long an admitted call may take before it counts as slow, by the
+    /// breaker's clock; `None` (the default) for no slow-call tracking. The clock is read at
+    /// admission and completion only when this is set. A slow call still counts as a success
+    /// or failure as well.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::{Breaker, Config, ManualClock, State, Window};
+    ///
+    /// let cfg = Config::builder()
+    ///     .window(Window::Count(10))
+    ///     .minimum_calls(2)
+    ///     .slow_call_duration(Duration::from_secs(2))
+    ///     .slow_call_rate_threshold(100)
+    ///     .build()?;
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::with_clock(cfg, clock.clone());
+    /// # use protego::CircuitBreaker;
+    /// # futures::executor::block_on(async {
+    /// for _ in 0..2 {
+    ///     let slow = async { clock.advance(Duration::from_secs(3)); Ok::<_, ()>(()) };
+    ///     breaker.call(slow).await.unwrap();
+    /// }
+    /// # });
+    /// assert_eq!(breaker.state(), State::Open); // every call was slow
+    /// # Ok::<(), protego::ConfigError>(())
+    /// ```
+    pub fn slow_call_duration(&self) -> Option<Duration> {
+        self.slow_call_duration
+    }
+
+    /// With slow calls: the slow-call rate, in percent (1 to 100), that opens the circuit.
+    ///
+    /// ```
+    /// assert_eq!(protego::Config::default().slow_call_rate_threshold(), 100);
+    /// ```
+    pub fn slow_call_rate_threshold(&self) -> u8 {
+        self.slow_call_rate_threshold
+    }
+
+    /// The window rules, if there is a window.
+    pub(crate) fn rules(&self) -> Option<Rules> {
+        self.window.map(|window| Rules {
+            window,
+            failure_rate: self.failure_rate_threshold,
+            minimum_calls: self.minimum_calls,
+            slow_nanos: self
+                .slow_call_duration
+                .map_or(0, |d| saturating_nanos(d).max(1)),
+            slow_rate: self.slow_call_rate_threshold,
+        })
+    }
+
     pub(crate) fn backoff_milli(&self) -> u32 {
         self.backoff_milli
     }
@@ -275,6 +391,11 @@ impl Default for Config {
             max_reset_timeout: None,
             jitter_milli: 0,
             jitter_seed: None,
+            window: None,
+            failure_rate_threshold: 50,
+            minimum_calls: 10,
+            slow_call_duration: None,
+            slow_call_rate_threshold: 100,
             totals: false,
         }
     }
@@ -393,6 +514,66 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets [`window`](Config::window).
+    ///
+    /// ```
+    /// use protego::{Config, Window};
+    ///
+    /// assert!(Config::builder().window(Window::Count(0)).build().is_err());
+    /// assert!(Config::builder().window(Window::Count(50)).minimum_calls(50).build().is_ok());
+    /// ```
+    pub fn window(mut self, window: Window) -> Self {
+        self.config.window = Some(window);
+        self
+    }
+
+    /// Sets [`failure_rate_threshold`](Config::failure_rate_threshold), in percent.
+    ///
+    /// ```
+    /// assert_eq!(protego::Config::builder().failure_rate_threshold(0).build().unwrap_err().knob(), "failure_rate_threshold");
+    /// ```
+    pub fn failure_rate_threshold(mut self, percent: u8) -> Self {
+        self.config.failure_rate_threshold = percent;
+        self
+    }
+
+    /// Sets [`minimum_calls`](Config::minimum_calls).
+    ///
+    /// ```
+    /// use protego::{Config, Window};
+    ///
+    /// let err = Config::builder().window(Window::Count(10)).minimum_calls(11).build().unwrap_err();
+    /// assert_eq!(err.knob(), "minimum_calls");
+    /// ```
+    pub fn minimum_calls(mut self, calls: u32) -> Self {
+        self.config.minimum_calls = calls;
+        self
+    }
+
+    /// Sets [`slow_call_duration`](Config::slow_call_duration); it needs a window.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego::Config;
+    ///
+    /// let err = Config::builder().slow_call_duration(Duration::from_secs(1)).build().unwrap_err();
+    /// assert_eq!(err.knob(), "slow_call_duration");
+    /// ```
+    pub fn slow_call_duration(mut self, duration: Duration) -> Self {
+        self.config.slow_call_duration = Some(duration);
+        self
+    }
+
+    /// Sets [`slow_call_rate_threshold`](Config::slow_call_rate_threshold), in percent.
+    ///
+    /// ```
+    /// assert!(protego::Config::builder().slow_call_rate_threshold(101).build().is_err());
+    /// ```
+    pub fn slow_call_rate_threshold(mut self, percent: u8) -> Self {
+        self.config.slow_call_rate_threshold = percent;
+        self
+    }
+
     /// Sets [`totals`](Config::totals).
     ///
     /// ```
@@ -444,6 +625,7 @@ impl ConfigBuilder {
             }
             c.jitter_milli = to_milli(value);
         }
+        c.check_window()?;
         if let Some(max) = c.max_reset_timeout {
             if max < c.reset_timeout {
                 return Err(ConfigError::MaxResetTimeout {
@@ -472,6 +654,54 @@ impl ConfigBuilder {
 }
 
 /// `d` in nanoseconds, saturating at `u64::MAX` (about 584 years).
+impl Config {
+    fn check_window(&self) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.failure_rate_threshold) {
+            return Err(ConfigError::FailureRateThreshold {
+                value: self.failure_rate_threshold,
+            });
+        }
+        if !(1..=100).contains(&self.slow_call_rate_threshold) {
+            return Err(ConfigError::SlowCallRateThreshold {
+                value: self.slow_call_rate_threshold,
+            });
+        }
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::MinimumCalls {
+                value: 0,
+                window: self.window,
+            });
+        }
+        if let Some(duration) = self.slow_call_duration {
+            if duration.is_zero() || self.window.is_none() {
+                return Err(ConfigError::SlowCallDuration { value: duration });
+            }
+        }
+        let Some(window) = self.window else {
+            return Ok(());
+        };
+        let valid = match window {
+            Window::Count(n) => (1..=Window::MAX_COUNT).contains(&n),
+            Window::Time { length, buckets } => {
+                (1..=Window::MAX_BUCKETS).contains(&buckets)
+                    && length / buckets >= Duration::from_micros(1)
+            }
+        };
+        if !valid {
+            return Err(ConfigError::Window { value: window });
+        }
+        if let Window::Count(n) = window {
+            if self.minimum_calls > n {
+                return Err(ConfigError::MinimumCalls {
+                    value: self.minimum_calls,
+                    window: Some(window),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A checked fraction (`0.0..=1000.0`, so not NaN) in thousandths.
 fn to_milli(value: f64) -> u32 {
     // In range by the callers' checks, so the cast neither truncates nor wraps.

@@ -248,6 +248,39 @@ pub enum ConfigError {
         /// The `reset_timeout` it was checked against.
         reset_timeout: Duration,
     },
+    /// `window` was out of range: a count window holds 1 to 65,535 calls, a time window has 1
+    /// to 1,000 buckets of at least 1 µs each.
+    #[error("window must hold 1 to 65535 calls, or have 1 to 1000 buckets of at least 1 µs, got {value:?}")]
+    Window {
+        /// The value given.
+        value: crate::Window,
+    },
+    /// `failure_rate_threshold` was not a percentage from 1 to 100.
+    #[error("failure_rate_threshold must be a percentage from 1 to 100, got {value}")]
+    FailureRateThreshold {
+        /// The value given.
+        value: u8,
+    },
+    /// `slow_call_rate_threshold` was not a percentage from 1 to 100.
+    #[error("slow_call_rate_threshold must be a percentage from 1 to 100, got {value}")]
+    SlowCallRateThreshold {
+        /// The value given.
+        value: u8,
+    },
+    /// `minimum_calls` was zero, or more than a count window holds.
+    #[error("minimum_calls must be at least 1 and at most the window's size, got {value} for {window:?}")]
+    MinimumCalls {
+        /// The value given.
+        value: u32,
+        /// The window it was checked against.
+        window: Option<crate::Window>,
+    },
+    /// `slow_call_duration` was zero, or set without a window to count slow calls in.
+    #[error("slow_call_duration must be greater than zero and needs a window, got {value:?}")]
+    SlowCallDuration {
+        /// The value given.
+        value: Duration,
+    },
     /// `jitter` was not a fraction from 0 to 1.
     #[error("jitter must be a fraction from 0 to 1, got {value}")]
     Jitter {
@@ -271,6 +304,11 @@ impl ConfigError {
             ConfigError::BackoffMultiplier { .. } => "backoff_multiplier",
             ConfigError::MaxResetTimeout { .. } => "max_reset_timeout",
             ConfigError::Jitter { .. } => "jitter",
+            ConfigError::Window { .. } => "window",
+            ConfigError::FailureRateThreshold { .. } => "failure_rate_threshold",
+            ConfigError::SlowCallRateThreshold { .. } => "slow_call_rate_threshold",
+            ConfigError::MinimumCalls { .. } => "minimum_calls",
+            ConfigError::SlowCallDuration { .. } => "slow_call_duration",
         }
     }
 }

@@ -21,6 +21,11 @@ pub enum Reason {
     FailureThreshold,
     /// `Open` -> `HalfOpen`: the open period ended.
     OpenPeriodEnded,
+    /// `Closed` -> `Open`: the failure rate in the window reached `failure_rate_threshold`.
+    FailureRate,
+    /// `Closed` -> `Open`: the slow-call rate in the window reached
+    /// `slow_call_rate_threshold`.
+    SlowCallRate,
     /// `HalfOpen` -> `Closed`: enough trials succeeded.
     TrialsSucceeded,
     /// `HalfOpen` -> `Open`: a trial failed.
@@ -37,6 +42,8 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Reason::FailureThreshold => "failure threshold reached",
+            Reason::FailureRate => "failure rate threshold reached",
+            Reason::SlowCallRate => "slow call rate threshold reached",
             Reason::OpenPeriodEnded => "open period ended",
             Reason::TrialsSucceeded => "trial calls succeeded",
             Reason::TrialFailed => "a trial call failed",

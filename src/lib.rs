@@ -48,6 +48,7 @@ mod registry;
 mod state;
 mod stripes;
 mod sync;
+mod window;
 
 pub use breaker::Breaker;
 pub use circuit_breaker::CircuitBreaker;
@@ -61,6 +62,7 @@ pub use protect::ProtectExt;
 pub use protected::Protected;
 pub use registry::{Registry, RegistryHandle};
 pub use state::State;
+pub use window::Window;
 
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

@@ -51,7 +51,9 @@ use crate::config::Config;
 use crate::events::{Events, Reason};
 use crate::metrics::Counters;
 use crate::state::State;
-use crate::sync::{fence, lock, spin_loop, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::sync::{fence, lock, spin_loop, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
+use crate::window::{Counts, Mark, Sums, Trip};
+use arc_swap::ArcSwapOption;
 
 const KIND_MASK: u64 = 0b111;
 const CLOSED: u64 = 0;
@@ -141,7 +143,40 @@ impl Word {
 
 /// The epoch that admitted a call. Its outcome counts only while that epoch is current.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Ticket(u32);
+pub(crate) struct Ticket {
+    epoch: u32,
+    /// When the call was admitted (ns), if slow calls are tracked; `NOT_TIMED` otherwise.
+    started: u64,
+}
+
+const NOT_TIMED: u64 = u64::MAX;
+
+impl Ticket {
+    /// Not admitted yet. Its epoch has the slow bit, which no admitted call's has.
+    pub(crate) const START: Ticket = Ticket {
+        epoch: u32::MAX,
+        started: 0,
+    };
+    /// Finished, rejected or cancelled.
+    pub(crate) const DONE: Ticket = Ticket {
+        epoch: u32::MAX - 1,
+        started: 0,
+    };
+
+    /// Whether this is an admitted call's ticket (not `START` or `DONE`).
+    #[inline]
+    pub(crate) fn is_call(self) -> bool {
+        self.epoch & SLOW == 0
+    }
+
+    #[inline]
+    fn new(epoch: u32) -> Self {
+        Ticket {
+            epoch,
+            started: NOT_TIMED,
+        }
+    }
+}
 
 fn state_of(kind: u64) -> State {
     match kind {
@@ -220,6 +255,11 @@ pub(crate) struct Machine {
     events: OnceLock<Box<Events>>,
     /// Call totals, counted on the out-of-line paths while the word's slow bit is set.
     counters: Counters,
+    /// The failure-rate window, if the config has one. Swapped whole when `reconfigure`
+    /// changes its rules, so a call sees one set of rules; loaded without a lock.
+    window: ArcSwapOption<Counts>,
+    /// Whether `window` holds one: a plain load, so paths without a window skip the swap's.
+    windowed: AtomicBool,
 }
 
 /// The knobs an open period's length depends on, read together.
@@ -291,8 +331,10 @@ fn seed_of(config: &Config) -> u64 {
 impl Machine {
     pub(crate) fn new(config: Config, name: Option<Arc<str>>) -> Self {
         let totals = config.totals();
+        let rules = config.rules();
+        let slow = totals || rules.is_some();
         Machine {
-            word: AtomicU64::new(if config.totals() {
+            word: AtomicU64::new(if slow {
                 CLOSED | u64::from(SLOW)
             } else {
                 CLOSED
@@ -312,6 +354,8 @@ impl Machine {
             name,
             events: OnceLock::new(),
             counters: Counters::new(totals),
+            window: ArcSwapOption::new(rules.map(|rules| Arc::new(Counts::new(rules)))),
+            windowed: AtomicBool::new(rules.is_some()),
         }
     }
 
@@ -498,16 +542,25 @@ impl Machine {
         // The closed path, inlined into the caller: one load, no write.
         let w = self.load();
         if w.low() & FAST_MASK == 0 {
-            return Ok(Ticket(w.low()));
+            return Ok(Ticket::new(w.low()));
         }
         self.admit_slow(w, now)
     }
 
     #[inline(never)]
     fn admit_slow<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
-        let admitted = self.decide(w, now);
-        if admitted.is_ok() {
+        let mut admitted = self.decide(w, now);
+        if let Ok(ticket) = &mut admitted {
             self.counters.admitted();
+            if self.windowed.load(Ordering::Relaxed)
+                && self
+                    .window
+                    .load()
+                    .as_ref()
+                    .is_some_and(|window| window.rules.slow_nanos > 0)
+            {
+                ticket.started = now.get();
+            }
         } else {
             self.counters.rejected();
         }
@@ -517,7 +570,7 @@ impl Machine {
     fn decide<F: FnMut() -> u64>(&self, mut w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         loop {
             match w.kind() {
-                CLOSED | DISABLED => return Ok(Ticket(w.epoch())),
+                CLOSED | DISABLED => return Ok(Ticket::new(w.epoch())),
                 OPEN => {
                     let t = now.get();
                     let deadline = self.deadline(w);
@@ -558,7 +611,7 @@ impl Machine {
                         });
                     }
                     match self.try_swap(w, w.with_trials(w.in_flight() + 1, w.successes())) {
-                        Ok(()) => return Ok(Ticket(w.epoch())),
+                        Ok(()) => return Ok(Ticket::new(w.epoch())),
                         Err(actual) => w = actual,
                     }
                 }
@@ -579,7 +632,7 @@ impl Machine {
         // write. (A ticket's epoch with a zero payload and no slow bit is exactly this closed
         // stretch, clean.)
         let w = self.load();
-        if outcome == Outcome::Success && w.0 == u64::from(ticket.0) && w.kind() == CLOSED {
+        if outcome == Outcome::Success && w.0 == u64::from(ticket.epoch) && w.kind() == CLOSED {
             return;
         }
         self.record_slow(w, ticket, outcome, now);
@@ -594,8 +647,16 @@ impl Machine {
         now: &mut Now<F>,
     ) {
         self.counters.finished(outcome);
+        if w.kind() == CLOSED
+            && outcome != Outcome::Ignored
+            && self.windowed.load(Ordering::Relaxed)
+        {
+            if let Some(window) = &*self.window.load() {
+                return self.record_in_window(w, window, ticket, outcome, now);
+            }
+        }
         loop {
-            if w.epoch() != ticket.0 {
+            if w.epoch() != ticket.epoch {
                 return;
             }
             let next = match (w.kind(), outcome) {
@@ -643,6 +704,64 @@ impl Machine {
                 Err(actual) => w = actual,
             }
         }
+    }
+
+    /// Closed with a failure-rate window: the outcome goes into the window (the word's
+    /// consecutive count is not used), and the window may call for opening.
+    fn record_in_window<F: FnMut() -> u64>(
+        &self,
+        w: Word,
+        window: &Counts,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) {
+        if w.epoch() != ticket.epoch {
+            return;
+        }
+        let rules = window.rules;
+        let timed = rules.slow_nanos > 0 && ticket.started != NOT_TIMED;
+        let t = if timed || window.needs_time() {
+            now.get()
+        } else {
+            0
+        };
+        let slow = timed && t.saturating_sub(ticket.started) >= rules.slow_nanos;
+        if slow {
+            self.counters.slow();
+        }
+        let mark = Mark {
+            failed: outcome == Outcome::Failure,
+            slow,
+        };
+        if let Some(trip) = window.record(w.generation(), t, mark) {
+            let reason = match trip {
+                Trip::FailureRate => Reason::FailureRate,
+                Trip::SlowCallRate => Reason::SlowCallRate,
+            };
+            self.transition(w, OPEN, now, reason, |_| true);
+        }
+    }
+
+    /// The failure and slow-call rates (percent) of the current window, if there is a window
+    /// and it holds any outcome.
+    pub(crate) fn window_rates<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Option<(f64, f64)> {
+        let w = self.load();
+        let guard = self.window.load();
+        let window = guard.as_ref()?;
+        let t = if window.needs_time() { now.get() } else { 0 };
+        let sums = if w.kind() == CLOSED {
+            window.sums(w.generation(), t)
+        } else {
+            Sums::default()
+        };
+        if sums.calls == 0 {
+            return None;
+        }
+        // Counts of at most a few million: exact in f64.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = |n: u64| n as f64 * 100.0 / sums.calls as f64;
+        Some((rate(sums.failures), rate(sums.slow)))
     }
 
     /// The current state, moving an open circuit whose `reset_timeout` has passed to half-open.
@@ -698,11 +817,19 @@ impl Machine {
         self.max_reset_timeout
             .store(config.max_reset_timeout_nanos(), Ordering::Relaxed);
         self.knobs_seq.store(seq.wrapping_add(2), Ordering::Release);
+        // A new window (empty) only when its rules change: other updates keep its counts.
+        let rules = config.rules();
+        let held = self.window.load().as_ref().map(|window| window.rules);
+        if rules != held {
+            self.window
+                .store(rules.map(|rules| Arc::new(Counts::new(rules))));
+            self.windowed.store(rules.is_some(), Ordering::Relaxed);
+        }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
         if config.totals() {
             self.counters.set_on(true);
         }
-        self.set_slow(config.totals());
+        self.set_slow(config.totals() || rules.is_some());
         if !config.totals() {
             self.counters.set_on(false);
         }

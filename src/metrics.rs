@@ -25,7 +25,7 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 /// assert_eq!((totals.admitted, totals.failed), (1, 1));
 /// # Ok::<(), protego::ConfigError>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Metrics {
     /// The state, as [`Breaker::state`](crate::Breaker::state) reports it.
@@ -34,6 +34,11 @@ pub struct Metrics {
     pub consecutive_failures: u32,
     /// How long until an open circuit lets trial calls through; `None` unless Open.
     pub time_until_half_open: Option<Duration>,
+    /// With a window: the percentage of failures among the outcomes in it, `None` without a
+    /// window or while it is empty (and outside the closed state, where windows are empty).
+    pub failure_rate: Option<f64>,
+    /// With a window: the percentage of slow calls among the outcomes in it.
+    pub slow_call_rate: Option<f64>,
     /// Call totals since the breaker was made, if [`Config::totals`](crate::Config::totals) is
     /// on.
     pub totals: Option<Totals>,
@@ -61,6 +66,9 @@ pub struct Totals {
     pub failed: u64,
     /// Admitted calls classified as ignored, cancellations included.
     pub ignored: u64,
+    /// Admitted calls that took at least `slow_call_duration` (only counted with a window
+    /// and slow calls on).
+    pub slow: u64,
 }
 
 const ADMITTED: usize = 0;
@@ -68,11 +76,12 @@ const REJECTED: usize = 1;
 const SUCCEEDED: usize = 2;
 const FAILED: usize = 3;
 const IGNORED: usize = 4;
+const SLOW: usize = 5;
 
 /// One thread group's counters, on a cache line of its own.
 #[repr(align(128))]
 struct Stripe {
-    counts: [AtomicU64; 5],
+    counts: [AtomicU64; 6],
 }
 
 /// Counters bumped by every call when on: one stripe per thread group, so that threads on
@@ -140,12 +149,17 @@ impl Counters {
         });
     }
 
+    #[inline]
+    pub(crate) fn slow(&self) {
+        self.bump(SLOW);
+    }
+
     /// The sums, or `None` when counting is off.
     pub(crate) fn totals(&self) -> Option<Totals> {
         if !self.on.load(Ordering::Relaxed) {
             return None;
         }
-        let mut sums = [0u64; 5];
+        let mut sums = [0u64; 6];
         for stripe in self.stripes.get().map_or(&[][..], |s| &s[..]) {
             for (sum, count) in sums.iter_mut().zip(&stripe.counts) {
                 *sum = sum.wrapping_add(count.load(Ordering::Relaxed));
@@ -157,6 +171,7 @@ impl Counters {
             succeeded: sums[SUCCEEDED],
             failed: sums[FAILED],
             ignored: sums[IGNORED],
+            slow: sums[SLOW],
         })
     }
 }

@@ -41,15 +41,9 @@ pub struct Protected<F, B: CircuitBreaker, K = Standard> {
     inner: Inner<F>,
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Phase {
-    /// Not polled yet: admission not asked.
-    Start,
-    /// Admitted under this ticket; the outcome is not recorded yet.
-    Running(Ticket),
-    /// Resolved, or unwound by a panic; the outcome (if any) is recorded.
-    Done,
-}
+/// Where a call stands: a [`Ticket`] while it runs, or one of two tickets no call ever gets
+/// (no enum: a tag next to the 16-byte ticket would grow every `Protected` by 8 bytes).
+type Phase = Ticket;
 
 #[pin_project(project = InnerProj)]
 enum Inner<F> {
@@ -62,7 +56,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
         Protected {
             handle,
             classifier,
-            phase: Phase::Start,
+            phase: Ticket::START,
             inner: Inner::Live(fut),
         }
     }
@@ -95,8 +89,9 @@ struct PanicGuard<'a, C: Clock> {
 
 impl<C: Clock> Drop for PanicGuard<'_, C> {
     fn drop(&mut self) {
-        if let Phase::Running(ticket) = *self.phase {
-            *self.phase = Phase::Done;
+        let ticket = *self.phase;
+        if ticket.is_call() {
+            *self.phase = Ticket::DONE;
             self.breaker.record(ticket, Outcome::Failure);
         }
     }
@@ -117,20 +112,23 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let breaker = this.handle.breaker();
-        let ticket = match *this.phase {
-            Phase::Running(ticket) => ticket,
-            Phase::Start => match breaker.admit() {
+        let current = *this.phase;
+        let ticket = if current.is_call() {
+            current
+        } else if current == Ticket::START {
+            match breaker.admit() {
                 Ok(ticket) => {
-                    *this.phase = Phase::Running(ticket);
+                    *this.phase = ticket;
                     ticket
                 }
                 Err(refusal) => {
-                    *this.phase = Phase::Done;
+                    *this.phase = Ticket::DONE;
                     this.inner.set(Inner::Gone);
                     return Poll::Ready(Err(Error::Rejected(breaker.rejected(refusal))));
                 }
-            },
-            Phase::Done => polled_after_completion(),
+            }
+        } else {
+            polled_after_completion()
         };
         let InnerProj::Live(fut) = this.inner.as_mut().project() else {
             unreachable!("a running call keeps its inner future");
@@ -145,7 +143,7 @@ where
         let Poll::Ready(output) = output else {
             return Poll::Pending;
         };
-        *this.phase = Phase::Done;
+        *this.phase = Ticket::DONE;
         this.inner.set(Inner::Gone);
         breaker.record(ticket, this.classifier.classify(&output));
         Poll::Ready(output.map_err(Error::Inner))
@@ -159,7 +157,7 @@ where
     K: Classify<T, E>,
 {
     fn is_terminated(&self) -> bool {
-        matches!(self.phase, Phase::Done)
+        self.phase == Ticket::DONE
     }
 }
 
@@ -167,9 +165,10 @@ where
 impl<F, B: CircuitBreaker, K> PinnedDrop for Protected<F, B, K> {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
-        if let Phase::Running(ticket) = *this.phase {
+        let ticket = *this.phase;
+        if ticket.is_call() {
             // Cancelled mid-flight: no verdict, and a half-open slot goes back.
-            *this.phase = Phase::Done;
+            *this.phase = Ticket::DONE;
             this.handle.breaker().record(ticket, Outcome::Ignored);
         }
     }
@@ -177,10 +176,12 @@ impl<F, B: CircuitBreaker, K> PinnedDrop for Protected<F, B, K> {
 
 impl<F, B: CircuitBreaker, K> fmt::Debug for Protected<F, B, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let phase = match self.phase {
-            Phase::Start => "not started",
-            Phase::Running(_) => "running",
-            Phase::Done => "done",
+        let phase = if self.phase.is_call() {
+            "running"
+        } else if self.phase == Ticket::START {
+            "not started"
+        } else {
+            "done"
         };
         f.debug_struct("Protected")
             .field("breaker", &self.handle.breaker().name())

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use protego::{Breaker, Config, ManualClock, State, Totals};
+use protego::{Breaker, Config, ManualClock, State, Totals, Window};
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here
 /// can overflow; the real breaker's u64 saturation only shows past 584 years, which the
@@ -36,6 +36,31 @@ struct Model {
     state: ModelState,
     totals: Totals,
     transitions: Vec<(State, State)>,
+    /// The failure-rate window's rules, and the current generation's outcomes in it:
+    /// (time, failed, slow), oldest first.
+    rules: Option<Rules>,
+    outcomes: Vec<(u128, bool, bool)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rules {
+    window: Window,
+    failure_rate: u128,
+    minimum: u128,
+    slow_nanos: u128,
+    slow_rate: u128,
+}
+
+impl Rules {
+    fn of(cfg: &Config) -> Option<Rules> {
+        cfg.window().map(|window| Rules {
+            window,
+            failure_rate: u128::from(cfg.failure_rate_threshold()),
+            minimum: u128::from(cfg.minimum_calls()),
+            slow_nanos: cfg.slow_call_duration().map_or(0, |d| d.as_nanos().max(1)),
+            slow_rate: u128::from(cfg.slow_call_rate_threshold()),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -109,6 +134,8 @@ impl Model {
             state: ModelState::Closed { failures: 0 },
             totals: Totals::default(),
             transitions: Vec::new(),
+            rules: None,
+            outcomes: Vec::new(),
         };
         m.reconfigure(cfg);
         m
@@ -121,6 +148,11 @@ impl Model {
         self.backoff_milli = milli(cfg.backoff_multiplier());
         self.jitter_milli = milli(cfg.jitter());
         self.max = cfg.max_reset_timeout().as_nanos();
+        let rules = Rules::of(cfg);
+        if rules != self.rules {
+            self.rules = rules;
+            self.outcomes.clear(); // new rules, new (empty) window
+        }
         if cfg.jitter_seed() != self.seed {
             self.seed = cfg.jitter_seed();
             self.rng = cfg.jitter_seed().unwrap();
@@ -129,6 +161,7 @@ impl Model {
 
     fn enter(&mut self, state: ModelState) {
         self.generation += 1;
+        self.outcomes.clear();
         let from = kind(&self.state);
         let to = kind(&state);
         if from != to {
@@ -292,7 +325,54 @@ impl Model {
         }
     }
 
-    fn finish(&mut self, generation: u64, how: Finish) {
+    /// The window's (calls, failures, slow) now.
+    fn window_sums(&self, rules: &Rules) -> (u128, u128, u128) {
+        let in_window: Vec<_> = match rules.window {
+            Window::Count(n) => {
+                let skip = self.outcomes.len().saturating_sub(n as usize);
+                self.outcomes[skip..].to_vec()
+            }
+            Window::Time { length, buckets } => {
+                let width = (length.as_nanos() / u128::from(buckets)).max(1);
+                let newest = self.now / width;
+                let oldest = newest.saturating_sub(u128::from(buckets) - 1);
+                self.outcomes
+                    .iter()
+                    .filter(|o| (oldest..=newest).contains(&(o.0 / width)))
+                    .copied()
+                    .collect()
+            }
+            _ => unreachable!(),
+        };
+        let count =
+            |f: fn(&(u128, bool, bool)) -> bool| in_window.iter().filter(|o| f(o)).count() as u128;
+        (in_window.len() as u128, count(|o| o.1), count(|o| o.2))
+    }
+
+    /// A closed-state outcome with a window: into the window, which may open the circuit.
+    fn record_in_window(&mut self, rules: Rules, failed: bool, started: Option<u128>) {
+        let slow =
+            rules.slow_nanos > 0 && started.is_some_and(|s| self.now - s >= rules.slow_nanos);
+        if slow {
+            self.totals.slow += 1;
+        }
+        self.outcomes.push((self.now, failed, slow));
+        let (calls, failures, slows) = self.window_sums(&rules);
+        let trips = calls > 0
+            && calls >= rules.minimum
+            && (failures * 100 >= rules.failure_rate * calls
+                || (rules.slow_nanos > 0 && slows * 100 >= rules.slow_rate * calls));
+        if trips {
+            self.open();
+        }
+    }
+
+    /// When an admitted call starts its slow-call clock: only with a window timing slow calls.
+    fn started(&self) -> Option<u128> {
+        self.rules.filter(|r| r.slow_nanos > 0).map(|_| self.now)
+    }
+
+    fn finish(&mut self, generation: u64, how: Finish, started: Option<u128>) {
         match how {
             Finish::Succeed => self.totals.succeeded += 1,
             Finish::Fail | Finish::Panic => self.totals.failed += 1,
@@ -303,6 +383,9 @@ impl Model {
         }
         if generation != self.generation {
             return; // late: changes nothing
+        }
+        if let (ModelState::Closed { .. }, Some(rules)) = (&self.state, self.rules) {
+            return self.record_in_window(rules, how != Finish::Succeed, started);
         }
         match (&mut self.state, how) {
             (ModelState::Closed { failures }, Finish::Succeed) => *failures = 0,
@@ -388,21 +471,42 @@ fn config() -> impl Strategy<Value = Config> {
         1 => Just(3.0)
     ];
     let jitter = prop_oneof![2 => Just(0.0), 1 => Just(0.25), 1 => Just(1.0)];
+    let rate = || prop_oneof![Just(30u8), Just(50), Just(100)];
+    // (window, minimum calls, failure rate, slow-call duration in µs, slow-call rate)
+    let count = (1u32..6, 1u32..6, rate(), 0u64..3, rate())
+        .prop_map(|(n, min, fr, slow, sr)| Some((Window::Count(n), min.min(n), fr, slow, sr)));
+    let time = (1u32..4, 1u32..3, 1u32..5, rate(), 0u64..3, rate()).prop_map(
+        |(buckets, micros, min, fr, slow, sr)| {
+            let length = Duration::from_micros(u64::from(buckets * micros));
+            Some((Window::Time { length, buckets }, min, fr, slow, sr))
+        },
+    );
+    let window = prop_oneof![2 => Just(None), 1 => count, 1 => time];
     (
         (1u32..5, 1u64..=20, 1u32..4),
         (backoff, 0u64..=60, jitter, 0u64..3),
+        window,
     )
         .prop_map(
-            |((threshold, timeout, trials), (backoff, extra, jitter, seed))| {
-                cfg(threshold, Duration::from_nanos(timeout), trials)
+            |((threshold, timeout, trials), (backoff, extra, jitter, seed), window)| {
+                let mut b = cfg(threshold, Duration::from_nanos(timeout), trials)
                     .to_builder()
                     .backoff_multiplier(backoff)
                     .max_reset_timeout(Duration::from_nanos(timeout + extra))
                     .jitter(jitter)
                     .jitter_seed(seed)
-                    .totals(true)
-                    .build()
-                    .expect("valid model config")
+                    .totals(true);
+                if let Some((window, min, fr, slow, sr)) = window {
+                    b = b
+                        .window(window)
+                        .minimum_calls(min)
+                        .failure_rate_threshold(fr)
+                        .slow_call_rate_threshold(sr);
+                    if slow > 0 {
+                        b = b.slow_call_duration(Duration::from_micros(slow));
+                    }
+                }
+                b.build().expect("valid model config")
             },
         )
 }
@@ -417,6 +521,7 @@ fn op() -> impl Strategy<Value = Op> {
     let advance = prop_oneof![
         Just(Duration::ZERO),
         (1u64..=25).prop_map(Duration::from_nanos),
+        (1u64..=3).prop_map(Duration::from_micros),
         Just(Duration::from_secs(3600 * 24 * 365)),
     ];
     prop_oneof![
@@ -439,14 +544,14 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
     let log = Arc::clone(&seen);
     breaker.on_transition(move |t| log.lock().unwrap().push((t.from(), t.to())));
     let mut model = Model::new(initial);
-    let mut calls: Vec<(Call<'_>, u64)> = Vec::new();
+    let mut calls: Vec<(Call<'_>, u64, Option<u128>)> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         match op {
             Op::Start => {
                 let (expected, generation) = model.start();
                 let actual = match start(&breaker) {
                     Ok(call) => {
-                        calls.push((call, generation));
+                        calls.push((call, generation, model.started()));
                         Verdict::Admitted
                     }
                     Err(r) => Verdict::Rejected {
@@ -457,12 +562,12 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
                 prop_assert_eq!(actual, expected, "step {}: {:?}", step, op);
             }
             Op::Finish(i, how) if !calls.is_empty() => {
-                let (call, generation) = calls.remove(i % calls.len());
+                let (call, generation, started) = calls.remove(i % calls.len());
                 call.finish(*how);
-                model.finish(generation, *how);
+                model.finish(generation, *how, started);
             }
             Op::Drop(i) if !calls.is_empty() => {
-                let (call, generation) = calls.remove(i % calls.len());
+                let (call, generation, _) = calls.remove(i % calls.len());
                 drop(call);
                 model.cancel(generation);
             }

@@ -20,9 +20,10 @@ fn breaker_fits_three_cache_lines() {
 }
 
 #[test]
-fn protected_adds_a_handle_and_one_word() {
+fn protected_adds_a_handle_and_two_words() {
+    // The handle, and the ticket: epoch and (for slow-call tracking) admission time.
     let over_ref = size_of::<Protected<Inner, &Breaker>>() - size_of::<Inner>();
     let over_arc = size_of::<Protected<Inner, Arc<Breaker>>>() - size_of::<Inner>();
-    assert!(over_ref <= 16, "{over_ref}");
-    assert!(over_arc <= 16, "{over_arc}");
+    assert!(over_ref <= 24, "{over_ref}");
+    assert!(over_arc <= 24, "{over_arc}");
 }
