@@ -322,3 +322,55 @@ fn totals_count_racing_calls_exactly() {
         assert_eq!((t.admitted, t.succeeded, t.failed), (2, 1, 1));
     });
 }
+
+#[test]
+fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let cfg = Config::builder()
+            .window(protego::Window::Count(4))
+            .failure_rate_threshold(50)
+            .minimum_calls(3)
+            .build()
+            .unwrap();
+        let b = Arc::new(Breaker::with_clock(cfg, clock));
+        assert!(run(&b, OK));
+        let before = b.generation();
+        let calls: Vec<_> = (0..2).map(|_| start(&b).unwrap()).collect();
+        let handles: Vec<_> = calls
+            .into_iter()
+            .map(|call| thread::spawn(move || finish(call, ERR)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // 2 failures of 3 outcomes: exactly one Closed -> Open, whichever failure came last.
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.generation(), before + 1);
+    });
+}
+
+#[test]
+fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let cfg = Config::builder()
+            .window(protego::Window::Count(2))
+            .failure_rate_threshold(100)
+            .minimum_calls(2)
+            .build()
+            .unwrap();
+        let b = Arc::new(Breaker::with_clock(cfg, clock));
+        let calls: Vec<_> = (0..2).map(|_| start(&b).unwrap()).collect();
+        let handles: Vec<_> = calls
+            .into_iter()
+            .zip([OK, ERR])
+            .map(|(call, how)| thread::spawn(move || finish(call, how)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(b.state(), State::Closed, "1 of 2 failed: under 100 %");
+        assert_eq!(b.metrics().failure_rate, Some(50.0), "both outcomes are in the window");
+    });
+}
