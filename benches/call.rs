@@ -17,7 +17,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
-use protego::{Breaker, CircuitBreaker, Config, ManualClock, ProtectExt, Registry, State};
+use protego::{
+    Breaker, CircuitBreaker, Config, ManualClock, Outcome, ProtectExt, Registry, State, Window,
+};
 
 type Out = Result<u64, u64>;
 
@@ -184,11 +186,82 @@ fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> D
     })
 }
 
+/// The policies side by side on the system clock: the default (consecutive failures), a
+/// count window, a time window (reads the clock per call), a count window timing slow calls
+/// (reads it twice), call totals on, and a classifier.
+fn policies(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let never = |b: protego::ConfigBuilder| b.failure_rate_threshold(100).minimum_calls(100);
+    let consecutive = Breaker::new(config(u32::MAX, 2));
+    let count = Breaker::new(
+        never(Config::builder().window(Window::Count(100)))
+            .build()
+            .unwrap(),
+    );
+    let time = Breaker::new(
+        never(Config::builder().window(Window::time(Duration::from_secs(10))))
+            .build()
+            .unwrap(),
+    );
+    let slow = Breaker::new(
+        never(Config::builder().window(Window::Count(100)))
+            .slow_call_duration(Duration::from_secs(1))
+            .build()
+            .unwrap(),
+    );
+    let totals = Breaker::new(
+        config(u32::MAX, 2)
+            .to_builder()
+            .totals(true)
+            .build()
+            .unwrap(),
+    );
+    let classify = |r: &Out| match r {
+        Ok(v) if *v >= 500 => Outcome::Failure,
+        Ok(_) => Outcome::Success,
+        Err(_) => Outcome::Failure,
+    };
+
+    let mut g = c.benchmark_group("policies");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    let cases: [(&str, &Breaker); 5] = [
+        ("consecutive", &consecutive),
+        ("count_window", &count),
+        ("time_window", &time),
+        ("count_window_slow_calls", &slow),
+        ("consecutive_totals", &totals),
+    ];
+    for (name, breaker) in cases {
+        g.bench_function(format!("{name}/success"), |b| {
+            b.iter(|| poll_once(breaker.call(ok()), &mut cx));
+        });
+        let mut i = 0u32;
+        g.bench_function(format!("{name}/10pct_failures"), |b| {
+            b.iter(|| {
+                i = i.wrapping_add(1);
+                let fut = if i % 10 == 0 { err() } else { ok() };
+                poll_once(breaker.call(fut), &mut cx)
+            });
+        });
+    }
+    g.bench_function("consecutive_classified/success", |b| {
+        b.iter(|| poll_once(consecutive.call_classified(ok(), classify), &mut cx));
+    });
+    g.finish();
+}
+
 fn contention(c: &mut Criterion) {
     let cores = thread::available_parallelism().map_or(2, usize::from);
     let mut counts = vec![1, 2, cores];
     counts.dedup();
     let breaker = Breaker::new(config(u32::MAX, 2));
+    let totals = Breaker::new(
+        config(u32::MAX, 2)
+            .to_builder()
+            .totals(true)
+            .build()
+            .unwrap(),
+    );
     let registry = Registry::new().with_default_config(config(u32::MAX, 2));
     registry.get_or_create("key");
 
@@ -214,6 +287,20 @@ fn contention(c: &mut Criterion) {
                 })
             });
         });
+        g.bench_with_input(
+            BenchmarkId::new("breaker_success_totals", t),
+            &t,
+            |b, &t| {
+                b.iter_custom(|iters| {
+                    contended(t, iters, &|n| {
+                        let mut cx = new_cx();
+                        for _ in 0..n {
+                            let _ = black_box(poll_once(totals.call(ok()), &mut cx));
+                        }
+                    })
+                });
+            },
+        );
         g.bench_with_input(
             BenchmarkId::new("breaker_10pct_failures", t),
             &t,
@@ -250,6 +337,7 @@ criterion_group!(
     open_rejection,
     half_open,
     registry,
+    policies,
     contention
 );
 criterion_main!(benches);

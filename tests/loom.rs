@@ -371,6 +371,10 @@ fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
             h.join().unwrap();
         }
         assert_eq!(b.state(), State::Closed, "1 of 2 failed: under 100 %");
-        assert_eq!(b.metrics().failure_rate, Some(50.0), "both outcomes are in the window");
+        assert_eq!(
+            b.metrics().failure_rate,
+            Some(50.0),
+            "both outcomes are in the window"
+        );
     });
 }
