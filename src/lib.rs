@@ -28,6 +28,14 @@
 //! - [`Clock`] is where time comes from: [`SystemClock`] by default, [`ManualClock`] to drive
 //!   the whole machine from a test without sleeping.
 //!
+//! Beyond Protego's three knobs, all off by default: [`Classify`] which results count
+//! ([`CircuitBreaker::call_classified`]); failure-rate [`Window`]s and slow calls
+//! ([`Config::window`], [`Config::slow_call_duration`]); backoff and jitter of the open period
+//! ([`Config::backoff_multiplier`], [`Config::jitter`]); manual control
+//! ([`Breaker::force_open`], [`Breaker::disable`], [`Breaker::reset`]); listeners
+//! ([`Breaker::on_transition`] with [`Transition`] and [`Reason`]); and [`Metrics`] with exact
+//! call [`Totals`] ([`Breaker::metrics`], [`Config::totals`]).
+//!
 //! The library depends on no async runtime and spawns nothing: it runs under tokio, async-std,
 //! smol, `futures::executor` or any other executor. See [`Breaker`] for the exact semantics.
 

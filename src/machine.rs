@@ -432,6 +432,8 @@ impl Machine {
     /// Moves from `from`'s epoch to a fresh generation of `to`, if the word still carries that
     /// epoch and `ready` holds for its current payload. Returns the word as it is afterwards:
     /// the new one if this call made the transition, otherwise whatever is current.
+    #[cold]
+    #[inline(never)]
     fn transition<F: FnMut() -> u64>(
         &self,
         from: Word,
@@ -550,6 +552,9 @@ impl Machine {
     #[inline(never)]
     fn admit_slow<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         let mut admitted = self.decide(w, now);
+        if w.low() & SLOW == 0 {
+            return admitted; // no totals, no window: nothing more to do
+        }
         if let Ok(ticket) = &mut admitted {
             self.counters.admitted();
             if self.windowed.load(Ordering::Relaxed)
@@ -646,14 +651,9 @@ impl Machine {
         outcome: Outcome,
         now: &mut Now<F>,
     ) {
-        self.counters.finished(outcome);
-        if w.kind() == CLOSED
-            && outcome != Outcome::Ignored
-            && self.windowed.load(Ordering::Relaxed)
-        {
-            if let Some(window) = &*self.window.load() {
-                return self.record_in_window(w, window, ticket, outcome, now);
-            }
+        // Totals or a window: with both off (the default) this is one test of a register.
+        if w.low() & SLOW != 0 && self.record_counted(w, ticket, outcome, now) {
+            return;
         }
         loop {
             if w.epoch() != ticket.epoch {
@@ -704,6 +704,31 @@ impl Machine {
                 Err(actual) => w = actual,
             }
         }
+    }
+
+    /// The slow bit's part of recording: counts the outcome, and records it in the window if
+    /// there is one and the circuit is closed. Returns whether the window took it. Out of line,
+    /// so that the default failure path stays small.
+    #[inline(never)]
+    fn record_counted<F: FnMut() -> u64>(
+        &self,
+        w: Word,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) -> bool {
+        self.counters.finished(outcome);
+        if w.kind() != CLOSED
+            || outcome == Outcome::Ignored
+            || !self.windowed.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let Some(window) = &*self.window.load() else {
+            return false;
+        };
+        self.record_in_window(w, window, ticket, outcome, now);
+        true
     }
 
     /// Closed with a failure-rate window: the outcome goes into the window (the word's
