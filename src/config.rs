@@ -684,7 +684,7 @@ impl Config {
             Window::Count(n) => (1..=Window::MAX_COUNT).contains(&n),
             Window::Time { length, buckets } => {
                 (1..=Window::MAX_BUCKETS).contains(&buckets)
-                    && length / buckets >= Duration::from_micros(1)
+                    && length / buckets >= Duration::from_millis(1)
             }
         };
         if !valid {

@@ -249,8 +249,8 @@ pub enum ConfigError {
         reset_timeout: Duration,
     },
     /// `window` was out of range: a count window holds 1 to 65,535 calls, a time window has 1
-    /// to 1,000 buckets of at least 1 µs each.
-    #[error("window must hold 1 to 65535 calls, or have 1 to 1000 buckets of at least 1 µs, got {value:?}")]
+    /// to 1,000 buckets of at least 1 ms each.
+    #[error("window must hold 1 to 65535 calls, or have 1 to 1000 buckets of at least 1 ms, got {value:?}")]
     Window {
         /// The value given.
         value: crate::Window,

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{spin_loop, AtomicU64, Ordering};
 
 /// How a breaker counts failures in the closed state.
 ///
@@ -34,7 +34,7 @@ pub enum Window {
     Count(u32),
     /// The outcomes of the last `length` of time, counted in `buckets` slices of it (1 to
     /// 1,000); a slice ages out whole, so the window covers between `length - length / buckets`
-    /// and `length`. `length / buckets` must be at least 1 µs.
+    /// and `length`. `length / buckets` must be at least 1 ms.
     Time {
         /// How far back the window reaches.
         length: Duration,
@@ -273,15 +273,22 @@ impl CountWindow {
     }
 }
 
-/// Bucket counts: `tag << 54 | calls << 36 | failures << 18 | slow`, 18 bits each.
+/// Bucket counts: `version << 54 | calls << 36 | failures << 18 | slow`, 18 bits each.
 const COUNT_BITS: u32 = 18;
 const COUNT_MAX: u64 = (1 << COUNT_BITS) - 1;
-const TAG_SHIFT: u32 = 3 * COUNT_BITS;
+const VERSION_SHIFT: u32 = 3 * COUNT_BITS;
+const VERSION_MASK: u64 = 0x3FF;
+/// Bucket keys: `slice << 24 | gen << 10 | version`.
+const SLICE_BITS: u32 = 40;
+const SLICE_MASK: u64 = (1 << SLICE_BITS) - 1;
+const GEN_MASK: u64 = 0x3FFF;
 
-/// The last `length` of time, in buckets. A bucket holds one slice of one generation: its
-/// `key` (slice number << 16 | generation tag, which only grows) says which, and its `counts`
-/// carry a 10-bit tag of that key, so that an outcome is added only to the slice it was
-/// counted for.
+/// The last `length` of time, in buckets. A bucket holds one slice of time of one
+/// generation: its `key` says which (slice number, generation tag) and carries a version that
+/// its `counts` carry too. Taking a bucket over for a newer slice bumps the version in `counts`
+/// first (so outcomes of the old slice can no longer be added) and then publishes the new key;
+/// an outcome is added only while both versions agree with the key it matched, so it lands in
+/// its own slice or nowhere.
 struct TimeWindow {
     width: u64,
     buckets: Box<[Bucket]>,
@@ -290,6 +297,15 @@ struct TimeWindow {
 struct Bucket {
     key: AtomicU64,
     counts: AtomicU64,
+}
+
+fn split_key(key: u64) -> (u64, u64, u64) {
+    (key >> 24, (key >> 10) & GEN_MASK, key & VERSION_MASK)
+}
+
+/// Serial-number comparison of two 14-bit generation tags.
+fn newer14(a: u64, b: u64) -> bool {
+    a != b && (a.wrapping_sub(b) & GEN_MASK) <= GEN_MASK / 2
 }
 
 impl TimeWindow {
@@ -307,17 +323,10 @@ impl TimeWindow {
         }
     }
 
+    /// Slice numbers keep 40 bits: with slices of at least 1 ms (as `Config` requires) they
+    /// wrap after 34 years.
     fn slice(&self, now: u64) -> u64 {
-        now / self.width
-    }
-
-    /// Slice numbers keep 48 bits: they wrap after 2^48 slices (8.9 years of 1 µs slices).
-    fn key(slice: u64, gen: u32) -> u64 {
-        ((slice & ((1 << 48) - 1)) << 16) | tag16(gen)
-    }
-
-    fn tag(key: u64) -> u64 {
-        (key ^ (key >> 10) ^ (key >> 20) ^ (key >> 40)) & 0x3FF
+        (now / self.width) & SLICE_MASK
     }
 
     fn bucket(&self, slice: u64) -> &Bucket {
@@ -329,43 +338,39 @@ impl TimeWindow {
 
     fn record(&self, gen: u32, now: u64, mark: Mark) {
         let slice = self.slice(now);
-        let key = Self::key(slice, gen);
-        let tag = Self::tag(key);
+        let gen = u64::from(gen) & GEN_MASK;
         let ours =
             (1 << (2 * COUNT_BITS)) | (u64::from(mark.failed) << COUNT_BITS) | u64::from(mark.slow);
         let bucket = self.bucket(slice);
-        let mut counts = bucket.counts.load(Ordering::Acquire);
         loop {
-            let next = if counts >> TAG_SHIFT == tag {
+            let key = bucket.key.load(Ordering::Acquire);
+            let counts = bucket.counts.load(Ordering::Acquire);
+            let (held_slice, held_gen, version) = split_key(key);
+            if counts >> VERSION_SHIFT != version {
+                // Taken over, the new key not published yet: it will be in a moment.
+                spin_loop();
+                continue;
+            }
+            let next = if held_slice == slice && held_gen == gen {
                 if (counts >> (2 * COUNT_BITS)) & COUNT_MAX == COUNT_MAX {
                     return; // the slice is full: it keeps the rate of its first 262,143 calls
                 }
                 counts + ours
+            } else if slice > held_slice || (slice == held_slice && newer14(gen, held_gen)) {
+                (((version + 1) & VERSION_MASK) << VERSION_SHIFT) | ours
             } else {
-                let held = bucket.key.load(Ordering::Acquire);
-                let later = if held >> 16 == key >> 16 {
-                    newer16(held & FIELD, key & FIELD)
-                } else {
-                    held >> 16 > key >> 16
-                };
-                if later {
-                    return; // the bucket already holds a later slice: ours has aged out
-                }
-                (tag << TAG_SHIFT) | ours // take the bucket over for our slice
+                return; // the bucket holds a later slice or generation: ours is over
             };
-            match bucket.counts.compare_exchange_weak(
-                counts,
-                next,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    if next >> TAG_SHIFT != counts >> TAG_SHIFT {
-                        bucket.key.fetch_max(key, Ordering::AcqRel);
-                    }
-                    return;
+            if bucket
+                .counts
+                .compare_exchange(counts, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                if next >> VERSION_SHIFT != version {
+                    let new_key = (slice << 24) | (gen << 10) | (next >> VERSION_SHIFT);
+                    bucket.key.store(new_key, Ordering::Release);
                 }
-                Err(actual) => counts = actual,
+                return;
             }
         }
     }
@@ -373,15 +378,15 @@ impl TimeWindow {
     fn sums(&self, gen: u32, now: u64) -> Sums {
         let newest = self.slice(now);
         let oldest = newest.saturating_sub(self.buckets.len() as u64 - 1);
+        let gen = u64::from(gen) & GEN_MASK;
         let mut sums = Sums::default();
         for bucket in &*self.buckets {
             let key = bucket.key.load(Ordering::Acquire);
             let counts = bucket.counts.load(Ordering::Acquire);
-            let slice = key >> 16;
-            let current = key & FIELD == tag16(gen)
-                && slice >= oldest & ((1 << 48) - 1)
-                && slice <= newest & ((1 << 48) - 1)
-                && counts >> TAG_SHIFT == Self::tag(key);
+            let (slice, held_gen, version) = split_key(key);
+            let current = held_gen == gen
+                && (oldest..=newest).contains(&slice)
+                && counts >> VERSION_SHIFT == version;
             if current {
                 sums.calls += (counts >> (2 * COUNT_BITS)) & COUNT_MAX;
                 sums.failures += (counts >> COUNT_BITS) & COUNT_MAX;
@@ -450,14 +455,14 @@ mod tests {
 
     #[test]
     fn time_buckets_age_out_even_after_a_jump() {
-        let w = TimeWindow::new(Duration::from_nanos(100), 10); // 10 ns slices
+        let w = TimeWindow::new(Duration::from_nanos(100), 10); // 10 ns slices, for the test
         w.record(1, 5, FAIL);
         w.record(1, 15, FAIL);
         assert_eq!(w.sums(1, 20).failures, 2);
         assert_eq!(w.sums(1, 100).failures, 1, "the slice of t=5 aged out");
         assert_eq!(w.sums(1, 110).failures, 0);
-        // Hours later, the same bucket positions hold nothing current.
-        let later = 3_600_000_000_000 * 5 + 5;
+        // Hours later (within 2^40 slices), the same bucket positions hold nothing current.
+        let later = 3_600_000_000_000 + 5;
         assert_eq!(w.sums(1, later), Sums::default());
         w.record(1, later, OK);
         assert_eq!(
@@ -468,6 +473,25 @@ mod tests {
                 slow: 0
             }
         );
+    }
+
+    #[test]
+    fn consecutive_slices_sharing_a_bucket_never_mix() {
+        // One bucket: every slice takes it over from the one before (the property tests found
+        // a tag collision here in an earlier design).
+        let w = TimeWindow::new(Duration::from_nanos(10), 1);
+        for slice in 0..5_000u64 {
+            w.record(1, slice * 10, OK);
+            w.record(1, slice * 10 + 5, FAIL);
+            assert_eq!(
+                w.sums(1, slice * 10 + 9),
+                Sums {
+                    calls: 2,
+                    failures: 1,
+                    slow: 0
+                }
+            );
+        }
     }
 
     #[test]

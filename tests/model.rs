@@ -472,12 +472,12 @@ fn config() -> impl Strategy<Value = Config> {
     ];
     let jitter = prop_oneof![2 => Just(0.0), 1 => Just(0.25), 1 => Just(1.0)];
     let rate = || prop_oneof![Just(30u8), Just(50), Just(100)];
-    // (window, minimum calls, failure rate, slow-call duration in µs, slow-call rate)
+    // (window, minimum calls, failure rate, slow-call duration in ms, slow-call rate)
     let count = (1u32..6, 1u32..6, rate(), 0u64..3, rate())
         .prop_map(|(n, min, fr, slow, sr)| Some((Window::Count(n), min.min(n), fr, slow, sr)));
     let time = (1u32..4, 1u32..3, 1u32..5, rate(), 0u64..3, rate()).prop_map(
-        |(buckets, micros, min, fr, slow, sr)| {
-            let length = Duration::from_micros(u64::from(buckets * micros));
+        |(buckets, millis, min, fr, slow, sr)| {
+            let length = Duration::from_millis(u64::from(buckets * millis));
             Some((Window::Time { length, buckets }, min, fr, slow, sr))
         },
     );
@@ -503,7 +503,7 @@ fn config() -> impl Strategy<Value = Config> {
                         .failure_rate_threshold(fr)
                         .slow_call_rate_threshold(sr);
                     if slow > 0 {
-                        b = b.slow_call_duration(Duration::from_micros(slow));
+                        b = b.slow_call_duration(Duration::from_millis(slow));
                     }
                 }
                 b.build().expect("valid model config")
@@ -521,7 +521,7 @@ fn op() -> impl Strategy<Value = Op> {
     let advance = prop_oneof![
         Just(Duration::ZERO),
         (1u64..=25).prop_map(Duration::from_nanos),
-        (1u64..=3).prop_map(Duration::from_micros),
+        (1u64..=3).prop_map(Duration::from_millis),
         Just(Duration::from_secs(3600 * 24 * 365)),
     ];
     prop_oneof![
@@ -630,7 +630,8 @@ fn quiet_inner_panics() {
 
 proptest! {
     #![proptest_config(ProptestConfig {
-        cases: 4000,
+        // PROPTEST_CASES=100000 for a deeper run.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(4000),
         failure_persistence: Some(Box::new(
             proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
         )),
