@@ -378,3 +378,23 @@ fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
         );
     });
 }
+
+#[test]
+fn disable_racing_a_tripping_failure_leaves_it_disabled() {
+    loom::model(|| {
+        let (_clock, b) = breaker(1, 1);
+        let call = start(&b).unwrap();
+        let disabler = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || assert!(b.disable()))
+        };
+        let failer = thread::spawn(move || finish(call, ERR));
+        disabler.join().unwrap();
+        failer.join().unwrap();
+        // Failure first: Closed -> Open -> Disabled. Disable first: the failure is late.
+        assert_eq!(b.state(), State::Disabled);
+        assert!(start(&b).is_some(), "disabled admits");
+        assert!(run(&b, ERR));
+        assert_eq!(b.state(), State::Disabled, "and records nothing");
+    });
+}
