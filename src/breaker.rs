@@ -377,6 +377,14 @@ impl<C: Clock> Breaker<C> {
             // would make it go through memory, a store-forwarding stall on every rejection.
             events.rejected(self.machine.name(), refusal.state, refusal.retry_after);
         }
+        #[cfg(feature = "tracing")]
+        tracing::debug!(
+            target: "protego",
+            breaker = self.name().unwrap_or(""),
+            state = %refusal.state,
+            retry_after_ms = refusal.retry_after.map(|ns| ns / 1_000_000),
+            "call rejected"
+        );
         Rejected::new(
             self.machine.name().cloned(),
             refusal.state,

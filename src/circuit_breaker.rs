@@ -6,6 +6,8 @@ use std::sync::Arc;
 use crate::breaker::Breaker;
 use crate::classify::{Classify, Standard};
 use crate::clock::Clock;
+use crate::error::Rejected;
+use crate::permit::Permit;
 use crate::protected::Protected;
 
 /// A handle to a [`Breaker`] that can run calls through it.
@@ -94,6 +96,34 @@ pub trait CircuitBreaker {
         K: Classify<T, E>,
     {
         Protected::new(self, fut, classifier)
+    }
+
+    /// Asks for admission now, without a future: a [`Permit`] to report the outcome with, or
+    /// the [`Rejected`] error. For code that must know before it starts the call.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego::{Breaker, CircuitBreaker, Config};
+    ///
+    /// let breaker = Arc::new(Breaker::new(Config::default()));
+    /// match Arc::clone(&breaker).try_acquire() {
+    ///     Ok(permit) => permit.success(), // ran the call; it worked
+    ///     Err(rejected) => println!("retry after {:?}", rejected.retry_after()),
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Rejected`] when the circuit refuses the call, as [`call`](CircuitBreaker::call)'s
+    /// future would.
+    fn try_acquire(self) -> Result<Permit<Self>, Rejected>
+    where
+        Self: Sized,
+    {
+        let breaker = self.breaker();
+        match breaker.admit() {
+            Ok(ticket) => Ok(Permit::new(self, ticket)),
+            Err(refusal) => Err(breaker.rejected(refusal)),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ mod error;
 mod events;
 mod machine;
 mod metrics;
+mod permit;
 mod protect;
 mod protected;
 mod registry;
@@ -57,6 +58,13 @@ mod state;
 mod stripes;
 mod sync;
 mod window;
+
+#[cfg(feature = "http")]
+pub mod http;
+#[cfg(feature = "serde")]
+pub mod serde;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use breaker::Breaker;
 pub use circuit_breaker::CircuitBreaker;
@@ -66,6 +74,7 @@ pub use config::{Config, ConfigBuilder};
 pub use error::{ConfigError, Error, Rejected};
 pub use events::{Reason, Transition};
 pub use metrics::{Metrics, Totals};
+pub use permit::Permit;
 pub use protect::ProtectExt;
 pub use protected::Protected;
 pub use registry::{Registry, RegistryHandle};

@@ -487,16 +487,33 @@ impl Machine {
                         if let Some(events) = self.events.get() {
                             events.push(self.name.as_ref(), from, to, reason);
                         }
-                        break Ok(next);
+                        break Ok((next, from, to));
                     }
                     Err(actual) => current = actual,
                 }
             }
         };
-        if let (Ok(_), Some(events)) = (result, self.events.get()) {
-            events.deliver();
+        let Ok((next, from, to)) = result else {
+            return result.map(|(w, ..)| w);
+        };
+        // Outside the lock, like every other callback.
+        #[cfg(feature = "tracing")]
+        if from != to {
+            tracing::info!(
+                target: "protego",
+                breaker = self.name.as_deref().unwrap_or(""),
+                %from,
+                %to,
+                %reason,
+                "circuit state changed"
+            );
         }
-        result
+        if let Some(events) = self.events.get() {
+            if from != to {
+                events.deliver();
+            }
+        }
+        Ok(next)
     }
 
     /// Records, for the open generation `next`, how many reopens preceded it and its jitter

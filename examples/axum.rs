@@ -1,0 +1,92 @@
+//! The Rust twin of the Django view in Protego's README: an axum app whose handler calls a
+//! flaky downstream, protected per route by a registry breaker.
+//!
+//! ```sh
+//! cargo run --example axum --features http
+//! # in another terminal, once a second:
+//! while true; do curl -s -o /dev/null -w '%{http_code} %header{retry-after}\n' localhost:3000/quote; sleep 1; done
+//! ```
+//!
+//! The downstream is up for 5 s, down for the next 10 s, then up again. Watch `/quote` answer
+//! 200, then 500 three times (the failures that open the circuit), then 503 with `Retry-After`
+//! counting down from 10 without the downstream being called, then (one trial) 200 again.
+//! `/breakers` shows every breaker's state.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::Router;
+use protego::http::HttpCircuitBreakerLayer;
+use protego::{Config, Registry};
+
+/// A downstream service that is down between 5 s and 15 s after the app starts.
+struct Downstream {
+    started: Instant,
+}
+
+impl Downstream {
+    async fn quote(&self) -> Result<u32, &'static str> {
+        tokio::task::yield_now().await; // a real call would go over the network here
+        let t = self.started.elapsed();
+        if t >= Duration::from_secs(5) && t < Duration::from_secs(15) {
+            Err("downstream unavailable")
+        } else {
+            Ok(42)
+        }
+    }
+}
+
+type Shared = (Arc<Downstream>, Arc<Registry>);
+
+async fn quote(State((downstream, _)): State<Shared>) -> (StatusCode, String) {
+    match downstream.quote().await {
+        Ok(q) => (StatusCode::OK, format!("quote: {q}\n")),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+async fn breakers(State((_, registry)): State<Shared>) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for (name, m) in registry.metrics() {
+        let _ = writeln!(
+            out,
+            "{name}: {} (consecutive failures {})",
+            m.state, m.consecutive_failures
+        );
+    }
+    out
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let config = Config::builder()
+        .failure_threshold(3)
+        .reset_timeout(Duration::from_secs(10))
+        .half_open_retries(1)
+        .build()?;
+    let registry = Arc::new(Registry::new().with_default_config(config));
+    let state: Shared = (
+        Arc::new(Downstream {
+            started: Instant::now(),
+        }),
+        Arc::clone(&registry),
+    );
+    let app = Router::new()
+        .route("/quote", get(quote))
+        .route_layer(HttpCircuitBreakerLayer::named(
+            Arc::clone(&registry),
+            "quote",
+        ))
+        .route("/breakers", get(breakers))
+        .with_state(state);
+
+    let addr = std::env::var("PROTEGO_ADDR").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let listener = tokio::net::TcpListener::bind(&addr).await?;
+    println!("listening on http://{addr}: GET /quote once a second, and /breakers");
+    axum::serve(listener, app).await?;
+    Ok(())
+}

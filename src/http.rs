@@ -1,0 +1,302 @@
+//! HTTP services (feature `http`): 5xx responses count as failures, and a rejection answers
+//! `503 Service Unavailable` with `Retry-After`.
+//!
+//! [`HttpCircuitBreakerLayer`] is [`CircuitBreakerLayer`](crate::tower::CircuitBreakerLayer)
+//! for services that answer [`http::Response`]s: by default it classifies responses with
+//! [`ServerErrors`] (any 5xx is a failure), and it answers a rejected request itself, without
+//! calling the inner service, with [`service_unavailable`]: status 503 and, when the time left
+//! is known, `Retry-After` in whole seconds, rounded up. The service's error type stays the
+//! inner one, so it drops into axum's `Router::route_layer` as is:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use protego::http::HttpCircuitBreakerLayer;
+//! use protego::Registry;
+//!
+//! let registry = Arc::new(Registry::new());
+//! let app: axum::Router = axum::Router::new()
+//!     .route("/quote", axum::routing::get(|| async { "42" }))
+//!     .route_layer(HttpCircuitBreakerLayer::named(Arc::clone(&registry), "quote"));
+//! # drop(app);
+//! ```
+//!
+//! Naming breakers after raw request data (the path, the `Host` header) lets a client create as
+//! many breakers as it sends distinct values: key by the matched route or a fixed set.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::breaker::Breaker;
+use crate::circuit_breaker::CircuitBreaker;
+use crate::classify::{Classify, Outcome};
+use crate::clock::Clock;
+use crate::error::{Error, Rejected};
+use crate::registry::Registry;
+use crate::tower::{
+    CircuitBreakerLayer, CircuitBreakerService, Keyed, Named, PickBreaker, ResponseFuture, Single,
+};
+
+/// The default HTTP classifier: a response with a 5xx status is a failure, any other response a
+/// success, and an error (no response at all) a failure.
+///
+/// ```
+/// use protego::http::ServerErrors;
+/// use protego::{Classify, Outcome};
+///
+/// let response = |status: u16| http::Response::builder().status(status).body(()).unwrap();
+/// assert_eq!(ServerErrors.classify(&Ok::<_, ()>(response(200))), Outcome::Success);
+/// assert_eq!(ServerErrors.classify(&Ok::<_, ()>(response(404))), Outcome::Success);
+/// assert_eq!(ServerErrors.classify(&Ok::<_, ()>(response(503))), Outcome::Failure);
+/// assert_eq!(ServerErrors.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ServerErrors;
+
+impl<B, E> Classify<http::Response<B>, E> for ServerErrors {
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(response) if response.status().is_server_error() => Outcome::Failure,
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+/// `Retry-After` for a rejection: the time left in whole seconds, rounded up; `None` when it
+/// is not known (a half-open circuit with every trial slot taken, or forced open).
+///
+/// ```
+/// # use protego::{Breaker, CircuitBreaker, Config, ManualClock};
+/// # use std::time::Duration;
+/// let clock = ManualClock::new();
+/// let breaker = Breaker::with_clock(Config::builder().failure_threshold(1).build()?, clock.clone());
+/// (&breaker).try_acquire().unwrap().failure();
+/// clock.advance(Duration::from_millis(500));
+/// let rejected = (&breaker).try_acquire().unwrap_err();
+/// assert_eq!(protego::http::retry_after_secs(&rejected), Some(60)); // 59.5 s, rounded up
+/// # Ok::<(), protego::ConfigError>(())
+/// ```
+pub fn retry_after_secs(rejected: &Rejected) -> Option<u64> {
+    rejected
+        .retry_after()
+        .map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
+/// The response for a rejected request: `503 Service Unavailable`, with `Retry-After` when the
+/// time left is known, and an empty body.
+///
+/// ```
+/// # use protego::{Breaker, CircuitBreaker, Config};
+/// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+/// (&breaker).try_acquire().unwrap().failure();
+/// let response: http::Response<String> =
+///     protego::http::service_unavailable(&(&breaker).try_acquire().unwrap_err());
+/// assert_eq!(response.status(), 503);
+/// assert_eq!(response.headers()["retry-after"], "60");
+/// # Ok::<(), protego::ConfigError>(())
+/// ```
+pub fn service_unavailable<B: Default>(rejected: &Rejected) -> http::Response<B> {
+    let mut response = http::Response::new(B::default());
+    *response.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    if let Some(secs) = retry_after_secs(rejected) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
+    response
+}
+
+/// A [`Layer`] that protects an HTTP service and answers rejections with 503: see the
+/// [module docs](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use protego::http::HttpCircuitBreakerLayer;
+/// use protego::{Breaker, Config};
+///
+/// let per_service = HttpCircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default())));
+/// let per_host = HttpCircuitBreakerLayer::keyed(Arc::new(protego::Registry::new()), |req: &http::Request<()>| {
+///     req.uri().host().unwrap_or("unknown").to_owned()
+/// });
+/// # drop((per_service, per_host));
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpCircuitBreakerLayer<P, K = ServerErrors> {
+    inner: CircuitBreakerLayer<P, K>,
+}
+
+impl<C: Clock> HttpCircuitBreakerLayer<Single<C>> {
+    /// Every request through `breaker`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let layer = protego::http::HttpCircuitBreakerLayer::new(Arc::new(protego::Breaker::new(protego::Config::default())));
+    /// # drop(layer);
+    /// ```
+    pub fn new(breaker: Arc<Breaker<C>>) -> Self {
+        Self::with_picker(Single(breaker))
+    }
+}
+
+impl<C: Clock + Clone> HttpCircuitBreakerLayer<Named<C>> {
+    /// Every request through the registry's breaker called `name`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let layer = protego::http::HttpCircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "quote");
+    /// # drop(layer);
+    /// ```
+    pub fn named(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
+        Self::with_picker(Named::new(registry, name))
+    }
+}
+
+impl<C: Clock + Clone, F> HttpCircuitBreakerLayer<Keyed<C, F>> {
+    /// Each request through the registry's breaker called `key(&request)`.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let layer = protego::http::HttpCircuitBreakerLayer::keyed(Arc::new(protego::Registry::new()), |r: &http::Request<()>| r.method().to_string());
+    /// # drop(layer);
+    /// ```
+    pub fn keyed(registry: Arc<Registry<C>>, key: F) -> Self {
+        Self::with_picker(Keyed::new(registry, key))
+    }
+}
+
+impl<P> HttpCircuitBreakerLayer<P> {
+    /// Picks breakers with `pick`, classifying with [`ServerErrors`].
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use protego::tower::Named;
+    /// let layer = protego::http::HttpCircuitBreakerLayer::with_picker(Named::new(Arc::new(protego::Registry::new()), "db"));
+    /// # drop(layer);
+    /// ```
+    pub fn with_picker(pick: P) -> Self {
+        HttpCircuitBreakerLayer {
+            inner: CircuitBreakerLayer::with_picker(pick).classify(ServerErrors),
+        }
+    }
+}
+
+impl<P, K> HttpCircuitBreakerLayer<P, K> {
+    /// Decides outcomes with `classifier` instead of [`ServerErrors`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego::http::HttpCircuitBreakerLayer;
+    /// use protego::Outcome;
+    ///
+    /// // 429 Too Many Requests counts against the downstream too.
+    /// let layer = HttpCircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "api")
+    ///     .classify(|r: &Result<http::Response<()>, std::io::Error>| match r {
+    ///         Ok(res) if res.status().is_server_error() || res.status() == 429 => Outcome::Failure,
+    ///         Ok(_) => Outcome::Success,
+    ///         Err(_) => Outcome::Failure,
+    ///     });
+    /// # drop(layer);
+    /// ```
+    pub fn classify<K2>(self, classifier: K2) -> HttpCircuitBreakerLayer<P, K2> {
+        HttpCircuitBreakerLayer {
+            inner: self.inner.classify(classifier),
+        }
+    }
+}
+
+impl<S, P: Clone, K: Clone> Layer<S> for HttpCircuitBreakerLayer<P, K> {
+    type Service = HttpCircuitBreakerService<S, P, K>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        HttpCircuitBreakerService {
+            inner: self.inner.layer(inner),
+        }
+    }
+}
+
+/// An HTTP service protected by circuit breakers; made by [`HttpCircuitBreakerLayer`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use protego::http::HttpCircuitBreakerLayer;
+/// use tower::{service_fn, Layer, ServiceExt};
+///
+/// # futures::executor::block_on(async {
+/// let svc = HttpCircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "hello")
+///     .layer(service_fn(|_: http::Request<()>| async {
+///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hi")))
+///     }));
+/// let response = svc.oneshot(http::Request::new(())).await.unwrap();
+/// assert_eq!(response.body(), "hi");
+/// # });
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpCircuitBreakerService<S, P, K = ServerErrors> {
+    inner: CircuitBreakerService<S, P, K>,
+}
+
+impl<S, P, K, Req, B> Service<Req> for HttpCircuitBreakerService<S, P, K>
+where
+    S: Service<Req, Response = http::Response<B>>,
+    P: PickBreaker<Req>,
+    K: Classify<S::Response, S::Error> + Clone,
+    B: Default,
+{
+    type Response = http::Response<B>;
+    type Error = S::Error;
+    type Future = HttpResponseFuture<S::Future, P::Handle, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(|e| match e {
+            Error::Inner(e) => e,
+            Error::Rejected(_) => unreachable!("readiness is never a rejection"),
+        })
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        HttpResponseFuture {
+            inner: self.inner.call(req),
+        }
+    }
+}
+
+/// The future of an [`HttpCircuitBreakerService`] call: the inner response, or a 503.
+#[pin_project]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct HttpResponseFuture<F, H: CircuitBreaker, K> {
+    #[pin]
+    inner: ResponseFuture<F, H, K>,
+}
+
+impl<F, H, K, B, E> Future for HttpResponseFuture<F, H, K>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    H: CircuitBreaker,
+    K: Classify<http::Response<B>, E>,
+    B: Default,
+{
+    type Output = Result<http::Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Poll::Ready(match std::task::ready!(self.project().inner.poll(cx)) {
+            Ok(response) => Ok(response),
+            Err(Error::Inner(e)) => Err(e),
+            Err(Error::Rejected(rejected)) => Ok(service_unavailable(&rejected)),
+        })
+    }
+}
+
+impl<F, H: CircuitBreaker, K> fmt::Debug for HttpResponseFuture<F, H, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("HttpResponseFuture")
+            .field(&self.inner)
+            .finish()
+    }
+}

@@ -1,0 +1,564 @@
+//! Configs from files (feature `serde`): [`Config`] and [`Window`] serialize and deserialize
+//! with human durations (`"30s"`, `"1m30s"`, `"250ms"`), and a [`RegistryConfig`] holds named
+//! breakers with a `default` section they inherit from, like Resilience4j's instances.
+//!
+//! Every key is optional (unset keys keep their defaults), unknown keys are errors, and every
+//! error names the key it is about. Bring your own format crate:
+//!
+//! ```
+//! use protego::serde::RegistryConfig;
+//! use protego::State;
+//!
+//! let file = r#"
+//!     [default]
+//!     failure_threshold = 5
+//!     reset_timeout = "30s"
+//!
+//!     [breakers.payments]
+//!     reset_timeout = "1m"
+//!     window = { count = 100 }
+//!     failure_rate_threshold = 25
+//!
+//!     [breakers.search]
+//!     half_open_retries = 1
+//! "#;
+//! let config: RegistryConfig = toml::from_str(file)?;
+//! let registry = config.registry();
+//! let payments = registry.get("payments").unwrap().config();
+//! assert_eq!(payments.failure_threshold(), 5); // from [default]
+//! assert_eq!(payments.reset_timeout(), std::time::Duration::from_secs(60));
+//! assert_eq!(registry.get_or_create("other").config().failure_threshold(), 5);
+//!
+//! let bad = toml::from_str::<RegistryConfig>("[breakers.db]\nfailure_treshold = 3").unwrap_err();
+//! assert!(bad.to_string().contains("failure_treshold"), "{bad}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use ::serde::de::{self, Deserializer, MapAccess, Visitor};
+use ::serde::ser::{SerializeMap, Serializer};
+use ::serde::{Deserialize, Serialize};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::{Config, ConfigBuilder};
+use crate::registry::Registry;
+use crate::window::Window;
+
+/// Formats a duration the way configs write them: `"1m30s"`, `"250ms"`, `"0s"`.
+///
+/// ```
+/// use std::time::Duration;
+/// use protego::serde::{format_duration, parse_duration};
+///
+/// assert_eq!(format_duration(Duration::from_millis(90_500)), "1m30s500ms");
+/// assert_eq!(parse_duration("1m30s500ms"), Ok(Duration::from_millis(90_500)));
+/// ```
+pub fn format_duration(d: Duration) -> String {
+    if d.is_zero() {
+        return "0s".to_owned();
+    }
+    let secs = d.as_secs();
+    let nanos = d.subsec_nanos();
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs / 3_600 % 24, "h"),
+        (secs / 60 % 60, "m"),
+        (secs % 60, "s"),
+        (u64::from(nanos / 1_000_000), "ms"),
+        (u64::from(nanos / 1_000 % 1_000), "us"),
+        (u64::from(nanos % 1_000), "ns"),
+    ];
+    let mut out = String::new();
+    for (n, unit) in parts {
+        if n > 0 {
+            out.push_str(&n.to_string());
+            out.push_str(unit);
+        }
+    }
+    out
+}
+
+/// Parses a duration written as numbers with units, largest first or not: `"30s"`, `"1m"`,
+/// `"1h30m"`, `"250ms"`, `"10us"` (or `"10µs"`), `"5ns"`, `"2d"`.
+///
+/// # Errors
+/// A message saying what was wrong, for a bare number, an unknown unit or an overflow.
+///
+/// ```
+/// use std::time::Duration;
+/// use protego::serde::parse_duration;
+///
+/// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
+/// assert!(parse_duration("30").unwrap_err().contains("unit"));
+/// assert!(parse_duration("3 fortnights").is_err());
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(format!("expected a number in {text:?}"));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("number too large in {text:?}"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .char_indices()
+            .find(|(_, c)| c.is_ascii_digit())
+            .map_or(rest.len(), |(i, _)| i);
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        let part = match unit {
+            "d" => n.checked_mul(86_400).map(Duration::from_secs),
+            "h" => n.checked_mul(3_600).map(Duration::from_secs),
+            "m" => n.checked_mul(60).map(Duration::from_secs),
+            "s" => Some(Duration::from_secs(n)),
+            "ms" => Some(Duration::from_millis(n)),
+            "us" | "µs" => Some(Duration::from_micros(n)),
+            "ns" => Some(Duration::from_nanos(n)),
+            "" => {
+                return Err(format!(
+                    "missing unit in {text:?} (use d, h, m, s, ms, us or ns)"
+                ))
+            }
+            other => {
+                return Err(format!(
+                    "unknown unit {other:?} in {text:?} (use d, h, m, s, ms, us or ns)"
+                ))
+            }
+        };
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(|| format!("duration too large: {text:?}"))?;
+    }
+    Ok(total)
+}
+
+/// A duration as a config writes it.
+struct Human(Duration);
+
+impl<'de> Deserialize<'de> for Human {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Human;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as \"30s\", \"1m30s\" or \"250ms\"")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Human, E> {
+                parse_duration(v).map(Human).map_err(E::custom)
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+/// Reads one key's value, naming the key in any error.
+fn value<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    key: &str,
+) -> Result<T, A::Error> {
+    map.next_value::<T>()
+        .map_err(|e| de::Error::custom(format!("{key}: {e}")))
+}
+
+/// The keys of a config section, each optional.
+#[derive(Default, Clone)]
+struct Partial {
+    failure_threshold: Option<u32>,
+    reset_timeout: Option<Duration>,
+    half_open_retries: Option<u32>,
+    backoff_multiplier: Option<f64>,
+    max_reset_timeout: Option<Duration>,
+    jitter: Option<f64>,
+    jitter_seed: Option<u64>,
+    window: Option<Window>,
+    failure_rate_threshold: Option<u8>,
+    minimum_calls: Option<u32>,
+    slow_call_duration: Option<Duration>,
+    slow_call_rate_threshold: Option<u8>,
+    totals: Option<bool>,
+}
+
+const KEYS: &[&str] = &[
+    "failure_threshold",
+    "reset_timeout",
+    "half_open_retries",
+    "backoff_multiplier",
+    "max_reset_timeout",
+    "jitter",
+    "jitter_seed",
+    "window",
+    "failure_rate_threshold",
+    "minimum_calls",
+    "slow_call_duration",
+    "slow_call_rate_threshold",
+    "totals",
+];
+
+impl Partial {
+    /// Keys set here win over `base`'s.
+    fn over(&self, base: &Partial) -> Partial {
+        macro_rules! pick {
+            ($($k:ident),*) => { Partial { $($k: self.$k.or(base.$k)),* } };
+        }
+        pick!(
+            failure_threshold,
+            reset_timeout,
+            half_open_retries,
+            backoff_multiplier,
+            max_reset_timeout,
+            jitter,
+            jitter_seed,
+            window,
+            failure_rate_threshold,
+            minimum_calls,
+            slow_call_duration,
+            slow_call_rate_threshold,
+            totals
+        )
+    }
+
+    fn build(&self) -> Result<Config, crate::ConfigError> {
+        let mut b: ConfigBuilder = Config::builder();
+        macro_rules! set {
+            ($($k:ident),*) => { $(if let Some(v) = self.$k { b = b.$k(v); })* };
+        }
+        set!(
+            failure_threshold,
+            reset_timeout,
+            half_open_retries,
+            backoff_multiplier,
+            max_reset_timeout,
+            jitter,
+            jitter_seed,
+            window,
+            failure_rate_threshold,
+            minimum_calls,
+            slow_call_duration,
+            slow_call_rate_threshold,
+            totals
+        );
+        b.build()
+    }
+}
+
+impl<'de> Deserialize<'de> for Partial {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Partial;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a breaker config")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Partial, A::Error> {
+                let mut p = Partial::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let k = key.as_str();
+                    match k {
+                        "failure_threshold" => p.failure_threshold = Some(value(&mut map, k)?),
+                        "reset_timeout" => {
+                            p.reset_timeout = Some(value::<_, Human>(&mut map, k)?.0);
+                        }
+                        "half_open_retries" => p.half_open_retries = Some(value(&mut map, k)?),
+                        "backoff_multiplier" => p.backoff_multiplier = Some(value(&mut map, k)?),
+                        "max_reset_timeout" => {
+                            p.max_reset_timeout = Some(value::<_, Human>(&mut map, k)?.0);
+                        }
+                        "jitter" => p.jitter = Some(value(&mut map, k)?),
+                        "jitter_seed" => p.jitter_seed = Some(value(&mut map, k)?),
+                        "window" => p.window = Some(value(&mut map, k)?),
+                        "failure_rate_threshold" => {
+                            p.failure_rate_threshold = Some(value(&mut map, k)?);
+                        }
+                        "minimum_calls" => p.minimum_calls = Some(value(&mut map, k)?),
+                        "slow_call_duration" => {
+                            p.slow_call_duration = Some(value::<_, Human>(&mut map, k)?.0);
+                        }
+                        "slow_call_rate_threshold" => {
+                            p.slow_call_rate_threshold = Some(value(&mut map, k)?);
+                        }
+                        "totals" => p.totals = Some(value(&mut map, k)?),
+                        other => return Err(de::Error::unknown_field(other, KEYS)),
+                    }
+                }
+                Ok(p)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// Deserializes from a map of the knobs, each optional (unset ones keep their defaults);
+/// durations are strings like `"30s"`. Errors name the key.
+///
+/// ```
+/// use protego::Config;
+///
+/// let cfg: Config = serde_json::from_str(r#"{"failure_threshold": 5, "reset_timeout": "1m30s"}"#)?;
+/// assert_eq!(cfg.failure_threshold(), 5);
+/// assert_eq!(cfg.reset_timeout(), std::time::Duration::from_secs(90));
+///
+/// let err = serde_json::from_str::<Config>(r#"{"half_open_retries": 0}"#).unwrap_err();
+/// assert!(err.to_string().starts_with("half_open_retries must be from 1 to 65535, got 0"), "{err}");
+/// let err = serde_json::from_str::<Config>(r#"{"reset_timeout": "soon"}"#).unwrap_err();
+/// assert!(err.to_string().starts_with("reset_timeout: "), "{err}");
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Partial::deserialize(d)?.build().map_err(de::Error::custom)
+    }
+}
+
+/// Serializes every knob (the optional ones only when set), durations as strings like `"30s"`.
+///
+/// ```
+/// use protego::Config;
+///
+/// let json = serde_json::to_string(&Config::default())?;
+/// assert_eq!(json, r#"{"failure_threshold":3,"reset_timeout":"1m","half_open_retries":2,"backoff_multiplier":1.0,"jitter":0.0,"failure_rate_threshold":50,"minimum_calls":10,"slow_call_rate_threshold":100,"totals":false}"#);
+/// let back: Config = serde_json::from_str(&json)?;
+/// assert_eq!(back, Config::default());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+impl Serialize for Config {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("failure_threshold", &self.failure_threshold())?;
+        m.serialize_entry("reset_timeout", &format_duration(self.reset_timeout()))?;
+        m.serialize_entry("half_open_retries", &self.half_open_retries())?;
+        m.serialize_entry("backoff_multiplier", &self.backoff_multiplier())?;
+        if self.max_reset_timeout() != Duration::MAX {
+            m.serialize_entry(
+                "max_reset_timeout",
+                &format_duration(self.max_reset_timeout()),
+            )?;
+        }
+        m.serialize_entry("jitter", &self.jitter())?;
+        if let Some(seed) = self.jitter_seed() {
+            m.serialize_entry("jitter_seed", &seed)?;
+        }
+        if let Some(window) = self.window() {
+            m.serialize_entry("window", &window)?;
+        }
+        m.serialize_entry("failure_rate_threshold", &self.failure_rate_threshold())?;
+        m.serialize_entry("minimum_calls", &self.minimum_calls())?;
+        if let Some(slow) = self.slow_call_duration() {
+            m.serialize_entry("slow_call_duration", &format_duration(slow))?;
+        }
+        m.serialize_entry("slow_call_rate_threshold", &self.slow_call_rate_threshold())?;
+        m.serialize_entry("totals", &self.totals())?;
+        m.end()
+    }
+}
+
+/// `{ count = 100 }`, or `{ time = "1m" }` with an optional `buckets` (10 by default).
+///
+/// ```
+/// use std::time::Duration;
+/// use protego::Window;
+///
+/// let w: Window = serde_json::from_str(r#"{"time": "30s", "buckets": 6}"#)?;
+/// assert_eq!(w, Window::Time { length: Duration::from_secs(30), buckets: 6 });
+/// assert_eq!(serde_json::to_string(&Window::Count(50))?, r#"{"count":50}"#);
+/// assert!(serde_json::from_str::<Window>(r#"{"count": 5, "time": "1s"}"#).is_err());
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+impl<'de> Deserialize<'de> for Window {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Window;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("{ count = N } or { time = \"1m\", buckets = N }")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Window, A::Error> {
+                let (mut count, mut time, mut buckets) = (None, None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "count" => count = Some(value::<_, u32>(&mut map, "window.count")?),
+                        "time" => time = Some(value::<_, Human>(&mut map, "window.time")?.0),
+                        "buckets" => buckets = Some(value::<_, u32>(&mut map, "window.buckets")?),
+                        other => {
+                            return Err(de::Error::unknown_field(
+                                other,
+                                &["count", "time", "buckets"],
+                            ))
+                        }
+                    }
+                }
+                match (count, time, buckets) {
+                    (Some(n), None, None) => Ok(Window::Count(n)),
+                    (None, Some(length), buckets) => Ok(Window::Time {
+                        length,
+                        buckets: buckets.unwrap_or(10),
+                    }),
+                    _ => Err(de::Error::custom(
+                        "window: give either `count`, or `time` (and optionally `buckets`)",
+                    )),
+                }
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl Serialize for Window {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(None)?;
+        match *self {
+            Window::Count(n) => m.serialize_entry("count", &n)?,
+            Window::Time { length, buckets } => {
+                m.serialize_entry("time", &format_duration(length))?;
+                m.serialize_entry("buckets", &buckets)?;
+            }
+        }
+        m.end()
+    }
+}
+
+/// A registry read from a file: a `default` section, and `breakers` by name whose unset keys
+/// come from `default` (and then from [`Config::default`]). Every config is validated when it
+/// is read; an error names the breaker and the key.
+///
+/// ```
+/// use protego::serde::RegistryConfig;
+///
+/// let json = r#"{"default": {"reset_timeout": "10s"}, "breakers": {"db": {"failure_threshold": 0}}}"#;
+/// let err = serde_json::from_str::<RegistryConfig>(json).unwrap_err();
+/// assert!(err.to_string().starts_with("breakers.db: failure_threshold must be at least 1"), "{err}");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistryConfig {
+    default: Config,
+    breakers: BTreeMap<String, Config>,
+}
+
+impl RegistryConfig {
+    /// The config of names created on first use.
+    ///
+    /// ```
+    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"default": {"failure_threshold": 9}}"#)?;
+    /// assert_eq!(config.default_config().failure_threshold(), 9);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn default_config(&self) -> &Config {
+        &self.default
+    }
+
+    /// The named breakers' configs, by name.
+    ///
+    /// ```
+    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// assert_eq!(config.breakers()["db"], protego::Config::default());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn breakers(&self) -> &BTreeMap<String, Config> {
+        &self.breakers
+    }
+
+    /// A registry on the system clock with these configs: the named breakers made now.
+    ///
+    /// ```
+    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// assert_eq!(config.registry().len(), 1);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn registry(&self) -> Registry<SystemClock> {
+        self.registry_with_clock(SystemClock)
+    }
+
+    /// The same on `clock`.
+    ///
+    /// ```
+    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// let registry = config.registry_with_clock(protego::ManualClock::new());
+    /// assert!(registry.get("db").is_some());
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn registry_with_clock<C: Clock + Clone>(&self, clock: C) -> Registry<C> {
+        let registry = Registry::with_clock(clock).with_default_config(self.default.clone());
+        for (name, config) in &self.breakers {
+            registry.breaker(name, config.clone());
+        }
+        registry
+    }
+
+    /// Applies these configs to an existing registry: its default, and each named breaker,
+    /// updated in place (state kept) or created. Names not in the file are left alone.
+    ///
+    /// ```
+    /// use protego::Registry;
+    /// let registry = Registry::new();
+    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {"failure_threshold": 7}}}"#)?;
+    /// config.apply(&registry);
+    /// assert_eq!(registry.get("db").unwrap().config().failure_threshold(), 7);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn apply<C: Clock + Clone>(&self, registry: &Registry<C>) {
+        registry.set_default_config(self.default.clone());
+        for (name, config) in &self.breakers {
+            registry.breaker(name, config.clone());
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RegistryConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = RegistryConfig;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a `default` section and `breakers` by name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RegistryConfig, A::Error> {
+                let mut default = Partial::default();
+                let mut named: BTreeMap<String, Partial> = BTreeMap::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "default" => default = map.next_value()?,
+                        "breakers" => named = map.next_value()?,
+                        other => {
+                            return Err(de::Error::unknown_field(other, &["default", "breakers"]))
+                        }
+                    }
+                }
+                let default_config = default
+                    .build()
+                    .map_err(|e| de::Error::custom(format!("default: {e}")))?;
+                let mut breakers = BTreeMap::new();
+                for (name, partial) in named {
+                    let config = partial
+                        .over(&default)
+                        .build()
+                        .map_err(|e| de::Error::custom(format!("breakers.{name}: {e}")))?;
+                    breakers.insert(name, config);
+                }
+                Ok(RegistryConfig {
+                    default: default_config,
+                    breakers,
+                })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+impl Serialize for RegistryConfig {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut m = s.serialize_map(Some(2))?;
+        m.serialize_entry("default", &self.default)?;
+        m.serialize_entry("breakers", &self.breakers)?;
+        m.end()
+    }
+}
