@@ -1,7 +1,7 @@
 //! HTTP services (feature `http`): 5xx responses count as failures, and a rejection answers
 //! `503 Service Unavailable` with `Retry-After`.
 //!
-//! [`HttpCircuitBreakerLayer`] is [`CircuitBreakerLayer`](crate::tower::CircuitBreakerLayer)
+//! [`HttpCircuitBreakerLayer`] is [`CircuitBreakerLayer`]
 //! for services that answer [`http::Response`]s: by default it classifies responses with
 //! [`ServerErrors`] (any 5xx is a failure), and it answers a rejected request itself, without
 //! calling the inner service, with [`service_unavailable`]: status 503 and, when the time left

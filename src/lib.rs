@@ -81,6 +81,8 @@ pub use registry::{Registry, RegistryHandle};
 pub use state::State;
 pub use window::Window;
 
-#[cfg(doctest)]
+/// The README's examples, compiled and run as doc tests. Its integration examples need every
+/// optional feature: `cargo test --all-features` (the README's test command) runs them.
+#[cfg(all(doctest, feature = "http", feature = "serde", feature = "tracing"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
