@@ -102,7 +102,8 @@ impl Sums {
         if self.failures * 100 >= u64::from(rules.failure_rate) * self.calls {
             return Some(Trip::FailureRate);
         }
-        if rules.slow_nanos > 0 && self.slow * 100 >= u64::from(rules.slow_rate) * self.calls {
+        // Without slow-call tracking nothing is ever marked slow, so this cannot fire.
+        if self.slow * 100 >= u64::from(rules.slow_rate) * self.calls {
             return Some(Trip::SlowCallRate);
         }
         None
@@ -222,8 +223,10 @@ impl CountWindow {
         let mut current = self.sums.load(Ordering::Acquire);
         loop {
             let held = current >> 48;
+            // Each field below is masked out of `base` on its own, so the tag bits need no
+            // clearing here.
             let base = if held == tag {
-                current & !(FIELD << 48)
+                current
             } else if newer16(tag, held) {
                 0 // the first outcome of a new generation: start from empty
             } else {
@@ -473,6 +476,39 @@ mod tests {
                 slow: 0
             }
         );
+    }
+
+    #[test]
+    fn a_full_slice_stops_counting_without_spilling_into_the_next_field() {
+        let w = TimeWindow::new(Duration::from_nanos(100), 1);
+        for _ in 0..COUNT_MAX + 10 {
+            w.record(1, 5, OK);
+        }
+        w.record(1, 5, FAIL);
+        assert_eq!(
+            w.sums(1, 5),
+            Sums {
+                calls: COUNT_MAX,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn a_stale_generation_never_takes_a_bucket_from_a_newer_one() {
+        let w = TimeWindow::new(Duration::from_nanos(100), 10);
+        w.record(2, 5, FAIL); // the new generation's first outcome
+        w.record(1, 6, OK); // a late outcome of the generation before, same slice
+        assert_eq!(
+            w.sums(2, 7),
+            Sums {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+        assert_eq!(w.sums(1, 7), Sums::default());
     }
 
     #[test]

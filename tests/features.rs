@@ -814,3 +814,61 @@ fn bad_window_knobs_are_refused_by_name() {
         assert_eq!(result.unwrap_err().knob(), knob);
     }
 }
+
+/// A clock that counts how often it is read.
+#[derive(Clone, Default)]
+struct CountingClock {
+    reads: Arc<AtomicUsize>,
+    inner: ManualClock,
+}
+
+impl protego::Clock for CountingClock {
+    fn now(&self) -> Duration {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.now()
+    }
+}
+
+#[test]
+fn a_count_window_reads_the_clock_only_to_time_slow_calls() {
+    let clock = CountingClock::default();
+    let breaker = Breaker::with_clock(windowed(Window::Count(10), 100, 10), clock.clone());
+    for ok in [true, false, true] {
+        let _ = futures::executor::block_on(breaker.call(async move {
+            if ok {
+                Ok(())
+            } else {
+                Err(BOOM)
+            }
+        }));
+    }
+    assert_eq!(
+        clock.reads.load(Ordering::SeqCst),
+        0,
+        "a count window needs no time"
+    );
+
+    let timed = windowed(Window::Count(10), 100, 10)
+        .to_builder()
+        .slow_call_duration(secs(1))
+        .build()
+        .unwrap();
+    breaker.reconfigure(timed);
+    let _ = futures::executor::block_on(breaker.call(async { Ok::<(), &str>(()) }));
+    assert_eq!(
+        clock.reads.load(Ordering::SeqCst),
+        2,
+        "admission and completion"
+    );
+}
+
+#[test]
+fn a_permit_says_which_breaker_it_belongs_to() {
+    let breaker = Breaker::with_clock(cfg(3, secs(10), 1), ManualClock::new()).named("db");
+    let permit = (&breaker).try_acquire().unwrap();
+    assert_eq!(
+        format!("{permit:?}"),
+        r#"Permit { breaker: Some("db"), .. }"#
+    );
+    permit.success();
+}
