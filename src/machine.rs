@@ -9,7 +9,7 @@
 //! |             payload              |slow|   generation    |  kind  |
 //! +----------------------------------+----+-----------------+--------+
 //! kind 0 Closed    payload = consecutive failures
-//! kind 1 Open      payload = 0
+//! kind 1 Open      payload = 1 if the period backs off or jitters (see `open_info`), else 0
 //! kind 2 HalfOpen  payload = successes << 16 | trials in flight
 //! kind 3 ForcedOpen  payload = 0   (set by hand: rejects everything)
 //! kind 4 Disabled    payload = 0   (set by hand: admits everything, records nothing)
@@ -307,6 +307,15 @@ impl Period {
     }
 }
 
+/// An open period's backoff state, worked out before it is committed.
+#[derive(Clone, Copy)]
+struct OpenPeriod {
+    /// Reopens before it (high half) and its jitter draw (low half).
+    info: u64,
+    reopens: u32,
+    rng: u64,
+}
+
 /// splitmix64: a small, well-mixed generator; enough for jitter.
 fn splitmix(state: u64) -> (u64, u32) {
     let next = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -410,7 +419,7 @@ impl Machine {
         let since = self.since(w);
         // Only an open period can back off or jitter; with no reopen and no jitter draw it is
         // `reset_timeout` whatever the other knobs say, so one knob (one load) decides it.
-        let info = if w.kind() == OPEN {
+        let info = if w.kind() == OPEN && w.payload() != 0 {
             self.open_info[w.since_slot()].load(Ordering::Acquire)
         } else {
             0
@@ -466,20 +475,32 @@ impl Machine {
         let result = {
             let _guard = lock(&self.config);
             let mut current = self.load();
+            // An open period's backoff and jitter, worked out once: the loop below may retry.
+            let mut period: Option<OpenPeriod> = None;
             loop {
                 if !go(current) {
                     break Err(current);
                 }
-                let next = current.next(to);
+                let mut next = current.next(to);
                 if to != CLOSED {
                     self.since[next.since_slot()].store(stamp, Ordering::Release);
                 }
                 if to == OPEN {
-                    self.stamp_open_period(current.kind(), next);
+                    let p = *period.get_or_insert_with(|| self.open_period(current.kind()));
+                    self.open_info[next.since_slot()].store(p.info, Ordering::Release);
+                    if p.info != 0 {
+                        // Tells `deadline` to look at `open_info`; the default period does
+                        // not need that load.
+                        next = next.with_payload(1);
+                    }
                 }
                 // The payload may still move under us (lock-free counting); retry on it.
                 match self.try_swap(current, next) {
                     Ok(()) => {
+                        if let Some(p) = period {
+                            self.reopens.store(p.reopens, Ordering::Relaxed);
+                            self.rng.store(p.rng, Ordering::Relaxed);
+                        }
                         if matches!(to, CLOSED | DISABLED) || reason == Reason::Reset {
                             self.reopens.store(0, Ordering::Relaxed);
                         }
@@ -516,28 +537,28 @@ impl Machine {
         Ok(next)
     }
 
-    /// Records, for the open generation `next`, how many reopens preceded it and its jitter
-    /// draw. Under the transition lock, before `next` is published.
-    fn stamp_open_period(&self, from: u64, next: Word) {
+    /// The backoff state of an open period starting now, from state `from`: how many reopens
+    /// precede it and its jitter draw (`info`), and the counters as they will be once it is
+    /// committed. Under the transition lock; stores nothing.
+    fn open_period(&self, from: u64) -> OpenPeriod {
         let reopens = if from == HALF_OPEN {
-            let n = self.reopens.load(Ordering::Relaxed).saturating_add(1);
-            self.reopens.store(n, Ordering::Relaxed);
-            n
+            self.reopens.load(Ordering::Relaxed).saturating_add(1)
         } else {
-            self.reopens.store(0, Ordering::Relaxed);
             0
         };
+        let mut rng = self.rng.load(Ordering::Relaxed);
         let draw = if self.jitter_milli.load(Ordering::Relaxed) > 0 {
-            let (state, draw) = splitmix(self.rng.load(Ordering::Relaxed));
-            self.rng.store(state, Ordering::Relaxed);
+            let (state, draw) = splitmix(rng);
+            rng = state;
             draw
         } else {
             0
         };
-        self.open_info[next.since_slot()].store(
-            (u64::from(reopens) << 32) | u64::from(draw),
-            Ordering::Release,
-        );
+        OpenPeriod {
+            info: (u64::from(reopens) << 32) | u64::from(draw),
+            reopens,
+            rng,
+        }
     }
 
     /// A state change made by hand. Returns whether the state changed: forcing a state the

@@ -398,3 +398,41 @@ fn disable_racing_a_tripping_failure_leaves_it_disabled() {
         assert_eq!(b.state(), State::Disabled, "and records nothing");
     });
 }
+
+#[test]
+fn a_reopen_racing_a_trial_admission_backs_off_exactly_once() {
+    loom::model(|| {
+        let clock = ManualClock::new();
+        let cfg = Config::builder()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_secs(10))
+            .half_open_retries(2)
+            .backoff_multiplier(2.0)
+            .max_reset_timeout(Duration::from_secs(100))
+            .build()
+            .unwrap();
+        let b = Arc::new(Breaker::with_clock(cfg, clock.clone()));
+        assert!(run(&b, ERR));
+        clock.advance(Duration::from_secs(10));
+        let trial = start(&b).unwrap();
+        let failer = thread::spawn(move || finish(trial, ERR));
+        let admitter = {
+            let b = Arc::clone(&b);
+            // Moves the half-open payload while the failure reopens the circuit, so the
+            // reopening compare-and-swap may have to retry.
+            thread::spawn(move || drop(start(&b)))
+        };
+        failer.join().unwrap();
+        admitter.join().unwrap();
+        let gate = Arc::new(AtomicU8::new(PENDING));
+        let mut call = Box::pin(Arc::clone(&b).call(Gate(gate)));
+        let Poll::Ready(Err(Error::Rejected(r))) = poll(call.as_mut()) else {
+            panic!("not rejected");
+        };
+        assert_eq!(
+            r.retry_after(),
+            Some(Duration::from_secs(20)),
+            "one reopen: 10 s * 2"
+        );
+    });
+}
