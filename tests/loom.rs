@@ -1,5 +1,5 @@
 //! Loom models of the real state machine, run with
-//! `RUSTFLAGS="--cfg protego_loom" LOOM_MAX_PREEMPTIONS=2 cargo test --release --test loom`.
+//! `RUSTFLAGS="--cfg protego_loom" LOOM_MAX_PREEMPTIONS=4 cargo test --release --test loom`.
 #![cfg(protego_loom)]
 
 use std::future::Future;
