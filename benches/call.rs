@@ -267,64 +267,42 @@ fn contention(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("contention");
     for &t in &counts {
-        g.bench_with_input(BenchmarkId::new("bare_future", t), &t, |b, &t| {
-            b.iter_custom(|iters| {
-                contended(t, iters, &|n| {
-                    let mut cx = new_cx();
-                    for _ in 0..n {
-                        let _ = black_box(poll_once(ok(), &mut cx));
-                    }
-                })
+        // `calls(n)` is one thread's share: `n` futures polled once each.
+        let mut bench = |name: &str, calls: &(dyn Fn(u64) + Sync)| {
+            g.bench_with_input(BenchmarkId::new(name, t), &t, |b, &t| {
+                b.iter_custom(|iters| contended(t, iters, calls));
             });
+        };
+        bench("bare_future", &|n| {
+            let mut cx = new_cx();
+            for _ in 0..n {
+                let _ = black_box(poll_once(ok(), &mut cx));
+            }
         });
-        g.bench_with_input(BenchmarkId::new("breaker_success", t), &t, |b, &t| {
-            b.iter_custom(|iters| {
-                contended(t, iters, &|n| {
-                    let mut cx = new_cx();
-                    for _ in 0..n {
-                        let _ = black_box(poll_once(breaker.call(ok()), &mut cx));
-                    }
-                })
-            });
+        bench("breaker_success", &|n| {
+            let mut cx = new_cx();
+            for _ in 0..n {
+                let _ = black_box(poll_once(breaker.call(ok()), &mut cx));
+            }
         });
-        g.bench_with_input(
-            BenchmarkId::new("breaker_success_totals", t),
-            &t,
-            |b, &t| {
-                b.iter_custom(|iters| {
-                    contended(t, iters, &|n| {
-                        let mut cx = new_cx();
-                        for _ in 0..n {
-                            let _ = black_box(poll_once(totals.call(ok()), &mut cx));
-                        }
-                    })
-                });
-            },
-        );
-        g.bench_with_input(
-            BenchmarkId::new("breaker_10pct_failures", t),
-            &t,
-            |b, &t| {
-                b.iter_custom(|iters| {
-                    contended(t, iters, &|n| {
-                        let mut cx = new_cx();
-                        for i in 0..n {
-                            let fut = if i % 10 == 0 { err() } else { ok() };
-                            let _ = black_box(poll_once(breaker.call(fut), &mut cx));
-                        }
-                    })
-                });
-            },
-        );
-        g.bench_with_input(BenchmarkId::new("registry_success", t), &t, |b, &t| {
-            b.iter_custom(|iters| {
-                contended(t, iters, &|n| {
-                    let mut cx = new_cx();
-                    for _ in 0..n {
-                        let _ = black_box(poll_once(ok().protect(&registry, "key"), &mut cx));
-                    }
-                })
-            });
+        bench("breaker_success_totals", &|n| {
+            let mut cx = new_cx();
+            for _ in 0..n {
+                let _ = black_box(poll_once(totals.call(ok()), &mut cx));
+            }
+        });
+        bench("breaker_10pct_failures", &|n| {
+            let mut cx = new_cx();
+            for i in 0..n {
+                let fut = if i % 10 == 0 { err() } else { ok() };
+                let _ = black_box(poll_once(breaker.call(fut), &mut cx));
+            }
+        });
+        bench("registry_success", &|n| {
+            let mut cx = new_cx();
+            for _ in 0..n {
+                let _ = black_box(poll_once(ok().protect(&registry, "key"), &mut cx));
+            }
         });
     }
     g.finish();

@@ -254,10 +254,8 @@ where
     type Future = HttpResponseFuture<S::Future, P::Handle, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(|e| match e {
-            Error::Inner(e) => e,
-            Error::Rejected(_) => unreachable!("readiness is never a rejection"),
-        })
+        // Readiness is the inner service's (see `protego::tower`).
+        self.inner.get_mut().poll_ready(cx)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {

@@ -352,18 +352,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// );
     /// ```
     pub fn states(&self) -> Vec<(String, State)> {
-        // Copy the handles out first: no breaker is asked anything under the map's lock.
-        let breakers: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
-            .read()
-            .iter()
-            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
-            .collect();
-        let mut states: Vec<(String, State)> = breakers
-            .into_iter()
-            .map(|(name, breaker)| (name.to_string(), breaker.state()))
-            .collect();
-        states.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        states
+        self.each_sorted(Breaker::state)
     }
 
     /// Every breaker's [`Metrics`], sorted by name. Like [`states`](Registry::states), no
@@ -382,14 +371,20 @@ impl<C: Clock + Clone> Registry<C> {
     /// # Ok::<(), protego::ConfigError>(())
     /// ```
     pub fn metrics(&self) -> Vec<(String, Metrics)> {
+        self.each_sorted(Breaker::metrics)
+    }
+
+    /// `ask` of every breaker, by name, sorted. The handles are copied out first, so no
+    /// breaker is asked anything under the map's lock.
+    fn each_sorted<T>(&self, ask: impl Fn(&Breaker<C>) -> T) -> Vec<(String, T)> {
         let breakers: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
             .read()
             .iter()
             .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
             .collect();
-        let mut all: Vec<(String, Metrics)> = breakers
+        let mut all: Vec<(String, T)> = breakers
             .into_iter()
-            .map(|(name, breaker)| (name.to_string(), breaker.metrics()))
+            .map(|(name, breaker)| (name.to_string(), ask(&breaker)))
             .collect();
         all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         all

@@ -189,29 +189,11 @@ struct Partial {
     totals: Option<bool>,
 }
 
-const KEYS: &[&str] = &[
-    "failure_threshold",
-    "reset_timeout",
-    "half_open_retries",
-    "backoff_multiplier",
-    "max_reset_timeout",
-    "jitter",
-    "jitter_seed",
-    "window",
-    "failure_rate_threshold",
-    "minimum_calls",
-    "slow_call_duration",
-    "slow_call_rate_threshold",
-    "totals",
-];
-
-impl Partial {
-    /// Keys set here win over `base`'s.
-    fn over(&self, base: &Partial) -> Partial {
-        macro_rules! pick {
-            ($($k:ident),*) => { Partial { $($k: self.$k.or(base.$k)),* } };
-        }
-        pick!(
+/// Calls `$then!` with every knob's name: the one list the key names, `over` and `build`
+/// are made from.
+macro_rules! with_knobs {
+    ($then:ident) => {
+        $then!(
             failure_threshold,
             reset_timeout,
             half_open_retries,
@@ -226,6 +208,22 @@ impl Partial {
             slow_call_rate_threshold,
             totals
         )
+    };
+}
+
+macro_rules! names {
+    ($($k:ident),*) => { &[$(stringify!($k)),*] };
+}
+
+const KEYS: &[&str] = with_knobs!(names);
+
+impl Partial {
+    /// Keys set here win over `base`'s.
+    fn over(&self, base: &Partial) -> Partial {
+        macro_rules! pick {
+            ($($k:ident),*) => { Partial { $($k: self.$k.or(base.$k)),* } };
+        }
+        with_knobs!(pick)
     }
 
     fn build(&self) -> Result<Config, crate::ConfigError> {
@@ -233,21 +231,7 @@ impl Partial {
         macro_rules! set {
             ($($k:ident),*) => { $(if let Some(v) = self.$k { b = b.$k(v); })* };
         }
-        set!(
-            failure_threshold,
-            reset_timeout,
-            half_open_retries,
-            backoff_multiplier,
-            max_reset_timeout,
-            jitter,
-            jitter_seed,
-            window,
-            failure_rate_threshold,
-            minimum_calls,
-            slow_call_duration,
-            slow_call_rate_threshold,
-            totals
-        );
+        with_knobs!(set);
         b.build()
     }
 }

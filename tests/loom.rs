@@ -38,13 +38,18 @@ fn poll<F: Future + ?Sized>(fut: Pin<&mut F>) -> Poll<F::Output> {
 }
 
 fn breaker(threshold: u32, trials: u32) -> (ManualClock, Shared) {
-    let clock = ManualClock::new();
     let cfg = Config::builder()
         .failure_threshold(threshold)
         .reset_timeout(Duration::from_secs(10))
         .half_open_retries(trials)
         .build()
         .unwrap();
+    shared(cfg)
+}
+
+/// A breaker with `cfg` on a fresh manual clock, shareable across loom threads.
+fn shared(cfg: Config) -> (ManualClock, Shared) {
+    let clock = ManualClock::new();
     (clock.clone(), Arc::new(Breaker::with_clock(cfg, clock)))
 }
 
@@ -264,7 +269,6 @@ fn listeners_see_racing_transitions_as_one_chain() {
 #[test]
 fn a_rejection_racing_reconfigure_never_mixes_two_configs() {
     loom::model(|| {
-        let clock = ManualClock::new();
         let old = Config::builder()
             .failure_threshold(1)
             .reset_timeout(Duration::from_secs(10))
@@ -278,7 +282,7 @@ fn a_rejection_racing_reconfigure_never_mixes_two_configs() {
             .max_reset_timeout(Duration::from_secs(100))
             .build()
             .unwrap();
-        let b = Arc::new(Breaker::with_clock(old, clock.clone()));
+        let (clock, b) = shared(old);
         assert!(run(&b, ERR));
         clock.advance(Duration::from_secs(10));
         assert!(run(&b, ERR)); // the trial fails: one reopen
@@ -301,13 +305,12 @@ fn a_rejection_racing_reconfigure_never_mixes_two_configs() {
 #[test]
 fn totals_count_racing_calls_exactly() {
     loom::model(|| {
-        let clock = ManualClock::new();
         let cfg = Config::builder()
             .failure_threshold(5)
             .totals(true)
             .build()
             .unwrap();
-        let b = Arc::new(Breaker::with_clock(cfg, clock));
+        let (_clock, b) = shared(cfg);
         let handles: Vec<_> = [OK, ERR]
             .into_iter()
             .map(|how| {
@@ -326,14 +329,13 @@ fn totals_count_racing_calls_exactly() {
 #[test]
 fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
     loom::model(|| {
-        let clock = ManualClock::new();
         let cfg = Config::builder()
             .window(protego::Window::Count(4))
             .failure_rate_threshold(50)
             .minimum_calls(3)
             .build()
             .unwrap();
-        let b = Arc::new(Breaker::with_clock(cfg, clock));
+        let (_clock, b) = shared(cfg);
         assert!(run(&b, OK));
         let before = b.generation();
         let calls: Vec<_> = (0..2).map(|_| start(&b).unwrap()).collect();
@@ -353,14 +355,13 @@ fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
 #[test]
 fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
     loom::model(|| {
-        let clock = ManualClock::new();
         let cfg = Config::builder()
             .window(protego::Window::Count(2))
             .failure_rate_threshold(100)
             .minimum_calls(2)
             .build()
             .unwrap();
-        let b = Arc::new(Breaker::with_clock(cfg, clock));
+        let (_clock, b) = shared(cfg);
         let calls: Vec<_> = (0..2).map(|_| start(&b).unwrap()).collect();
         let handles: Vec<_> = calls
             .into_iter()
@@ -402,7 +403,6 @@ fn disable_racing_a_tripping_failure_leaves_it_disabled() {
 #[test]
 fn a_reopen_racing_a_trial_admission_backs_off_exactly_once() {
     loom::model(|| {
-        let clock = ManualClock::new();
         let cfg = Config::builder()
             .failure_threshold(1)
             .reset_timeout(Duration::from_secs(10))
@@ -411,7 +411,7 @@ fn a_reopen_racing_a_trial_admission_backs_off_exactly_once() {
             .max_reset_timeout(Duration::from_secs(100))
             .build()
             .unwrap();
-        let b = Arc::new(Breaker::with_clock(cfg, clock.clone()));
+        let (clock, b) = shared(cfg);
         assert!(run(&b, ERR));
         clock.advance(Duration::from_secs(10));
         let trial = start(&b).unwrap();
