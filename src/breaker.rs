@@ -3,14 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::classify::Outcome;
+use crate::call::classify::Outcome;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
-use crate::events::Transition;
-use crate::machine::{Machine, Manual, Now, Refusal, Ticket};
-use crate::metrics::Metrics;
-use crate::state::State;
+use crate::machine::state::State;
+use crate::machine::word::Ticket;
+use crate::machine::{Machine, Manual, Now, Refusal};
+use crate::observe::events::Transition;
+use crate::observe::metrics::Metrics;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
 ///

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::state::State;
+use crate::machine::state::State;
 
 /// What a protected call returns instead of its own `Ok`: either the breaker refused to run it,
 /// or it ran and failed.

@@ -42,44 +42,38 @@
 #![forbid(unsafe_code)]
 
 mod breaker;
-mod circuit_breaker;
-mod classify;
+mod call;
 mod clock;
 mod config;
 mod error;
-mod events;
+mod integrations;
 mod machine;
-mod metrics;
-mod permit;
-mod protect;
-mod protected;
+mod observe;
 mod registry;
-mod state;
 mod stripes;
 mod sync;
-mod window;
 
 #[cfg(feature = "http")]
-pub mod http;
+pub use integrations::http;
 #[cfg(feature = "serde")]
-pub mod serde;
+pub use integrations::serde;
 #[cfg(feature = "tower")]
-pub mod tower;
+pub use integrations::tower;
 
 pub use breaker::Breaker;
-pub use circuit_breaker::CircuitBreaker;
-pub use classify::{Classify, Outcome, Standard};
+pub use call::circuit_breaker::CircuitBreaker;
+pub use call::classify::{Classify, Outcome, Standard};
+pub use call::permit::Permit;
+pub use call::protect::ProtectExt;
+pub use call::protected::Protected;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder};
 pub use error::{ConfigError, Error, Rejected};
-pub use events::{Reason, Transition};
-pub use metrics::{Metrics, Totals};
-pub use permit::Permit;
-pub use protect::ProtectExt;
-pub use protected::Protected;
+pub use machine::state::State;
+pub use machine::window::Window;
+pub use observe::events::{Reason, Transition};
+pub use observe::metrics::{Metrics, Totals};
 pub use registry::{Registry, RegistryHandle};
-pub use state::State;
-pub use window::Window;
 
 /// The README's examples, compiled and run as doc tests. Its integration examples need every
 /// optional feature: `cargo test --all-features` (the README's test command) runs them.

@@ -2,6 +2,7 @@
 //! on different cores write different cache lines.
 
 use std::cell::Cell;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
@@ -30,4 +31,18 @@ pub(crate) fn thread_number() -> usize {
         }
         n
     })
+}
+
+/// A value on cache lines of its own: 128 bytes, the pair of lines that adjacent-line
+/// prefetchers fetch together, so two padded values never share one.
+#[repr(align(128))]
+pub(crate) struct CachePadded<T>(pub(crate) T);
+
+impl<T> Deref for CachePadded<T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.0
+    }
 }

@@ -4,11 +4,11 @@ use std::future::Future;
 use std::sync::Arc;
 
 use crate::breaker::Breaker;
-use crate::classify::{Classify, Standard};
+use crate::call::classify::{Classify, Standard};
+use crate::call::permit::Permit;
+use crate::call::protected::Protected;
 use crate::clock::Clock;
 use crate::error::Rejected;
-use crate::permit::Permit;
-use crate::protected::Protected;
 
 /// A handle to a [`Breaker`] that can run calls through it.
 ///

@@ -3,9 +3,9 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::classify::Outcome;
-use crate::state::State;
-use crate::stripes::{stripe_count, thread_number};
+use crate::call::classify::Outcome;
+use crate::machine::state::State;
+use crate::stripes::{stripe_count, thread_number, CachePadded};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A snapshot of a breaker, from [`Breaker::metrics`](crate::Breaker::metrics).
@@ -78,11 +78,8 @@ const FAILED: usize = 3;
 const IGNORED: usize = 4;
 const SLOW: usize = 5;
 
-/// One thread group's counters, on a cache line of its own.
-#[repr(align(128))]
-struct Stripe {
-    counts: [AtomicU64; 6],
-}
+/// One thread group's counters, on cache lines of their own.
+type Stripe = CachePadded<[AtomicU64; 6]>;
 
 /// Counters bumped by every call when on: one stripe per thread group, so that threads on
 /// different cores write different cache lines. Allocated on first use.
@@ -106,9 +103,7 @@ impl Counters {
 
     fn make() -> Box<[Stripe]> {
         (0..stripe_count())
-            .map(|_| Stripe {
-                counts: std::array::from_fn(|_| AtomicU64::new(0)),
-            })
+            .map(|_| CachePadded(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect()
     }
 
@@ -127,7 +122,7 @@ impl Counters {
     fn bump_slow(&self, counter: usize) {
         let stripes = self.stripes.get_or_init(Self::make);
         let stripe = &stripes[thread_number() & (stripes.len() - 1)];
-        stripe.counts[counter].fetch_add(1, Ordering::Relaxed);
+        stripe[counter].fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
@@ -161,7 +156,7 @@ impl Counters {
         }
         let mut sums = [0u64; 6];
         for stripe in self.stripes.get().map_or(&[][..], |s| &s[..]) {
-            for (sum, count) in sums.iter_mut().zip(&stripe.counts) {
+            for (sum, count) in sums.iter_mut().zip(stripe.iter()) {
                 *sum = sum.wrapping_add(count.load(Ordering::Relaxed));
             }
         }

@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::fmt;
 
 use crate::error::Rejected;
-use crate::state::State;
+use crate::machine::state::State;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
 /// Why a circuit changed state.

@@ -44,8 +44,8 @@ use ::serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigBuilder};
+use crate::machine::window::Window;
 use crate::registry::Registry;
-use crate::window::Window;
 
 /// Formats a duration the way configs write them: `"1m30s"`, `"250ms"`, `"0s"`.
 ///

@@ -2,10 +2,10 @@
 
 use std::future::Future;
 
-use crate::circuit_breaker::CircuitBreaker;
-use crate::classify::Classify;
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::Classify;
+use crate::call::protected::Protected;
 use crate::clock::Clock;
-use crate::protected::Protected;
 use crate::registry::{Registry, RegistryHandle};
 
 /// Protects any fallible future with a named breaker of a [`Registry`].

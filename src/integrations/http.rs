@@ -34,14 +34,14 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::breaker::Breaker;
-use crate::circuit_breaker::CircuitBreaker;
-use crate::classify::{Classify, Outcome};
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::{Classify, Outcome};
 use crate::clock::Clock;
 use crate::error::{Error, Rejected};
-use crate::registry::Registry;
-use crate::tower::{
+use crate::integrations::tower::{
     CircuitBreakerLayer, CircuitBreakerService, Keyed, Named, PickBreaker, ResponseFuture, Single,
 };
+use crate::registry::Registry;
 
 /// The default HTTP classifier: a response with a 5xx status is a failure, any other response a
 /// success, and an error (no response at all) a failure.

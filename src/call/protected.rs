@@ -8,11 +8,11 @@ use std::task::{Context, Poll};
 use futures_core::future::FusedFuture;
 use pin_project::{pin_project, pinned_drop};
 
-use crate::circuit_breaker::CircuitBreaker;
-use crate::classify::{Classify, Outcome, Standard};
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::{Classify, Outcome, Standard};
 use crate::clock::Clock;
 use crate::error::Error;
-use crate::machine::Ticket;
+use crate::machine::word::Ticket;
 use crate::Breaker;
 
 /// A call protected by a breaker; made by [`CircuitBreaker::call`] or

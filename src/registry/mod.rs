@@ -1,26 +1,26 @@
-//! [`Registry`]: breakers shared across an application, keyed by name.
+//! [`Registry`]: breakers shared across an application, keyed by name, with per-core
+//! [`handle`]s to them.
+
+mod handle;
+
+pub use handle::RegistryHandle;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::ops::Deref;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::breaker::Breaker;
-use crate::circuit_breaker::CircuitBreaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::metrics::Metrics;
-use crate::state::State;
-use crate::stripes::{stripe_count, thread_number};
+use crate::machine::state::State;
+use crate::observe::metrics::Metrics;
+use crate::stripes::{stripe_count, thread_number, CachePadded};
 
 type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
 
 /// One stripe of the `.protect` index: a copy of (part of) the name map whose handles are this
 /// stripe's own allocations. Padded so two stripes never share a cache line.
-#[repr(align(128))]
-struct Stripe<C: Clock> {
-    handles: RwLock<HashMap<Arc<str>, RegistryHandle<C>>>,
-}
+type Stripe<C> = CachePadded<RwLock<HashMap<Arc<str>, RegistryHandle<C>>>>;
 
 /// Named breakers, created on first use and shared by every caller that names them.
 ///
@@ -96,9 +96,7 @@ impl<C: Clock + Clone> Registry<C> {
         Registry {
             breakers: RwLock::new(HashMap::new()),
             stripes: (0..stripe_count())
-                .map(|_| Stripe {
-                    handles: RwLock::new(HashMap::new()),
-                })
+                .map(|_| CachePadded(RwLock::new(HashMap::new())))
                 .collect(),
             default_config: RwLock::new(Config::default()),
             clock,
@@ -251,7 +249,6 @@ impl<C: Clock + Clone> Registry<C> {
         let mut stale = Vec::new();
         for stripe in &*self.stripes {
             let handle = stripe
-                .handles
                 .write()
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(name);
@@ -282,7 +279,6 @@ impl<C: Clock + Clone> Registry<C> {
     pub fn handle(&self, name: &str) -> RegistryHandle<C> {
         let stripe = &self.stripes[thread_number() & (self.stripes.len() - 1)];
         if let Some(handle) = stripe
-            .handles
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(name)
@@ -301,10 +297,7 @@ impl<C: Clock + Clone> Registry<C> {
                 // takes it for writing) cannot interleave and leave a removed breaker here.
                 let map = self.read();
                 if let Some((key, breaker)) = map.get_key_value(name) {
-                    let mut handles = stripe
-                        .handles
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner);
+                    let mut handles = stripe.write().unwrap_or_else(PoisonError::into_inner);
                     return handles
                         .entry(Arc::clone(key))
                         .or_insert_with(|| RegistryHandle::new(Arc::clone(breaker)))
@@ -401,97 +394,5 @@ impl<C: Clock + Clone> fmt::Debug for Registry<C> {
             .field("len", &self.len())
             .field("default_config", &self.default_config())
             .finish_non_exhaustive()
-    }
-}
-
-/// A registry breaker as `.protect` hands it to its future: derefs to the [`Breaker`].
-///
-/// Cloning the breaker's own `Arc` on every call would make every thread write the same
-/// reference count, a cache line that then bounces between cores. A registry instead keeps one
-/// handle per breaker per *stripe* (a group of threads: as many stripes as cores, up to 64), and
-/// a call clones its own stripe's handle, so threads on different cores write different memory.
-/// A handle keeps its breaker alive, like an `Arc<Breaker>`; it stays valid after the name is
-/// removed from the registry, and after the registry is dropped.
-///
-/// ```
-/// use protego::{Registry, State};
-///
-/// let registry = Registry::new();
-/// let handle = registry.handle("payments");
-/// assert_eq!(handle.state(), State::Closed); // Breaker's methods, through Deref
-/// assert_eq!(handle.name(), Some("payments"));
-/// ```
-pub struct RegistryHandle<C: Clock = SystemClock> {
-    inner: Arc<Padded<C>>,
-}
-
-/// A handle's allocation, padded so that two handles never share a cache line.
-#[repr(align(64))]
-struct Padded<C: Clock> {
-    breaker: Arc<Breaker<C>>,
-}
-
-impl<C: Clock> RegistryHandle<C> {
-    fn new(breaker: Arc<Breaker<C>>) -> Self {
-        RegistryHandle {
-            inner: Arc::new(Padded { breaker }),
-        }
-    }
-
-    /// The breaker as a plain `Arc`, for code that stores breakers.
-    ///
-    /// ```
-    /// use std::sync::Arc;
-    /// use protego::Registry;
-    ///
-    /// let registry = Registry::new();
-    /// let breaker = registry.handle("payments").to_arc();
-    /// assert!(Arc::ptr_eq(&breaker, &registry.get("payments").unwrap()));
-    /// ```
-    #[must_use]
-    pub fn to_arc(&self) -> Arc<Breaker<C>> {
-        Arc::clone(&self.inner.breaker)
-    }
-}
-
-impl<C: Clock> Clone for RegistryHandle<C> {
-    /// Clones the handle; the copy writes the same (per-stripe) reference count.
-    ///
-    /// ```
-    /// let registry = protego::Registry::new();
-    /// let copy = registry.handle("payments").clone();
-    /// assert_eq!(copy.name(), Some("payments"));
-    /// ```
-    #[inline]
-    fn clone(&self) -> Self {
-        RegistryHandle {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
-
-impl<C: Clock> Deref for RegistryHandle<C> {
-    type Target = Breaker<C>;
-
-    #[inline]
-    fn deref(&self) -> &Breaker<C> {
-        &self.inner.breaker
-    }
-}
-
-impl<C: Clock> CircuitBreaker for RegistryHandle<C> {
-    type Clock = C;
-
-    #[inline]
-    fn breaker(&self) -> &Breaker<C> {
-        &self.inner.breaker
-    }
-}
-
-impl<C: Clock> fmt::Debug for RegistryHandle<C> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RegistryHandle")
-            .field(&*self.inner.breaker)
-            .finish()
     }
 }

@@ -3,9 +3,9 @@
 use std::fmt;
 
 use crate::breaker::Breaker;
-use crate::circuit_breaker::CircuitBreaker;
-use crate::classify::Outcome;
-use crate::machine::Ticket;
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::Outcome;
+use crate::machine::word::Ticket;
 
 /// One admitted call, from [`CircuitBreaker::try_acquire`]: report its outcome with
 /// [`record`](Permit::record) (or [`success`](Permit::success) /

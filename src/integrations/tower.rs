@@ -42,11 +42,11 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::breaker::Breaker;
-use crate::circuit_breaker::CircuitBreaker;
-use crate::classify::{Classify, Standard};
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::{Classify, Standard};
+use crate::call::permit::Permit;
 use crate::clock::Clock;
 use crate::error::{Error, Rejected};
-use crate::permit::Permit;
 use crate::registry::{Registry, RegistryHandle};
 
 /// Which breaker a request goes through.

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::window::{Rules, Window};
+use crate::machine::window::{Rules, Window};
 
 /// The knobs of one breaker. Every `Config` that exists is valid: the only ways to get one are
 /// [`Config::default`] and [`ConfigBuilder::build`], which checks each value.

@@ -1,0 +1,193 @@
+//! The state word: one `AtomicU64` holding everything a call needs to be admitted or to record
+//! its outcome, and the [`Ticket`] a call keeps.
+//!
+//!
+//! ```text
+//!  63                              32  31  30              3 2      0
+//! +----------------------------------+----+-----------------+--------+
+//! |             payload              |slow|   generation    |  kind  |
+//! +----------------------------------+----+-----------------+--------+
+//! kind 0 Closed    payload = consecutive failures
+//! kind 1 Open      payload = 1 if the period backs off or jitters (see `open_info`), else 0
+//! kind 2 HalfOpen  payload = successes << 16 | trials in flight
+//! kind 3 ForcedOpen  payload = 0   (set by hand: rejects everything)
+//! kind 4 Disabled    payload = 0   (set by hand: admits everything, records nothing)
+//! ```
+//!
+//! Kind and generation are the *epoch*. Every transition takes a fresh generation, so an epoch
+//! names one stretch of one state; a call keeps the epoch that admitted it (its [`Ticket`]) and
+//! its outcome counts only while the word still carries that epoch. The generation is 28 bits
+//! wide: an outcome would have to arrive exactly 2^28 transitions late to be mistaken for a
+//! current one.
+//!
+//! The `slow` bit is not part of the epoch: set while call totals are on, it sends every call
+//! down the out-of-line paths (which count), so the inlined closed fast path stays one load and
+//! one compare whether the feature exists or not. Transitions carry it over; `reconfigure` sets
+//! or clears it without changing the epoch, so calls in flight keep counting.
+
+use crate::machine::state::State;
+
+pub(super) const KIND_MASK: u64 = 0b111;
+pub(super) const CLOSED: u64 = 0;
+pub(super) const OPEN: u64 = 1;
+pub(super) const HALF_OPEN: u64 = 2;
+pub(super) const FORCED_OPEN: u64 = 3;
+pub(super) const DISABLED: u64 = 4;
+pub(super) const GEN_SHIFT: u32 = 3;
+pub(super) const SLOW: u32 = 1 << 31;
+pub(super) const GEN_MASK: u32 = (SLOW - 1) >> GEN_SHIFT;
+/// The low-half bits the closed fast path checks: kind (`KIND_MASK`) and the slow bit. Zero
+/// under this mask is Closed (kind 0) with no counting.
+pub(super) const FAST_MASK: u32 = 0b111 | SLOW;
+pub(super) const PAYLOAD_SHIFT: u32 = 32;
+pub(super) const SLOT_MASK: u32 = 0xFFFF;
+pub(super) const SUCCESS_SHIFT: u32 = 16;
+
+/// One value of the state word.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) struct Word(pub(super) u64);
+
+impl Word {
+    #[inline]
+    pub(super) fn kind(self) -> u64 {
+        self.0 & KIND_MASK
+    }
+
+    /// Kind and generation: which stretch of which state this is.
+    #[inline]
+    pub(super) fn epoch(self) -> u32 {
+        self.low() & !SLOW
+    }
+
+    /// The low half: epoch and slow bit.
+    #[inline]
+    pub(super) fn low(self) -> u32 {
+        // Truncation intended.
+        #[allow(clippy::cast_possible_truncation)]
+        let low = self.0 as u32;
+        low
+    }
+
+    #[inline]
+    pub(super) fn generation(self) -> u32 {
+        self.epoch() >> GEN_SHIFT
+    }
+
+    #[inline]
+    pub(super) fn payload(self) -> u32 {
+        // Truncation cannot happen: the high half of a u64 fits a u32.
+        #[allow(clippy::cast_possible_truncation)]
+        let payload = (self.0 >> PAYLOAD_SHIFT) as u32;
+        payload
+    }
+
+    #[inline]
+    pub(super) fn with_payload(self, payload: u32) -> Word {
+        Word(u64::from(self.low()) | (u64::from(payload) << PAYLOAD_SHIFT))
+    }
+
+    /// The first word of the next generation, in state `kind`, with an empty payload.
+    pub(super) fn next(self, kind: u64) -> Word {
+        let generation = self.generation().wrapping_add(1) & GEN_MASK;
+        Word((u64::from(generation) << GEN_SHIFT) | kind | u64::from(self.low() & SLOW))
+    }
+
+    #[inline]
+    pub(super) fn in_flight(self) -> u32 {
+        self.payload() & SLOT_MASK
+    }
+
+    #[inline]
+    pub(super) fn successes(self) -> u32 {
+        self.payload() >> SUCCESS_SHIFT
+    }
+
+    #[inline]
+    pub(super) fn with_trials(self, in_flight: u32, successes: u32) -> Word {
+        self.with_payload(in_flight | (successes << SUCCESS_SHIFT))
+    }
+
+    #[inline]
+    pub(super) fn since_slot(self) -> usize {
+        (self.generation() & 1) as usize
+    }
+}
+
+/// The epoch that admitted a call. Its outcome counts only while that epoch is current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ticket {
+    pub(super) epoch: u32,
+    /// When the call was admitted (ns), if slow calls are tracked; `NOT_TIMED` otherwise.
+    pub(super) started: u64,
+}
+
+pub(super) const NOT_TIMED: u64 = u64::MAX;
+
+impl Ticket {
+    /// Not admitted yet. Its epoch has the slow bit, which no admitted call's has.
+    pub(crate) const START: Ticket = Ticket {
+        epoch: u32::MAX,
+        started: 0,
+    };
+    /// Finished, rejected or cancelled.
+    pub(crate) const DONE: Ticket = Ticket {
+        epoch: u32::MAX - 1,
+        started: 0,
+    };
+
+    /// Whether this is an admitted call's ticket (not `START` or `DONE`).
+    #[inline]
+    pub(crate) fn is_call(self) -> bool {
+        self.epoch & SLOW == 0
+    }
+
+    #[inline]
+    pub(super) fn new(epoch: u32) -> Self {
+        Ticket {
+            epoch,
+            started: NOT_TIMED,
+        }
+    }
+}
+
+pub(super) fn state_of(kind: u64) -> State {
+    match kind {
+        CLOSED => State::Closed,
+        OPEN => State::Open,
+        HALF_OPEN => State::HalfOpen,
+        FORCED_OPEN => State::ForcedOpen,
+        _ => State::Disabled,
+    }
+}
+
+#[cfg(all(test, not(protego_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generation_wraps_without_touching_kind_or_payload() {
+        let w = Word((u64::from(GEN_MASK) << GEN_SHIFT) | HALF_OPEN);
+        let next = w.next(OPEN);
+        assert_eq!(next.generation(), 0);
+        assert_eq!(next.kind(), OPEN);
+        assert_eq!(next.payload(), 0);
+    }
+
+    #[test]
+    fn the_slow_bit_survives_transitions_and_counting_but_is_not_epoch() {
+        let w = Word(u64::from(SLOW) | (5 << GEN_SHIFT) | CLOSED);
+        assert_eq!(w.epoch(), 5 << GEN_SHIFT);
+        assert_eq!(w.with_payload(7).low() & SLOW, SLOW);
+        assert_eq!(w.next(OPEN).low() & SLOW, SLOW);
+        assert_eq!(w.next(OPEN).generation(), 6);
+        assert_eq!(Word(5 << GEN_SHIFT).next(OPEN).low() & SLOW, 0);
+    }
+
+    #[test]
+    fn trial_counts_round_trip_through_the_payload() {
+        let w = Word(HALF_OPEN).with_trials(65_535, 65_535);
+        assert_eq!(w.in_flight(), 65_535);
+        assert_eq!(w.successes(), 65_535);
+        assert_eq!(w.kind(), HALF_OPEN);
+    }
+}
