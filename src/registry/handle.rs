@@ -27,10 +27,9 @@ use crate::stripes::CachePadded;
 /// assert_eq!(handle.name(), Some("payments"));
 /// ```
 pub struct RegistryHandle<C: Clock = SystemClock> {
+    /// Padded, so that two handles' reference counts never share a cache line.
     inner: Arc<CachePadded<Arc<Breaker<C>>>>,
 }
-
-/// A handle's allocation, padded so that two handles never share a cache line.
 
 impl<C: Clock> RegistryHandle<C> {
     pub(super) fn new(breaker: Arc<Breaker<C>>) -> Self {
