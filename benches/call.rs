@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
-use protego::{
+use protego_breaker::{
     Breaker, CircuitBreaker, Config, ManualClock, Outcome, ProtectExt, Registry, State, Window,
 };
 
@@ -106,7 +106,7 @@ fn open_rejection(c: &mut Criterion) {
     });
     // The floor under a real rejection: one read of the system clock.
     g.bench_function("system_clock_read_alone", |b| {
-        b.iter(|| protego::Clock::now(&protego::SystemClock));
+        b.iter(|| protego_breaker::Clock::now(&protego_breaker::SystemClock));
     });
     g.finish();
 }
@@ -191,7 +191,8 @@ fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> D
 /// (reads it twice), call totals on, and a classifier.
 fn policies(c: &mut Criterion) {
     let mut cx = new_cx();
-    let never = |b: protego::ConfigBuilder| b.failure_rate_threshold(100).minimum_calls(100);
+    let never =
+        |b: protego_breaker::ConfigBuilder| b.failure_rate_threshold(100).minimum_calls(100);
     let consecutive = Breaker::new(config(u32::MAX, 2));
     let count = Breaker::new(
         never(Config::builder().window(Window::Count(100)))
@@ -245,7 +246,7 @@ fn policies(c: &mut Criterion) {
         });
     }
     g.bench_function("consecutive_classified/success", |b| {
-        b.iter(|| poll_once(consecutive.call_classified(ok(), classify), &mut cx));
+        b.iter(|| poll_once(consecutive.call(ok()).classify(classify), &mut cx));
     });
     g.finish();
 }

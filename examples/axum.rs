@@ -19,8 +19,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
-use protego::http::HttpCircuitBreakerLayer;
-use protego::{Config, Registry};
+use protego_breaker::http::HttpCircuitBreakerLayer;
+use protego_breaker::{Config, Registry};
 
 /// A downstream service that is down between 5 s and 15 s after the app starts.
 struct Downstream {

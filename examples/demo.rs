@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use protego::{Config, Error, ProtectExt, Registry, State};
+use protego_breaker::{Config, Error, ProtectExt, Registry, State};
 
 /// A downstream service that fails while it is "down".
 struct Downstream {
@@ -29,7 +29,7 @@ impl Downstream {
     }
 }
 
-fn main() -> Result<(), protego::ConfigError> {
+fn main() -> Result<(), protego_breaker::ConfigError> {
     let registry = Registry::new();
     let config = Config::builder()
         .failure_threshold(3)

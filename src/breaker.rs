@@ -20,7 +20,7 @@ use crate::observe::metrics::Metrics;
 /// spawn). It is `Send + Sync`; share it by reference or in an `Arc`.
 ///
 /// ```
-/// use protego::{Breaker, CircuitBreaker, Config, Error, State};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, Error, State};
 ///
 /// # futures::executor::block_on(async {
 /// let breaker = Breaker::new(Config::default());
@@ -60,7 +60,7 @@ impl Breaker<SystemClock> {
     /// A breaker on the system clock.
     ///
     /// ```
-    /// use protego::{Breaker, Config, State};
+    /// use protego_breaker::{Breaker, Config, State};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// assert_eq!(breaker.state(), State::Closed);
@@ -76,7 +76,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
     ///
     /// let clock = ManualClock::new();
     /// let breaker = Breaker::with_clock(Config::builder().failure_threshold(1).build()?, clock.clone());
@@ -84,7 +84,7 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::Open);
     /// clock.advance(Duration::from_secs(60));
     /// assert_eq!(breaker.state(), State::HalfOpen);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn with_clock(config: Config, clock: C) -> Self {
         Breaker {
@@ -97,7 +97,7 @@ impl<C: Clock> Breaker<C> {
     /// are named after their key.
     ///
     /// ```
-    /// let breaker = protego::Breaker::new(protego::Config::default()).named("quotes");
+    /// let breaker = protego_breaker::Breaker::new(protego_breaker::Config::default()).named("quotes");
     /// assert_eq!(breaker.name(), Some("quotes"));
     /// ```
     #[must_use]
@@ -109,7 +109,7 @@ impl<C: Clock> Breaker<C> {
     /// The breaker's name, if it has one.
     ///
     /// ```
-    /// assert_eq!(protego::Breaker::new(protego::Config::default()).name(), None);
+    /// assert_eq!(protego_breaker::Breaker::new(protego_breaker::Config::default()).name(), None);
     /// ```
     pub fn name(&self) -> Option<&str> {
         self.machine.name().map(|name| &**name)
@@ -119,7 +119,7 @@ impl<C: Clock> Breaker<C> {
     /// here, as it would on the next call.
     ///
     /// ```
-    /// use protego::{Breaker, Config, State};
+    /// use protego_breaker::{Breaker, Config, State};
     ///
     /// assert_eq!(Breaker::new(Config::default()).state(), State::Closed);
     /// ```
@@ -131,8 +131,8 @@ impl<C: Clock> Breaker<C> {
     /// [`reconfigure`](Breaker::reconfigure), never a mix.
     ///
     /// ```
-    /// let breaker = protego::Breaker::new(protego::Config::default());
-    /// assert_eq!(breaker.config(), protego::Config::default());
+    /// let breaker = protego_breaker::Breaker::new(protego_breaker::Config::default());
+    /// assert_eq!(breaker.config(), protego_breaker::Config::default());
     /// ```
     pub fn config(&self) -> Config {
         self.machine.config()
@@ -145,7 +145,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
     ///
     /// let clock = ManualClock::new();
     /// let breaker = Breaker::with_clock(Config::builder().failure_threshold(1).build()?, clock.clone());
@@ -155,7 +155,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// breaker.reconfigure(Config::builder().reset_timeout(Duration::from_secs(10)).build()?);
     /// assert_eq!(breaker.state(), State::HalfOpen); // the shorter timeout has already passed
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn reconfigure(&self, config: Config) {
         self.machine.reconfigure(config);
@@ -165,7 +165,7 @@ impl<C: Clock> Breaker<C> {
     /// is not closed).
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// let _ = futures::executor::block_on(breaker.call(async { Err::<(), _>(()) }));
@@ -188,7 +188,7 @@ impl<C: Clock> Breaker<C> {
     /// admitted before it count for nothing. A registry update keeps it forced open.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// assert!(breaker.force_open());
@@ -209,7 +209,7 @@ impl<C: Clock> Breaker<C> {
     /// until [`reset`](Breaker::reset). Returns `false` if it already was disabled.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
     ///
     /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
     /// breaker.disable();
@@ -219,7 +219,7 @@ impl<C: Clock> Breaker<C> {
     /// }
     /// # });
     /// assert_eq!(breaker.state(), State::Disabled);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn disable(&self) -> bool {
         self.machine.manual(Manual::Disable, &mut self.now())
@@ -230,7 +230,7 @@ impl<C: Clock> Breaker<C> {
     /// whether the state changed (a reset of a closed circuit only clears its count).
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
     ///
     /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
     /// # futures::executor::block_on(async {
@@ -239,7 +239,7 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::Open);
     /// assert!(breaker.reset());
     /// assert_eq!(breaker.state(), State::Closed);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn reset(&self) -> bool {
         let before = self.machine.state(&mut self.now());
@@ -255,7 +255,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State};
     /// use std::time::Duration;
     ///
     /// let clock = ManualClock::new();
@@ -275,7 +275,7 @@ impl<C: Clock> Breaker<C> {
     ///     (State::Open, State::HalfOpen, Reason::OpenPeriodEnded),
     ///     (State::HalfOpen, State::Closed, Reason::TrialsSucceeded),
     /// ]);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) {
         self.machine
@@ -290,7 +290,7 @@ impl<C: Clock> Breaker<C> {
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
-    /// use protego::{Breaker, CircuitBreaker, Config};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// let rejections = Arc::new(AtomicUsize::new(0));
@@ -314,7 +314,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
     ///
     /// let clock = ManualClock::new();
     /// let cfg = Config::builder().failure_threshold(1).totals(true).build()?;
@@ -329,7 +329,7 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(m.time_until_half_open, Some(Duration::from_secs(45)));
     /// let totals = m.totals.unwrap();
     /// assert_eq!((totals.admitted, totals.failed, totals.rejected), (1, 1, 1));
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn metrics(&self) -> Metrics {
         let mut now = self.now();
@@ -351,7 +351,7 @@ impl<C: Clock> Breaker<C> {
     /// The breaker's clock.
     ///
     /// ```
-    /// use protego::{Breaker, Clock, Config, ManualClock};
+    /// use protego_breaker::{Breaker, Clock, Config, ManualClock};
     ///
     /// let breaker = Breaker::with_clock(Config::default(), ManualClock::new());
     /// assert_eq!(breaker.clock().now(), std::time::Duration::ZERO);
@@ -380,7 +380,7 @@ impl<C: Clock> Breaker<C> {
         }
         #[cfg(feature = "tracing")]
         tracing::debug!(
-            target: "protego",
+            target: "protego_breaker",
             breaker = self.name().unwrap_or(""),
             state = %refusal.state,
             retry_after_ms = refusal.retry_after.map(|ns| ns / 1_000_000),

@@ -20,7 +20,7 @@ use crate::sync::{Arc, AtomicU64, Ordering};
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::{Breaker, Clock, Config, State};
+/// use protego_breaker::{Breaker, Clock, Config, State};
 ///
 /// /// A clock frozen at one instant.
 /// struct Frozen(Duration);
@@ -56,7 +56,7 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 /// All `SystemClock`s share one origin, fixed the first time any of them is read.
 ///
 /// ```
-/// use protego::{Clock, SystemClock};
+/// use protego_breaker::{Clock, SystemClock};
 ///
 /// let clock = SystemClock;
 /// let a = clock.now();
@@ -80,7 +80,7 @@ impl Clock for SystemClock {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::{Breaker, Clock, Config, ManualClock, State};
+/// use protego_breaker::{Breaker, Clock, Config, ManualClock, State};
 ///
 /// let clock = ManualClock::new();
 /// let breaker = Breaker::with_clock(Config::default(), clock.clone());
@@ -100,7 +100,7 @@ impl ManualClock {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Clock, ManualClock};
+    /// use protego_breaker::{Clock, ManualClock};
     ///
     /// assert_eq!(ManualClock::new().now(), Duration::ZERO);
     /// ```
@@ -114,7 +114,7 @@ impl ManualClock {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Clock, ManualClock};
+    /// use protego_breaker::{Clock, ManualClock};
     ///
     /// let clock = ManualClock::new();
     /// let other = clock.clone();

@@ -13,7 +13,7 @@ use crate::machine::state::State;
 /// exhaustive: match it without a wildcard.
 ///
 /// ```
-/// use protego::{Breaker, CircuitBreaker, Config, Error};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, Error};
 ///
 /// let breaker = Breaker::new(Config::default());
 /// let out = futures::executor::block_on(breaker.call(async { Err::<(), _>("boom") }));
@@ -37,8 +37,8 @@ impl<E> Error<E> {
     /// Whether the breaker refused to run the call.
     ///
     /// ```
-    /// let err: protego::Error<std::io::Error> =
-    ///     protego::Error::Inner(std::io::ErrorKind::TimedOut.into());
+    /// let err: protego_breaker::Error<std::io::Error> =
+    ///     protego_breaker::Error::Inner(std::io::ErrorKind::TimedOut.into());
     /// assert!(!err.is_rejected());
     /// ```
     pub fn is_rejected(&self) -> bool {
@@ -48,7 +48,7 @@ impl<E> Error<E> {
     /// The rejection, if the breaker refused to run the call.
     ///
     /// ```
-    /// let err: protego::Error<&str> = protego::Error::Inner("boom");
+    /// let err: protego_breaker::Error<&str> = protego_breaker::Error::Inner("boom");
     /// assert!(err.rejected().is_none());
     /// ```
     pub fn rejected(&self) -> Option<&Rejected> {
@@ -61,7 +61,7 @@ impl<E> Error<E> {
     /// The call's own error, if it ran and failed.
     ///
     /// ```
-    /// let err: protego::Error<&str> = protego::Error::Inner("boom");
+    /// let err: protego_breaker::Error<&str> = protego_breaker::Error::Inner("boom");
     /// assert_eq!(err.into_inner(), Some("boom"));
     /// ```
     pub fn into_inner(self) -> Option<E> {
@@ -74,8 +74,8 @@ impl<E> Error<E> {
     /// Maps the call's own error, keeping a rejection as it is.
     ///
     /// ```
-    /// let err: protego::Error<&str> = protego::Error::Inner("boom");
-    /// assert_eq!(err.map_inner(str::len), protego::Error::Inner(4));
+    /// let err: protego_breaker::Error<&str> = protego_breaker::Error::Inner("boom");
+    /// assert_eq!(err.map_inner(str::len), protego_breaker::Error::Inner(4));
     /// ```
     pub fn map_inner<E2>(self, f: impl FnOnce(E) -> E2) -> Error<E2> {
         match self {
@@ -94,7 +94,7 @@ impl<E> Error<E> {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::{Breaker, CircuitBreaker, Config, Error, ManualClock, State};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, Error, ManualClock, State};
 ///
 /// let clock = ManualClock::new();
 /// let cfg = Config::builder().failure_threshold(1).build()?;
@@ -110,7 +110,7 @@ impl<E> Error<E> {
 ///     let retry_after_header = r.retry_after().map(|d| d.as_secs() + u64::from(d.subsec_nanos() > 0));
 ///     assert_eq!(retry_after_header, Some(40));
 /// });
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
@@ -137,14 +137,14 @@ impl Rejected {
     /// The name of the breaker that refused, if it has one (every registry breaker does).
     ///
     /// ```
-    /// # use protego::{Breaker, CircuitBreaker, Config, Error};
+    /// # use protego_breaker::{Breaker, CircuitBreaker, Config, Error};
     /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?).named("quotes");
     /// futures::executor::block_on(async {
     ///     let _ = breaker.call(async { Err::<(), _>(()) }).await;
     ///     let err = breaker.call(async { Ok::<(), ()>(()) }).await.unwrap_err();
     ///     assert_eq!(err.rejected().unwrap().name(), Some("quotes"));
     /// });
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
@@ -153,14 +153,14 @@ impl Rejected {
     /// The state the circuit was in when it refused: [`State::Open`] or [`State::HalfOpen`].
     ///
     /// ```
-    /// # use protego::{Breaker, CircuitBreaker, Config, State};
+    /// # use protego_breaker::{Breaker, CircuitBreaker, Config, State};
     /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
     /// futures::executor::block_on(async {
     ///     let _ = breaker.call(async { Err::<(), _>(()) }).await;
     ///     let err = breaker.call(async { Ok::<(), ()>(()) }).await.unwrap_err();
     ///     assert_eq!(err.rejected().unwrap().state(), State::Open);
     /// });
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn state(&self) -> State {
         self.state
@@ -171,7 +171,7 @@ impl Rejected {
     ///
     /// ```
     /// # use std::time::Duration;
-    /// # use protego::{Breaker, CircuitBreaker, Config, ManualClock};
+    /// # use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
     /// let clock = ManualClock::new();
     /// let breaker = Breaker::with_clock(Config::builder().failure_threshold(1).build()?, clock.clone());
     /// futures::executor::block_on(async {
@@ -180,7 +180,7 @@ impl Rejected {
     ///     let err = breaker.call(async { Ok::<(), ()>(()) }).await.unwrap_err();
     ///     assert_eq!(err.rejected().unwrap().retry_after(), Some(Duration::from_secs(15)));
     /// });
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn retry_after(&self) -> Option<Duration> {
         (self.retry_after != u64::MAX).then(|| Duration::from_nanos(self.retry_after))
@@ -206,7 +206,7 @@ impl std::error::Error for Rejected {}
 /// knob and the value given.
 ///
 /// ```
-/// use protego::{Config, ConfigError};
+/// use protego_breaker::{Config, ConfigError};
 ///
 /// let err = Config::builder().half_open_retries(0).build().unwrap_err();
 /// assert_eq!(err, ConfigError::HalfOpenRetries { value: 0 });
@@ -293,7 +293,7 @@ impl ConfigError {
     /// The name of the invalid knob, as spelled in [`Config`](crate::Config).
     ///
     /// ```
-    /// let err = protego::Config::builder().failure_threshold(0).build().unwrap_err();
+    /// let err = protego_breaker::Config::builder().failure_threshold(0).build().unwrap_err();
     /// assert_eq!(err.knob(), "failure_threshold");
     /// ```
     pub fn knob(&self) -> &'static str {

@@ -7,7 +7,7 @@
 //! again, if one fails it opens again. Defaults: 3, 60 s, 2.
 //!
 //! ```
-//! use protego::{Breaker, CircuitBreaker, Config, Error};
+//! use protego_breaker::{Breaker, CircuitBreaker, Config, Error};
 //!
 //! # async fn fetch_quote() -> Result<u32, std::io::Error> { Ok(7) }
 //! # futures::executor::block_on(async {
@@ -29,7 +29,7 @@
 //!   the whole machine from a test without sleeping.
 //!
 //! Beyond Protego's three knobs, all off by default: [`Classify`] which results count
-//! ([`CircuitBreaker::call_classified`]); failure-rate [`Window`]s and slow calls
+//! ([`Protected::classify`]); failure-rate [`Window`]s and slow calls
 //! ([`Config::window`], [`Config::slow_call_duration`]); backoff and jitter of the open period
 //! ([`Config::backoff_multiplier`], [`Config::jitter`]); manual control
 //! ([`Breaker::force_open`], [`Breaker::disable`], [`Breaker::reset`]); listeners
@@ -62,7 +62,7 @@ pub use integrations::tower;
 
 pub use breaker::Breaker;
 pub use call::circuit_breaker::CircuitBreaker;
-pub use call::classify::{Classify, Outcome, Standard};
+pub use call::classify::{Classify, ErrorsAsFailures, Outcome};
 pub use call::permit::Permit;
 pub use call::protect::ProtectExt;
 pub use call::protected::Protected;
@@ -73,7 +73,7 @@ pub use machine::state::State;
 pub use machine::window::Window;
 pub use observe::events::{Reason, Transition};
 pub use observe::metrics::{Metrics, Totals};
-pub use registry::{Registry, RegistryHandle};
+pub use registry::{BreakerHandle, Registry};
 
 /// The README's examples, compiled and run as doc tests. Its integration examples need every
 /// optional feature: `cargo test --all-features` (the README's test command) runs them.

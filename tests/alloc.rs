@@ -9,7 +9,7 @@ use std::pin::pin;
 use std::task::Context;
 
 use common::*;
-use protego::{Breaker, CircuitBreaker, ManualClock, ProtectExt, Registry, State};
+use protego_breaker::{Breaker, CircuitBreaker, ManualClock, ProtectExt, Registry, State};
 
 struct Counting;
 

@@ -3,9 +3,9 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use protego::{
-    Breaker, Config, ConfigBuilder, ConfigError, Error, ManualClock, ProtectExt, Protected,
-    Registry, RegistryHandle, Rejected, State, SystemClock,
+use protego_breaker::{
+    Breaker, BreakerHandle, Config, ConfigBuilder, ConfigError, Error, ManualClock, ProtectExt,
+    Protected, Registry, Rejected, State, SystemClock,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -22,9 +22,9 @@ fn shared_types_are_send_sync_unpin_and_static() {
     send_sync_static::<Breaker<ManualClock>>();
     send_sync_static::<Registry>();
     send_sync_static::<Registry<ManualClock>>();
-    send_sync_static::<RegistryHandle>();
-    send_sync_static::<RegistryHandle<ManualClock>>();
-    unpin::<RegistryHandle>();
+    send_sync_static::<BreakerHandle>();
+    send_sync_static::<BreakerHandle<ManualClock>>();
+    unpin::<BreakerHandle>();
     send_sync_static::<Config>();
     send_sync_static::<ConfigBuilder>();
     send_sync_static::<ConfigError>();

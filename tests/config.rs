@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use protego::{Config, ConfigError};
+use protego_breaker::{Config, ConfigError};
 
 #[test]
 fn defaults_are_protegos() {

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use protego::{
+use protego_breaker::{
     Breaker, CircuitBreaker, Config, ConfigError, ManualClock, Outcome, Reason, Registry, State,
     Window,
 };
 
-fn log_transitions<C: protego::Clock>(
+fn log_transitions<C: protego_breaker::Clock>(
     breaker: &Breaker<C>,
 ) -> Arc<Mutex<Vec<(State, State, Reason)>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -76,7 +76,7 @@ fn an_ok_classified_as_failure_counts_but_returns_ok() {
         Ok(_) => Outcome::Success,
         Err(()) => Outcome::Failure,
     };
-    let out = futures::executor::block_on(breaker.call_classified(async { Ok(503) }, status_5xx));
+    let out = futures::executor::block_on(breaker.call(async { Ok(503) }).classify(status_5xx));
     assert_eq!(out.unwrap(), 503);
     assert_eq!(breaker.state(), State::Open);
 }
@@ -86,7 +86,7 @@ fn an_err_classified_as_success_resets_the_count() {
     let (_clock, breaker) = manual(cfg(3, secs(60), 1));
     fail_n(&breaker, 2);
     let benign = |_: &Result<(), &str>| Outcome::Success;
-    let out = futures::executor::block_on(breaker.call_classified(async { Err("404") }, benign));
+    let out = futures::executor::block_on(breaker.call(async { Err("404") }).classify(benign));
     assert!(out.is_err(), "the caller still sees the error");
     assert_eq!(breaker.consecutive_failures(), 0);
 }
@@ -95,7 +95,9 @@ fn an_err_classified_as_success_resets_the_count() {
 fn a_panic_is_a_failure_whatever_the_classifier_says() {
     let (_clock, breaker) = manual(cfg(1, secs(60), 1));
     let never_fails = |_: &Result<(), ()>| Outcome::Ignored;
-    let fut = breaker.call_classified(async { panic!("inner future panicked") }, never_fails);
+    let fut = breaker
+        .call(async { panic!("inner future panicked") })
+        .classify(never_fails);
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         futures::executor::block_on(fut)
     }));
@@ -112,7 +114,7 @@ fn a_cancelled_call_is_not_classified() {
         Outcome::Failure
     };
     let (_probe, inner) = controlled();
-    let mut fut = Box::pin(breaker.call_classified(inner, counting));
+    let mut fut = Box::pin(breaker.call(inner).classify(counting));
     assert!(poll_once(fut.as_mut()).is_pending());
     drop(fut);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
@@ -822,7 +824,7 @@ struct CountingClock {
     inner: ManualClock,
 }
 
-impl protego::Clock for CountingClock {
+impl protego_breaker::Clock for CountingClock {
     fn now(&self) -> Duration {
         self.reads.fetch_add(1, Ordering::SeqCst);
         self.inner.now()
@@ -865,7 +867,7 @@ fn a_count_window_reads_the_clock_only_to_time_slow_calls() {
 #[test]
 fn a_permit_says_which_breaker_it_belongs_to() {
     let breaker = Breaker::with_clock(cfg(3, secs(10), 1), ManualClock::new()).named("db");
-    let permit = (&breaker).try_acquire().unwrap();
+    let permit = breaker.try_acquire().unwrap();
     assert_eq!(
         format!("{permit:?}"),
         r#"Permit { breaker: Some("db"), .. }"#

@@ -14,8 +14,8 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use protego::http::HttpCircuitBreakerLayer;
-use protego::{Config, ManualClock, Registry};
+use protego_breaker::http::HttpCircuitBreakerLayer;
+use protego_breaker::{Config, ManualClock, Registry};
 
 #[derive(Default)]
 struct Downstream {
@@ -108,7 +108,7 @@ async fn a_route_goes_from_200_to_503_with_retry_after_and_back() {
     assert_eq!(get("/quote").await, (200, None), "closed again");
     assert_eq!(
         registry.get("quote").unwrap().state(),
-        protego::State::Closed
+        protego_breaker::State::Closed
     );
     server.abort();
 }

@@ -6,20 +6,20 @@ mod common;
 use std::sync::Arc;
 
 use common::*;
-use protego::{Breaker, CircuitBreaker, ManualClock, State};
+use protego_breaker::{Breaker, CircuitBreaker, ManualClock, State};
 
 // ---- permits ----
 
 #[test]
 fn a_dropped_permit_is_ignored_and_gives_its_half_open_slot_back() {
     let (clock, breaker) = manual(cfg(1, secs(10), 1));
-    (&breaker).try_acquire().unwrap().failure();
+    breaker.try_acquire().unwrap().failure();
     clock.advance(secs(10));
-    let trial = (&breaker).try_acquire().expect("the trial");
-    assert!((&breaker).try_acquire().is_err(), "the only slot is taken");
+    let trial = breaker.try_acquire().expect("the trial");
+    assert!(breaker.try_acquire().is_err(), "the only slot is taken");
     drop(trial);
     assert_eq!(breaker.state(), State::HalfOpen, "no verdict");
-    (&breaker)
+    breaker
         .try_acquire()
         .expect("the slot is back")
         .success();
@@ -48,8 +48,8 @@ mod tower_layer {
     use std::task::{Context, Poll};
 
     use futures::executor::block_on;
-    use protego::tower::CircuitBreakerLayer;
-    use protego::{Error, ManualClock, Outcome, Registry, State};
+    use protego_breaker::tower::CircuitBreakerLayer;
+    use protego_breaker::{Error, ManualClock, Outcome, Registry, State};
     use tower::{Layer, Service, ServiceExt};
 
     use super::common::*;
@@ -156,7 +156,7 @@ mod tower_layer {
 
     #[test]
     fn the_layer_classifies_responses() {
-        let breaker = Arc::new(protego::Breaker::with_clock(
+        let breaker = Arc::new(protego_breaker::Breaker::with_clock(
             cfg(1, secs(10), 1),
             ManualClock::new(),
         ));
@@ -178,7 +178,7 @@ mod tower_layer {
 
     #[test]
     fn a_panicking_inner_future_is_a_failure() {
-        let breaker = Arc::new(protego::Breaker::with_clock(
+        let breaker = Arc::new(protego_breaker::Breaker::with_clock(
             cfg(1, secs(10), 1),
             ManualClock::new(),
         ));
@@ -204,8 +204,8 @@ mod http_layer {
     use std::sync::Arc;
 
     use futures::executor::block_on;
-    use protego::http::{retry_after_secs, HttpCircuitBreakerLayer};
-    use protego::{Breaker, CircuitBreaker, ManualClock, State};
+    use protego_breaker::http::{retry_after_secs, HttpCircuitBreakerLayer};
+    use protego_breaker::{Breaker, CircuitBreaker, ManualClock, State};
     use tower::{service_fn, Layer, ServiceExt};
 
     use super::common::*;
@@ -252,9 +252,9 @@ mod http_layer {
     fn retry_after_is_absent_when_unknown() {
         let breaker = Breaker::with_clock(cfg(1, secs(30), 1), ManualClock::new());
         breaker.force_open();
-        let rejected = (&breaker).try_acquire().unwrap_err();
+        let rejected = breaker.try_acquire().unwrap_err();
         assert_eq!(retry_after_secs(&rejected), None);
-        let response: http::Response<()> = protego::http::service_unavailable(&rejected);
+        let response: http::Response<()> = protego_breaker::http::service_unavailable(&rejected);
         assert_eq!(response.status(), 503);
         assert!(response.headers().get("retry-after").is_none());
     }
@@ -266,8 +266,8 @@ mod http_layer {
 mod serde_configs {
     use std::time::Duration;
 
-    use protego::serde::{format_duration, parse_duration, RegistryConfig};
-    use protego::{Config, Window};
+    use protego_breaker::serde::{format_duration, parse_duration, RegistryConfig};
+    use protego_breaker::{Config, Window};
 
     #[test]
     fn durations_round_trip() {
@@ -366,7 +366,7 @@ mod serde_configs {
             [breakers.b]
         "#;
         let config: RegistryConfig = toml::from_str(file).unwrap();
-        let registry = config.registry_with_clock(protego::ManualClock::new());
+        let registry = config.registry_with_clock(protego_breaker::ManualClock::new());
         let a = registry.get("a").unwrap().config();
         assert_eq!(
             (a.failure_threshold(), a.reset_timeout()),
@@ -386,7 +386,7 @@ mod serde_configs {
 
     #[test]
     fn applying_a_file_updates_breakers_in_place() {
-        let registry = protego::Registry::with_clock(protego::ManualClock::new());
+        let registry = protego_breaker::Registry::with_clock(protego_breaker::ManualClock::new());
         let db = registry.get_or_create("db");
         db.force_open();
         let config: RegistryConfig =
@@ -394,7 +394,7 @@ mod serde_configs {
         config.apply(&registry);
         assert!(std::sync::Arc::ptr_eq(&db, &registry.get("db").unwrap()));
         assert_eq!(db.config().failure_threshold(), 9);
-        assert_eq!(db.state(), protego::State::ForcedOpen, "state kept");
+        assert_eq!(db.state(), protego_breaker::State::ForcedOpen, "state kept");
     }
 }
 
@@ -405,7 +405,7 @@ mod tracing_events {
     use std::io::Write;
     use std::sync::{Arc, Mutex};
 
-    use protego::{Breaker, CircuitBreaker, ManualClock};
+    use protego_breaker::{Breaker, CircuitBreaker, ManualClock};
 
     use super::common::*;
 
@@ -433,8 +433,8 @@ mod tracing_events {
             .finish();
         tracing::subscriber::with_default(subscriber, || {
             let breaker = Breaker::with_clock(cfg(1, secs(10), 1), ManualClock::new()).named("db");
-            (&breaker).try_acquire().unwrap().failure();
-            assert!((&breaker).try_acquire().is_err());
+            breaker.try_acquire().unwrap().failure();
+            assert!(breaker.try_acquire().is_err());
         });
         let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
         assert!(out.contains("circuit state changed"), "{out}");

@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use loom::thread;
-use protego::{Breaker, CircuitBreaker, Config, Error, ManualClock, Protected, State};
+use protego_breaker::{Breaker, CircuitBreaker, Config, Error, ManualClock, Protected, State};
 
 const PENDING: u8 = 0;
 const OK: u8 = 1;
@@ -291,7 +291,7 @@ fn a_rejection_racing_reconfigure_never_mixes_two_configs() {
             thread::spawn(move || b.reconfigure(new))
         };
         let gate = Arc::new(AtomicU8::new(PENDING));
-        let mut call = Box::pin(Arc::clone(&b).call(Gate(gate)));
+        let mut call = Box::pin(Arc::clone(&b).call_owned(Gate(gate)));
         let Poll::Ready(Err(Error::Rejected(r))) = poll(call.as_mut()) else {
             panic!("not rejected");
         };
@@ -330,7 +330,7 @@ fn totals_count_racing_calls_exactly() {
 fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
     loom::model(|| {
         let cfg = Config::builder()
-            .window(protego::Window::Count(4))
+            .window(protego_breaker::Window::Count(4))
             .failure_rate_threshold(50)
             .minimum_calls(3)
             .build()
@@ -356,7 +356,7 @@ fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
 fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
     loom::model(|| {
         let cfg = Config::builder()
-            .window(protego::Window::Count(2))
+            .window(protego_breaker::Window::Count(2))
             .failure_rate_threshold(100)
             .minimum_calls(2)
             .build()
@@ -425,7 +425,7 @@ fn a_reopen_racing_a_trial_admission_backs_off_exactly_once() {
         failer.join().unwrap();
         admitter.join().unwrap();
         let gate = Arc::new(AtomicU8::new(PENDING));
-        let mut call = Box::pin(Arc::clone(&b).call(Gate(gate)));
+        let mut call = Box::pin(Arc::clone(&b).call_owned(Gate(gate)));
         let Poll::Ready(Err(Error::Rejected(r))) = poll(call.as_mut()) else {
             panic!("not rejected");
         };

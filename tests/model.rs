@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use protego::{Breaker, Config, ManualClock, State, Totals, Window};
+use protego_breaker::{Breaker, Config, ManualClock, State, Totals, Window};
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here
 /// can overflow; the real breaker's u64 saturation only shows past 584 years, which the

@@ -11,7 +11,7 @@ use std::task::Poll;
 
 use common::*;
 use futures::future::FusedFuture;
-use protego::{Breaker, CircuitBreaker, Config, Error, State};
+use protego_breaker::{Breaker, CircuitBreaker, Config, Error, State};
 
 #[test]
 fn rejection_never_polls_and_drops_the_inner_future_at_once() {
@@ -138,13 +138,40 @@ fn call_works_on_a_breaker_a_reference_and_an_arc() {
     });
 }
 
+/// The 0.1.0 issue's snippet, as written: `.call` borrows an `Arc` from the registry, so it can
+/// be called twice, and the future holds a borrow, not a clone (the count stays 1 while it runs:
+/// no reference-count write per call).
+#[test]
+fn an_arc_from_the_registry_calls_twice_without_a_clone() {
+    #[allow(clippy::unused_async)]
+    async fn fetch(n: u32) -> Result<u32, std::io::Error> {
+        Ok(n)
+    }
+    let registry = protego_breaker::Registry::new();
+    let b = registry.get_or_create("users");
+    futures::executor::block_on(async {
+        let a = b.call(fetch(1)).await;
+        let c = b.call(fetch(2)).await;
+        assert_eq!((a.unwrap(), c.unwrap()), (1, 2));
+    });
+    let counted = Arc::strong_count(&b);
+    let pending = b.call(std::future::pending::<Result<(), ()>>());
+    let mut pending = Box::pin(pending);
+    assert!(poll_once(pending.as_mut()).is_pending());
+    assert_eq!(
+        Arc::strong_count(&b),
+        counted,
+        "a running call holds no clone"
+    );
+}
+
 #[test]
 fn arc_breaker_futures_are_static_and_spawnable() {
     fn assert_static_send<F: Future + Send + 'static>(f: F) -> F {
         f
     }
     let shared = Arc::new(Breaker::new(cfg(1, secs(60), 1)));
-    let fut = assert_static_send(Arc::clone(&shared).call(async { Err::<(), _>("down") }));
+    let fut = assert_static_send(Arc::clone(&shared).call_owned(async { Err::<(), _>("down") }));
     let joined = std::thread::spawn(move || futures::executor::block_on(fut))
         .join()
         .unwrap();

@@ -6,7 +6,7 @@ mod common;
 use std::sync::{Arc, OnceLock};
 
 use common::*;
-use protego::{Config, Error, ManualClock, ProtectExt, Registry, State};
+use protego_breaker::{Config, Error, ManualClock, ProtectExt, Registry, State};
 
 fn manual_registry() -> (ManualClock, Registry<ManualClock>) {
     let clock = ManualClock::new();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use common::*;
-use protego::{Error, ManualClock, ProtectExt, Registry, State};
+use protego_breaker::{Error, ManualClock, ProtectExt, Registry, State};
 
 /// A downstream that fails its first `failures` calls, then succeeds.
 struct Flaky {

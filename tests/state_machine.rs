@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use protego::{Config, State};
+use protego_breaker::{Config, State};
 
 const NS: Duration = Duration::from_nanos(1);
 
@@ -14,7 +14,10 @@ fn tripped(
     threshold: u32,
     timeout: Duration,
     trials: u32,
-) -> (protego::ManualClock, protego::Breaker<protego::ManualClock>) {
+) -> (
+    protego_breaker::ManualClock,
+    protego_breaker::Breaker<protego_breaker::ManualClock>,
+) {
     let (clock, breaker) = manual(cfg(threshold, timeout, trials));
     fail_n(&breaker, threshold);
     assert_eq!(breaker.state(), State::Open);
@@ -416,17 +419,19 @@ fn many_transitions_keep_working() {
 
 /// A clock that calls back into its own breaker, as a user's clock could.
 struct ReentrantClock {
-    time: protego::ManualClock,
-    breaker: std::sync::Arc<std::sync::OnceLock<std::sync::Weak<protego::Breaker<ReentrantClock>>>>,
+    time: protego_breaker::ManualClock,
+    breaker: std::sync::Arc<
+        std::sync::OnceLock<std::sync::Weak<protego_breaker::Breaker<ReentrantClock>>>,
+    >,
 }
 
-impl protego::Clock for ReentrantClock {
+impl protego_breaker::Clock for ReentrantClock {
     fn now(&self) -> Duration {
         if let Some(breaker) = self.breaker.get().and_then(std::sync::Weak::upgrade) {
             // Takes the breaker's lock: this would deadlock if the clock ran under it.
             let _ = breaker.config();
         }
-        protego::Clock::now(&self.time)
+        protego_breaker::Clock::now(&self.time)
     }
 }
 
@@ -434,16 +439,19 @@ impl protego::Clock for ReentrantClock {
 fn the_clock_is_never_read_under_the_breakers_lock() {
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let time = protego::ManualClock::new();
+        let time = protego_breaker::ManualClock::new();
         let slot = std::sync::Arc::new(std::sync::OnceLock::new());
         let clock = ReentrantClock {
             time: time.clone(),
             breaker: std::sync::Arc::clone(&slot),
         };
-        let breaker = std::sync::Arc::new(protego::Breaker::with_clock(cfg(1, secs(10), 1), clock));
+        let breaker = std::sync::Arc::new(protego_breaker::Breaker::with_clock(
+            cfg(1, secs(10), 1),
+            clock,
+        ));
         slot.set(std::sync::Arc::downgrade(&breaker)).unwrap();
         let run = |outcome: Result<(), ()>| {
-            futures::executor::block_on(protego::CircuitBreaker::call(
+            futures::executor::block_on(protego_breaker::CircuitBreaker::call(
                 &*breaker,
                 async move { outcome },
             ))

@@ -8,7 +8,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::*;
-use protego::{Breaker, Config, ManualClock, ProtectExt, Registry, State};
+use protego_breaker::{Breaker, Config, ManualClock, ProtectExt, Registry, State};
 
 const THREADS: usize = 4;
 

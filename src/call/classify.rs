@@ -3,7 +3,7 @@
 /// What one finished call means for its breaker.
 ///
 /// ```
-/// use protego::Outcome;
+/// use protego_breaker::Outcome;
 ///
 /// assert_ne!(Outcome::Success, Outcome::Ignored);
 /// ```
@@ -21,16 +21,16 @@ pub enum Outcome {
 
 /// Decides the [`Outcome`] of a call from its result.
 ///
-/// By default ([`Standard`]) `Ok` is a success and `Err` a failure. Implemented for every
+/// By default ([`ErrorsAsFailures`]) `Ok` is a success and `Err` a failure. Implemented for every
 /// `Fn(&Result<T, E>) -> Outcome`, so a closure is a classifier; pass it with
-/// [`CircuitBreaker::call_classified`](crate::CircuitBreaker::call_classified) or
-/// [`ProtectExt::protect_classified`](crate::ProtectExt::protect_classified). The caller still
+/// [`Protected::classify`](crate::Protected::classify) (`breaker.call(fut).classify(k)`,
+/// `fut.protect(&registry, name).classify(k)`), or the same builder on a layer. The caller still
 /// gets the result as it was: an `Ok` classified as a failure is returned as `Ok`.
 ///
 /// A panic is always a failure and a cancellation always ignored; the classifier sees neither.
 ///
 /// ```
-/// use protego::{Breaker, CircuitBreaker, Config, Outcome};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, Outcome};
 ///
 /// #[derive(Debug)]
 /// enum ApiError { NotFound, Unavailable }
@@ -45,14 +45,14 @@ pub enum Outcome {
 ///
 /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
 /// # futures::executor::block_on(async {
-/// let r = breaker.call_classified(async { Err(ApiError::NotFound) }, classify).await;
+/// let r = breaker.call(async { Err(ApiError::NotFound) }).classify(classify).await;
 /// assert!(r.is_err());
-/// assert_eq!(breaker.state(), protego::State::Closed); // ignored
-/// let r = breaker.call_classified(async { Ok(503) }, classify).await;
+/// assert_eq!(breaker.state(), protego_breaker::State::Closed); // ignored
+/// let r = breaker.call(async { Ok(503) }).classify(classify).await;
 /// assert_eq!(r.unwrap(), 503); // the caller still gets its Ok...
-/// assert_eq!(breaker.state(), protego::State::Open); // ...but the breaker saw a failure
+/// assert_eq!(breaker.state(), protego_breaker::State::Open); // ...but the breaker saw a failure
 /// # });
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 pub trait Classify<T, E> {
     /// The outcome of a call that returned `result`.
@@ -73,15 +73,15 @@ where
 /// that do not classify pay nothing for the feature.
 ///
 /// ```
-/// use protego::{Classify, Outcome, Standard};
+/// use protego_breaker::{Classify, Outcome, ErrorsAsFailures};
 ///
-/// assert_eq!(Standard.classify(&Ok::<(), ()>(())), Outcome::Success);
-/// assert_eq!(Standard.classify(&Err::<(), ()>(())), Outcome::Failure);
+/// assert_eq!(ErrorsAsFailures.classify(&Ok::<(), ()>(())), Outcome::Success);
+/// assert_eq!(ErrorsAsFailures.classify(&Err::<(), ()>(())), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct Standard;
+pub struct ErrorsAsFailures;
 
-impl<T, E> Classify<T, E> for Standard {
+impl<T, E> Classify<T, E> for ErrorsAsFailures {
     #[inline]
     fn classify(&self, result: &Result<T, E>) -> Outcome {
         if result.is_ok() {

@@ -18,16 +18,16 @@ use crate::machine::word::Ticket;
 /// call.
 ///
 /// ```
-/// use protego::{Breaker, CircuitBreaker, Config, State};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
 ///
 /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
-/// let permit = (&breaker).try_acquire().expect("closed: admitted");
+/// let permit = breaker.try_acquire().expect("closed: admitted");
 /// // ... run the call, by any means ...
 /// permit.failure();
 /// assert_eq!(breaker.state(), State::Open);
-/// let rejected = (&breaker).try_acquire().unwrap_err();
+/// let rejected = breaker.try_acquire().unwrap_err();
 /// assert_eq!(rejected.state(), State::Open);
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 #[must_use = "a permit dropped at once records nothing; report the call's outcome"]
 pub struct Permit<B: CircuitBreaker> {
@@ -43,10 +43,10 @@ impl<B: CircuitBreaker> Permit<B> {
     /// Reports the call's outcome.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config, Outcome};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Outcome};
     ///
     /// let breaker = Breaker::new(Config::default());
-    /// (&breaker).try_acquire().unwrap().record(Outcome::Failure);
+    /// breaker.try_acquire().unwrap().record(Outcome::Failure);
     /// assert_eq!(breaker.consecutive_failures(), 1);
     /// ```
     pub fn record(mut self, outcome: Outcome) {
@@ -57,11 +57,11 @@ impl<B: CircuitBreaker> Permit<B> {
     /// Reports a success.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config};
     ///
     /// let breaker = Breaker::new(Config::default());
-    /// (&breaker).try_acquire().unwrap().failure();
-    /// (&breaker).try_acquire().unwrap().success();
+    /// breaker.try_acquire().unwrap().failure();
+    /// breaker.try_acquire().unwrap().success();
     /// assert_eq!(breaker.consecutive_failures(), 0);
     /// ```
     pub fn success(self) {
@@ -71,10 +71,10 @@ impl<B: CircuitBreaker> Permit<B> {
     /// Reports a failure.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config};
     ///
     /// let breaker = Breaker::new(Config::default());
-    /// (&breaker).try_acquire().unwrap().failure();
+    /// breaker.try_acquire().unwrap().failure();
     /// assert_eq!(breaker.consecutive_failures(), 1);
     /// ```
     pub fn failure(self) {
@@ -84,10 +84,10 @@ impl<B: CircuitBreaker> Permit<B> {
     /// The breaker this permit came from.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config};
     ///
     /// let breaker = Breaker::new(Config::default()).named("db");
-    /// let permit = (&breaker).try_acquire().unwrap();
+    /// let permit = breaker.try_acquire().unwrap();
     /// assert_eq!(permit.breaker().name(), Some("db"));
     /// permit.success();
     /// ```

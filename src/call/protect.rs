@@ -3,17 +3,16 @@
 use std::future::Future;
 
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::Classify;
 use crate::call::protected::Protected;
 use crate::clock::Clock;
-use crate::registry::{Registry, RegistryHandle};
+use crate::registry::{BreakerHandle, Registry};
 
 /// Protects any fallible future with a named breaker of a [`Registry`].
 ///
 /// Implemented for every [`Future`]; `protect` is available when its output is a `Result`.
 ///
 /// ```
-/// use protego::{ProtectExt, Registry};
+/// use protego_breaker::{ProtectExt, Registry};
 ///
 /// let registry = Registry::new();
 /// # futures::executor::block_on(async {
@@ -28,13 +27,13 @@ pub trait ProtectExt: Future + Sized {
     ///
     /// The breaker is looked up here, not when the future is first polled; the future holds
     /// it, not the registry, so it is `'static` (and spawnable) whenever `self` is, even if the
-    /// registry is not. The future holds a [`RegistryHandle`]: a per-stripe handle to the
+    /// registry is not. The future holds a [`BreakerHandle`]: a per-stripe handle to the
     /// breaker, so threads calling the same name on different cores write no shared memory
     /// (see its docs). An existing name allocates nothing, except on a thread group's first call
     /// with that name, which makes the group's handle.
     ///
     /// ```
-    /// use protego::{ProtectExt, Registry, State};
+    /// use protego_breaker::{ProtectExt, Registry, State};
     ///
     /// let registry = Registry::new();
     /// let fut = async { Err::<(), _>("timeout") }.protect(&registry, "payments");
@@ -45,46 +44,12 @@ pub trait ProtectExt: Future + Sized {
         self,
         registry: &Registry<C>,
         name: &str,
-    ) -> Protected<Self, RegistryHandle<C>>
+    ) -> Protected<Self, BreakerHandle<C>>
     where
         Self: Future<Output = Result<T, E>>,
         C: Clock + Clone,
     {
-        registry.handle(name).call(self)
-    }
-
-    /// Like [`protect`](ProtectExt::protect), with `classifier` deciding which results count
-    /// as successes, failures or neither (see [`Classify`](crate::Classify)).
-    ///
-    /// ```
-    /// use protego::{Outcome, ProtectExt, Registry};
-    ///
-    /// let registry = Registry::new();
-    /// let not_found_is_fine = |r: &Result<(), &str>| match r {
-    ///     Err(e) if *e == "not found" => Outcome::Ignored,
-    ///     Err(_) => Outcome::Failure,
-    ///     Ok(()) => Outcome::Success,
-    /// };
-    /// # futures::executor::block_on(async {
-    /// for _ in 0..10 {
-    ///     let r = async { Err("not found") }.protect_classified(&registry, "users", not_found_is_fine).await;
-    ///     assert!(!r.unwrap_err().is_rejected());
-    /// }
-    /// # });
-    /// assert_eq!(registry.get("users").unwrap().consecutive_failures(), 0);
-    /// ```
-    fn protect_classified<C, T, E, K>(
-        self,
-        registry: &Registry<C>,
-        name: &str,
-        classifier: K,
-    ) -> Protected<Self, RegistryHandle<C>, K>
-    where
-        Self: Future<Output = Result<T, E>>,
-        C: Clock + Clone,
-        K: Classify<T, E>,
-    {
-        registry.handle(name).call_classified(self, classifier)
+        registry.handle(name).call_owned(self)
     }
 }
 

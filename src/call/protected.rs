@@ -6,10 +6,10 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::future::FusedFuture;
-use pin_project::{pin_project, pinned_drop};
+use pin_project::pin_project;
 
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::{Classify, Outcome, Standard};
+use crate::call::classify::{Classify, ErrorsAsFailures, Outcome};
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::machine::word::Ticket;
@@ -25,20 +25,39 @@ use crate::Breaker;
 /// slot. Its size is the inner future's, plus the handle `B`, plus 8 bytes.
 ///
 /// ```
-/// use protego::{Breaker, CircuitBreaker, Config};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config};
 ///
 /// let breaker = Breaker::new(Config::default());
 /// let fut = breaker.call(async { Ok::<_, std::io::Error>("pong") });
 /// assert_eq!(futures::executor::block_on(fut).unwrap(), "pong");
 /// ```
-#[pin_project(PinnedDrop)]
+#[pin_project]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Protected<F, B: CircuitBreaker, K = Standard> {
-    handle: B,
+pub struct Protected<F, B: CircuitBreaker, K = ErrorsAsFailures> {
+    /// Declared first, so that a cancelled call gives its trial back before the inner future
+    /// is dropped.
+    call: Call<B>,
     classifier: K,
-    phase: Phase,
     #[pin]
     inner: Inner<F>,
+}
+
+/// The handle and where the call stands. Its `Drop` (not `Protected`'s, so that
+/// [`Protected::classify`] can move the fields) records a cancellation.
+struct Call<B: CircuitBreaker> {
+    handle: B,
+    phase: Phase,
+}
+
+impl<B: CircuitBreaker> Drop for Call<B> {
+    fn drop(&mut self) {
+        let ticket = self.phase;
+        if ticket.is_call() {
+            // Cancelled mid-flight: no verdict, and a half-open trial goes back.
+            self.phase = Ticket::DONE;
+            self.handle.breaker().record(ticket, Outcome::Ignored);
+        }
+    }
 }
 
 /// Where a call stands: a [`Ticket`] while it runs, or one of two tickets no call ever gets
@@ -54,24 +73,56 @@ enum Inner<F> {
 impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     pub(crate) fn new(handle: B, fut: F, classifier: K) -> Self {
         Protected {
-            handle,
+            call: Call {
+                handle,
+                phase: Ticket::START,
+            },
             classifier,
-            phase: Ticket::START,
             inner: Inner::Live(fut),
+        }
+    }
+
+    /// Decides with `classifier` which results count as successes, failures or neither (see
+    /// [`Classify`]). The caller gets the result unchanged. The same builder exists on every
+    /// layer of the crate (`tower`, `http`, `reqwest`).
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Outcome, State};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+    /// // An HTTP-like status: 5xx is the downstream failing, even though the call "worked".
+    /// let by_status = |r: &Result<u16, std::io::Error>| match r {
+    ///     Ok(status) if *status >= 500 => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(_) => Outcome::Failure,
+    /// };
+    /// # futures::executor::block_on(async {
+    /// let status = breaker.call(async { Ok(502) }).classify(by_status).await.unwrap();
+    /// assert_eq!(status, 502);
+    /// # });
+    /// assert_eq!(breaker.state(), State::Open);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn classify<K2>(self, classifier: K2) -> Protected<F, B, K2> {
+        let Protected { call, inner, .. } = self;
+        Protected {
+            call,
+            classifier,
+            inner,
         }
     }
 
     /// The breaker this call runs through.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// let fut = breaker.call(async { Ok::<(), ()>(()) });
     /// assert_eq!(fut.breaker().state(), State::Closed);
     /// ```
     pub fn breaker(&self) -> &Breaker<B::Clock> {
-        self.handle.breaker()
+        self.call.handle.breaker()
     }
 }
 
@@ -111,18 +162,19 @@ where
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let breaker = this.handle.breaker();
-        let current = *this.phase;
+        let call = this.call;
+        let breaker = call.handle.breaker();
+        let current = call.phase;
         let ticket = if current.is_call() {
             current
         } else if current == Ticket::START {
             match breaker.admit() {
                 Ok(ticket) => {
-                    *this.phase = ticket;
+                    call.phase = ticket;
                     ticket
                 }
                 Err(refusal) => {
-                    *this.phase = Ticket::DONE;
+                    call.phase = Ticket::DONE;
                     this.inner.set(Inner::Gone);
                     return Poll::Ready(Err(Error::Rejected(breaker.rejected(refusal))));
                 }
@@ -135,7 +187,7 @@ where
         };
         let guard = PanicGuard {
             breaker,
-            phase: &mut *this.phase,
+            phase: &mut call.phase,
         };
         let output = fut.poll(cx);
         // Not unwinding: the guard must not record anything.
@@ -143,7 +195,7 @@ where
         let Poll::Ready(output) = output else {
             return Poll::Pending;
         };
-        *this.phase = Ticket::DONE;
+        call.phase = Ticket::DONE;
         this.inner.set(Inner::Gone);
         breaker.record(ticket, this.classifier.classify(&output));
         Poll::Ready(output.map_err(Error::Inner))
@@ -157,34 +209,21 @@ where
     K: Classify<T, E>,
 {
     fn is_terminated(&self) -> bool {
-        self.phase == Ticket::DONE
-    }
-}
-
-#[pinned_drop]
-impl<F, B: CircuitBreaker, K> PinnedDrop for Protected<F, B, K> {
-    fn drop(self: Pin<&mut Self>) {
-        let this = self.project();
-        let ticket = *this.phase;
-        if ticket.is_call() {
-            // Cancelled mid-flight: no verdict, and a half-open slot goes back.
-            *this.phase = Ticket::DONE;
-            this.handle.breaker().record(ticket, Outcome::Ignored);
-        }
+        self.call.phase == Ticket::DONE
     }
 }
 
 impl<F, B: CircuitBreaker, K> fmt::Debug for Protected<F, B, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let phase = if self.phase.is_call() {
+        let phase = if self.call.phase.is_call() {
             "running"
-        } else if self.phase == Ticket::START {
+        } else if self.call.phase == Ticket::START {
             "not started"
         } else {
             "done"
         };
         f.debug_struct("Protected")
-            .field("breaker", &self.handle.breaker().name())
+            .field("breaker", &self.call.handle.breaker().name())
             .field("phase", &phase)
             .finish_non_exhaustive()
     }

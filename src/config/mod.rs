@@ -26,7 +26,7 @@ use crate::machine::window::{Rules, Window};
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::Config;
+/// use protego_breaker::Config;
 ///
 /// let defaults = Config::default();
 /// assert_eq!(defaults.failure_threshold(), 3);
@@ -36,7 +36,7 @@ use crate::machine::window::{Rules, Window};
 /// let cfg = Config::builder().failure_threshold(5).build()?;
 /// assert_eq!(cfg.failure_threshold(), 5);
 /// assert_eq!(cfg.half_open_retries(), 2); // unset knobs keep their defaults
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Config {
@@ -63,14 +63,14 @@ impl Config {
     /// bits each; no real service needs more trial calls than this per round.
     ///
     /// ```
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// let most = Config::builder()
     ///     .half_open_retries(Config::MAX_HALF_OPEN_RETRIES)
     ///     .build()?;
     /// assert_eq!(most.half_open_retries(), 65_535);
     /// assert!(Config::builder().half_open_retries(65_536).build().is_err());
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub const MAX_HALF_OPEN_RETRIES: u32 = u16::MAX as u32;
 
@@ -78,7 +78,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// let cfg = Config::builder()
     ///     .failure_threshold(5)
@@ -86,7 +86,7 @@ impl Config {
     ///     .half_open_retries(1)
     ///     .build()?;
     /// assert_eq!(cfg.reset_timeout(), Duration::from_secs(30));
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn builder() -> ConfigBuilder {
         ConfigBuilder {
@@ -99,7 +99,7 @@ impl Config {
     /// Consecutive failures in the Closed state that open the circuit (at least 1).
     ///
     /// ```
-    /// assert_eq!(protego::Config::default().failure_threshold(), 3);
+    /// assert_eq!(protego_breaker::Config::default().failure_threshold(), 3);
     /// ```
     pub fn failure_threshold(&self) -> u32 {
         self.failure_threshold
@@ -111,7 +111,7 @@ impl Config {
     /// ```
     /// use std::time::Duration;
     ///
-    /// assert_eq!(protego::Config::default().reset_timeout(), Duration::from_secs(60));
+    /// assert_eq!(protego_breaker::Config::default().reset_timeout(), Duration::from_secs(60));
     /// ```
     pub fn reset_timeout(&self) -> Duration {
         self.reset_timeout
@@ -121,7 +121,7 @@ impl Config {
     /// [`MAX_HALF_OPEN_RETRIES`](Config::MAX_HALF_OPEN_RETRIES)).
     ///
     /// ```
-    /// assert_eq!(protego::Config::default().half_open_retries(), 2);
+    /// assert_eq!(protego_breaker::Config::default().half_open_retries(), 2);
     /// ```
     pub fn half_open_retries(&self) -> u32 {
         self.half_open_retries
@@ -130,13 +130,13 @@ impl Config {
     /// A builder starting from this config's values, to derive a changed copy.
     ///
     /// ```
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// let base = Config::builder().failure_threshold(10).build()?;
     /// let derived = base.to_builder().half_open_retries(4).build()?;
     /// assert_eq!(derived.failure_threshold(), 10);
     /// assert_eq!(derived.half_open_retries(), 4);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn to_builder(&self) -> ConfigBuilder {
         ConfigBuilder {
@@ -154,7 +154,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
     ///
     /// let cfg = Config::builder()
     ///     .failure_threshold(1)
@@ -180,7 +180,7 @@ impl Config {
     ///     assert_eq!(rejected.rejected().unwrap().retry_after(), Some(Duration::from_secs(expected)));
     /// }
     /// # });
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn backoff_multiplier(&self) -> f64 {
         f64::from(self.backoff_milli) / 1000.0
@@ -190,12 +190,12 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// assert_eq!(Config::default().max_reset_timeout(), Duration::MAX);
     /// let capped = Config::builder().max_reset_timeout(Duration::from_secs(300)).build()?;
     /// assert_eq!(capped.max_reset_timeout(), Duration::from_secs(300));
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn max_reset_timeout(&self) -> Duration {
         self.max_reset_timeout.unwrap_or(Duration::MAX)
@@ -208,7 +208,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
     ///
     /// let cfg = Config::builder()
     ///     .failure_threshold(1)
@@ -223,7 +223,7 @@ impl Config {
     /// let wait = err.rejected().unwrap().retry_after().unwrap();
     /// assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(100));
     /// # });
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn jitter(&self) -> f64 {
         f64::from(self.jitter_milli) / 1000.0
@@ -233,9 +233,9 @@ impl Config {
     /// calls give the same open periods. Without one, each breaker seeds itself at random.
     ///
     /// ```
-    /// let cfg = protego::Config::builder().jitter(0.5).jitter_seed(42).build()?;
+    /// let cfg = protego_breaker::Config::builder().jitter(0.5).jitter_seed(42).build()?;
     /// assert_eq!(cfg.jitter_seed(), Some(42));
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn jitter_seed(&self) -> Option<u64> {
         self.jitter_seed
@@ -247,12 +247,12 @@ impl Config {
     /// are per core (no cache line is written by two cores), allocated on first use.
     ///
     /// ```
-    /// use protego::{Breaker, Config};
+    /// use protego_breaker::{Breaker, Config};
     ///
     /// assert!(!Config::default().totals());
     /// let breaker = Breaker::new(Config::builder().totals(true).build()?);
     /// assert_eq!(breaker.metrics().totals.unwrap().admitted, 0);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn totals(&self) -> bool {
         self.totals
@@ -271,7 +271,7 @@ impl Config {
     /// clock and sums its buckets. Neither takes a lock.
     ///
     /// ```
-    /// use protego::{Breaker, CircuitBreaker, Config, ManualClock, State, Window};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State, Window};
     ///
     /// let cfg = Config::builder()
     ///     .window(Window::Count(10))
@@ -285,7 +285,7 @@ impl Config {
     /// }
     /// # });
     /// assert_eq!(breaker.state(), State::Open); // 2 of 4 failed: 50 %
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn window(&self) -> Option<Window> {
         self.window
@@ -294,7 +294,7 @@ impl Config {
     /// With a window: the failure rate, in percent (1 to 100), that opens the circuit.
     ///
     /// ```
-    /// assert_eq!(protego::Config::default().failure_rate_threshold(), 50);
+    /// assert_eq!(protego_breaker::Config::default().failure_rate_threshold(), 50);
     /// ```
     pub fn failure_rate_threshold(&self) -> u8 {
         self.failure_rate_threshold
@@ -304,7 +304,7 @@ impl Config {
     /// (at least 1, and for a count window at most its size).
     ///
     /// ```
-    /// assert_eq!(protego::Config::default().minimum_calls(), 10);
+    /// assert_eq!(protego_breaker::Config::default().minimum_calls(), 10);
     /// ```
     pub fn minimum_calls(&self) -> u32 {
         self.minimum_calls
@@ -317,7 +317,7 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{Breaker, Config, ManualClock, State, Window};
+    /// use protego_breaker::{Breaker, Config, ManualClock, State, Window};
     ///
     /// let cfg = Config::builder()
     ///     .window(Window::Count(10))
@@ -327,7 +327,7 @@ impl Config {
     ///     .build()?;
     /// let clock = ManualClock::new();
     /// let breaker = Breaker::with_clock(cfg, clock.clone());
-    /// # use protego::CircuitBreaker;
+    /// # use protego_breaker::CircuitBreaker;
     /// # futures::executor::block_on(async {
     /// for _ in 0..2 {
     ///     let slow = async { clock.advance(Duration::from_secs(3)); Ok::<_, ()>(()) };
@@ -335,7 +335,7 @@ impl Config {
     /// }
     /// # });
     /// assert_eq!(breaker.state(), State::Open); // every call was slow
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn slow_call_duration(&self) -> Option<Duration> {
         self.slow_call_duration
@@ -344,7 +344,7 @@ impl Config {
     /// With slow calls: the slow-call rate, in percent (1 to 100), that opens the circuit.
     ///
     /// ```
-    /// assert_eq!(protego::Config::default().slow_call_rate_threshold(), 100);
+    /// assert_eq!(protego_breaker::Config::default().slow_call_rate_threshold(), 100);
     /// ```
     pub fn slow_call_rate_threshold(&self) -> u8 {
         self.slow_call_rate_threshold
@@ -408,7 +408,7 @@ impl Default for Config {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::{Config, ConfigError};
+/// use protego_breaker::{Config, ConfigError};
 ///
 /// let err = Config::builder().reset_timeout(Duration::ZERO).build().unwrap_err();
 /// assert_eq!(err, ConfigError::ResetTimeout { value: Duration::ZERO });
@@ -427,9 +427,9 @@ impl ConfigBuilder {
     /// Sets [`Config::failure_threshold`]; must be at least 1.
     ///
     /// ```
-    /// let cfg = protego::Config::builder().failure_threshold(1).build()?;
+    /// let cfg = protego_breaker::Config::builder().failure_threshold(1).build()?;
     /// assert_eq!(cfg.failure_threshold(), 1);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn failure_threshold(mut self, failures: u32) -> Self {
         self.config.failure_threshold = failures;
@@ -443,9 +443,9 @@ impl ConfigBuilder {
     /// ```
     /// use std::time::Duration;
     ///
-    /// let cfg = protego::Config::builder().reset_timeout(Duration::from_millis(250)).build()?;
+    /// let cfg = protego_breaker::Config::builder().reset_timeout(Duration::from_millis(250)).build()?;
     /// assert_eq!(cfg.reset_timeout(), Duration::from_millis(250));
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn reset_timeout(mut self, timeout: Duration) -> Self {
         self.config.reset_timeout = timeout;
@@ -456,9 +456,9 @@ impl ConfigBuilder {
     /// [`Config::MAX_HALF_OPEN_RETRIES`].
     ///
     /// ```
-    /// let cfg = protego::Config::builder().half_open_retries(5).build()?;
+    /// let cfg = protego_breaker::Config::builder().half_open_retries(5).build()?;
     /// assert_eq!(cfg.half_open_retries(), 5);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn half_open_retries(mut self, trials: u32) -> Self {
         self.config.half_open_retries = trials;
@@ -469,7 +469,7 @@ impl ConfigBuilder {
     /// 1000.
     ///
     /// ```
-    /// use protego::{Config, ConfigError};
+    /// use protego_breaker::{Config, ConfigError};
     ///
     /// assert_eq!(Config::builder().backoff_multiplier(1.5).build()?.backoff_multiplier(), 1.5);
     /// let err = Config::builder().backoff_multiplier(0.5).build().unwrap_err();
@@ -486,7 +486,7 @@ impl ConfigBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// let err = Config::builder()
     ///     .reset_timeout(Duration::from_secs(60))
@@ -503,11 +503,11 @@ impl ConfigBuilder {
     /// Sets [`jitter`](Config::jitter): a fraction from 0 to 1.
     ///
     /// ```
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// assert_eq!(Config::builder().jitter(0.25).build()?.jitter(), 0.25);
     /// assert_eq!(Config::builder().jitter(1.5).build().unwrap_err().knob(), "jitter");
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn jitter(mut self, fraction: f64) -> Self {
         self.jitter = Some(fraction);
@@ -517,7 +517,7 @@ impl ConfigBuilder {
     /// Sets [`window`](Config::window).
     ///
     /// ```
-    /// use protego::{Config, Window};
+    /// use protego_breaker::{Config, Window};
     ///
     /// assert!(Config::builder().window(Window::Count(0)).build().is_err());
     /// assert!(Config::builder().window(Window::Count(50)).minimum_calls(50).build().is_ok());
@@ -530,7 +530,7 @@ impl ConfigBuilder {
     /// Sets [`failure_rate_threshold`](Config::failure_rate_threshold), in percent.
     ///
     /// ```
-    /// assert_eq!(protego::Config::builder().failure_rate_threshold(0).build().unwrap_err().knob(), "failure_rate_threshold");
+    /// assert_eq!(protego_breaker::Config::builder().failure_rate_threshold(0).build().unwrap_err().knob(), "failure_rate_threshold");
     /// ```
     pub fn failure_rate_threshold(mut self, percent: u8) -> Self {
         self.config.failure_rate_threshold = percent;
@@ -540,7 +540,7 @@ impl ConfigBuilder {
     /// Sets [`minimum_calls`](Config::minimum_calls).
     ///
     /// ```
-    /// use protego::{Config, Window};
+    /// use protego_breaker::{Config, Window};
     ///
     /// let err = Config::builder().window(Window::Count(10)).minimum_calls(11).build().unwrap_err();
     /// assert_eq!(err.knob(), "minimum_calls");
@@ -554,7 +554,7 @@ impl ConfigBuilder {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::Config;
+    /// use protego_breaker::Config;
     ///
     /// let err = Config::builder().slow_call_duration(Duration::from_secs(1)).build().unwrap_err();
     /// assert_eq!(err.knob(), "slow_call_duration");
@@ -567,7 +567,7 @@ impl ConfigBuilder {
     /// Sets [`slow_call_rate_threshold`](Config::slow_call_rate_threshold), in percent.
     ///
     /// ```
-    /// assert!(protego::Config::builder().slow_call_rate_threshold(101).build().is_err());
+    /// assert!(protego_breaker::Config::builder().slow_call_rate_threshold(101).build().is_err());
     /// ```
     pub fn slow_call_rate_threshold(mut self, percent: u8) -> Self {
         self.config.slow_call_rate_threshold = percent;
@@ -577,8 +577,8 @@ impl ConfigBuilder {
     /// Sets [`totals`](Config::totals).
     ///
     /// ```
-    /// assert!(protego::Config::builder().totals(true).build()?.totals());
-    /// # Ok::<(), protego::ConfigError>(())
+    /// assert!(protego_breaker::Config::builder().totals(true).build()?.totals());
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn totals(mut self, on: bool) -> Self {
         self.config.totals = on;
@@ -588,9 +588,9 @@ impl ConfigBuilder {
     /// Sets [`jitter_seed`](Config::jitter_seed).
     ///
     /// ```
-    /// let cfg = protego::Config::builder().jitter_seed(1).build()?;
+    /// let cfg = protego_breaker::Config::builder().jitter_seed(1).build()?;
     /// assert_eq!(cfg.jitter_seed(), Some(1));
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.config.jitter_seed = Some(seed);
@@ -605,7 +605,7 @@ impl ConfigBuilder {
     /// [`ConfigError::FailureThreshold`] for a zero threshold, [`ConfigError::ResetTimeout`] for
     ///
     /// ```
-    /// use protego::{Config, ConfigError};
+    /// use protego_breaker::{Config, ConfigError};
     ///
     /// let err = Config::builder().failure_threshold(0).build().unwrap_err();
     /// assert_eq!(err.to_string(), "failure_threshold must be at least 1, got 0");

@@ -3,15 +3,15 @@
 //!
 //! [`HttpCircuitBreakerLayer`] is [`CircuitBreakerLayer`]
 //! for services that answer [`http::Response`]s: by default it classifies responses with
-//! [`ServerErrors`] (any 5xx is a failure), and it answers a rejected request itself, without
+//! [`ServerErrorsAsFailures`] (any 5xx is a failure), and it answers a rejected request itself, without
 //! calling the inner service, with [`service_unavailable`]: status 503 and, when the time left
 //! is known, `Retry-After` in whole seconds, rounded up. The service's error type stays the
 //! inner one, so it drops into axum's `Router::route_layer` as is:
 //!
 //! ```
 //! use std::sync::Arc;
-//! use protego::http::HttpCircuitBreakerLayer;
-//! use protego::Registry;
+//! use protego_breaker::http::HttpCircuitBreakerLayer;
+//! use protego_breaker::Registry;
 //!
 //! let registry = Arc::new(Registry::new());
 //! let app: axum::Router = axum::Router::new()
@@ -47,19 +47,19 @@ use crate::registry::Registry;
 /// success, and an error (no response at all) a failure.
 ///
 /// ```
-/// use protego::http::ServerErrors;
-/// use protego::{Classify, Outcome};
+/// use protego_breaker::http::ServerErrorsAsFailures;
+/// use protego_breaker::{Classify, Outcome};
 ///
 /// let response = |status: u16| http::Response::builder().status(status).body(()).unwrap();
-/// assert_eq!(ServerErrors.classify(&Ok::<_, ()>(response(200))), Outcome::Success);
-/// assert_eq!(ServerErrors.classify(&Ok::<_, ()>(response(404))), Outcome::Success);
-/// assert_eq!(ServerErrors.classify(&Ok::<_, ()>(response(503))), Outcome::Failure);
-/// assert_eq!(ServerErrors.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(200))), Outcome::Success);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(404))), Outcome::Success);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(503))), Outcome::Failure);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
-pub struct ServerErrors;
+pub struct ServerErrorsAsFailures;
 
-impl<B, E> Classify<http::Response<B>, E> for ServerErrors {
+impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
     fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
         match result {
             Ok(response) if response.status().is_server_error() => Outcome::Failure,
@@ -73,15 +73,15 @@ impl<B, E> Classify<http::Response<B>, E> for ServerErrors {
 /// is not known (a half-open circuit with every trial slot taken, or forced open).
 ///
 /// ```
-/// # use protego::{Breaker, CircuitBreaker, Config, ManualClock};
+/// # use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
 /// # use std::time::Duration;
 /// let clock = ManualClock::new();
 /// let breaker = Breaker::with_clock(Config::builder().failure_threshold(1).build()?, clock.clone());
-/// (&breaker).try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().failure();
 /// clock.advance(Duration::from_millis(500));
-/// let rejected = (&breaker).try_acquire().unwrap_err();
-/// assert_eq!(protego::http::retry_after_secs(&rejected), Some(60)); // 59.5 s, rounded up
-/// # Ok::<(), protego::ConfigError>(())
+/// let rejected = breaker.try_acquire().unwrap_err();
+/// assert_eq!(protego_breaker::http::retry_after_secs(&rejected), Some(60)); // 59.5 s, rounded up
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 pub fn retry_after_secs(rejected: &Rejected) -> Option<u64> {
     rejected
@@ -93,14 +93,14 @@ pub fn retry_after_secs(rejected: &Rejected) -> Option<u64> {
 /// time left is known, and an empty body.
 ///
 /// ```
-/// # use protego::{Breaker, CircuitBreaker, Config};
+/// # use protego_breaker::{Breaker, CircuitBreaker, Config};
 /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
-/// (&breaker).try_acquire().unwrap().failure();
+/// breaker.try_acquire().unwrap().failure();
 /// let response: http::Response<String> =
-///     protego::http::service_unavailable(&(&breaker).try_acquire().unwrap_err());
+///     protego_breaker::http::service_unavailable(&breaker.try_acquire().unwrap_err());
 /// assert_eq!(response.status(), 503);
 /// assert_eq!(response.headers()["retry-after"], "60");
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 pub fn service_unavailable<B: Default>(rejected: &Rejected) -> http::Response<B> {
     let mut response = http::Response::new(B::default());
@@ -118,17 +118,17 @@ pub fn service_unavailable<B: Default>(rejected: &Rejected) -> http::Response<B>
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::http::HttpCircuitBreakerLayer;
-/// use protego::{Breaker, Config};
+/// use protego_breaker::http::HttpCircuitBreakerLayer;
+/// use protego_breaker::{Breaker, Config};
 ///
 /// let per_service = HttpCircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default())));
-/// let per_host = HttpCircuitBreakerLayer::keyed(Arc::new(protego::Registry::new()), |req: &http::Request<()>| {
+/// let per_host = HttpCircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |req: &http::Request<()>| {
 ///     req.uri().host().unwrap_or("unknown").to_owned()
 /// });
 /// # drop((per_service, per_host));
 /// ```
 #[derive(Debug, Clone)]
-pub struct HttpCircuitBreakerLayer<P, K = ServerErrors> {
+pub struct HttpCircuitBreakerLayer<P, K = ServerErrorsAsFailures> {
     inner: CircuitBreakerLayer<P, K>,
 }
 
@@ -137,7 +137,7 @@ impl<C: Clock> HttpCircuitBreakerLayer<Single<C>> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let layer = protego::http::HttpCircuitBreakerLayer::new(Arc::new(protego::Breaker::new(protego::Config::default())));
+    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));
     /// # drop(layer);
     /// ```
     pub fn new(breaker: Arc<Breaker<C>>) -> Self {
@@ -150,7 +150,7 @@ impl<C: Clock + Clone> HttpCircuitBreakerLayer<Named<C>> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let layer = protego::http::HttpCircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "quote");
+    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "quote");
     /// # drop(layer);
     /// ```
     pub fn named(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
@@ -163,7 +163,7 @@ impl<C: Clock + Clone, F> HttpCircuitBreakerLayer<Keyed<C, F>> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let layer = protego::http::HttpCircuitBreakerLayer::keyed(Arc::new(protego::Registry::new()), |r: &http::Request<()>| r.method().to_string());
+    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |r: &http::Request<()>| r.method().to_string());
     /// # drop(layer);
     /// ```
     pub fn keyed(registry: Arc<Registry<C>>, key: F) -> Self {
@@ -172,31 +172,31 @@ impl<C: Clock + Clone, F> HttpCircuitBreakerLayer<Keyed<C, F>> {
 }
 
 impl<P> HttpCircuitBreakerLayer<P> {
-    /// Picks breakers with `pick`, classifying with [`ServerErrors`].
+    /// Picks breakers with `pick`, classifying with [`ServerErrorsAsFailures`].
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use protego::tower::Named;
-    /// let layer = protego::http::HttpCircuitBreakerLayer::with_picker(Named::new(Arc::new(protego::Registry::new()), "db"));
+    /// use protego_breaker::tower::Named;
+    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::with_picker(Named::new(Arc::new(protego_breaker::Registry::new()), "db"));
     /// # drop(layer);
     /// ```
     pub fn with_picker(pick: P) -> Self {
         HttpCircuitBreakerLayer {
-            inner: CircuitBreakerLayer::with_picker(pick).classify(ServerErrors),
+            inner: CircuitBreakerLayer::with_picker(pick).classify(ServerErrorsAsFailures),
         }
     }
 }
 
 impl<P, K> HttpCircuitBreakerLayer<P, K> {
-    /// Decides outcomes with `classifier` instead of [`ServerErrors`].
+    /// Decides outcomes with `classifier` instead of [`ServerErrorsAsFailures`].
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego::http::HttpCircuitBreakerLayer;
-    /// use protego::Outcome;
+    /// use protego_breaker::http::HttpCircuitBreakerLayer;
+    /// use protego_breaker::Outcome;
     ///
     /// // 429 Too Many Requests counts against the downstream too.
-    /// let layer = HttpCircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "api")
+    /// let layer = HttpCircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "api")
     ///     .classify(|r: &Result<http::Response<()>, std::io::Error>| match r {
     ///         Ok(res) if res.status().is_server_error() || res.status() == 429 => Outcome::Failure,
     ///         Ok(_) => Outcome::Success,
@@ -225,11 +225,11 @@ impl<S, P: Clone, K: Clone> Layer<S> for HttpCircuitBreakerLayer<P, K> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::http::HttpCircuitBreakerLayer;
+/// use protego_breaker::http::HttpCircuitBreakerLayer;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # futures::executor::block_on(async {
-/// let svc = HttpCircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "hello")
+/// let svc = HttpCircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "hello")
 ///     .layer(service_fn(|_: http::Request<()>| async {
 ///         Ok::<_, std::convert::Infallible>(http::Response::new(String::from("hi")))
 ///     }));
@@ -238,7 +238,7 @@ impl<S, P: Clone, K: Clone> Layer<S> for HttpCircuitBreakerLayer<P, K> {
 /// # });
 /// ```
 #[derive(Debug, Clone)]
-pub struct HttpCircuitBreakerService<S, P, K = ServerErrors> {
+pub struct HttpCircuitBreakerService<S, P, K = ServerErrorsAsFailures> {
     inner: CircuitBreakerService<S, P, K>,
 }
 
@@ -254,7 +254,7 @@ where
     type Future = HttpResponseFuture<S::Future, P::Handle, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Readiness is the inner service's (see `protego::tower`).
+        // Readiness is the inner service's (see `protego_breaker::tower`).
         self.inner.get_mut().poll_ready(cx)
     }
 

@@ -6,8 +6,8 @@
 //! error names the key it is about. Bring your own format crate:
 //!
 //! ```
-//! use protego::serde::RegistryConfig;
-//! use protego::State;
+//! use protego_breaker::serde::RegistryConfig;
+//! use protego_breaker::State;
 //!
 //! let file = r#"
 //!     [default]
@@ -51,7 +51,7 @@ use crate::registry::Registry;
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::serde::{format_duration, parse_duration};
+/// use protego_breaker::serde::{format_duration, parse_duration};
 ///
 /// assert_eq!(format_duration(Duration::from_millis(90_500)), "1m30s500ms");
 /// assert_eq!(parse_duration("1m30s500ms"), Ok(Duration::from_millis(90_500)));
@@ -89,7 +89,7 @@ pub fn format_duration(d: Duration) -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::serde::parse_duration;
+/// use protego_breaker::serde::parse_duration;
 ///
 /// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
 /// assert!(parse_duration("30").unwrap_err().contains("unit"));
@@ -286,7 +286,7 @@ impl<'de> Deserialize<'de> for Partial {
 /// durations are strings like `"30s"`. Errors name the key.
 ///
 /// ```
-/// use protego::Config;
+/// use protego_breaker::Config;
 ///
 /// let cfg: Config = serde_json::from_str(r#"{"failure_threshold": 5, "reset_timeout": "1m30s"}"#)?;
 /// assert_eq!(cfg.failure_threshold(), 5);
@@ -307,7 +307,7 @@ impl<'de> Deserialize<'de> for Config {
 /// Serializes every knob (the optional ones only when set), durations as strings like `"30s"`.
 ///
 /// ```
-/// use protego::Config;
+/// use protego_breaker::Config;
 ///
 /// let json = serde_json::to_string(&Config::default())?;
 /// assert_eq!(json, r#"{"failure_threshold":3,"reset_timeout":"1m","half_open_retries":2,"backoff_multiplier":1.0,"jitter":0.0,"failure_rate_threshold":50,"minimum_calls":10,"slow_call_rate_threshold":100,"totals":false}"#);
@@ -350,7 +350,7 @@ impl Serialize for Config {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::Window;
+/// use protego_breaker::Window;
 ///
 /// let w: Window = serde_json::from_str(r#"{"time": "30s", "buckets": 6}"#)?;
 /// assert_eq!(w, Window::Time { length: Duration::from_secs(30), buckets: 6 });
@@ -416,7 +416,7 @@ impl Serialize for Window {
 /// is read; an error names the breaker and the key.
 ///
 /// ```
-/// use protego::serde::RegistryConfig;
+/// use protego_breaker::serde::RegistryConfig;
 ///
 /// let json = r#"{"default": {"reset_timeout": "10s"}, "breakers": {"db": {"failure_threshold": 0}}}"#;
 /// let err = serde_json::from_str::<RegistryConfig>(json).unwrap_err();
@@ -432,7 +432,7 @@ impl RegistryConfig {
     /// The config of names created on first use.
     ///
     /// ```
-    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"default": {"failure_threshold": 9}}"#)?;
+    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"default": {"failure_threshold": 9}}"#)?;
     /// assert_eq!(config.default_config().failure_threshold(), 9);
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -443,8 +443,8 @@ impl RegistryConfig {
     /// The named breakers' configs, by name.
     ///
     /// ```
-    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
-    /// assert_eq!(config.breakers()["db"], protego::Config::default());
+    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// assert_eq!(config.breakers()["db"], protego_breaker::Config::default());
     /// # Ok::<(), serde_json::Error>(())
     /// ```
     pub fn breakers(&self) -> &BTreeMap<String, Config> {
@@ -454,7 +454,7 @@ impl RegistryConfig {
     /// A registry on the system clock with these configs: the named breakers made now.
     ///
     /// ```
-    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
     /// assert_eq!(config.registry().len(), 1);
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -465,8 +465,8 @@ impl RegistryConfig {
     /// The same on `clock`.
     ///
     /// ```
-    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
-    /// let registry = config.registry_with_clock(protego::ManualClock::new());
+    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// let registry = config.registry_with_clock(protego_breaker::ManualClock::new());
     /// assert!(registry.get("db").is_some());
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -482,9 +482,9 @@ impl RegistryConfig {
     /// updated in place (state kept) or created. Names not in the file are left alone.
     ///
     /// ```
-    /// use protego::Registry;
+    /// use protego_breaker::Registry;
     /// let registry = Registry::new();
-    /// let config: protego::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {"failure_threshold": 7}}}"#)?;
+    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {"failure_threshold": 7}}}"#)?;
     /// config.apply(&registry);
     /// assert_eq!(registry.get("db").unwrap().config().failure_threshold(), 7);
     /// # Ok::<(), serde_json::Error>(())

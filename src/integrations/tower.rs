@@ -14,8 +14,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use protego::tower::CircuitBreakerLayer;
-//! use protego::{Config, Error, Registry};
+//! use protego_breaker::tower::CircuitBreakerLayer;
+//! use protego_breaker::{Config, Error, Registry};
 //! use tower::{service_fn, Layer, Service, ServiceExt};
 //!
 //! # futures::executor::block_on(async {
@@ -43,11 +43,11 @@ use tower_service::Service;
 
 use crate::breaker::Breaker;
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::{Classify, Standard};
+use crate::call::classify::{Classify, ErrorsAsFailures};
 use crate::call::permit::Permit;
 use crate::clock::Clock;
 use crate::error::{Error, Rejected};
-use crate::registry::{Registry, RegistryHandle};
+use crate::registry::{BreakerHandle, Registry};
 
 /// Which breaker a request goes through.
 ///
@@ -57,8 +57,8 @@ use crate::registry::{Registry, RegistryHandle};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::tower::{Keyed, PickBreaker};
-/// use protego::Registry;
+/// use protego_breaker::tower::{Keyed, PickBreaker};
+/// use protego_breaker::Registry;
 ///
 /// let registry = Arc::new(Registry::new());
 /// let by_host = Keyed::new(registry, |host: &&str| host.to_string());
@@ -77,8 +77,8 @@ pub trait PickBreaker<Req> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::tower::{PickBreaker, Single};
-/// use protego::{Breaker, Config};
+/// use protego_breaker::tower::{PickBreaker, Single};
+/// use protego_breaker::{Breaker, Config};
 ///
 /// let single = Single(Arc::new(Breaker::new(Config::default())));
 /// let picked = PickBreaker::<()>::pick(&single, &());
@@ -105,8 +105,8 @@ impl<C: Clock, Req> PickBreaker<Req> for Single<C> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::tower::{Named, PickBreaker};
-/// use protego::Registry;
+/// use protego_breaker::tower::{Named, PickBreaker};
+/// use protego_breaker::Registry;
 ///
 /// let named = Named::new(Arc::new(Registry::new()), "payments");
 /// assert_eq!(PickBreaker::<()>::pick(&named, &()).name(), Some("payments"));
@@ -122,7 +122,7 @@ impl<C: Clock + Clone> Named<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let named = protego::tower::Named::new(Arc::new(protego::Registry::new()), "db");
+    /// let named = protego_breaker::tower::Named::new(Arc::new(protego_breaker::Registry::new()), "db");
     /// # drop(named);
     /// ```
     pub fn new(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
@@ -143,9 +143,9 @@ impl<C: Clock + Clone> Clone for Named<C> {
 }
 
 impl<C: Clock + Clone, Req> PickBreaker<Req> for Named<C> {
-    type Handle = RegistryHandle<C>;
+    type Handle = BreakerHandle<C>;
 
-    fn pick(&self, _: &Req) -> RegistryHandle<C> {
+    fn pick(&self, _: &Req) -> BreakerHandle<C> {
         self.registry.handle(&self.name)
     }
 }
@@ -155,8 +155,8 @@ impl<C: Clock + Clone, Req> PickBreaker<Req> for Named<C> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::tower::{Keyed, PickBreaker};
-/// use protego::Registry;
+/// use protego_breaker::tower::{Keyed, PickBreaker};
+/// use protego_breaker::Registry;
 ///
 /// struct Request { route: &'static str }
 /// let keyed = Keyed::new(Arc::new(Registry::new()), |r: &Request| r.route);
@@ -172,7 +172,7 @@ impl<C: Clock + Clone, F> Keyed<C, F> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let keyed = protego::tower::Keyed::new(Arc::new(protego::Registry::new()), |r: &String| r.clone());
+    /// let keyed = protego_breaker::tower::Keyed::new(Arc::new(protego_breaker::Registry::new()), |r: &String| r.clone());
     /// # drop(keyed);
     /// ```
     pub fn new(registry: Arc<Registry<C>>, key: F) -> Self {
@@ -203,9 +203,9 @@ where
     F: Fn(&Req) -> K,
     K: AsRef<str>,
 {
-    type Handle = RegistryHandle<C>;
+    type Handle = BreakerHandle<C>;
 
-    fn pick(&self, req: &Req) -> RegistryHandle<C> {
+    fn pick(&self, req: &Req) -> BreakerHandle<C> {
         self.registry.handle((self.key)(req).as_ref())
     }
 }
@@ -214,11 +214,11 @@ where
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::tower::CircuitBreakerLayer;
-/// use protego::{Breaker, Config, Outcome};
+/// use protego_breaker::tower::CircuitBreakerLayer;
+/// use protego_breaker::{Breaker, Config, Outcome};
 ///
 /// let one = CircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default())));
-/// let per_route = CircuitBreakerLayer::keyed(Arc::new(protego::Registry::new()), |path: &String| path.clone())
+/// let per_route = CircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |path: &String| path.clone())
 ///     .classify(|r: &Result<u16, std::io::Error>| match r {
 ///         Ok(status) if *status >= 500 => Outcome::Failure,
 ///         Ok(_) => Outcome::Success,
@@ -227,7 +227,7 @@ where
 /// # drop((one, per_route));
 /// ```
 #[derive(Debug, Clone)]
-pub struct CircuitBreakerLayer<P, K = Standard> {
+pub struct CircuitBreakerLayer<P, K = ErrorsAsFailures> {
     pick: P,
     classifier: K,
 }
@@ -237,13 +237,13 @@ impl<C: Clock> CircuitBreakerLayer<Single<C>> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let layer = protego::tower::CircuitBreakerLayer::new(Arc::new(protego::Breaker::new(protego::Config::default())));
+    /// let layer = protego_breaker::tower::CircuitBreakerLayer::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));
     /// # drop(layer);
     /// ```
     pub fn new(breaker: Arc<Breaker<C>>) -> Self {
         CircuitBreakerLayer {
             pick: Single(breaker),
-            classifier: Standard,
+            classifier: ErrorsAsFailures,
         }
     }
 }
@@ -253,13 +253,13 @@ impl<C: Clock + Clone> CircuitBreakerLayer<Named<C>> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let layer = protego::tower::CircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "db");
+    /// let layer = protego_breaker::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "db");
     /// # drop(layer);
     /// ```
     pub fn named(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
         CircuitBreakerLayer {
             pick: Named::new(registry, name),
-            classifier: Standard,
+            classifier: ErrorsAsFailures,
         }
     }
 }
@@ -269,13 +269,13 @@ impl<C: Clock + Clone, F> CircuitBreakerLayer<Keyed<C, F>> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let layer = protego::tower::CircuitBreakerLayer::keyed(Arc::new(protego::Registry::new()), |r: &String| r.clone());
+    /// let layer = protego_breaker::tower::CircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |r: &String| r.clone());
     /// # drop(layer);
     /// ```
     pub fn keyed(registry: Arc<Registry<C>>, key: F) -> Self {
         CircuitBreakerLayer {
             pick: Keyed::new(registry, key),
-            classifier: Standard,
+            classifier: ErrorsAsFailures,
         }
     }
 }
@@ -285,15 +285,15 @@ impl<P> CircuitBreakerLayer<P> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego::tower::{CircuitBreakerLayer, Named};
+    /// use protego_breaker::tower::{CircuitBreakerLayer, Named};
     ///
-    /// let layer = CircuitBreakerLayer::with_picker(Named::new(Arc::new(protego::Registry::new()), "db"));
+    /// let layer = CircuitBreakerLayer::with_picker(Named::new(Arc::new(protego_breaker::Registry::new()), "db"));
     /// # drop(layer);
     /// ```
     pub fn with_picker(pick: P) -> CircuitBreakerLayer<P> {
         CircuitBreakerLayer {
             pick,
-            classifier: Standard,
+            classifier: ErrorsAsFailures,
         }
     }
 }
@@ -303,10 +303,10 @@ impl<P, K> CircuitBreakerLayer<P, K> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego::tower::CircuitBreakerLayer;
-    /// use protego::Outcome;
+    /// use protego_breaker::tower::CircuitBreakerLayer;
+    /// use protego_breaker::Outcome;
     ///
-    /// let layer = CircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "db")
+    /// let layer = CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "db")
     ///     .classify(|r: &Result<(), std::io::Error>| if r.is_ok() { Outcome::Success } else { Outcome::Ignored });
     /// # drop(layer);
     /// ```
@@ -334,16 +334,16 @@ impl<S, P: Clone, K: Clone> Layer<S> for CircuitBreakerLayer<P, K> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego::tower::{CircuitBreakerService, CircuitBreakerLayer};
+/// use protego_breaker::tower::{CircuitBreakerService, CircuitBreakerLayer};
 /// use tower::{service_fn, Layer};
 ///
-/// let svc = CircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "echo")
+/// let svc = CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "echo")
 ///     .layer(service_fn(|s: String| async move { Ok::<_, std::io::Error>(s) }));
 /// # fn check<S, P, K>(_: &CircuitBreakerService<S, P, K>) {}
 /// check(&svc);
 /// ```
 #[derive(Debug, Clone)]
-pub struct CircuitBreakerService<S, P, K = Standard> {
+pub struct CircuitBreakerService<S, P, K = ErrorsAsFailures> {
     inner: S,
     pick: P,
     classifier: K,
@@ -355,7 +355,7 @@ impl<S, P, K> CircuitBreakerService<S, P, K> {
     /// ```
     /// # use std::sync::Arc;
     /// # use tower::{service_fn, Layer};
-    /// let svc = protego::tower::CircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "x")
+    /// let svc = protego_breaker::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
     ///     .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
     /// let _inner = svc.get_ref();
     /// ```
@@ -368,7 +368,7 @@ impl<S, P, K> CircuitBreakerService<S, P, K> {
     /// ```
     /// # use std::sync::Arc;
     /// # use tower::{service_fn, Layer};
-    /// let mut svc = protego::tower::CircuitBreakerLayer::named(Arc::new(protego::Registry::new()), "x")
+    /// let mut svc = protego_breaker::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
     ///     .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
     /// let _inner = svc.get_mut();
     /// ```
@@ -392,7 +392,7 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.pick.pick(&req).try_acquire() {
+        match self.pick.pick(&req).try_acquire_owned() {
             Ok(permit) => ResponseFuture {
                 state: State::Running {
                     fut: self.inner.call(req),

@@ -270,7 +270,7 @@ impl Machine {
         #[cfg(feature = "tracing")]
         if from != to {
             tracing::info!(
-                target: "protego",
+                target: "protego_breaker",
                 breaker = self.name.as_deref().unwrap_or(""),
                 %from,
                 %to,

@@ -5,7 +5,7 @@ use std::fmt;
 /// Where a circuit stands.
 ///
 /// ```
-/// use protego::{Breaker, Config, State};
+/// use protego_breaker::{Breaker, Config, State};
 ///
 /// let breaker = Breaker::new(Config::default());
 /// assert_eq!(breaker.state(), State::Closed);

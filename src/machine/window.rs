@@ -12,7 +12,7 @@ use crate::sync::{spin_loop, AtomicU64, Ordering};
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego::{Config, Window};
+/// use protego_breaker::{Config, Window};
 ///
 /// // Open when half of the last 100 calls failed, once at least 20 are in the window.
 /// let cfg = Config::builder()
@@ -25,7 +25,7 @@ use crate::sync::{spin_loop, AtomicU64, Ordering};
 /// // The same over the last minute, in 10 buckets of 6 s.
 /// let cfg = Config::builder().window(Window::time(Duration::from_secs(60))).build()?;
 /// assert_eq!(cfg.window(), Some(Window::Time { length: Duration::from_secs(60), buckets: 10 }));
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -53,7 +53,7 @@ impl Window {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::Window;
+    /// use protego_breaker::Window;
     ///
     /// assert_eq!(
     ///     Window::time(Duration::from_secs(30)),

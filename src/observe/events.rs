@@ -10,7 +10,7 @@ use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 /// Why a circuit changed state.
 ///
 /// ```
-/// use protego::Reason;
+/// use protego_breaker::Reason;
 ///
 /// assert_eq!(Reason::FailureThreshold.to_string(), "failure threshold reached");
 /// ```
@@ -58,7 +58,7 @@ impl fmt::Display for Reason {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use protego::{Breaker, Config, Reason, State};
+/// use protego_breaker::{Breaker, Config, Reason, State};
 ///
 /// let breaker = Breaker::new(Config::default()).named("payments");
 /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -81,7 +81,7 @@ impl Transition {
     /// The breaker's name, if it has one.
     ///
     /// ```
-    /// # use protego::{Breaker, Config};
+    /// # use protego_breaker::{Breaker, Config};
     /// let breaker = Breaker::new(Config::default()).named("db");
     /// breaker.on_transition(|t| assert_eq!(t.name(), Some("db")));
     /// breaker.force_open();
@@ -93,7 +93,7 @@ impl Transition {
     /// The state before.
     ///
     /// ```
-    /// # use protego::{Breaker, Config, State};
+    /// # use protego_breaker::{Breaker, Config, State};
     /// let breaker = Breaker::new(Config::default());
     /// breaker.on_transition(|t| assert_eq!(t.from(), State::Closed));
     /// breaker.disable();
@@ -105,7 +105,7 @@ impl Transition {
     /// The state after.
     ///
     /// ```
-    /// # use protego::{Breaker, Config, State};
+    /// # use protego_breaker::{Breaker, Config, State};
     /// let breaker = Breaker::new(Config::default());
     /// breaker.on_transition(|t| assert_eq!(t.to(), State::Disabled));
     /// breaker.disable();
@@ -117,7 +117,7 @@ impl Transition {
     /// Why.
     ///
     /// ```
-    /// # use protego::{Breaker, Config, Reason};
+    /// # use protego_breaker::{Breaker, Config, Reason};
     /// let breaker = Breaker::new(Config::default());
     /// breaker.on_transition(|t| assert_eq!(t.reason(), Reason::Disabled));
     /// breaker.disable();

@@ -11,7 +11,7 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 /// A snapshot of a breaker, from [`Breaker::metrics`](crate::Breaker::metrics).
 ///
 /// ```
-/// use protego::{Breaker, CircuitBreaker, Config, State};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
 ///
 /// let breaker = Breaker::new(Config::builder().totals(true).build()?);
 /// # futures::executor::block_on(async {
@@ -23,7 +23,7 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 /// assert_eq!(m.time_until_half_open, None);
 /// let totals = m.totals.unwrap();
 /// assert_eq!((totals.admitted, totals.failed), (1, 1));
-/// # Ok::<(), protego::ConfigError>(())
+/// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -49,7 +49,7 @@ pub struct Metrics {
 /// while it is taken may be in some fields and not yet in others.
 ///
 /// ```
-/// let totals = protego::Totals::default();
+/// let totals = protego_breaker::Totals::default();
 /// assert_eq!(totals.admitted, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

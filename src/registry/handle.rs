@@ -1,4 +1,4 @@
-//! [`RegistryHandle`]: a registry's per-core handle to one breaker.
+//! [`BreakerHandle`]: a registry's per-core handle to one breaker.
 
 use std::fmt;
 use std::ops::Deref;
@@ -19,21 +19,21 @@ use crate::stripes::CachePadded;
 /// removed from the registry, and after the registry is dropped.
 ///
 /// ```
-/// use protego::{Registry, State};
+/// use protego_breaker::{Registry, State};
 ///
 /// let registry = Registry::new();
 /// let handle = registry.handle("payments");
 /// assert_eq!(handle.state(), State::Closed); // Breaker's methods, through Deref
 /// assert_eq!(handle.name(), Some("payments"));
 /// ```
-pub struct RegistryHandle<C: Clock = SystemClock> {
+pub struct BreakerHandle<C: Clock = SystemClock> {
     /// Padded, so that two handles' reference counts never share a cache line.
     inner: Arc<CachePadded<Arc<Breaker<C>>>>,
 }
 
-impl<C: Clock> RegistryHandle<C> {
+impl<C: Clock> BreakerHandle<C> {
     pub(super) fn new(breaker: Arc<Breaker<C>>) -> Self {
-        RegistryHandle {
+        BreakerHandle {
             inner: Arc::new(CachePadded(breaker)),
         }
     }
@@ -42,7 +42,7 @@ impl<C: Clock> RegistryHandle<C> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego::Registry;
+    /// use protego_breaker::Registry;
     ///
     /// let registry = Registry::new();
     /// let breaker = registry.handle("payments").to_arc();
@@ -54,23 +54,23 @@ impl<C: Clock> RegistryHandle<C> {
     }
 }
 
-impl<C: Clock> Clone for RegistryHandle<C> {
+impl<C: Clock> Clone for BreakerHandle<C> {
     /// Clones the handle; the copy writes the same (per-stripe) reference count.
     ///
     /// ```
-    /// let registry = protego::Registry::new();
+    /// let registry = protego_breaker::Registry::new();
     /// let copy = registry.handle("payments").clone();
     /// assert_eq!(copy.name(), Some("payments"));
     /// ```
     #[inline]
     fn clone(&self) -> Self {
-        RegistryHandle {
+        BreakerHandle {
             inner: Arc::clone(&self.inner),
         }
     }
 }
 
-impl<C: Clock> Deref for RegistryHandle<C> {
+impl<C: Clock> Deref for BreakerHandle<C> {
     type Target = Breaker<C>;
 
     #[inline]
@@ -79,7 +79,7 @@ impl<C: Clock> Deref for RegistryHandle<C> {
     }
 }
 
-impl<C: Clock> CircuitBreaker for RegistryHandle<C> {
+impl<C: Clock> CircuitBreaker for BreakerHandle<C> {
     type Clock = C;
 
     #[inline]
@@ -88,9 +88,9 @@ impl<C: Clock> CircuitBreaker for RegistryHandle<C> {
     }
 }
 
-impl<C: Clock> fmt::Debug for RegistryHandle<C> {
+impl<C: Clock> fmt::Debug for BreakerHandle<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RegistryHandle")
+        f.debug_tuple("BreakerHandle")
             .field(&*self.inner.0)
             .finish()
     }

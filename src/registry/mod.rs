@@ -3,7 +3,7 @@
 
 mod handle;
 
-pub use handle::RegistryHandle;
+pub use handle::BreakerHandle;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -20,7 +20,7 @@ type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
 
 /// One stripe of the `.protect` index: a copy of (part of) the name map whose handles are this
 /// stripe's own allocations. Padded so two stripes never share a cache line.
-type Stripe<C> = CachePadded<RwLock<HashMap<Arc<str>, RegistryHandle<C>>>>;
+type Stripe<C> = CachePadded<RwLock<HashMap<Arc<str>, BreakerHandle<C>>>>;
 
 /// Named breakers, created on first use and shared by every caller that names them.
 ///
@@ -36,7 +36,7 @@ type Stripe<C> = CachePadded<RwLock<HashMap<Arc<str>, RegistryHandle<C>>>>;
 /// ```
 /// use std::sync::OnceLock;
 /// use std::time::Duration;
-/// use protego::{Config, ProtectExt, Registry};
+/// use protego_breaker::{Config, ProtectExt, Registry};
 ///
 /// fn registry() -> &'static Registry {
 ///     static REGISTRY: OnceLock<Registry> = OnceLock::new();
@@ -65,7 +65,7 @@ impl Registry<SystemClock> {
     /// An empty registry on the system clock, with [`Config::default`] for new names.
     ///
     /// ```
-    /// let registry = protego::Registry::new();
+    /// let registry = protego_breaker::Registry::new();
     /// assert!(registry.is_empty());
     /// ```
     pub fn new() -> Self {
@@ -84,7 +84,7 @@ impl<C: Clock + Clone> Registry<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego::{ManualClock, Registry, State};
+    /// use protego_breaker::{ManualClock, Registry, State};
     ///
     /// let clock = ManualClock::new();
     /// let registry = Registry::with_clock(clock.clone());
@@ -106,12 +106,12 @@ impl<C: Clock + Clone> Registry<C> {
     /// Sets the config that new names get, builder style.
     ///
     /// ```
-    /// use protego::{Config, Registry};
+    /// use protego_breaker::{Config, Registry};
     ///
     /// let strict = Config::builder().failure_threshold(1).build()?;
     /// let registry = Registry::new().with_default_config(strict.clone());
     /// assert_eq!(registry.get_or_create("search").config(), strict);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     #[must_use]
     pub fn with_default_config(self, config: Config) -> Self {
@@ -122,14 +122,14 @@ impl<C: Clock + Clone> Registry<C> {
     /// Sets the config that names created from now on get. Existing breakers keep theirs.
     ///
     /// ```
-    /// use protego::{Config, Registry};
+    /// use protego_breaker::{Config, Registry};
     ///
     /// let registry = Registry::new();
     /// let old = registry.get_or_create("a");
     /// registry.set_default_config(Config::builder().half_open_retries(5).build()?);
     /// assert_eq!(registry.get_or_create("b").config().half_open_retries(), 5);
     /// assert_eq!(old.config().half_open_retries(), 2);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn set_default_config(&self, config: Config) {
         *self
@@ -141,7 +141,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// The config that new names get.
     ///
     /// ```
-    /// assert_eq!(protego::Registry::new().default_config(), protego::Config::default());
+    /// assert_eq!(protego_breaker::Registry::new().default_config(), protego_breaker::Config::default());
     /// ```
     pub fn default_config(&self) -> Config {
         self.default_config
@@ -153,7 +153,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// The breaker called `name`, if there is one. Allocates nothing.
     ///
     /// ```
-    /// let registry = protego::Registry::new();
+    /// let registry = protego_breaker::Registry::new();
     /// assert!(registry.get("payments").is_none());
     /// registry.get_or_create("payments");
     /// assert!(registry.get("payments").is_some());
@@ -168,7 +168,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// ```
     /// use std::sync::Arc;
     ///
-    /// let registry = protego::Registry::new();
+    /// let registry = protego_breaker::Registry::new();
     /// let a = registry.get_or_create("payments");
     /// let b = registry.get_or_create("payments");
     /// assert!(Arc::ptr_eq(&a, &b));
@@ -187,7 +187,7 @@ impl<C: Clock + Clone> Registry<C> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego::{Config, Registry};
+    /// use protego_breaker::{Config, Registry};
     ///
     /// let registry = Registry::new();
     /// let first = registry.breaker("payments", Config::default());
@@ -195,7 +195,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// let second = registry.breaker("payments", relaxed);
     /// assert!(Arc::ptr_eq(&first, &second));
     /// assert_eq!(first.config().failure_threshold(), 10);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn breaker(&self, name: &str, config: Config) -> Arc<Breaker<C>> {
         if let Some(found) = self.get(name) {
@@ -232,7 +232,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// on it; the next use of the name creates a fresh breaker.
     ///
     /// ```
-    /// let registry = protego::Registry::new();
+    /// let registry = protego_breaker::Registry::new();
     /// registry.get_or_create("payments");
     /// assert!(registry.remove("payments").is_some());
     /// assert!(registry.remove("payments").is_none());
@@ -260,23 +260,23 @@ impl<C: Clock + Clone> Registry<C> {
     }
 
     /// The breaker called `name` (created with the default config if absent), as the
-    /// [`RegistryHandle`] that [`.protect`](crate::ProtectExt::protect) gives its future: this
+    /// [`BreakerHandle`] that [`.protect`](crate::ProtectExt::protect) gives its future: this
     /// thread's stripe's handle, made on the stripe's first use of the name. Cloning a handle
     /// writes only the stripe's reference count, where cloning the `Arc` from
     /// [`get_or_create`](Registry::get_or_create) writes one count that every thread shares.
     ///
     /// ```
-    /// use protego::{CircuitBreaker, Registry};
+    /// use protego_breaker::{CircuitBreaker, Registry};
     ///
     /// let registry = Registry::new();
     /// let payments = registry.handle("payments");
     /// # futures::executor::block_on(async {
-    /// let paid = payments.clone().call(async { Ok::<_, std::io::Error>("paid") }).await;
+    /// let paid = payments.call(async { Ok::<_, std::io::Error>("paid") }).await;
     /// assert_eq!(paid.unwrap(), "paid");
     /// # });
     /// ```
     #[inline]
-    pub fn handle(&self, name: &str) -> RegistryHandle<C> {
+    pub fn handle(&self, name: &str) -> BreakerHandle<C> {
         let stripe = &self.stripes[thread_number() & (self.stripes.len() - 1)];
         if let Some(handle) = stripe
             .read()
@@ -290,7 +290,7 @@ impl<C: Clock + Clone> Registry<C> {
 
     #[cold]
     #[inline(never)]
-    fn handle_slow(&self, stripe: &Stripe<C>, name: &str) -> RegistryHandle<C> {
+    fn handle_slow(&self, stripe: &Stripe<C>, name: &str) -> BreakerHandle<C> {
         loop {
             {
                 // The map's read lock is held while the stripe is filled, so `remove` (which
@@ -300,7 +300,7 @@ impl<C: Clock + Clone> Registry<C> {
                     let mut handles = stripe.write().unwrap_or_else(PoisonError::into_inner);
                     return handles
                         .entry(Arc::clone(key))
-                        .or_insert_with(|| RegistryHandle::new(Arc::clone(breaker)))
+                        .or_insert_with(|| BreakerHandle::new(Arc::clone(breaker)))
                         .clone();
                 }
             }
@@ -312,7 +312,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// How many names the registry holds.
     ///
     /// ```
-    /// let registry = protego::Registry::new();
+    /// let registry = protego_breaker::Registry::new();
     /// registry.get_or_create("a");
     /// registry.get_or_create("b");
     /// assert_eq!(registry.len(), 2);
@@ -324,7 +324,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// Whether the registry holds no name.
     ///
     /// ```
-    /// assert!(protego::Registry::new().is_empty());
+    /// assert!(protego_breaker::Registry::new().is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
         self.read().is_empty()
@@ -334,7 +334,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// [`Breaker::state`], this moves open circuits whose timeout has passed to half-open.
     ///
     /// ```
-    /// use protego::{Registry, State};
+    /// use protego_breaker::{Registry, State};
     ///
     /// let registry = Registry::new();
     /// registry.get_or_create("search");
@@ -352,7 +352,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// breaker is asked anything under the registry's lock.
     ///
     /// ```
-    /// use protego::{Config, Registry, State};
+    /// use protego_breaker::{Config, Registry, State};
     ///
     /// let registry = Registry::new().with_default_config(Config::builder().totals(true).build()?);
     /// registry.get_or_create("search");
@@ -361,7 +361,7 @@ impl<C: Clock + Clone> Registry<C> {
     /// assert_eq!(all[0].0, "payments");
     /// assert_eq!(all[0].1.state, State::ForcedOpen);
     /// assert_eq!(all[1].1.totals.unwrap().admitted, 0);
-    /// # Ok::<(), protego::ConfigError>(())
+    /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn metrics(&self) -> Vec<(String, Metrics)> {
         self.each_sorted(Breaker::metrics)

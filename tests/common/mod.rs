@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use protego::{Breaker, CircuitBreaker, Config, Error, ManualClock, Outcome, Protected, Rejected};
+use protego_breaker::{
+    Breaker, CircuitBreaker, Config, Error, ManualClock, Outcome, Protected, Rejected,
+};
 
 pub const BOOM: &str = "boom";
 /// The error that `classify` calls ignored.
@@ -111,7 +113,7 @@ pub struct Call<'a> {
 /// Starts a call: polls it once. `Ok` if admitted (now in flight), `Err` if rejected.
 pub fn start(breaker: &Breaker<ManualClock>) -> Result<Call<'_>, Rejected> {
     let (probe, inner) = controlled();
-    let mut fut = Box::pin(breaker.call_classified(inner, classify as Classifier));
+    let mut fut = Box::pin(breaker.call(inner).classify(classify as Classifier));
     match poll_once(fut.as_mut()) {
         Poll::Pending => Ok(Call { probe, fut }),
         Poll::Ready(Err(Error::Rejected(r))) => {
