@@ -162,7 +162,8 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// Consecutive failures counted since the circuit last closed or saw a success (0 when it
-    /// is not closed).
+    /// is not closed). With a failure-rate [`Window`](crate::Window) they are counted as well,
+    /// but the window's rates, not this count, decide when to open.
     ///
     /// ```
     /// use protego_breaker::{Breaker, CircuitBreaker, Config};
@@ -202,7 +203,9 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
     pub fn force_open(&self) -> bool {
-        self.machine.manual(Manual::ForceOpen, &mut self.now())
+        self.machine
+            .manual(Manual::ForceOpen, &mut self.now())
+            .is_some()
     }
 
     /// Switches the breaker off by hand: every call is admitted and no outcome is recorded,
@@ -222,12 +225,17 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn disable(&self) -> bool {
-        self.machine.manual(Manual::Disable, &mut self.now())
+        self.machine
+            .manual(Manual::Disable, &mut self.now())
+            .is_some()
     }
 
     /// Back to normal operation: Closed, with clean counts and a fresh generation (outcomes
-    /// of calls admitted before count for nothing), from any state, forced or not. Returns
-    /// whether the state changed (a reset of a closed circuit only clears its count).
+    /// of calls admitted before count for nothing), from any state, forced or not, in one
+    /// transition. Returns whether that transition replaced a state other than Closed (a reset
+    /// of a closed circuit only clears its count). The answer comes from the transition itself:
+    /// an open circuit whose open period has ended is replaced as Open, without first passing
+    /// through half-open.
     ///
     /// ```
     /// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
@@ -242,9 +250,8 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        let before = self.machine.state(&mut self.now());
-        self.machine.manual(Manual::Reset, &mut self.now());
-        before != State::Closed
+        let replaced = self.machine.manual(Manual::Reset, &mut self.now());
+        replaced.is_some_and(|state| state != State::Closed)
     }
 
     /// Calls `listener` after every state change of this breaker: in the order the changes

@@ -350,12 +350,7 @@ impl Model {
     }
 
     /// A closed-state outcome with a window: into the window, which may open the circuit.
-    fn record_in_window(&mut self, rules: Rules, failed: bool, started: Option<u128>) {
-        let slow =
-            rules.slow_nanos > 0 && started.is_some_and(|s| self.now - s >= rules.slow_nanos);
-        if slow {
-            self.totals.slow += 1;
-        }
+    fn record_in_window(&mut self, rules: Rules, failed: bool, slow: bool) {
         self.outcomes.push((self.now, failed, slow));
         let (calls, failures, slows) = self.window_sums(&rules);
         let trips = calls > 0
@@ -365,6 +360,34 @@ impl Model {
         if trips {
             self.open();
         }
+    }
+
+    /// Counts a finished or cancelled call as slow if it took at least the current
+    /// `slow_call_duration`: whatever its outcome, state or generation.
+    fn count_slow(&mut self, started: Option<u128>) -> bool {
+        let slow = self.rules.is_some_and(|rules| {
+            rules.slow_nanos > 0 && started.is_some_and(|s| self.now - s >= rules.slow_nanos)
+        });
+        if slow {
+            self.totals.slow += 1;
+        }
+        slow
+    }
+
+    /// A half-open round undecided for a whole timeout is replaced when an outcome of its own
+    /// arrives, even if nobody called since: that outcome then counts for nothing.
+    fn replace_hung_round(&mut self) -> bool {
+        if let ModelState::HalfOpen { started, .. } = self.state {
+            if self.now >= started + self.timeout && self.now > started {
+                self.enter(ModelState::HalfOpen {
+                    started: self.now,
+                    in_flight: 0,
+                    successes: 0,
+                });
+                return true;
+            }
+        }
+        false
     }
 
     /// When an admitted call starts its slow-call clock: only with a window timing slow calls.
@@ -378,14 +401,18 @@ impl Model {
             Finish::Fail | Finish::Panic => self.totals.failed += 1,
             Finish::Ignore => self.totals.ignored += 1,
         }
+        let slow = self.count_slow(started);
         if how == Finish::Ignore {
             return self.release(generation); // no verdict: like a cancellation
         }
-        if generation != self.generation {
+        if generation != self.generation || self.replace_hung_round() {
             return; // late: changes nothing
         }
-        if let (ModelState::Closed { .. }, Some(rules)) = (&self.state, self.rules) {
-            return self.record_in_window(rules, how != Finish::Succeed, started);
+        let failed = how != Finish::Succeed;
+        if let (ModelState::Closed { failures }, Some(rules)) = (&mut self.state, self.rules) {
+            // Counted, but the window decides.
+            *failures = if failed { *failures + 1 } else { 0 };
+            return self.record_in_window(rules, failed, slow);
         }
         match (&mut self.state, how) {
             (ModelState::Closed { failures }, Finish::Succeed) => *failures = 0,
@@ -417,14 +444,15 @@ impl Model {
         }
     }
 
-    fn cancel(&mut self, generation: u64) {
+    fn cancel(&mut self, generation: u64, started: Option<u128>) {
         self.totals.ignored += 1;
+        self.count_slow(started);
         self.release(generation);
     }
 
     /// An outcome with no verdict: gives a half-open slot back.
     fn release(&mut self, generation: u64) {
-        if generation != self.generation {
+        if generation != self.generation || self.replace_hung_round() {
             return;
         }
         if let ModelState::HalfOpen { in_flight, .. } = &mut self.state {
@@ -444,9 +472,12 @@ impl Model {
         }
     }
 
-    fn reset(&mut self) {
-        self.settle(); // `reset` reads the state first, like any other look at it
+    /// One transition from the state it replaces (an open circuit whose period ended is
+    /// replaced as open); returns whether that state was other than closed.
+    fn reset(&mut self) -> bool {
+        let replaced = kind(&self.state);
         self.enter(ModelState::Closed { failures: 0 });
+        replaced != State::Closed
     }
 }
 
@@ -567,9 +598,9 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
                 model.finish(generation, *how, started);
             }
             Op::Drop(i) if !calls.is_empty() => {
-                let (call, generation, _) = calls.remove(i % calls.len());
+                let (call, generation, started) = calls.remove(i % calls.len());
                 drop(call);
-                model.cancel(generation);
+                model.cancel(generation, started);
             }
             Op::Finish(..) | Op::Drop(_) => {}
             Op::Advance(d) => {
@@ -592,8 +623,7 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
                 model.disable();
             }
             Op::Reset => {
-                breaker.reset();
-                model.reset();
+                prop_assert_eq!(breaker.reset(), model.reset(), "step {}", step);
             }
         }
         let expected_failures = match model.state {

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use protego_breaker::{Config, State};
+use protego_breaker::{CircuitBreaker, Config, State};
 
 const NS: Duration = Duration::from_nanos(1);
 
@@ -468,4 +468,107 @@ fn the_clock_is_never_read_under_the_breakers_lock() {
         .recv_timeout(Duration::from_secs(30))
         .expect("deadlocked: the clock was read under the breaker's lock");
     assert_eq!(state, State::Closed);
+}
+
+/// SPEC: a round undecided `reset_timeout` after it began is replaced, and its trials' outcomes
+/// no longer count — also when nobody calls after the deadline (the 0.1.0 issue's example).
+#[test]
+fn a_hung_rounds_late_failure_counts_for_nothing_even_if_nobody_called() {
+    let (clock, breaker) = tripped(1, secs(10), 1);
+    clock.advance(secs(10));
+    let hung = breaker.try_acquire().expect("the only trial of the round");
+    clock.advance(secs(3600));
+    assert_eq!(breaker.state(), State::HalfOpen);
+    hung.failure();
+    assert_eq!(
+        breaker.state(),
+        State::HalfOpen,
+        "not reopened by a dead round"
+    );
+    assert!(
+        breaker.try_acquire().is_ok(),
+        "a fresh round admits a trial"
+    );
+}
+
+#[test]
+fn a_hung_rounds_late_success_cannot_close() {
+    let (clock, breaker) = tripped(1, secs(10), 1);
+    clock.advance(secs(10));
+    let hung = breaker.try_acquire().unwrap();
+    clock.advance(secs(10));
+    hung.success();
+    assert_eq!(breaker.state(), State::HalfOpen);
+}
+
+#[test]
+fn a_trial_that_ends_just_before_the_round_hangs_still_counts() {
+    let (clock, breaker) = tripped(1, secs(10), 1);
+    clock.advance(secs(10));
+    let trial = breaker.try_acquire().unwrap();
+    clock.advance(secs(10) - NS);
+    trial.success();
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+/// `reset` reports the state its own transition replaced: an open circuit whose period ended is
+/// replaced as Open in one transition, without a half-open event first.
+#[test]
+fn reset_is_one_transition_from_the_state_it_replaced() {
+    let (clock, breaker) = tripped(1, secs(10), 1);
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    breaker.on_transition(move |t| log.lock().unwrap().push((t.from(), t.to())));
+    clock.advance(secs(11));
+    assert!(breaker.reset());
+    assert_eq!(*seen.lock().unwrap(), vec![(State::Open, State::Closed)]);
+    assert!(
+        !breaker.reset(),
+        "a closed circuit was replaced: nothing changed state"
+    );
+}
+
+#[test]
+fn totals_count_every_slow_call_whatever_its_state_or_outcome() {
+    use protego_breaker::{Outcome, Window};
+    let config = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(secs(10))
+        .half_open_retries(1)
+        .window(Window::Count(10))
+        .minimum_calls(1)
+        .failure_rate_threshold(50)
+        .slow_call_duration(secs(1))
+        .totals(true)
+        .build()
+        .unwrap();
+    let (clock, breaker) = manual(config);
+    let ignored = breaker.try_acquire().unwrap();
+    let late = breaker.try_acquire().unwrap();
+    clock.advance(secs(2));
+    ignored.record(Outcome::Ignored); // slow, classified ignored
+    breaker.try_acquire().unwrap().failure(); // opens (not slow)
+    late.success(); // slow, finished after the transition
+    clock.advance(secs(10));
+    let trial = breaker.try_acquire().unwrap();
+    clock.advance(secs(2));
+    trial.success(); // slow half-open trial
+    assert_eq!(breaker.metrics().totals.unwrap().slow, 3);
+}
+
+#[test]
+fn consecutive_failures_are_counted_with_a_window_too() {
+    use protego_breaker::Window;
+    let config = Config::builder()
+        .window(Window::Count(100))
+        .minimum_calls(100)
+        .build()
+        .unwrap();
+    let (_clock, breaker) = manual(config);
+    fail_n(&breaker, 3);
+    assert_eq!(breaker.consecutive_failures(), 3);
+    assert_eq!(breaker.metrics().consecutive_failures, 3);
+    breaker.try_acquire().unwrap().success();
+    assert_eq!(breaker.consecutive_failures(), 0);
+    assert_eq!(breaker.state(), State::Closed, "the count decides nothing");
 }

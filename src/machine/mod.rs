@@ -187,6 +187,13 @@ impl Machine {
         self.knobs.period().length(reopens, draw)
     }
 
+    /// Whether the half-open round `w` went undecided for a whole `reset_timeout` by `t`: then
+    /// it is replaced by a fresh round, and its trials' outcomes no longer count. (A round that
+    /// began at `t` is never hung, even when time saturates.)
+    fn hung(&self, w: Word, t: u64) -> bool {
+        t >= self.deadline(w) && t > self.since(w)
+    }
+
     /// Moves from `from`'s epoch to a fresh generation of `to`, if the word still carries that
     /// epoch and `ready` holds for its current payload. Returns the word as it is afterwards:
     /// the new one if this call made the transition, otherwise whatever is current.
@@ -216,7 +223,7 @@ impl Machine {
         now: &mut Now<F>,
         to: u64,
         reason: Reason,
-        go: impl Fn(Word) -> bool,
+        mut go: impl FnMut(Word) -> bool,
     ) -> Result<Word, Word> {
         // Read the clock (which may be user code) before taking the lock: no user code ever
         // runs under a lock of the breaker. Closed needs no start time.
@@ -310,19 +317,27 @@ impl Machine {
         }
     }
 
-    /// A state change made by hand. Returns whether the state changed: forcing a state the
-    /// circuit is already in changes nothing (and fires nothing); `Reset` always starts a
-    /// fresh closed generation with clean counts.
-    pub(crate) fn manual<F: FnMut() -> u64>(&self, change: Manual, now: &mut Now<F>) -> bool {
+    /// A state change made by hand. Returns the state it replaced, read from the transition
+    /// itself, or `None` if nothing changed: forcing a state the circuit is already in changes
+    /// nothing (and fires nothing); `Reset` always starts a fresh closed generation with clean
+    /// counts.
+    pub(crate) fn manual<F: FnMut() -> u64>(
+        &self,
+        change: Manual,
+        now: &mut Now<F>,
+    ) -> Option<State> {
         let (to, reason) = match change {
             Manual::ForceOpen => (FORCED_OPEN, Reason::ForcedOpen),
             Manual::Disable => (DISABLED, Reason::Disabled),
             Manual::Reset => (CLOSED, Reason::Reset),
         };
-        self.commit(now, to, reason, |current| {
-            change == Manual::Reset || current.kind() != to
-        })
-        .is_ok()
+        let mut replaced = None;
+        let _ = self.commit(now, to, reason, |current| {
+            let go = change == Manual::Reset || current.kind() != to;
+            replaced = go.then(|| state_of(current.kind()));
+            go
+        });
+        replaced
     }
 
     /// Admits a call, or says why not. Reads the clock only when the circuit is not closed.
@@ -381,10 +396,7 @@ impl Machine {
                     })
                 }
                 _ => {
-                    let t = now.get();
-                    if t >= self.deadline(w) && t > self.since(w) {
-                        // The round went undecided for a whole reset_timeout: replace it. (A
-                        // round that began at `t` is never hung, even when time saturates.)
+                    if self.hung(w, now.get()) {
                         w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
                         continue;
                     }
@@ -446,6 +458,12 @@ impl Machine {
             if w.epoch() != ticket.epoch {
                 return;
             }
+            if w.kind() == HALF_OPEN && self.hung(w, now.get()) {
+                // Nobody called since the round hung: replace it now, so this late outcome
+                // (of a trial of the old round) counts for nothing.
+                w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
+                continue;
+            }
             let next = match (w.kind(), outcome) {
                 (CLOSED, Outcome::Success) => {
                     if w.payload() == 0 {
@@ -493,9 +511,11 @@ impl Machine {
         }
     }
 
-    /// The slow bit's part of recording: counts the outcome, and records it in the window if
-    /// there is one and the circuit is closed. Returns whether the window took it. Out of line,
-    /// so that the default failure path stays small.
+    /// The slow bit's part of recording: counts the outcome (a slow one too, whatever the
+    /// state, the classification or the epoch: every admitted call that took at least
+    /// `slow_call_duration` is slow), and records it in the window if there is one and the
+    /// circuit is closed. Returns whether the window took it. Out of line, so that the default
+    /// failure path stays small.
     #[inline(never)]
     fn record_counted<F: FnMut() -> u64>(
         &self,
@@ -505,48 +525,59 @@ impl Machine {
         now: &mut Now<F>,
     ) -> bool {
         self.counters.finished(outcome);
-        if w.kind() != CLOSED
-            || outcome == Outcome::Ignored
-            || !self.windowed.load(Ordering::Relaxed)
-        {
+        if !self.windowed.load(Ordering::Relaxed) {
             return false;
         }
-        let Some(window) = &*self.window.load() else {
+        let guard = self.window.load();
+        let Some(window) = &*guard else {
             return false;
         };
-        self.record_in_window(w, window, ticket, outcome, now);
-        true
-    }
-
-    /// Closed with a failure-rate window: the outcome goes into the window (the word's
-    /// consecutive count is not used), and the window may call for opening.
-    fn record_in_window<F: FnMut() -> u64>(
-        &self,
-        w: Word,
-        window: &Counts,
-        ticket: Ticket,
-        outcome: Outcome,
-        now: &mut Now<F>,
-    ) {
-        if w.epoch() != ticket.epoch {
-            return;
-        }
         let rules = window.rules;
-        let timed = rules.slow_nanos > 0 && ticket.started != NOT_TIMED;
-        let t = if timed || window.needs_time() {
-            now.get()
-        } else {
-            0
-        };
-        let slow = timed && t.saturating_sub(ticket.started) >= rules.slow_nanos;
+        let slow = rules.slow_nanos > 0
+            && ticket.started != NOT_TIMED
+            && now.get().saturating_sub(ticket.started) >= rules.slow_nanos;
         if slow {
             self.counters.slow();
         }
-        let mark = Mark {
-            failed: outcome == Outcome::Failure,
-            slow,
-        };
-        if let Some(trip) = window.record(w.generation(), t, mark) {
+        if w.kind() != CLOSED || outcome == Outcome::Ignored {
+            return false;
+        }
+        self.record_in_window(w, window, ticket, outcome, slow, now);
+        true
+    }
+
+    /// Closed with a failure-rate window: the outcome goes into the window, which may call for
+    /// opening. The word's consecutive-failure count is kept too, for
+    /// [`consecutive_failures`](Machine::consecutive_failures), but decides nothing.
+    fn record_in_window<F: FnMut() -> u64>(
+        &self,
+        mut w: Word,
+        window: &Counts,
+        ticket: Ticket,
+        outcome: Outcome,
+        slow: bool,
+        now: &mut Now<F>,
+    ) {
+        let failed = outcome == Outcome::Failure;
+        loop {
+            if w.epoch() != ticket.epoch {
+                return;
+            }
+            let failures = if failed {
+                w.payload().saturating_add(1)
+            } else {
+                0
+            };
+            if failures == w.payload() {
+                break;
+            }
+            match self.try_swap(w, w.with_payload(failures)) {
+                Ok(()) => break,
+                Err(actual) => w = actual,
+            }
+        }
+        let t = if window.needs_time() { now.get() } else { 0 };
+        if let Some(trip) = window.record(w.generation(), t, Mark { failed, slow }) {
             let reason = match trip {
                 Trip::FailureRate => Reason::FailureRate,
                 Trip::SlowCallRate => Reason::SlowCallRate,

@@ -30,7 +30,8 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 pub struct Metrics {
     /// The state, as [`Breaker::state`](crate::Breaker::state) reports it.
     pub state: State,
-    /// Consecutive failures counted in the current closed stretch (0 in other states).
+    /// Consecutive failures since the circuit last closed or saw a success (0 in other states),
+    /// with or without a window (see [`Breaker::consecutive_failures`](crate::Breaker::consecutive_failures)).
     pub consecutive_failures: u32,
     /// How long until an open circuit lets trial calls through; `None` unless Open.
     pub time_until_half_open: Option<Duration>,
@@ -66,8 +67,9 @@ pub struct Totals {
     pub failed: u64,
     /// Admitted calls classified as ignored, cancellations included.
     pub ignored: u64,
-    /// Admitted calls that took at least `slow_call_duration` (only counted with a window
-    /// and slow calls on).
+    /// Admitted calls that took at least `slow_call_duration`, whatever their outcome and
+    /// state: half-open trials, calls that finish after a transition, ignored and cancelled
+    /// calls too (counted only with a window and slow calls on).
     pub slow: u64,
 }
 
