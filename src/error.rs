@@ -1,6 +1,7 @@
 //! The errors the crate returns: [`Error`] from a protected call, [`Rejected`] when the breaker
 //! refused to run it, [`ConfigError`] for an invalid knob.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
@@ -203,112 +204,65 @@ impl fmt::Display for Rejected {
 impl std::error::Error for Rejected {}
 
 /// An invalid knob, refused when a [`Config`](crate::Config) is built. The message names the
-/// knob and the value given.
+/// knob, what it must be, and the value given.
 ///
 /// ```
-/// use protego_breaker::{Config, ConfigError};
+/// use protego_breaker::Config;
 ///
 /// let err = Config::builder().half_open_retries(0).build().unwrap_err();
-/// assert_eq!(err, ConfigError::HalfOpenRetries { value: 0 });
 /// assert_eq!(err.knob(), "half_open_retries");
+/// assert_eq!(err.expected(), "be from 1 to 65535");
+/// assert_eq!(err.value(), "0");
 /// assert_eq!(err.to_string(), "half_open_retries must be from 1 to 65535, got 0");
 /// ```
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// `failure_threshold` was zero.
-    #[error("failure_threshold must be at least 1, got {value}")]
-    FailureThreshold {
-        /// The value given.
-        value: u32,
-    },
-    /// `reset_timeout` was zero.
-    #[error("reset_timeout must be greater than zero, got {value:?}")]
-    ResetTimeout {
-        /// The value given.
-        value: Duration,
-    },
-    /// `half_open_retries` was zero or above [`Config::MAX_HALF_OPEN_RETRIES`](crate::Config::MAX_HALF_OPEN_RETRIES).
-    #[error("half_open_retries must be from 1 to 65535, got {value}")]
-    HalfOpenRetries {
-        /// The value given.
-        value: u32,
-    },
-    /// `backoff_multiplier` was not a number from 1 to 1000.
-    #[error("backoff_multiplier must be a number from 1 to 1000, got {value}")]
-    BackoffMultiplier {
-        /// The value given.
-        value: f64,
-    },
-    /// `max_reset_timeout` was shorter than `reset_timeout`.
-    #[error("max_reset_timeout must be at least reset_timeout ({reset_timeout:?}), got {value:?}")]
-    MaxResetTimeout {
-        /// The value given.
-        value: Duration,
-        /// The `reset_timeout` it was checked against.
-        reset_timeout: Duration,
-    },
-    /// `window` was out of range: a count window holds 1 to 65,535 calls, a time window has 1
-    /// to 1,000 buckets of at least 1 ms each.
-    #[error("window must hold 1 to 65535 calls, or have 1 to 1000 buckets of at least 1 ms, got {value:?}")]
-    Window {
-        /// The value given.
-        value: crate::Window,
-    },
-    /// `failure_rate_threshold` was not a percentage from 1 to 100.
-    #[error("failure_rate_threshold must be a percentage from 1 to 100, got {value}")]
-    FailureRateThreshold {
-        /// The value given.
-        value: u8,
-    },
-    /// `slow_call_rate_threshold` was not a percentage from 1 to 100.
-    #[error("slow_call_rate_threshold must be a percentage from 1 to 100, got {value}")]
-    SlowCallRateThreshold {
-        /// The value given.
-        value: u8,
-    },
-    /// `minimum_calls` was zero, or more than a count window holds.
-    #[error("minimum_calls must be at least 1 and at most the window's size, got {value} for {window:?}")]
-    MinimumCalls {
-        /// The value given.
-        value: u32,
-        /// The window it was checked against.
-        window: Option<crate::Window>,
-    },
-    /// `slow_call_duration` was zero, or set without a window to count slow calls in.
-    #[error("slow_call_duration must be greater than zero and needs a window, got {value:?}")]
-    SlowCallDuration {
-        /// The value given.
-        value: Duration,
-    },
-    /// `jitter` was not a fraction from 0 to 1.
-    #[error("jitter must be a fraction from 0 to 1, got {value}")]
-    Jitter {
-        /// The value given.
-        value: f64,
-    },
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{knob} must {expected}, got {value}")]
+pub struct ConfigError {
+    knob: &'static str,
+    expected: Cow<'static, str>,
+    value: String,
 }
 
 impl ConfigError {
-    /// The name of the invalid knob, as spelled in [`Config`](crate::Config).
+    pub(crate) fn new(
+        knob: &'static str,
+        expected: impl Into<Cow<'static, str>>,
+        value: impl fmt::Display,
+    ) -> Self {
+        ConfigError {
+            knob,
+            expected: expected.into(),
+            value: value.to_string(),
+        }
+    }
+
+    /// The knob's name, as the builder method and the config file spell it.
     ///
     /// ```
     /// let err = protego_breaker::Config::builder().failure_threshold(0).build().unwrap_err();
     /// assert_eq!(err.knob(), "failure_threshold");
     /// ```
     pub fn knob(&self) -> &'static str {
-        match self {
-            ConfigError::FailureThreshold { .. } => "failure_threshold",
-            ConfigError::ResetTimeout { .. } => "reset_timeout",
-            ConfigError::HalfOpenRetries { .. } => "half_open_retries",
-            ConfigError::BackoffMultiplier { .. } => "backoff_multiplier",
-            ConfigError::MaxResetTimeout { .. } => "max_reset_timeout",
-            ConfigError::Jitter { .. } => "jitter",
-            ConfigError::Window { .. } => "window",
-            ConfigError::FailureRateThreshold { .. } => "failure_rate_threshold",
-            ConfigError::SlowCallRateThreshold { .. } => "slow_call_rate_threshold",
-            ConfigError::MinimumCalls { .. } => "minimum_calls",
-            ConfigError::SlowCallDuration { .. } => "slow_call_duration",
-        }
+        self.knob
+    }
+
+    /// What the knob must do, in words: the message reads "`knob` must `expected`, got `value`".
+    ///
+    /// ```
+    /// let err = protego_breaker::Config::builder().failure_threshold(0).build().unwrap_err();
+    /// assert_eq!(err.expected(), "be at least 1");
+    /// ```
+    pub fn expected(&self) -> &str {
+        &self.expected
+    }
+
+    /// The value given, as text.
+    ///
+    /// ```
+    /// let err = protego_breaker::Config::builder().jitter(2.0).build().unwrap_err();
+    /// assert_eq!(err.value(), "2");
+    /// ```
+    pub fn value(&self) -> &str {
+        &self.value
     }
 }

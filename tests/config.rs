@@ -16,7 +16,7 @@ fn defaults_are_protegos() {
 #[test]
 fn zero_failure_threshold_is_refused() {
     let err = Config::builder().failure_threshold(0).build().unwrap_err();
-    assert_eq!(err, ConfigError::FailureThreshold { value: 0 });
+    assert_eq!((err.knob(), err.value()), ("failure_threshold", "0"));
     assert_eq!(err.knob(), "failure_threshold");
     assert_eq!(
         err.to_string(),
@@ -30,12 +30,7 @@ fn zero_reset_timeout_is_refused() {
         .reset_timeout(Duration::ZERO)
         .build()
         .unwrap_err();
-    assert_eq!(
-        err,
-        ConfigError::ResetTimeout {
-            value: Duration::ZERO
-        }
-    );
+    assert_eq!(err.value(), "0ns");
     assert_eq!(err.knob(), "reset_timeout");
     assert!(
         err.to_string()
@@ -47,7 +42,7 @@ fn zero_reset_timeout_is_refused() {
 #[test]
 fn zero_half_open_retries_is_refused() {
     let err = Config::builder().half_open_retries(0).build().unwrap_err();
-    assert_eq!(err, ConfigError::HalfOpenRetries { value: 0 });
+    assert_eq!((err.knob(), err.value()), ("half_open_retries", "0"));
     assert_eq!(
         err.to_string(),
         "half_open_retries must be from 1 to 65535, got 0"
@@ -60,7 +55,7 @@ fn too_many_half_open_retries_is_refused() {
         .half_open_retries(u32::MAX)
         .build()
         .unwrap_err();
-    assert_eq!(err, ConfigError::HalfOpenRetries { value: u32::MAX });
+    assert_eq!(err.value(), "4294967295");
     assert!(err.to_string().contains("4294967295"), "{err}");
 }
 
@@ -108,5 +103,6 @@ fn to_builder_starts_from_the_current_values() {
 #[test]
 fn config_error_is_a_std_error() {
     fn takes_error(_: &dyn std::error::Error) {}
-    takes_error(&ConfigError::FailureThreshold { value: 0 });
+    let err: ConfigError = Config::builder().failure_threshold(0).build().unwrap_err();
+    takes_error(&err);
 }

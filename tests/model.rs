@@ -147,7 +147,7 @@ impl Model {
         self.trials = cfg.half_open_retries();
         self.backoff_milli = milli(cfg.backoff_multiplier());
         self.jitter_milli = milli(cfg.jitter());
-        self.max = cfg.max_reset_timeout().as_nanos();
+        self.max = cfg.max_reset_timeout().unwrap_or(Duration::MAX).as_nanos();
         let rules = Rules::of(cfg);
         if rules != self.rules {
             self.rules = rules;

@@ -43,7 +43,8 @@ use ::serde::ser::{SerializeMap, Serializer};
 use ::serde::{Deserialize, Serialize};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ConfigBuilder};
+use crate::config::knobs::knobs;
+use crate::config::{knob, Config, Partial};
 use crate::machine::window::Window;
 use crate::registry::Registry;
 
@@ -171,114 +172,94 @@ fn value<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
         .map_err(|e| de::Error::custom(format!("{key}: {e}")))
 }
 
-/// The keys of a config section, each optional.
-#[derive(Default, Clone)]
-struct Partial {
-    failure_threshold: Option<u32>,
-    reset_timeout: Option<Duration>,
-    half_open_retries: Option<u32>,
-    backoff_multiplier: Option<f64>,
-    max_reset_timeout: Option<Duration>,
-    jitter: Option<f64>,
-    jitter_seed: Option<u64>,
-    window: Option<Window>,
-    failure_rate_threshold: Option<u8>,
-    minimum_calls: Option<u32>,
-    slow_call_duration: Option<Duration>,
-    slow_call_rate_threshold: Option<u8>,
-    totals: Option<bool>,
+/// How one knob's value is read from and written to a config file: durations as human
+/// strings, everything else as itself, optional knobs only when set.
+trait KnobValue: Sized {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error>;
+    fn write<M: SerializeMap>(&self, map: &mut M, key: &str) -> Result<(), M::Error>;
 }
 
-/// Calls `$then!` with every knob's name: the one list the key names, `over` and `build`
-/// are made from.
-macro_rules! with_knobs {
-    ($then:ident) => {
-        $then!(
-            failure_threshold,
-            reset_timeout,
-            half_open_retries,
-            backoff_multiplier,
-            max_reset_timeout,
-            jitter,
-            jitter_seed,
-            window,
-            failure_rate_threshold,
-            minimum_calls,
-            slow_call_duration,
-            slow_call_rate_threshold,
-            totals
-        )
+macro_rules! plain_knob_values {
+    ($($t:ty),*) => {$(
+        impl KnobValue for $t {
+            fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error> {
+                value(map, key)
+            }
+            fn write<M: SerializeMap>(&self, map: &mut M, key: &str) -> Result<(), M::Error> {
+                map.serialize_entry(key, self)
+            }
+        }
+    )*};
+}
+
+plain_knob_values!(u8, u32, u64, f64, bool, Window);
+
+impl KnobValue for Duration {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error> {
+        value::<_, Human>(map, key).map(|human| human.0)
+    }
+    fn write<M: SerializeMap>(&self, map: &mut M, key: &str) -> Result<(), M::Error> {
+        map.serialize_entry(key, &format_duration(*self))
+    }
+}
+
+impl<T: KnobValue> KnobValue for Option<T> {
+    fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error> {
+        T::read(map, key).map(Some)
+    }
+    fn write<M: SerializeMap>(&self, map: &mut M, key: &str) -> Result<(), M::Error> {
+        match self {
+            Some(v) => v.write(map, key),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads a config section's keys into a [`Partial`], and writes a [`Partial`]'s set keys:
+/// both from the one knob list.
+macro_rules! section_io {
+    ($($name:ident: $ty:ty = $default:expr, set $arg:ty, get { $($get:tt)* } set { $($set:tt)* };)*) => {
+        fn read_section<'de, A: MapAccess<'de>>(mut map: A) -> Result<Partial, A::Error> {
+            let mut p = Partial::default();
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    $(stringify!($name) => p.$name = Some(KnobValue::read(&mut map, &key)?),)*
+                    other => return Err(de::Error::unknown_field(other, knob::ALL)),
+                }
+            }
+            Ok(p)
+        }
+
+        fn write_section<S: Serializer>(p: &Partial, s: S) -> Result<S::Ok, S::Error> {
+            let mut m = s.serialize_map(None)?;
+            $(if let Some(v) = &p.$name {
+                v.write(&mut m, stringify!($name))?;
+            })*
+            m.end()
+        }
     };
 }
 
-macro_rules! names {
-    ($($k:ident),*) => { &[$(stringify!($k)),*] };
-}
+knobs!(section_io);
 
-const KEYS: &[&str] = with_knobs!(names);
+struct SectionVisitor;
 
-impl Partial {
-    /// Keys set here win over `base`'s.
-    fn over(&self, base: &Partial) -> Partial {
-        macro_rules! pick {
-            ($($k:ident),*) => { Partial { $($k: self.$k.or(base.$k)),* } };
-        }
-        with_knobs!(pick)
+impl<'de> Visitor<'de> for SectionVisitor {
+    type Value = Partial;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a breaker config")
     }
-
-    fn build(&self) -> Result<Config, crate::ConfigError> {
-        let mut b: ConfigBuilder = Config::builder();
-        macro_rules! set {
-            ($($k:ident),*) => { $(if let Some(v) = self.$k { b = b.$k(v); })* };
-        }
-        with_knobs!(set);
-        b.build()
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Partial, A::Error> {
+        read_section(map)
     }
 }
 
-impl<'de> Deserialize<'de> for Partial {
+/// A config section, read without building it (a `breakers` entry inherits from `default`).
+struct Section(Partial);
+
+impl<'de> Deserialize<'de> for Section {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Partial;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a breaker config")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Partial, A::Error> {
-                let mut p = Partial::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    let k = key.as_str();
-                    match k {
-                        "failure_threshold" => p.failure_threshold = Some(value(&mut map, k)?),
-                        "reset_timeout" => {
-                            p.reset_timeout = Some(value::<_, Human>(&mut map, k)?.0);
-                        }
-                        "half_open_retries" => p.half_open_retries = Some(value(&mut map, k)?),
-                        "backoff_multiplier" => p.backoff_multiplier = Some(value(&mut map, k)?),
-                        "max_reset_timeout" => {
-                            p.max_reset_timeout = Some(value::<_, Human>(&mut map, k)?.0);
-                        }
-                        "jitter" => p.jitter = Some(value(&mut map, k)?),
-                        "jitter_seed" => p.jitter_seed = Some(value(&mut map, k)?),
-                        "window" => p.window = Some(value(&mut map, k)?),
-                        "failure_rate_threshold" => {
-                            p.failure_rate_threshold = Some(value(&mut map, k)?);
-                        }
-                        "minimum_calls" => p.minimum_calls = Some(value(&mut map, k)?),
-                        "slow_call_duration" => {
-                            p.slow_call_duration = Some(value::<_, Human>(&mut map, k)?.0);
-                        }
-                        "slow_call_rate_threshold" => {
-                            p.slow_call_rate_threshold = Some(value(&mut map, k)?);
-                        }
-                        "totals" => p.totals = Some(value(&mut map, k)?),
-                        other => return Err(de::Error::unknown_field(other, KEYS)),
-                    }
-                }
-                Ok(p)
-            }
-        }
-        d.deserialize_map(V)
+        d.deserialize_map(SectionVisitor).map(Section)
     }
 }
 
@@ -300,7 +281,10 @@ impl<'de> Deserialize<'de> for Partial {
 /// ```
 impl<'de> Deserialize<'de> for Config {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Partial::deserialize(d)?.build().map_err(de::Error::custom)
+        Section::deserialize(d)?
+            .0
+            .build()
+            .map_err(de::Error::custom)
     }
 }
 
@@ -317,32 +301,7 @@ impl<'de> Deserialize<'de> for Config {
 /// ```
 impl Serialize for Config {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("failure_threshold", &self.failure_threshold())?;
-        m.serialize_entry("reset_timeout", &format_duration(self.reset_timeout()))?;
-        m.serialize_entry("half_open_retries", &self.half_open_retries())?;
-        m.serialize_entry("backoff_multiplier", &self.backoff_multiplier())?;
-        if self.max_reset_timeout() != Duration::MAX {
-            m.serialize_entry(
-                "max_reset_timeout",
-                &format_duration(self.max_reset_timeout()),
-            )?;
-        }
-        m.serialize_entry("jitter", &self.jitter())?;
-        if let Some(seed) = self.jitter_seed() {
-            m.serialize_entry("jitter_seed", &seed)?;
-        }
-        if let Some(window) = self.window() {
-            m.serialize_entry("window", &window)?;
-        }
-        m.serialize_entry("failure_rate_threshold", &self.failure_rate_threshold())?;
-        m.serialize_entry("minimum_calls", &self.minimum_calls())?;
-        if let Some(slow) = self.slow_call_duration() {
-            m.serialize_entry("slow_call_duration", &format_duration(slow))?;
-        }
-        m.serialize_entry("slow_call_rate_threshold", &self.slow_call_rate_threshold())?;
-        m.serialize_entry("totals", &self.totals())?;
-        m.end()
+        write_section(&Partial::of(self), s)
     }
 }
 
@@ -510,8 +469,14 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                 let mut named: BTreeMap<String, Partial> = BTreeMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
-                        "default" => default = map.next_value()?,
-                        "breakers" => named = map.next_value()?,
+                        "default" => default = map.next_value::<Section>()?.0,
+                        "breakers" => {
+                            named = map
+                                .next_value::<BTreeMap<String, Section>>()?
+                                .into_iter()
+                                .map(|(name, section)| (name, section.0))
+                                .collect();
+                        }
                         other => {
                             return Err(de::Error::unknown_field(other, &["default", "breakers"]))
                         }

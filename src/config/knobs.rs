@@ -1,0 +1,374 @@
+//! The one list of knobs. Every place a knob is named — [`Config`](super::Config)'s field and
+//! getter, [`ConfigBuilder`](super::ConfigBuilder)'s setter, the name a
+//! [`ConfigError`](crate::ConfigError) reports, the keys of the serde config file — is made
+//! from this list. A new knob is one entry here plus its semantics: its check in
+//! `ConfigBuilder::build` and what the state machine does with it.
+//!
+//! Each entry: `name: type = default, set argument-type, get { getter docs } set { setter docs }`.
+//! Optional knobs have an `Option` type and a setter that takes the value.
+
+/// Calls `$then!` with the list.
+macro_rules! knobs {
+    ($then:ident) => {
+        $then! {
+        failure_threshold: u32 = 3, set u32,
+        get {
+            /// Consecutive failures in the Closed state that open the circuit (at least 1).
+            ///
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().failure_threshold(), 3);
+            /// ```
+        }
+        set {
+            /// Sets [`failure_threshold`](Config::failure_threshold); must be at least 1.
+            ///
+            /// ```
+            /// let cfg = protego_breaker::Config::builder().failure_threshold(1).build()?;
+            /// assert_eq!(cfg.failure_threshold(), 1);
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        reset_timeout: Duration = Duration::from_secs(60), set Duration,
+        get {
+            /// How long the circuit stays Open before it lets trial calls through (more than zero). Also
+            /// how long a half-open round may go undecided before it is replaced by a fresh one.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            ///
+            /// assert_eq!(protego_breaker::Config::default().reset_timeout(), Duration::from_secs(60));
+            /// ```
+        }
+        set {
+            /// Sets [`reset_timeout`](Config::reset_timeout); must be more than zero. Any larger value is accepted,
+            /// [`Duration::MAX`] included; time is kept in `u64` nanoseconds, so a timeout past about
+            /// 584 years behaves as 584 years.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            ///
+            /// let cfg = protego_breaker::Config::builder().reset_timeout(Duration::from_millis(250)).build()?;
+            /// assert_eq!(cfg.reset_timeout(), Duration::from_millis(250));
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        half_open_retries: u32 = 2, set u32,
+        get {
+            /// Trial calls admitted per half-open round; that many successes close the circuit (1 to
+            /// [`MAX_HALF_OPEN_RETRIES`](Config::MAX_HALF_OPEN_RETRIES)).
+            ///
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().half_open_retries(), 2);
+            /// ```
+        }
+        set {
+            /// Sets [`half_open_retries`](Config::half_open_retries); must be from 1 to
+            /// [`Config::MAX_HALF_OPEN_RETRIES`].
+            ///
+            /// ```
+            /// let cfg = protego_breaker::Config::builder().half_open_retries(5).build()?;
+            /// assert_eq!(cfg.half_open_retries(), 5);
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        backoff_multiplier: f64 = 1.0, set f64,
+        get {
+            /// How much longer each consecutive open period gets when a half-open trial fails and the
+            /// circuit reopens: the `n`-th reopen since the circuit last closed stays open for
+            /// `reset_timeout * backoff_multiplier^n`, capped at
+            /// [`max_reset_timeout`](Config::max_reset_timeout). 1.0 (the default) keeps every open
+            /// period at `reset_timeout`. Kept to three decimals.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
+            ///
+            /// let cfg = Config::builder()
+            ///     .failure_threshold(1)
+            ///     .reset_timeout(Duration::from_secs(10))
+            ///     .half_open_retries(1)
+            ///     .backoff_multiplier(2.0)
+            ///     .max_reset_timeout(Duration::from_secs(30))
+            ///     .build()?;
+            /// assert_eq!(cfg.backoff_multiplier(), 2.0);
+            ///
+            /// let clock = ManualClock::new();
+            /// let breaker = Breaker::with_clock(cfg, clock.clone());
+            /// # futures::executor::block_on(async {
+            /// let fail = || async { Err::<(), _>("down") };
+            /// let _ = breaker.call(fail()).await; // opens for 10 s
+            /// for expected in [20, 30, 30] {
+            ///     clock.advance(Duration::from_secs(10));
+            ///     while breaker.state() == State::Open {
+            ///         clock.advance(Duration::from_secs(10));
+            ///     }
+            ///     let _ = breaker.call(fail()).await; // the trial fails: reopens, for longer
+            ///     let rejected = breaker.call(fail()).await.unwrap_err();
+            ///     assert_eq!(rejected.rejected().unwrap().retry_after(), Some(Duration::from_secs(expected)));
+            /// }
+            /// # });
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`backoff_multiplier`](Config::backoff_multiplier): a finite number from 1 to
+            /// 1000.
+            ///
+            /// ```
+            /// use protego_breaker::{Config, ConfigError};
+            ///
+            /// assert_eq!(Config::builder().backoff_multiplier(1.5).build()?.backoff_multiplier(), 1.5);
+            /// let err = Config::builder().backoff_multiplier(0.5).build().unwrap_err();
+            /// assert_eq!(err.knob(), "backoff_multiplier");
+            /// assert!(Config::builder().backoff_multiplier(f64::NAN).build().is_err());
+            /// # Ok::<(), ConfigError>(())
+            /// ```
+        };
+        max_reset_timeout: Option<Duration> = None, set Duration,
+        get {
+            /// The cap on an open period grown by backoff; `Duration::MAX` (the default) for none.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::Config;
+            ///
+            /// assert_eq!(Config::default().max_reset_timeout(), None);
+            /// let capped = Config::builder().max_reset_timeout(Duration::from_secs(300)).build()?;
+            /// assert_eq!(capped.max_reset_timeout(), Some(Duration::from_secs(300)));
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`max_reset_timeout`](Config::max_reset_timeout): at least `reset_timeout`.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::Config;
+            ///
+            /// let err = Config::builder()
+            ///     .reset_timeout(Duration::from_secs(60))
+            ///     .max_reset_timeout(Duration::from_secs(30))
+            ///     .build()
+            ///     .unwrap_err();
+            /// assert_eq!(err.knob(), "max_reset_timeout");
+            /// ```
+        };
+        jitter: f64 = 0.0, set f64,
+        get {
+            /// Up to which fraction of an open period is cut off at random, so that clients that
+            /// opened together do not all retry together. 0.0 (the default) for none; the period is
+            /// only ever shortened, so `max_reset_timeout` stays an upper bound. Kept to three
+            /// decimals.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
+            ///
+            /// let cfg = Config::builder()
+            ///     .failure_threshold(1)
+            ///     .reset_timeout(Duration::from_secs(100))
+            ///     .jitter(0.2)
+            ///     .jitter_seed(7)
+            ///     .build()?;
+            /// let breaker = Breaker::with_clock(cfg, ManualClock::new());
+            /// # futures::executor::block_on(async {
+            /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+            /// let err = breaker.call(async { Ok::<(), &str>(()) }).await.unwrap_err();
+            /// let wait = err.rejected().unwrap().retry_after().unwrap();
+            /// assert!(wait > Duration::from_secs(80) && wait <= Duration::from_secs(100));
+            /// # });
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`jitter`](Config::jitter): a fraction from 0 to 1.
+            ///
+            /// ```
+            /// use protego_breaker::Config;
+            ///
+            /// assert_eq!(Config::builder().jitter(0.25).build()?.jitter(), 0.25);
+            /// assert_eq!(Config::builder().jitter(1.5).build().unwrap_err().knob(), "jitter");
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        jitter_seed: Option<u64> = None, set u64,
+        get {
+            /// The seed of the jitter's random draws, if one was set: the same seed and the same
+            /// calls give the same open periods. Without one, each breaker seeds itself at random.
+            ///
+            /// ```
+            /// let cfg = protego_breaker::Config::builder().jitter(0.5).jitter_seed(42).build()?;
+            /// assert_eq!(cfg.jitter_seed(), Some(42));
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`jitter_seed`](Config::jitter_seed).
+            ///
+            /// ```
+            /// let cfg = protego_breaker::Config::builder().jitter_seed(1).build()?;
+            /// assert_eq!(cfg.jitter_seed(), Some(1));
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        window: Option<Window> = None, set Window,
+        get {
+            /// The failure-rate window, if the circuit opens on a failure rate; `None` (the default)
+            /// for Protego's rule, `failure_threshold` consecutive failures. With a window,
+            /// `failure_threshold` is not used: after every outcome in the closed state the circuit
+            /// opens when the window holds at least [`minimum_calls`](Config::minimum_calls) outcomes
+            /// and failures make up at least
+            /// [`failure_rate_threshold`](Config::failure_rate_threshold) percent of them (or slow calls
+            /// [`slow_call_rate_threshold`](Config::slow_call_rate_threshold) percent). Ignored outcomes
+            /// do not enter the window. Every transition empties it. Half-open works as without one.
+            ///
+            /// A count window costs a few shared atomic writes per call; a time window also reads the
+            /// clock and sums its buckets. Neither takes a lock.
+            ///
+            /// ```
+            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State, Window};
+            ///
+            /// let cfg = Config::builder()
+            ///     .window(Window::Count(10))
+            ///     .failure_rate_threshold(50)
+            ///     .minimum_calls(4)
+            ///     .build()?;
+            /// let breaker = Breaker::with_clock(cfg, ManualClock::new());
+            /// # futures::executor::block_on(async {
+            /// for ok in [true, false, true, false] {
+            ///     let _ = breaker.call(async move { if ok { Ok(()) } else { Err("down") } }).await;
+            /// }
+            /// # });
+            /// assert_eq!(breaker.state(), State::Open); // 2 of 4 failed: 50 %
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`window`](Config::window).
+            ///
+            /// ```
+            /// use protego_breaker::{Config, Window};
+            ///
+            /// assert!(Config::builder().window(Window::Count(0)).build().is_err());
+            /// assert!(Config::builder().window(Window::Count(50)).minimum_calls(50).build().is_ok());
+            /// ```
+        };
+        failure_rate_threshold: u8 = 50, set u8,
+        get {
+            /// With a window: the failure rate, in percent (1 to 100), that opens the circuit.
+            ///
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().failure_rate_threshold(), 50);
+            /// ```
+        }
+        set {
+            /// Sets [`failure_rate_threshold`](Config::failure_rate_threshold), in percent.
+            ///
+            /// ```
+            /// assert_eq!(protego_breaker::Config::builder().failure_rate_threshold(0).build().unwrap_err().knob(), "failure_rate_threshold");
+            /// ```
+        };
+        minimum_calls: u32 = 10, set u32,
+        get {
+            /// With a window: how many outcomes it must hold before a rate can open the circuit
+            /// (at least 1, and for a count window at most its size).
+            ///
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().minimum_calls(), 10);
+            /// ```
+        }
+        set {
+            /// Sets [`minimum_calls`](Config::minimum_calls).
+            ///
+            /// ```
+            /// use protego_breaker::{Config, Window};
+            ///
+            /// let err = Config::builder().window(Window::Count(10)).minimum_calls(11).build().unwrap_err();
+            /// assert_eq!(err.knob(), "minimum_calls");
+            /// ```
+        };
+        slow_call_duration: Option<Duration> = None, set Duration,
+        get {
+            /// With a window: how long an admitted call may take before it counts as slow, by the
+            /// breaker's clock; `None` (the default) for no slow-call tracking. The clock is read at
+            /// admission and completion only when this is set. A slow call still counts as a success
+            /// or failure as well.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::{Breaker, Config, ManualClock, State, Window};
+            ///
+            /// let cfg = Config::builder()
+            ///     .window(Window::Count(10))
+            ///     .minimum_calls(2)
+            ///     .slow_call_duration(Duration::from_secs(2))
+            ///     .slow_call_rate_threshold(100)
+            ///     .build()?;
+            /// let clock = ManualClock::new();
+            /// let breaker = Breaker::with_clock(cfg, clock.clone());
+            /// # use protego_breaker::CircuitBreaker;
+            /// # futures::executor::block_on(async {
+            /// for _ in 0..2 {
+            ///     let slow = async { clock.advance(Duration::from_secs(3)); Ok::<_, ()>(()) };
+            ///     breaker.call(slow).await.unwrap();
+            /// }
+            /// # });
+            /// assert_eq!(breaker.state(), State::Open); // every call was slow
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`slow_call_duration`](Config::slow_call_duration); it needs a window.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::Config;
+            ///
+            /// let err = Config::builder().slow_call_duration(Duration::from_secs(1)).build().unwrap_err();
+            /// assert_eq!(err.knob(), "slow_call_duration");
+            /// ```
+        };
+        slow_call_rate_threshold: u8 = 100, set u8,
+        get {
+            /// With slow calls: the slow-call rate, in percent (1 to 100), that opens the circuit.
+            ///
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().slow_call_rate_threshold(), 100);
+            /// ```
+        }
+        set {
+            /// Sets [`slow_call_rate_threshold`](Config::slow_call_rate_threshold), in percent.
+            ///
+            /// ```
+            /// assert!(protego_breaker::Config::builder().slow_call_rate_threshold(101).build().is_err());
+            /// ```
+        };
+        totals: bool = false, set bool,
+        get {
+            /// Whether the breaker counts every call (admitted, rejected, succeeded, failed, ignored)
+            /// for [`Breaker::metrics`](crate::Breaker::metrics). Off by default: counting is a write
+            /// per call on top of a closed success path that otherwise writes nothing. The counters
+            /// are per core (no cache line is written by two cores), allocated on first use.
+            ///
+            /// ```
+            /// use protego_breaker::{Breaker, Config};
+            ///
+            /// assert!(!Config::default().totals());
+            /// let breaker = Breaker::new(Config::builder().totals(true).build()?);
+            /// assert_eq!(breaker.metrics().totals.unwrap().admitted, 0);
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`totals`](Config::totals).
+            ///
+            /// ```
+            /// assert!(protego_breaker::Config::builder().totals(true).build()?.totals());
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        }
+    };
+}
+
+pub(crate) use knobs;
