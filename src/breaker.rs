@@ -7,6 +7,7 @@ use crate::call::classify::Outcome;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
+use crate::machine::link::Link;
 use crate::machine::state::State;
 use crate::machine::word::Ticket;
 use crate::machine::{Machine, Manual, Now, Refusal};
@@ -370,6 +371,30 @@ impl<C: Clock> Breaker<C> {
     #[inline]
     fn now(&self) -> Now<impl FnMut() -> u64 + '_> {
         Now::new(|| saturating_nanos(self.clock.now()))
+    }
+
+    /// Attaches the fleet this breaker shares its state with (see [`Link`]). Returns `false`
+    /// if it already has one.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn set_link(&self, link: Box<dyn Link>) -> bool {
+        self.machine.set_link(link)
+    }
+
+    /// Whether the breaker shares its state with a fleet.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn is_linked(&self) -> bool {
+        self.machine.is_linked()
+    }
+
+    /// Takes the fleet's state: `state`, and for Open the time left of its open period (turned
+    /// into a deadline on this breaker's clock). Returns whether anything changed.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn adopt(&self, state: State, open_remaining: std::time::Duration) -> bool {
+        let mut now = self.now();
+        let deadline = (state == State::Open).then(|| {
+            saturating_nanos(self.clock.now()).saturating_add(saturating_nanos(open_remaining))
+        });
+        self.machine.adopt(state, deadline, &mut now)
     }
 
     #[inline]

@@ -21,6 +21,7 @@
 
 pub(crate) mod backoff;
 pub(crate) mod knobs;
+pub(crate) mod link;
 pub(crate) mod state;
 pub(crate) mod window;
 pub(crate) mod word;
@@ -33,11 +34,12 @@ use crate::call::classify::Outcome;
 use crate::config::Config;
 use crate::machine::backoff::{seed_of, splitmix, OpenPeriod};
 use crate::machine::knobs::Knobs;
+use crate::machine::link::Link;
 use crate::machine::state::State;
 use crate::machine::window::{Counts, Mark, Sums, Trip};
 use crate::machine::word::{
-    state_of, Ticket, Word, CLOSED, DISABLED, FAST_MASK, FORCED_OPEN, HALF_OPEN, NOT_TIMED, OPEN,
-    SLOW,
+    state_of, Ticket, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE, FAST_MASK, FORCED_OPEN, HALF_OPEN,
+    NOT_TIMED, OPEN, SLOW,
 };
 use crate::observe::events::{Events, Reason};
 use crate::observe::metrics::Counters;
@@ -173,6 +175,9 @@ impl Machine {
         } else {
             0
         };
+        if w.kind() == OPEN && w.payload() == EXPLICIT_DEADLINE {
+            return info; // adopted from the fleet: the deadline itself
+        }
         if info == 0 {
             return since.saturating_add(self.knobs.reset_timeout.load(Ordering::Relaxed));
         }
@@ -225,6 +230,19 @@ impl Machine {
         reason: Reason,
         mut go: impl FnMut(Word) -> bool,
     ) -> Result<Word, Word> {
+        self.commit_until(now, to, reason, None, &mut go)
+    }
+
+    /// [`commit`](Machine::commit), with an open period that ends at `deadline` (ns on this
+    /// breaker's clock) instead of one worked out from the knobs.
+    fn commit_until<F: FnMut() -> u64>(
+        &self,
+        now: &mut Now<F>,
+        to: u64,
+        reason: Reason,
+        deadline: Option<u64>,
+        go: &mut impl FnMut(Word) -> bool,
+    ) -> Result<Word, Word> {
         // Read the clock (which may be user code) before taking the lock: no user code ever
         // runs under a lock of the breaker. Closed needs no start time.
         let stamp = if to == CLOSED { 0 } else { now.get() };
@@ -241,7 +259,10 @@ impl Machine {
                 if to != CLOSED {
                     self.since[next.since_slot()].store(stamp, Ordering::Release);
                 }
-                if to == OPEN {
+                if let (OPEN, Some(deadline)) = (to, deadline) {
+                    self.open_info[next.since_slot()].store(deadline, Ordering::Release);
+                    next = next.with_payload(EXPLICIT_DEADLINE);
+                } else if to == OPEN {
                     let p = *period.get_or_insert_with(|| self.open_period(current.kind()));
                     self.open_info[next.since_slot()].store(p.info, Ordering::Release);
                     if p.info != 0 {
@@ -290,7 +311,66 @@ impl Machine {
                 events.deliver();
             }
         }
+        if reason != Reason::Fleet {
+            if let Some(link) = self.link() {
+                link.transitioned(from, to, reason);
+            }
+        }
         Ok(next)
+    }
+
+    /// The fleet this breaker shares its state with, if any. Read only off the closed path.
+    #[inline]
+    fn link(&self) -> Option<&dyn Link> {
+        self.events.get()?.link.get().map(|link| &**link)
+    }
+
+    /// While shared with a reachable fleet: this replica's trial budget for the round.
+    #[inline]
+    fn shared_budget(&self) -> Option<u32> {
+        self.link().and_then(|link| link.trial_budget())
+    }
+
+    /// Attaches the fleet this breaker shares its state with. Returns `false` if it already
+    /// has one.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn set_link(&self, link: Box<dyn Link>) -> bool {
+        self.events().link.set(link).is_ok()
+    }
+
+    /// Whether the breaker shares its state with a fleet.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn is_linked(&self) -> bool {
+        self.link().is_some()
+    }
+
+    /// Takes the state the fleet holds: `to` (for Open, until `deadline` on this breaker's
+    /// clock). A change of state, or of an open period's end, is a transition with
+    /// [`Reason::Fleet`]; adopting the state the breaker is already in (an open period with the
+    /// same end) changes nothing. Returns whether it changed anything.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn adopt<F: FnMut() -> u64>(
+        &self,
+        to: State,
+        deadline: Option<u64>,
+        now: &mut Now<F>,
+    ) -> bool {
+        let kind = match to {
+            State::Closed => CLOSED,
+            State::Open => OPEN,
+            State::HalfOpen => HALF_OPEN,
+            State::ForcedOpen => FORCED_OPEN,
+            _ => DISABLED,
+        };
+        let deadline = if kind == OPEN {
+            Some(deadline.unwrap_or_else(|| now.get()))
+        } else {
+            None
+        };
+        self.commit_until(now, kind, Reason::Fleet, deadline, &mut |current| {
+            current.kind() != kind || (kind == OPEN && Some(self.deadline(current)) != deadline)
+        })
+        .is_ok()
     }
 
     /// The backoff state of an open period starting now, from state `from`: how many reopens
@@ -400,8 +480,12 @@ impl Machine {
                         w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
                         continue;
                     }
-                    let slots = self.knobs.half_open_retries.load(Ordering::Relaxed);
-                    if w.successes() >= slots {
+                    let mut slots = self.knobs.half_open_retries.load(Ordering::Relaxed);
+                    let shared = self.shared_budget();
+                    if let Some(budget) = shared {
+                        // The fleet decides the round: admit only what its leases allow.
+                        slots = slots.min(budget);
+                    } else if w.successes() >= slots {
                         // Enough trials succeeded for the current config (it may have shrunk).
                         w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
                             c.successes() >= slots
@@ -454,15 +538,24 @@ impl Machine {
         if w.low() & SLOW != 0 && self.record_counted(w, ticket, outcome, now) {
             return;
         }
+        let mut told_fleet = false;
         loop {
             if w.epoch() != ticket.epoch {
                 return;
             }
-            if w.kind() == HALF_OPEN && self.hung(w, now.get()) {
-                // Nobody called since the round hung: replace it now, so this late outcome
-                // (of a trial of the old round) counts for nothing.
-                w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
-                continue;
+            if w.kind() == HALF_OPEN {
+                if self.hung(w, now.get()) {
+                    // Nobody called since the round hung: replace it now, so this late outcome
+                    // (of a trial of the old round) counts for nothing.
+                    w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
+                    continue;
+                }
+                if !told_fleet {
+                    told_fleet = true;
+                    if let Some(link) = self.link() {
+                        link.trial_finished(outcome);
+                    }
+                }
             }
             let next = match (w.kind(), outcome) {
                 (CLOSED, Outcome::Success) => {
@@ -485,7 +578,8 @@ impl Machine {
                 (HALF_OPEN, Outcome::Success) => {
                     let successes = w.successes() + 1;
                     let slots = self.knobs.half_open_retries.load(Ordering::Relaxed);
-                    if successes >= slots {
+                    // Shared: the fleet closes the round when enough trials succeeded anywhere.
+                    if successes >= slots && self.shared_budget().is_none() {
                         w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
                             c.successes() + 1 >= slots
                         });

@@ -33,6 +33,9 @@ pub(super) const OPEN: u64 = 1;
 pub(super) const HALF_OPEN: u64 = 2;
 pub(super) const FORCED_OPEN: u64 = 3;
 pub(super) const DISABLED: u64 = 4;
+/// An open word's payload when its deadline was adopted from the fleet: `open_info` holds the
+/// deadline itself.
+pub(super) const EXPLICIT_DEADLINE: u32 = 2;
 pub(super) const GEN_SHIFT: u32 = 3;
 pub(super) const SLOW: u32 = 1 << 31;
 pub(super) const GEN_MASK: u32 = (SLOW - 1) >> GEN_SHIFT;

@@ -2,8 +2,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::OnceLock;
 
 use crate::error::Rejected;
+use crate::machine::link::Link;
 use crate::machine::state::State;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
@@ -36,6 +38,9 @@ pub enum Reason {
     Disabled,
     /// [`Breaker::reset`](crate::Breaker::reset).
     Reset,
+    /// Adopted from the fleet's shared state (another replica tripped, closed, or changed the
+    /// state by hand; see the `fleet` feature). Every other reason is this replica's own.
+    Fleet,
 }
 
 impl fmt::Display for Reason {
@@ -50,6 +55,7 @@ impl fmt::Display for Reason {
             Reason::ForcedOpen => "forced open",
             Reason::Disabled => "disabled",
             Reason::Reset => "reset",
+            Reason::Fleet => "adopted from the fleet",
         })
     }
 }
@@ -145,6 +151,9 @@ pub(crate) struct Events {
     queue: Mutex<VecDeque<Transition>>,
     on_transition: Mutex<Vec<TransitionListener>>,
     on_rejection: Mutex<Vec<RejectionListener>>,
+    /// The fleet the breaker shares its state with, if any (kept here, in the box made on first
+    /// use, so that a breaker that shares nothing carries no pointer for it).
+    pub(crate) link: OnceLock<Box<dyn Link>>,
 }
 
 impl Events {
@@ -152,6 +161,7 @@ impl Events {
         Events {
             watched: AtomicBool::new(false),
             rejections_watched: AtomicBool::new(false),
+            link: OnceLock::new(),
             delivering: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
             on_transition: Mutex::new(Vec::new()),

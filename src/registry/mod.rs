@@ -7,7 +7,7 @@ pub use handle::BreakerHandle;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::breaker::Breaker;
 use crate::clock::{Clock, SystemClock};
@@ -59,7 +59,11 @@ pub struct Registry<C: Clock = SystemClock> {
     stripes: Box<[Stripe<C>]>,
     default_config: RwLock<Config>,
     clock: C,
+    /// Runs on every breaker the registry creates (a fleet joining it); see `set_joiner`.
+    joiner: OnceLock<Joiner<C>>,
 }
+
+type Joiner<C> = Box<dyn Fn(&Arc<Breaker<C>>) + Send + Sync>;
 
 impl Registry<SystemClock> {
     /// An empty registry on the system clock, with [`Config::default`] for new names.
@@ -99,6 +103,7 @@ impl<C: Clock + Clone> Registry<C> {
                 .map(|_| CachePadded(RwLock::new(HashMap::new())))
                 .collect(),
             default_config: RwLock::new(Config::default()),
+            joiner: OnceLock::new(),
             clock,
         }
     }
@@ -225,7 +230,28 @@ impl<C: Clock + Clone> Registry<C> {
             return Arc::clone(found); // lost a race: the other creator's breaker wins
         }
         map.insert(key, Arc::clone(&created));
+        drop(map);
+        if let Some(joiner) = self.joiner.get() {
+            joiner(&created);
+        }
         created
+    }
+
+    /// Runs `join` on every breaker of the registry, now and whenever one is created: how a
+    /// fleet attaches to a whole registry. Returns `false` (and runs nothing) if the registry
+    /// already has a joiner.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn set_joiner(&self, join: Joiner<C>) -> bool {
+        if self.joiner.set(join).is_err() {
+            return false;
+        }
+        // Set first, then sweep: a breaker created meanwhile is joined by one or both (joining
+        // twice is harmless).
+        let breakers: Vec<Arc<Breaker<C>>> = self.read().values().cloned().collect();
+        if let Some(join) = self.joiner.get() {
+            breakers.iter().for_each(|breaker| join(breaker));
+        }
+        true
     }
 
     /// Takes the breaker called `name` out of the registry. Calls already holding it finish

@@ -1,0 +1,28 @@
+//! The state machine's one connection to shared state across replicas: a [`Link`] that a fleet
+//! (see `crate::fleet`) attaches to a breaker. Without one (the default) nothing here runs.
+//!
+//! The machine stays synchronous and never waits on the link: it tells the link what happened
+//! (a transition, a trial's end) and asks it one question (how many trials this replica may run
+//! in the current half-open round). All store I/O happens in the fleet's own future.
+
+use crate::call::classify::Outcome;
+use crate::machine::state::State;
+use crate::observe::events::Reason;
+
+/// What a breaker tells its fleet, and asks of it. Every method is called outside the
+/// breaker's locks and must not block.
+pub(crate) trait Link: Send + Sync {
+    /// The breaker changed state by itself (its own policy, or a manual change). Not called
+    /// for changes the fleet asked for ([`Reason::Fleet`]).
+    fn transitioned(&self, from: State, to: State, reason: Reason);
+
+    /// While the fleet is reachable: how many trials this replica may have taken in the
+    /// current half-open round (trial leases it holds, plus those used by successes), and the
+    /// round is decided by the fleet, not by local counts. `None` while the store is away: the
+    /// breaker follows its local rules.
+    fn trial_budget(&self) -> Option<u32>;
+
+    /// A trial of the current half-open round ended with `outcome` (`Ignored` for a
+    /// cancellation).
+    fn trial_finished(&self, outcome: Outcome);
+}
