@@ -97,7 +97,7 @@ fn racing_callers_never_exceed_the_half_open_slots() {
             .into_iter()
             .filter_map(|h| h.join().unwrap())
             .collect();
-        assert_eq!(admitted.len(), 2, "exactly the round's slots are admitted");
+        assert_eq!(admitted.len(), 2, "exactly the round's trials are admitted");
         assert_eq!(
             b.generation(),
             gen_half_open + 1,

@@ -66,7 +66,7 @@ impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
 }
 
 /// `Retry-After` for a rejection: the time left in whole seconds, rounded up; `None` when it
-/// is not known (a half-open circuit with every trial slot taken, or forced open).
+/// is not known (a half-open circuit whose round has every trial taken, or forced open).
 ///
 /// ```
 /// # use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
