@@ -123,7 +123,7 @@ fn half_open(c: &mut Criterion) {
     g.bench_function("bare_future", |b| {
         b.iter(|| poll_once(std::future::pending::<Out>(), &mut cx));
     });
-    // Admitted, polled once, then cancelled: the slot goes back, so every iteration is a trial.
+    // Admitted, polled once, then cancelled: the trial goes back, so every iteration is a trial.
     g.bench_function("trial_admit_and_cancel", |b| {
         b.iter(|| poll_once(breaker.call(std::future::pending::<Out>()), &mut cx));
     });

@@ -44,7 +44,7 @@ fn main() -> Result<(), protego_breaker::ConfigError> {
         down: Duration::from_millis(250)..Duration::from_millis(1_050),
     };
 
-    println!("protego demo: failure_threshold 3, reset_timeout 400ms, half_open_retries 2");
+    println!("protego-breaker demo: failure_threshold 3, reset_timeout 400ms, half_open_retries 2");
     println!("the downstream is down from 250ms to 1050ms\n");
     println!(
         "{:>7}  {:>4}  {:<23} {:<9} {:<26} retry-after",

@@ -131,7 +131,7 @@ fn a_succeeded_trial_does_not_free_its_slot() {
     let a = start(&breaker).unwrap();
     let _b = start(&breaker).unwrap();
     a.succeed();
-    // One success and one trial in flight use both slots of the round.
+    // One success and one trial in flight use both trials of the round.
     assert!(start(&breaker).is_err());
 }
 
@@ -348,7 +348,7 @@ fn fewer_half_open_retries_apply_to_the_current_round() {
     let a = start(&breaker).unwrap();
     let b = start(&breaker).unwrap();
     breaker.reconfigure(cfg(1, secs(10), 2));
-    assert!(start(&breaker).is_err(), "two slots, both taken");
+    assert!(start(&breaker).is_err(), "two trials, both taken");
     a.succeed();
     assert_eq!(breaker.state(), State::HalfOpen);
     b.succeed();

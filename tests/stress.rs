@@ -128,7 +128,7 @@ fn half_open_rounds_never_admit_more_than_their_slots() {
             assert_eq!(
                 state,
                 State::HalfOpen,
-                "round {round}: undecided, slots given back"
+                "round {round}: undecided, trials given back"
             );
         }
         // Start the next round from a known state.

@@ -14,8 +14,8 @@ pub enum Outcome {
     Success,
     /// The downstream failed: counts towards opening the circuit, and reopens it in half-open.
     Failure,
-    /// Neither: the count is left as it is, and a half-open trial slot is given back with no
-    /// verdict. A cancelled call is always ignored.
+    /// Neither: the count is left as it is, and a half-open trial is given back to the round
+    /// with no verdict. A cancelled call is always ignored.
     Ignored,
 }
 

@@ -14,7 +14,7 @@ use crate::machine::word::Ticket;
 /// For code that is not a single future, or that must know whether a call may run before it
 /// builds it (a tower service must not call its inner service for a rejected request). A
 /// permit dropped without a verdict is an ignored outcome, like a cancelled call (a half-open
-/// slot goes back); one dropped while its thread is panicking is a failure, like a panicking
+/// trial goes back to the round); one dropped while its thread is panicking is a failure, like a panicking
 /// call.
 ///
 /// ```

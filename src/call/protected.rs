@@ -21,8 +21,9 @@ use crate::Breaker;
 /// When first polled it asks the breaker for admission. If refused, it drops the inner future
 /// without polling it and resolves to [`Error::Rejected`]. If admitted, it polls the inner
 /// future and records `Ok` as a success and `Err` (or a panic, which keeps unwinding) as a
-/// failure. Dropped before it completes, it records nothing and gives back a half-open trial
-/// slot. Its size is the inner future's, plus the handle `B`, plus 8 bytes.
+/// failure. Dropped before it completes, it records nothing and gives its half-open trial back
+/// to the round. Its size is the inner future's, plus the handle `B`, plus 16 bytes (the
+/// call's generation and, for slow-call tracking, its start).
 ///
 /// ```
 /// use protego_breaker::{Breaker, CircuitBreaker, Config};

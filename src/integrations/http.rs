@@ -26,22 +26,18 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use pin_project::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::breaker::Breaker;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, Outcome};
-use crate::clock::Clock;
 use crate::error::{Error, Rejected};
 use crate::integrations::tower::{
-    CircuitBreakerLayer, CircuitBreakerService, Keyed, Named, PickBreaker, ResponseFuture, Single,
+    picker_constructors, CircuitBreakerLayer, CircuitBreakerService, PickBreaker, ResponseFuture,
 };
-use crate::registry::Registry;
 
 /// The default HTTP classifier: a response with a 5xx status is a failure, any other response a
 /// success, and an error (no response at all) a failure.
@@ -70,7 +66,7 @@ impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
 }
 
 /// `Retry-After` for a rejection: the time left in whole seconds, rounded up; `None` when it
-/// is not known (a half-open circuit with every trial slot taken, or forced open).
+/// is not known (a half-open circuit whose round has every trial taken, or forced open).
 ///
 /// ```
 /// # use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
@@ -132,44 +128,11 @@ pub struct HttpCircuitBreakerLayer<P, K = ServerErrorsAsFailures> {
     inner: CircuitBreakerLayer<P, K>,
 }
 
-impl<C: Clock> HttpCircuitBreakerLayer<Single<C>> {
-    /// Every request through `breaker`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));
-    /// # drop(layer);
-    /// ```
-    pub fn new(breaker: Arc<Breaker<C>>) -> Self {
-        Self::with_picker(Single(breaker))
-    }
-}
-
-impl<C: Clock + Clone> HttpCircuitBreakerLayer<Named<C>> {
-    /// Every request through the registry's breaker called `name`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "quote");
-    /// # drop(layer);
-    /// ```
-    pub fn named(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
-        Self::with_picker(Named::new(registry, name))
-    }
-}
-
-impl<C: Clock + Clone, F> HttpCircuitBreakerLayer<Keyed<C, F>> {
-    /// Each request through the registry's breaker called `key(&request)`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |r: &http::Request<()>| r.method().to_string());
-    /// # drop(layer);
-    /// ```
-    pub fn keyed(registry: Arc<Registry<C>>, key: F) -> Self {
-        Self::with_picker(Keyed::new(registry, key))
-    }
-}
+picker_constructors!(
+    HttpCircuitBreakerLayer,
+    "protego_breaker::http::HttpCircuitBreakerLayer",
+    "|r: &http::Request<()>| r.method().to_string()"
+);
 
 impl<P> HttpCircuitBreakerLayer<P> {
     /// Picks breakers with `pick`, classifying with [`ServerErrorsAsFailures`].

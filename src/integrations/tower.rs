@@ -232,53 +232,63 @@ pub struct CircuitBreakerLayer<P, K = ErrorsAsFailures> {
     classifier: K,
 }
 
-impl<C: Clock> CircuitBreakerLayer<Single<C>> {
-    /// Every request through `breaker`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let layer = protego_breaker::tower::CircuitBreakerLayer::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));
-    /// # drop(layer);
-    /// ```
-    pub fn new(breaker: Arc<Breaker<C>>) -> Self {
-        CircuitBreakerLayer {
-            pick: Single(breaker),
-            classifier: ErrorsAsFailures,
+/// The constructors every layer shares, written once for [`CircuitBreakerLayer`] and the HTTP
+/// layer: `new`, `named` and `keyed` each build a picker and hand it to the layer's own
+/// `with_picker`. `$path` is the layer's public path and `$key` a key function over its
+/// requests, both for the doc examples.
+macro_rules! picker_constructors {
+    ($layer:ident, $path:literal, $key:literal) => {
+        impl<C: $crate::clock::Clock> $layer<$crate::integrations::tower::Single<C>> {
+            /// Every request through `breaker`.
+            ///
+            /// ```
+            /// # use std::sync::Arc;
+            #[doc = concat!("let layer = ", $path, "::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));")]
+            /// # drop(layer);
+            /// ```
+            pub fn new(breaker: ::std::sync::Arc<$crate::breaker::Breaker<C>>) -> Self {
+                Self::with_picker($crate::integrations::tower::Single(breaker))
+            }
         }
-    }
-}
 
-impl<C: Clock + Clone> CircuitBreakerLayer<Named<C>> {
-    /// Every request through the registry's breaker called `name`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let layer = protego_breaker::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "db");
-    /// # drop(layer);
-    /// ```
-    pub fn named(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
-        CircuitBreakerLayer {
-            pick: Named::new(registry, name),
-            classifier: ErrorsAsFailures,
+        impl<C: $crate::clock::Clock + Clone> $layer<$crate::integrations::tower::Named<C>> {
+            /// Every request through the registry's breaker called `name`.
+            ///
+            /// ```
+            /// # use std::sync::Arc;
+            #[doc = concat!("let layer = ", $path, "::named(Arc::new(protego_breaker::Registry::new()), \"db\");")]
+            /// # drop(layer);
+            /// ```
+            pub fn named(
+                registry: ::std::sync::Arc<$crate::registry::Registry<C>>,
+                name: impl Into<::std::sync::Arc<str>>,
+            ) -> Self {
+                Self::with_picker($crate::integrations::tower::Named::new(registry, name))
+            }
         }
-    }
-}
 
-impl<C: Clock + Clone, F> CircuitBreakerLayer<Keyed<C, F>> {
-    /// Each request through the registry's breaker called `key(&request)`.
-    ///
-    /// ```
-    /// # use std::sync::Arc;
-    /// let layer = protego_breaker::tower::CircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |r: &String| r.clone());
-    /// # drop(layer);
-    /// ```
-    pub fn keyed(registry: Arc<Registry<C>>, key: F) -> Self {
-        CircuitBreakerLayer {
-            pick: Keyed::new(registry, key),
-            classifier: ErrorsAsFailures,
+        impl<C: $crate::clock::Clock + Clone, F> $layer<$crate::integrations::tower::Keyed<C, F>> {
+            /// Each request through the registry's breaker called `key(&request)`.
+            ///
+            /// ```
+            /// # use std::sync::Arc;
+            #[doc = concat!("let layer = ", $path, "::keyed(Arc::new(protego_breaker::Registry::new()), ", $key, ");")]
+            /// # drop(layer);
+            /// ```
+            pub fn keyed(registry: ::std::sync::Arc<$crate::registry::Registry<C>>, key: F) -> Self {
+                Self::with_picker($crate::integrations::tower::Keyed::new(registry, key))
+            }
         }
-    }
+    };
 }
+#[cfg(feature = "http")]
+pub(crate) use picker_constructors;
+
+picker_constructors!(
+    CircuitBreakerLayer,
+    "protego_breaker::tower::CircuitBreakerLayer",
+    "|r: &String| r.clone()"
+);
 
 impl<P> CircuitBreakerLayer<P> {
     /// Picks breakers with `pick`.

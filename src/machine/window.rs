@@ -164,14 +164,18 @@ impl Counts {
     }
 }
 
-/// A 16-bit generation tag, compared with serial-number arithmetic: `a` is newer than `b`
-/// when it is less than half the tag space ahead.
+/// The count window's generation tag: the generation's low 16 bits.
+const TAG16_MASK: u64 = 0xFFFF;
+
 fn tag16(gen: u32) -> u64 {
-    u64::from(gen & 0xFFFF)
+    u64::from(gen) & TAG16_MASK
 }
 
-fn newer16(a: u64, b: u64) -> bool {
-    a != b && (a.wrapping_sub(b) & 0xFFFF) < 0x8000
+/// Serial-number comparison of two generation tags of `mask`'s width (the count window's 16
+/// bits, a time bucket's 14): `a` is newer than `b` when it is less than half the tag space
+/// ahead, so the comparison survives the tags wrapping around.
+fn newer(a: u64, b: u64, mask: u64) -> bool {
+    a != b && (a.wrapping_sub(b) & mask) <= mask / 2
 }
 
 const PRESENT: u64 = 1;
@@ -227,7 +231,7 @@ impl CountWindow {
             // clearing here.
             let base = if held == tag {
                 current
-            } else if newer16(tag, held) {
+            } else if newer(tag, held, TAG16_MASK) {
                 0 // the first outcome of a new generation: start from empty
             } else {
                 return None; // a newer generation owns the window: this outcome is stale
@@ -306,11 +310,6 @@ fn split_key(key: u64) -> (u64, u64, u64) {
     (key >> 24, (key >> 10) & GEN_MASK, key & VERSION_MASK)
 }
 
-/// Serial-number comparison of two 14-bit generation tags.
-fn newer14(a: u64, b: u64) -> bool {
-    a != b && (a.wrapping_sub(b) & GEN_MASK) <= GEN_MASK / 2
-}
-
 impl TimeWindow {
     fn new(length: Duration, buckets: u32) -> Self {
         let buckets = buckets.max(1);
@@ -359,7 +358,8 @@ impl TimeWindow {
                     return; // the slice is full: it keeps the rate of its first 262,143 calls
                 }
                 counts + ours
-            } else if slice > held_slice || (slice == held_slice && newer14(gen, held_gen)) {
+            } else if slice > held_slice || (slice == held_slice && newer(gen, held_gen, GEN_MASK))
+            {
                 (((version + 1) & VERSION_MASK) << VERSION_SHIFT) | ours
             } else {
                 return; // the bucket holds a later slice or generation: ours is over

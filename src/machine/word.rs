@@ -1,7 +1,6 @@
 //! The state word: one `AtomicU64` holding everything a call needs to be admitted or to record
 //! its outcome, and the [`Ticket`] a call keeps.
 //!
-//!
 //! ```text
 //!  63                              32  31  30              3 2      0
 //! +----------------------------------+----+-----------------+--------+
@@ -43,7 +42,7 @@ pub(super) const GEN_MASK: u32 = (SLOW - 1) >> GEN_SHIFT;
 /// under this mask is Closed (kind 0) with no counting.
 pub(super) const FAST_MASK: u32 = 0b111 | SLOW;
 pub(super) const PAYLOAD_SHIFT: u32 = 32;
-pub(super) const SLOT_MASK: u32 = 0xFFFF;
+pub(super) const IN_FLIGHT_MASK: u32 = 0xFFFF;
 pub(super) const SUCCESS_SHIFT: u32 = 16;
 
 /// One value of the state word.
@@ -97,7 +96,7 @@ impl Word {
 
     #[inline]
     pub(super) fn in_flight(self) -> u32 {
-        self.payload() & SLOT_MASK
+        self.payload() & IN_FLIGHT_MASK
     }
 
     #[inline]

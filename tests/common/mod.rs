@@ -10,7 +10,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use protego_breaker::{
-    Breaker, CircuitBreaker, Config, Error, ManualClock, Outcome, Protected, Rejected,
+    Breaker, CircuitBreaker, Config, Error, ManualClock, Outcome, Protected, Reason, Rejected,
+    State, Window,
 };
 
 pub const BOOM: &str = "boom";
@@ -170,4 +171,27 @@ pub fn fail_n(breaker: &Breaker<ManualClock>, n: u32) {
     for _ in 0..n {
         start(breaker).expect("admitted").fail();
     }
+}
+
+/// Records every transition `breaker` makes from now on: (from, to, reason).
+pub fn log_transitions<C: protego_breaker::Clock>(
+    breaker: &Breaker<C>,
+) -> Arc<Mutex<Vec<(State, State, Reason)>>> {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&log);
+    breaker.on_transition(move |t| sink.lock().unwrap().push((t.from(), t.to(), t.reason())));
+    log
+}
+
+/// A failure-rate config: `window`, opening at `rate` % of at least `minimum` outcomes; open
+/// for 10 s, one trial.
+pub fn windowed(window: Window, rate: u8, minimum: u32) -> Config {
+    Config::builder()
+        .window(window)
+        .failure_rate_threshold(rate)
+        .minimum_calls(minimum)
+        .reset_timeout(secs(10))
+        .half_open_retries(1)
+        .build()
+        .unwrap()
 }

@@ -1,0 +1,87 @@
+//! Metrics: the `metrics()` snapshot of a breaker and of a registry, and the exact call totals
+//! kept per core when `totals` is on.
+
+mod common;
+
+use common::*;
+use protego_breaker::{Breaker, CircuitBreaker, ManualClock, Registry, State};
+
+#[test]
+fn metrics_report_state_counts_and_time_until_half_open() {
+    let (clock, breaker) = manual(cfg(2, secs(30), 1));
+    fail_n(&breaker, 1);
+    let m = breaker.metrics();
+    assert_eq!(
+        (m.state, m.consecutive_failures, m.time_until_half_open),
+        (State::Closed, 1, None)
+    );
+    assert_eq!(m.totals, None, "totals are off by default");
+    fail_n(&breaker, 1);
+    clock.advance(secs(12));
+    let m = breaker.metrics();
+    assert_eq!(m.state, State::Open);
+    assert_eq!(m.time_until_half_open, Some(secs(18)));
+}
+
+#[test]
+fn totals_count_every_fate() {
+    let config = cfg(2, secs(30), 1)
+        .to_builder()
+        .totals(true)
+        .build()
+        .unwrap();
+    let (_clock, breaker) = manual(config);
+    start(&breaker).unwrap().succeed();
+    start(&breaker).unwrap().ignore();
+    drop(start(&breaker).unwrap()); // cancelled: ignored
+    start(&breaker).unwrap().fail();
+    start(&breaker).unwrap().fail(); // opens
+    assert!(start(&breaker).is_err());
+    let t = breaker.metrics().totals.unwrap();
+    assert_eq!(
+        (t.admitted, t.rejected, t.succeeded, t.failed, t.ignored),
+        (5, 1, 1, 2, 2)
+    );
+}
+
+#[test]
+fn totals_lose_no_increment_under_threads() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 5_000;
+    let config = cfg(u32::MAX, secs(30), 1)
+        .to_builder()
+        .totals(true)
+        .build()
+        .unwrap();
+    let breaker = Breaker::with_clock(config, ManualClock::new());
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            s.spawn(|| {
+                for i in 0..CALLS {
+                    let fut = breaker.call(async move {
+                        if i % 5 == 0 {
+                            Err(BOOM)
+                        } else {
+                            Ok(())
+                        }
+                    });
+                    let _ = futures::executor::block_on(fut);
+                }
+            });
+        }
+    });
+    let t = breaker.metrics().totals.unwrap();
+    assert_eq!(t.admitted, THREADS * CALLS);
+    assert_eq!(t.failed, THREADS * CALLS / 5);
+    assert_eq!(t.succeeded, THREADS * CALLS * 4 / 5);
+}
+
+#[test]
+fn the_registry_lists_every_breakers_metrics_by_name() {
+    let registry = Registry::with_clock(ManualClock::new());
+    registry.breaker("b", cfg(1, secs(10), 1)).force_open();
+    registry.breaker("a", cfg(1, secs(10), 1)).disable();
+    let all = registry.metrics();
+    let names: Vec<_> = all.iter().map(|(n, m)| (n.as_str(), m.state)).collect();
+    assert_eq!(names, [("a", State::Disabled), ("b", State::ForcedOpen)]);
+}
