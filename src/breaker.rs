@@ -45,7 +45,7 @@ use crate::observe::metrics::Metrics;
 /// - **Half-open**: a round of at most `half_open_retries` trial calls is admitted, the others are
 ///   rejected with `retry_after` `None`. When `half_open_retries` trials have succeeded the
 ///   circuit closes; the first trial failure opens it again. A trial dropped before it completes
-///   gives its slot back and records nothing. A round still undecided `reset_timeout` after it
+///   gives its trial back and records nothing. A round still undecided `reset_timeout` after it
 ///   began is replaced by a fresh one.
 /// - **Outcomes** count only while the state stretch (the *generation*) that admitted the call is
 ///   current: a call admitted while closed that fails after the circuit opened does not extend
@@ -177,7 +177,7 @@ impl<C: Clock> Breaker<C> {
         self.machine.consecutive_failures()
     }
 
-    /// How many transitions this breaker has made (modulo 2^29); for the loom models only.
+    /// How many transitions this breaker has made (modulo 2^28); for the loom models only.
     #[cfg(protego_loom)]
     #[doc(hidden)]
     pub fn generation(&self) -> u32 {

@@ -86,7 +86,7 @@ impl<E> Error<E> {
     }
 }
 
-/// The breaker refused to run a call: the circuit is open, or half-open with every trial slot
+/// The breaker refused to run a call: the circuit is open, or half-open with every trial
 /// taken.
 ///
 /// It can only be made by the crate. In a web service, answer it with `503 Service Unavailable`
@@ -168,7 +168,7 @@ impl Rejected {
     }
 
     /// How long until the circuit lets trial calls through: `Some` when it is open, `None` when
-    /// it is half-open and every trial slot of the round is taken (retry soon).
+    /// it is half-open and every trial of the round is taken (retry soon).
     ///
     /// ```
     /// # use std::time::Duration;

@@ -23,15 +23,15 @@ fn ignored_outcomes_leave_the_closed_count_alone() {
 }
 
 #[test]
-fn an_ignored_trial_gives_its_slot_back_with_no_verdict() {
+fn an_ignored_trial_is_given_back_with_no_verdict() {
     let (clock, breaker) = manual(cfg(1, secs(10), 1));
     fail_n(&breaker, 1);
     clock.advance(secs(10));
     let trial = start(&breaker).unwrap();
-    assert!(start(&breaker).is_err(), "the only slot is taken");
+    assert!(start(&breaker).is_err(), "the only trial is taken");
     trial.ignore();
     assert_eq!(breaker.state(), State::HalfOpen, "no verdict");
-    start(&breaker).expect("slot given back").succeed();
+    start(&breaker).expect("trial given back").succeed();
     assert_eq!(breaker.state(), State::Closed);
 }
 

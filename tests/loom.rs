@@ -83,7 +83,7 @@ fn half_open(threshold: u32, trials: u32) -> (ManualClock, Shared) {
 }
 
 #[test]
-fn racing_callers_never_exceed_the_half_open_slots() {
+fn racing_callers_never_exceed_the_half_open_trials() {
     loom::model(|| {
         let (_clock, b) = half_open(1, 2);
         let gen_half_open = b.generation(); // Open, not yet half-open: decided by the callers
@@ -136,7 +136,7 @@ fn failures_racing_at_the_threshold_trip_once() {
 }
 
 #[test]
-fn cancelled_trial_racing_a_success_leaks_no_slot() {
+fn cancelled_trial_racing_a_success_leaks_no_trial() {
     loom::model(|| {
         let (_clock, b) = half_open(1, 2);
         let a = start(&b).unwrap();
@@ -146,7 +146,7 @@ fn cancelled_trial_racing_a_success_leaks_no_slot() {
         dropper.join().unwrap();
         winner.join().unwrap();
         assert_eq!(b.state(), State::HalfOpen);
-        let last = start(&b).expect("the dropped trial's slot is free");
+        let last = start(&b).expect("the dropped trial is free again");
         assert!(
             start(&b).is_none(),
             "one success + one in flight fill the round"
@@ -217,7 +217,7 @@ fn late_outcome_racing_a_transition_changes_nothing() {
         cancel.join().unwrap();
         assert_eq!(b.generation(), gen, "the late success closed nothing");
         assert_eq!(b.state(), State::HalfOpen);
-        assert!(start(&b).is_some(), "the cancelled trial's slot is free");
+        assert!(start(&b).is_some(), "the cancelled trial is free again");
     });
 }
 

@@ -450,7 +450,7 @@ impl Model {
         self.release(generation);
     }
 
-    /// An outcome with no verdict: gives a half-open slot back.
+    /// An outcome with no verdict: gives a half-open trial back.
     fn release(&mut self, generation: u64) {
         if generation != self.generation || self.replace_hung_round() {
             return;

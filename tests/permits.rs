@@ -9,15 +9,15 @@ use common::*;
 use protego_breaker::{Breaker, CircuitBreaker, ManualClock, State};
 
 #[test]
-fn a_dropped_permit_is_ignored_and_gives_its_half_open_slot_back() {
+fn a_dropped_permit_is_ignored_and_gives_its_half_open_trial_back() {
     let (clock, breaker) = manual(cfg(1, secs(10), 1));
     breaker.try_acquire().unwrap().failure();
     clock.advance(secs(10));
     let trial = breaker.try_acquire().expect("the trial");
-    assert!(breaker.try_acquire().is_err(), "the only slot is taken");
+    assert!(breaker.try_acquire().is_err(), "the only trial is taken");
     drop(trial);
     assert_eq!(breaker.state(), State::HalfOpen, "no verdict");
-    breaker.try_acquire().expect("the slot is back").success();
+    breaker.try_acquire().expect("the trial is back").success();
     assert_eq!(breaker.state(), State::Closed);
 }
 

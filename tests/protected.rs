@@ -55,7 +55,7 @@ fn admission_is_decided_at_first_poll_not_at_construction() {
 }
 
 #[test]
-fn an_unpolled_future_takes_no_slot() {
+fn an_unpolled_future_takes_no_trial() {
     let (clock, breaker) = manual(cfg(1, secs(60), 1));
     fail_n(&breaker, 1);
     clock.advance(secs(60));

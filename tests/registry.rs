@@ -14,7 +14,7 @@ fn manual_registry() -> (ManualClock, Registry<ManualClock>) {
 }
 
 #[test]
-fn update_in_place_keeps_instance_state_counts_and_opened_at() {
+fn update_in_place_keeps_instance_state_counts_and_open_period_start() {
     let (clock, registry) = manual_registry();
     let before = registry.breaker("payments", cfg(2, secs(60), 1));
     fail_n(&before, 2);
@@ -27,7 +27,7 @@ fn update_in_place_keeps_instance_state_counts_and_opened_at() {
     assert_eq!(
         start(&after).err().unwrap().retry_after(),
         Some(secs(75)),
-        "same opened_at, new reset_timeout"
+        "same open period start, new reset_timeout"
     );
 }
 

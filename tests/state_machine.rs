@@ -292,7 +292,7 @@ fn hung_round_replacement_also_frees_slots_of_succeeded_trials() {
 }
 
 #[test]
-fn reconfigure_keeps_state_counts_and_opened_at() {
+fn reconfigure_keeps_state_counts_and_the_open_period_start() {
     let (clock, breaker) = manual(cfg(3, secs(60), 2));
     fail_n(&breaker, 2);
     breaker.reconfigure(cfg(5, secs(60), 2));
@@ -312,7 +312,7 @@ fn reconfigure_keeps_state_counts_and_opened_at() {
     assert_eq!(
         start(&breaker).err().unwrap().retry_after(),
         Some(secs(70)),
-        "opened_at kept"
+        "the open period's start kept"
     );
 }
 

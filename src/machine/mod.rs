@@ -3,7 +3,7 @@
 //!
 //! # Who writes what
 //! - Lock-free compare-and-swap on the payload, never changing the epoch: counting a failure
-//!   below the threshold, resetting the count on a success, taking and returning a trial slot,
+//!   below the threshold, resetting the count on a success, taking and giving back a trial,
 //!   counting a trial success.
 //! - Under the transition lock, compare-and-swap to a new epoch: every transition, and `reconfigure`. The lock
 //!   serializes transitions, so exactly one caller wins each one; it is never held across user
@@ -480,19 +480,19 @@ impl Machine {
                         w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
                         continue;
                     }
-                    let mut slots = self.knobs.half_open_retries.load(Ordering::Relaxed);
+                    let mut trials = self.knobs.half_open_retries.load(Ordering::Relaxed);
                     let shared = self.shared_budget();
                     if let Some(budget) = shared {
                         // The fleet decides the round: admit only what its leases allow.
-                        slots = slots.min(budget);
-                    } else if w.successes() >= slots {
+                        trials = trials.min(budget);
+                    } else if w.successes() >= trials {
                         // Enough trials succeeded for the current config (it may have shrunk).
                         w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
-                            c.successes() >= slots
+                            c.successes() >= trials
                         });
                         continue;
                     }
-                    if w.in_flight() + w.successes() >= slots {
+                    if w.in_flight() + w.successes() >= trials {
                         return Err(Refusal {
                             state: State::HalfOpen,
                             retry_after: None,
@@ -577,11 +577,11 @@ impl Machine {
                 }
                 (HALF_OPEN, Outcome::Success) => {
                     let successes = w.successes() + 1;
-                    let slots = self.knobs.half_open_retries.load(Ordering::Relaxed);
+                    let trials = self.knobs.half_open_retries.load(Ordering::Relaxed);
                     // Shared: the fleet closes the round when enough trials succeeded anywhere.
-                    if successes >= slots && self.shared_budget().is_none() {
+                    if successes >= trials && self.shared_budget().is_none() {
                         w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
-                            c.successes() + 1 >= slots
+                            c.successes() + 1 >= trials
                         });
                         continue;
                     }
@@ -790,7 +790,7 @@ impl Machine {
         Some(self.deadline(w).saturating_sub(now.get()))
     }
 
-    /// The current generation: how many transitions have happened (modulo 2^29).
+    /// The current generation: how many transitions have happened (modulo 2^28).
     #[cfg(protego_loom)]
     pub(crate) fn generation(&self) -> u32 {
         self.load().generation()

@@ -188,7 +188,7 @@ impl<C: Clock + Clone> Registry<C> {
 
     /// The breaker called `name` with `config`: created if there is none; if there is one with
     /// a different config, updated in place (same instance, same state, same counts, same
-    /// `opened_at`, see [`Breaker::reconfigure`]).
+    /// the open period's start, see [`Breaker::reconfigure`]).
     ///
     /// ```
     /// use std::sync::Arc;
