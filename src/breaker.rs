@@ -54,6 +54,9 @@ use crate::observe::metrics::Metrics;
 pub struct Breaker<C: Clock = SystemClock> {
     machine: Machine,
     clock: C,
+    /// The breaker's metrics instruments once exported (feature `metrics`): registered once.
+    #[cfg(feature = "metrics")]
+    instruments: std::sync::OnceLock<Arc<crate::integrations::metrics::Instruments>>,
 }
 
 impl Breaker<SystemClock> {
@@ -90,6 +93,8 @@ impl<C: Clock> Breaker<C> {
         Breaker {
             machine: Machine::new(config, None),
             clock,
+            #[cfg(feature = "metrics")]
+            instruments: std::sync::OnceLock::new(),
         }
     }
 
@@ -391,6 +396,20 @@ impl<C: Clock> Breaker<C> {
             refusal.state,
             refusal.retry_after,
         )
+    }
+
+    /// The metrics instruments' slot (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn instruments(
+        &self,
+    ) -> &std::sync::OnceLock<Arc<crate::integrations::metrics::Instruments>> {
+        &self.instruments
+    }
+
+    /// Keeps call totals on whatever the config says (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn pin_totals(&self) {
+        self.machine.pin_totals();
     }
 
     #[inline]

@@ -59,6 +59,9 @@ pub struct Registry<C: Clock = SystemClock> {
     stripes: Box<[Stripe<C>]>,
     default_config: RwLock<Config>,
     clock: C,
+    /// New breakers export their metrics when made (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    exporting: std::sync::atomic::AtomicBool,
 }
 
 impl Registry<SystemClock> {
@@ -100,6 +103,8 @@ impl<C: Clock + Clone> Registry<C> {
                 .collect(),
             default_config: RwLock::new(Config::default()),
             clock,
+            #[cfg(feature = "metrics")]
+            exporting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -217,6 +222,9 @@ impl<C: Clock + Clone> Registry<C> {
         let key: Arc<str> = Arc::from(name);
         let created =
             Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
+        // Exported before anyone can call it, so no call or transition goes uncounted.
+        #[cfg(feature = "metrics")]
+        self.export_if_exporting(&created);
         let mut map = self
             .breakers
             .write()
@@ -225,7 +233,38 @@ impl<C: Clock + Clone> Registry<C> {
             return Arc::clone(found); // lost a race: the other creator's breaker wins
         }
         map.insert(key, Arc::clone(&created));
+        drop(map);
+        // Again after the insert: an export of the whole registry that began after the look
+        // above, but read the map before the insert, is seen here (exporting is idempotent).
+        #[cfg(feature = "metrics")]
+        self.export_if_exporting(&created);
         created
+    }
+
+    #[cfg(feature = "metrics")]
+    fn export_if_exporting(&self, breaker: &Breaker<C>) {
+        if self.exporting.load(std::sync::atomic::Ordering::SeqCst) {
+            crate::integrations::metrics::export_breaker(breaker);
+        }
+    }
+
+    /// Makes every breaker made from now on export its metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn start_exporting(&self) {
+        self.exporting
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every breaker with its name, sorted by name, copied out of the map (so no breaker is
+    /// asked anything under its lock).
+    pub(crate) fn breakers(&self) -> Vec<(Arc<str>, Arc<Breaker<C>>)> {
+        let mut all: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
+            .read()
+            .iter()
+            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Takes the breaker called `name` out of the registry. Calls already holding it finish
@@ -370,17 +409,10 @@ impl<C: Clock + Clone> Registry<C> {
     /// `ask` of every breaker, by name, sorted. The handles are copied out first, so no
     /// breaker is asked anything under the map's lock.
     fn each_sorted<T>(&self, ask: impl Fn(&Breaker<C>) -> T) -> Vec<(String, T)> {
-        let breakers: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
-            .read()
-            .iter()
-            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
-            .collect();
-        let mut all: Vec<(String, T)> = breakers
+        self.breakers()
             .into_iter()
             .map(|(name, breaker)| (name.to_string(), ask(&breaker)))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all
+            .collect()
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Map<C>> {
