@@ -49,7 +49,10 @@ fn series(scraper: &mut Scraper) -> BTreeMap<String, f64> {
                 DebugValue::Gauge(g) => g.into_inner(),
                 DebugValue::Histogram(_) => panic!("no histogram is exported"),
             };
-            (format!("{}{{{}}}", key.key().name(), labels.join(",")), value)
+            (
+                format!("{}{{{}}}", key.key().name(), labels.join(",")),
+                value,
+            )
         })
         .collect();
     for (key, value) in &mut all {
@@ -174,9 +177,15 @@ fn manual_states_are_series_too() {
     let breaker = Breaker::new(config(3, 1)).named("db");
     breaker.export_metrics();
     breaker.force_open();
-    assert_eq!(states_of(&series(&mut snapshotter), "db"), one_hot("forced_open"));
+    assert_eq!(
+        states_of(&series(&mut snapshotter), "db"),
+        one_hot("forced_open")
+    );
     breaker.disable();
-    assert_eq!(states_of(&series(&mut snapshotter), "db"), one_hot("disabled"));
+    assert_eq!(
+        states_of(&series(&mut snapshotter), "db"),
+        one_hot("disabled")
+    );
     breaker.reset();
     let all = series(&mut snapshotter);
     assert_eq!(states_of(&all, "db"), one_hot("closed"));

@@ -137,13 +137,7 @@ const STATES: [State; 5] = [
 /// assert_eq!(state_label(State::ForcedOpen), "forced_open");
 /// ```
 pub fn state_label(state: State) -> &'static str {
-    match state {
-        State::Closed => "closed",
-        State::Open => "open",
-        State::HalfOpen => "half_open",
-        State::ForcedOpen => "forced_open",
-        State::Disabled => "disabled",
-    }
+    state.snake_name()
 }
 
 fn index(state: State) -> usize {
@@ -245,9 +239,8 @@ impl Instruments {
         describe();
         let label = || SharedString::from(Arc::clone(&name));
         Instruments {
-            states: STATES.map(|s| {
-                ::metrics::gauge!(STATE, "name" => label(), "state" => state_label(s))
-            }),
+            states: STATES
+                .map(|s| ::metrics::gauge!(STATE, "name" => label(), "state" => state_label(s))),
             calls: KINDS.map(|kind| ::metrics::counter!(CALLS, "name" => label(), "kind" => kind)),
             transitions: Default::default(),
             slow_calls: OnceLock::new(),
@@ -285,7 +278,10 @@ impl Instruments {
 
 /// HELP lines, for recorders that show them. Idempotent.
 fn describe() {
-    ::metrics::describe_gauge!(STATE, "Circuit breaker state: 1 for the current state, else 0");
+    ::metrics::describe_gauge!(
+        STATE,
+        "Circuit breaker state: 1 for the current state, else 0"
+    );
     ::metrics::describe_counter!(CALLS, "Calls through the circuit breaker, by fate");
     ::metrics::describe_counter!(TRANSITIONS, "Circuit breaker state transitions");
     ::metrics::describe_gauge!(

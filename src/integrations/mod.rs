@@ -9,8 +9,8 @@ pub mod metrics;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(feature = "serde")]
-pub mod snapshot;
-#[cfg(feature = "serde")]
 pub mod serde;
+#[cfg(feature = "serde")]
+mod snapshot;
 #[cfg(feature = "tower")]
 pub mod tower;

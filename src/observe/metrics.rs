@@ -152,7 +152,10 @@ impl Counters {
         if owned {
             // This thread is the only writer of `owned`: a load and a store count exactly.
             let count = &stripe.owned[counter];
-            count.store(count.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+            count.store(
+                count.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
         } else {
             stripe.shared[counter].fetch_add(1, Ordering::Relaxed);
         }
