@@ -67,7 +67,7 @@ async fn breakers(State((_, registry)): State<Shared>) -> String {
 }
 
 /// The Prometheus scrape: call counts and rates brought up to date, then rendered.
-async fn scrape(registry: Arc<Registry>, prometheus: PrometheusHandle) -> String {
+fn scrape(registry: &Registry, prometheus: &PrometheusHandle) -> String {
     registry.publish_metrics();
     prometheus.render()
 }
@@ -92,7 +92,7 @@ pub(crate) fn app(registry: &Arc<Registry>, prometheus: PrometheusHandle) -> Rou
         .route("/breakers", get(breakers))
         .route(
             "/metrics",
-            get(move || scrape(Arc::clone(&metrics_registry), prometheus.clone())),
+            get(move || std::future::ready(scrape(&metrics_registry, &prometheus))),
         )
         .nest_service("/admin", AdminService::new(Arc::clone(registry)))
         .with_state(state)

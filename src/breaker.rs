@@ -54,9 +54,6 @@ use crate::observe::metrics::Metrics;
 pub struct Breaker<C: Clock = SystemClock> {
     machine: Machine,
     clock: C,
-    /// The breaker's metrics instruments once exported (feature `metrics`): registered once.
-    #[cfg(feature = "metrics")]
-    instruments: std::sync::OnceLock<Arc<crate::integrations::metrics::Instruments>>,
 }
 
 impl Breaker<SystemClock> {
@@ -93,8 +90,6 @@ impl<C: Clock> Breaker<C> {
         Breaker {
             machine: Machine::new(config, None),
             clock,
-            #[cfg(feature = "metrics")]
-            instruments: std::sync::OnceLock::new(),
         }
     }
 
@@ -398,12 +393,11 @@ impl<C: Clock> Breaker<C> {
         )
     }
 
-    /// The metrics instruments' slot (feature `metrics`).
+    /// The slot for an integration's per-breaker state, set once (feature `metrics`: the
+    /// export's instruments). Made with the listeners, off the breaker's own cache lines.
     #[cfg(feature = "metrics")]
-    pub(crate) fn instruments(
-        &self,
-    ) -> &std::sync::OnceLock<Arc<crate::integrations::metrics::Instruments>> {
-        &self.instruments
+    pub(crate) fn attachment(&self) -> &std::sync::OnceLock<crate::observe::events::Attachment> {
+        &self.machine.events().attachment
     }
 
     /// Keeps call totals on whatever the config says (feature `metrics`).

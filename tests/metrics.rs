@@ -1,6 +1,8 @@
 //! Metrics export (feature `metrics`): exact values in `metrics-util`'s debugging recorder after
 //! scripted scenarios on a manual clock.
 #![cfg(feature = "metrics")]
+// Exact values are the point: counts and percentages of small whole numbers are exact in f64.
+#![allow(clippy::float_cmp)]
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -126,21 +126,21 @@ impl<C: Clock + Clone> AdminService<C> {
     /// ```
     /// # use std::sync::Arc;
     /// let admin = protego_breaker::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
-    /// let health = admin.answer(http::Method::GET, "/health");
+    /// let health = admin.answer(&http::Method::GET, "/health");
     /// assert_eq!(health.status(), 200);
     /// assert_eq!(health.body(), r#"{"status":"up","open":[]}"#);
     /// ```
-    pub fn answer(&self, method: Method, path: &str) -> Response<String> {
+    pub fn answer(&self, method: &Method, path: &str) -> Response<String> {
         let segments: Vec<&str> = path
             .trim_start_matches('/')
             .trim_end_matches('/')
             .split('/')
             .collect();
         match segments.as_slice() {
-            [""] | ["breakers"] => only_get(&method, "GET")
+            ["" | "breakers"] => only_get(method, "GET")
                 .unwrap_or_else(|| json(StatusCode::OK, &RegistrySnapshot::of(&self.registry))),
-            ["health"] => only_get(&method, "GET").unwrap_or_else(|| self.health()),
-            ["breakers", name] => only_get(&method, "GET").unwrap_or_else(|| {
+            ["health"] => only_get(method, "GET").unwrap_or_else(|| self.health()),
+            ["breakers", name] => only_get(method, "GET").unwrap_or_else(|| {
                 self.with_breaker(name, |breaker| {
                     json(StatusCode::OK, &BreakerSnapshot::of(breaker))
                 })
@@ -237,7 +237,7 @@ impl<C: Clock + Clone, B> Service<Request<B>> for AdminService<C> {
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        ready(Ok(self.answer(req.method().clone(), req.uri().path())))
+        ready(Ok(self.answer(req.method(), req.uri().path())))
     }
 }
 

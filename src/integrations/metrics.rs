@@ -301,15 +301,18 @@ fn describe() {
 /// listener that keeps the state gauges and transition counters up to date.
 pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
     let mut made = false;
-    let instruments = breaker.instruments().get_or_init(|| {
+    let slot = breaker.attachment().get_or_init(|| {
         made = true;
         Arc::new(Instruments::new(Arc::from(breaker.name().unwrap_or(""))))
     });
+    let Some(instruments) = instruments(slot) else {
+        return;
+    };
     if !made {
         return;
     }
     breaker.pin_totals();
-    let listener = Arc::clone(instruments);
+    let listener = Arc::clone(&instruments);
     breaker.on_transition(move |t| listener.transition(t.from(), t.to()));
     // A transition delivered between a read and a set below would be overwritten: set, then
     // look again, until the state read before the set is still the state.
@@ -324,9 +327,14 @@ pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
     }
 }
 
+/// The instruments in a breaker's slot (the slot holds nothing else).
+fn instruments(slot: &crate::observe::events::Attachment) -> Option<Arc<Instruments>> {
+    Arc::clone(slot).downcast::<Instruments>().ok()
+}
+
 fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
     export_breaker(breaker);
-    let Some(instruments) = breaker.instruments().get() else {
+    let Some(instruments) = breaker.attachment().get().and_then(instruments) else {
         return;
     };
     let snapshot = breaker.metrics();

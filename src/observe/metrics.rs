@@ -143,13 +143,13 @@ impl Counters {
         let stripe = &stripes[me & (stripes.len() - 1)];
         let tag = me as u64 + 1;
         let owner = stripe.owner.load(Ordering::Relaxed);
-        let owned = owner == tag
+        let mine = owner == tag
             || (owner == 0
                 && stripe
                     .owner
                     .compare_exchange(0, tag, Ordering::Relaxed, Ordering::Relaxed)
                     .is_ok());
-        if owned {
+        if mine {
             // This thread is the only writer of `owned`: a load and a store count exactly.
             let count = &stripe.owned[counter];
             count.store(
