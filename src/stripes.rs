@@ -17,19 +17,11 @@ pub(crate) fn stripe_count() -> usize {
     })
 }
 
-/// This thread's number, handed out round-robin on first use and never reused (so it names
-/// one thread); mask it with a stripe count.
+/// This thread's number, handed out round-robin on first use; mask it with a stripe count.
 pub(crate) fn thread_number() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    // Under loom, its threads run on one OS thread: they need loom's thread-locals to get
-    // numbers of their own (a stripe's owner must be one thread).
-    #[cfg(not(protego_loom))]
     thread_local! {
         static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) };
-    }
-    #[cfg(protego_loom)]
-    loom::thread_local! {
-        static NUMBER: Cell<usize> = Cell::new(usize::MAX);
     }
     NUMBER.with(|number| {
         let mut n = number.get();

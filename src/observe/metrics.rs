@@ -79,18 +79,7 @@ const IGNORED: usize = 4;
 const SLOW: usize = 5;
 
 /// One thread group's counters, on cache lines of their own.
-type Stripe = CachePadded<Slots>;
-
-/// A stripe's counters. The first thread of the group to count *owns* the stripe and bumps
-/// `owned` with a plain load and store, no locked instruction: exact, since no other thread
-/// writes those. The group's other threads (more threads than cores, or threads started after
-/// the owner) bump `shared` with `fetch_add`. A snapshot adds both.
-struct Slots {
-    /// The owner's thread number plus one; 0 until a thread claims the stripe.
-    owner: AtomicU64,
-    owned: [AtomicU64; 6],
-    shared: [AtomicU64; 6],
-}
+type Stripe = CachePadded<[AtomicU64; 6]>;
 
 /// Counters bumped by every call when on: one stripe per thread group, so that threads on
 /// different cores write different cache lines. Allocated on first use.
@@ -113,15 +102,8 @@ impl Counters {
     }
 
     fn make() -> Box<[Stripe]> {
-        let zeros = || std::array::from_fn(|_| AtomicU64::new(0));
         (0..stripe_count())
-            .map(|_| {
-                CachePadded(Slots {
-                    owner: AtomicU64::new(0),
-                    owned: zeros(),
-                    shared: zeros(),
-                })
-            })
+            .map(|_| CachePadded(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect()
     }
 
@@ -139,26 +121,8 @@ impl Counters {
     #[inline(never)]
     fn bump_slow(&self, counter: usize) {
         let stripes = self.stripes.get_or_init(Self::make);
-        let me = thread_number();
-        let stripe = &stripes[me & (stripes.len() - 1)];
-        let tag = me as u64 + 1;
-        let owner = stripe.owner.load(Ordering::Relaxed);
-        let mine = owner == tag
-            || (owner == 0
-                && stripe
-                    .owner
-                    .compare_exchange(0, tag, Ordering::Relaxed, Ordering::Relaxed)
-                    .is_ok());
-        if mine {
-            // This thread is the only writer of `owned`: a load and a store count exactly.
-            let count = &stripe.owned[counter];
-            count.store(
-                count.load(Ordering::Relaxed).wrapping_add(1),
-                Ordering::Relaxed,
-            );
-        } else {
-            stripe.shared[counter].fetch_add(1, Ordering::Relaxed);
-        }
+        let stripe = &stripes[thread_number() & (stripes.len() - 1)];
+        stripe[counter].fetch_add(1, Ordering::Relaxed);
     }
 
     #[inline]
@@ -192,10 +156,8 @@ impl Counters {
         }
         let mut sums = [0u64; 6];
         for stripe in self.stripes.get().map_or(&[][..], |s| &s[..]) {
-            for (i, sum) in sums.iter_mut().enumerate() {
-                let count = stripe.owned[i].load(Ordering::Relaxed);
-                let shared = stripe.shared[i].load(Ordering::Relaxed);
-                *sum = sum.wrapping_add(count).wrapping_add(shared);
+            for (sum, count) in sums.iter_mut().zip(stripe.iter()) {
+                *sum = sum.wrapping_add(count.load(Ordering::Relaxed));
             }
         }
         Some(Totals {
