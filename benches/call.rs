@@ -251,6 +251,28 @@ fn policies(c: &mut Criterion) {
     g.finish();
 }
 
+/// The closed success path with the `metrics` feature: a breaker not exported (the feature adds
+/// nothing to its path), an exported one (counting on, no `metrics` handle touched per call),
+/// and `totals` on for comparison. Run with `--features metrics`; without it the group only
+/// has the first two rows, and they are the same code.
+fn metrics_export(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let plain = Breaker::new(Config::default()).named("plain");
+    let exported = Breaker::new(Config::default()).named("exported");
+    #[cfg(feature = "metrics")]
+    protego_breaker::metrics::ExportMetrics::export_metrics(&exported);
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("not_exported", |b| {
+        b.iter(|| poll_once(plain.call(ok()), &mut cx));
+    });
+    #[cfg(feature = "metrics")]
+    g.bench_function("exported", |b| {
+        b.iter(|| poll_once(exported.call(ok()), &mut cx));
+    });
+    g.finish();
+}
+
 fn contention(c: &mut Criterion) {
     let cores = thread::available_parallelism().map_or(2, usize::from);
     let mut counts = vec![1, 2, cores];
@@ -317,6 +339,7 @@ criterion_group!(
     half_open,
     registry,
     policies,
+    metrics_export,
     contention
 );
 criterion_main!(benches);

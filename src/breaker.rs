@@ -425,6 +425,19 @@ impl<C: Clock> Breaker<C> {
         )
     }
 
+    /// The slot for an integration's per-breaker state, set once (feature `metrics`: the
+    /// export's instruments). Made with the listeners, off the breaker's own cache lines.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn attachment(&self) -> &std::sync::OnceLock<crate::observe::events::Attachment> {
+        &self.machine.events().attachment
+    }
+
+    /// Keeps call totals on whatever the config says (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn pin_totals(&self) {
+        self.machine.pin_totals();
+    }
+
     #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
         self.machine.record(ticket, outcome, &mut self.now());

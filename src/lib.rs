@@ -53,8 +53,14 @@ mod registry;
 mod stripes;
 mod sync;
 
+#[cfg(feature = "admin")]
+pub use integrations::admin;
 #[cfg(feature = "http")]
 pub use integrations::http;
+#[cfg(feature = "metrics")]
+pub use integrations::metrics;
+#[cfg(feature = "reqwest")]
+pub use integrations::reqwest;
 #[cfg(feature = "serde")]
 pub use integrations::serde;
 #[cfg(feature = "tower")]

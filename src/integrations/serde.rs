@@ -42,6 +42,8 @@ use ::serde::de::{self, Deserializer, MapAccess, Visitor};
 use ::serde::ser::{SerializeMap, Serializer};
 use ::serde::{Deserialize, Serialize};
 
+pub use crate::integrations::snapshot::{BreakerSnapshot, RegistrySnapshot};
+
 use crate::clock::{Clock, SystemClock};
 use crate::config::knobs::knobs;
 use crate::config::{knob, Config, Partial};

@@ -110,6 +110,10 @@ pub(crate) struct Machine {
     window: ArcSwapOption<Counts>,
     /// Whether `window` holds one: a plain load, so paths without a window skip the swap's.
     windowed: AtomicBool,
+    /// Call totals kept on whatever the config says: a metrics export publishes them. Written
+    /// under the transition lock.
+    #[cfg(feature = "metrics")]
+    totals_pinned: AtomicBool,
 }
 
 impl Machine {
@@ -134,6 +138,8 @@ impl Machine {
             counters: Counters::new(totals),
             window: ArcSwapOption::new(rules.map(|rules| Arc::new(Counts::new(rules)))),
             windowed: AtomicBool::new(rules.is_some()),
+            #[cfg(feature = "metrics")]
+            totals_pinned: AtomicBool::new(false),
         }
     }
 
@@ -747,17 +753,36 @@ impl Machine {
             self.windowed.store(rules.is_some(), Ordering::Relaxed);
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
-        if config.totals() {
+        let totals = config.totals() || self.totals_pinned();
+        if totals {
             self.counters.set_on(true);
         }
-        self.set_slow(config.totals() || rules.is_some());
-        if !config.totals() {
+        self.set_slow(totals || rules.is_some());
+        if !totals {
             self.counters.set_on(false);
         }
         if config.jitter_seed() != current.jitter_seed() {
             self.rng.store(seed_of(&config), Ordering::Relaxed);
         }
         **current = config;
+    }
+
+    /// Turns call totals on for good, whatever the config says now or later: a metrics export
+    /// publishes them (feature `metrics`). The hook the export needs in the core.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn pin_totals(&self) {
+        let _guard = lock(&self.transition_lock);
+        self.totals_pinned.store(true, Ordering::Relaxed);
+        self.counters.set_on(true);
+        self.set_slow(true);
+    }
+
+    #[inline]
+    fn totals_pinned(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return self.totals_pinned.load(Ordering::Relaxed);
+        #[cfg(not(feature = "metrics"))]
+        false
     }
 
     /// Sets or clears the slow bit, leaving epoch and payload as they are.

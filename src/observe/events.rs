@@ -134,6 +134,10 @@ impl Transition {
 }
 
 type TransitionListener = std::sync::Arc<dyn Fn(&Transition) + Send + Sync>;
+/// An integration's per-breaker state (the metrics export's instruments), typed by the
+/// integration that set it.
+#[cfg(feature = "metrics")]
+pub(crate) type Attachment = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 type RejectionListener = std::sync::Arc<dyn Fn(&Rejected) + Send + Sync>;
 
 /// Listeners and the queue of transitions not yet delivered to them.
@@ -154,6 +158,9 @@ pub(crate) struct Events {
     /// The fleet the breaker shares its state with, if any (kept here, in the box made on first
     /// use, so that a breaker that shares nothing carries no pointer for it).
     pub(crate) link: OnceLock<Box<dyn Link>>,
+    /// Set once by an integration (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) attachment: std::sync::OnceLock<Attachment>,
 }
 
 impl Events {
@@ -166,6 +173,8 @@ impl Events {
             queue: Mutex::new(VecDeque::new()),
             on_transition: Mutex::new(Vec::new()),
             on_rejection: Mutex::new(Vec::new()),
+            #[cfg(feature = "metrics")]
+            attachment: std::sync::OnceLock::new(),
         }
     }
 

@@ -40,8 +40,8 @@ pub struct Metrics {
     pub failure_rate: Option<f64>,
     /// With a window: the percentage of slow calls among the outcomes in it.
     pub slow_call_rate: Option<f64>,
-    /// Call totals since the breaker was made, if [`Config::totals`](crate::Config::totals) is
-    /// on.
+    /// Call totals since counting was turned on, if [`Config::totals`](crate::Config::totals)
+    /// is on or the breaker's metrics are exported (feature `metrics`).
     pub totals: Option<Totals>,
 }
 

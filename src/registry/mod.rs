@@ -61,6 +61,9 @@ pub struct Registry<C: Clock = SystemClock> {
     clock: C,
     /// Runs on every breaker the registry creates (a fleet joining it); see `set_joiner`.
     joiner: OnceLock<Joiner<C>>,
+    /// New breakers export their metrics when made (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    exporting: std::sync::atomic::AtomicBool,
 }
 
 type Joiner<C> = Box<dyn Fn(&Arc<Breaker<C>>) + Send + Sync>;
@@ -105,6 +108,8 @@ impl<C: Clock + Clone> Registry<C> {
             default_config: RwLock::new(Config::default()),
             joiner: OnceLock::new(),
             clock,
+            #[cfg(feature = "metrics")]
+            exporting: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -222,6 +227,9 @@ impl<C: Clock + Clone> Registry<C> {
         let key: Arc<str> = Arc::from(name);
         let created =
             Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
+        // Exported before anyone can call it, so no call or transition goes uncounted.
+        #[cfg(feature = "metrics")]
+        self.export_if_exporting(&created);
         let mut map = self
             .breakers
             .write()
@@ -231,6 +239,10 @@ impl<C: Clock + Clone> Registry<C> {
         }
         map.insert(key, Arc::clone(&created));
         drop(map);
+        // Again after the insert: an export of the whole registry that began after the look
+        // above, but read the map before the insert, is seen here (exporting is idempotent).
+        #[cfg(feature = "metrics")]
+        self.export_if_exporting(&created);
         if let Some(joiner) = self.joiner.get() {
             joiner(&created);
         }
@@ -252,6 +264,32 @@ impl<C: Clock + Clone> Registry<C> {
             breakers.iter().for_each(|breaker| join(breaker));
         }
         true
+    }
+
+    #[cfg(feature = "metrics")]
+    fn export_if_exporting(&self, breaker: &Breaker<C>) {
+        if self.exporting.load(std::sync::atomic::Ordering::SeqCst) {
+            crate::integrations::metrics::export_breaker(breaker);
+        }
+    }
+
+    /// Makes every breaker made from now on export its metrics (feature `metrics`).
+    #[cfg(feature = "metrics")]
+    pub(crate) fn start_exporting(&self) {
+        self.exporting
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Every breaker with its name, sorted by name, copied out of the map (so no breaker is
+    /// asked anything under its lock).
+    pub(crate) fn breakers(&self) -> Vec<(Arc<str>, Arc<Breaker<C>>)> {
+        let mut all: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
+            .read()
+            .iter()
+            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
+            .collect();
+        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 
     /// Takes the breaker called `name` out of the registry. Calls already holding it finish
@@ -396,17 +434,10 @@ impl<C: Clock + Clone> Registry<C> {
     /// `ask` of every breaker, by name, sorted. The handles are copied out first, so no
     /// breaker is asked anything under the map's lock.
     fn each_sorted<T>(&self, ask: impl Fn(&Breaker<C>) -> T) -> Vec<(String, T)> {
-        let breakers: Vec<(Arc<str>, Arc<Breaker<C>>)> = self
-            .read()
-            .iter()
-            .map(|(name, breaker)| (Arc::clone(name), Arc::clone(breaker)))
-            .collect();
-        let mut all: Vec<(String, T)> = breakers
+        self.breakers()
             .into_iter()
             .map(|(name, breaker)| (name.to_string(), ask(&breaker)))
-            .collect();
-        all.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        all
+            .collect()
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Map<C>> {

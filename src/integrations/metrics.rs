@@ -1,0 +1,369 @@
+//! Metrics export (feature `metrics`) through the [`metrics`](https://docs.rs/metrics) facade,
+//! with resilience4j's instruments in Prometheus style.
+//!
+//! Install any `metrics` recorder (a Prometheus exporter, an OpenTelemetry bridge), then call
+//! [`ExportMetrics::export_metrics`] on a [`Registry`] (every breaker it holds or will make) or
+//! on a [`Breaker`], once. Call [`ExportMetrics::publish_metrics`] before each scrape (in the
+//! `/metrics` handler, before rendering) or on a timer of your own: it brings call counts and
+//! rates up to date. The library spawns nothing, so nothing publishes behind your back.
+//!
+//! | instrument | type | labels | value |
+//! | --- | --- | --- | --- |
+//! | [`STATE`] | gauge | `name`, `state` | one series per state ([`state_label`]): 1 for the current state, 0 for the four others, all five set on every transition |
+//! | [`CALLS`] | counter | `name`, `kind` | calls by fate: `successful`, `failed`, `ignored`, `not_permitted` ([`KINDS`]) |
+//! | [`TRANSITIONS`] | counter | `name`, `from`, `to` | transitions made, by state pair |
+//! | [`FAILURE_RATE`] | gauge | `name` | with a window: percentage of failures in it, -1 while it is empty |
+//! | [`SLOW_CALL_RATE`] | gauge | `name` | with a window: percentage of slow calls in it, -1 while it is empty |
+//! | [`SLOW_CALLS`] | counter | `name` | with slow-call timing on: calls that took at least `slow_call_duration` |
+//!
+//! The state gauges and transition counters are pushed as transitions happen, in the order they
+//! were made (through a transition listener, see [`Breaker::on_transition`]); an open circuit
+//! whose period has passed turns half-open when it is next asked, and `publish_metrics` asks.
+//! Call counts and rates are published by `publish_metrics`, from the breaker's own per-core
+//! totals: an exported breaker counts its calls (as with [`Config::totals`](crate::Config::totals)
+//! on), and no call ever touches a `metrics` handle. Handles are registered once per breaker
+//! (a transition pair's counter when that pair first happens), with the recorder in effect at
+//! that moment. Call durations are not exported: the closed path never reads the clock; with
+//! slow-call timing on, [`SLOW_CALLS`] counts the slow ones.
+//!
+//! ```
+//! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+//! use protego_breaker::metrics::{ExportMetrics, CALLS, STATE};
+//! use protego_breaker::{CircuitBreaker, Registry};
+//!
+//! let recorder = DebuggingRecorder::new();
+//! let snapshotter = recorder.snapshotter();
+//! metrics::with_local_recorder(&recorder, || {
+//!     let registry = Registry::new();
+//!     registry.export_metrics();
+//!     let payments = registry.handle("payments");
+//!     # futures::executor::block_on(async {
+//!     let _ = payments.call(async { Ok::<_, ()>(()) }).await;
+//!     # });
+//!     registry.publish_metrics();
+//! });
+//! let values: Vec<(String, Vec<String>, DebugValue)> = snapshotter
+//!     .snapshot()
+//!     .into_vec()
+//!     .into_iter()
+//!     .map(|(key, _, _, value)| {
+//!         let labels = key.key().labels().map(|l| format!("{}={}", l.key(), l.value())).collect();
+//!         (key.key().name().to_owned(), labels, value)
+//!     })
+//!     .collect();
+//! let closed = vec!["name=payments".to_owned(), "state=closed".to_owned()];
+//! assert!(values.contains(&(STATE.to_owned(), closed, DebugValue::Gauge(1.0.into()))));
+//! let successful = vec!["name=payments".to_owned(), "kind=successful".to_owned()];
+//! assert!(values.contains(&(CALLS.to_owned(), successful, DebugValue::Counter(1))));
+//! ```
+
+use std::sync::{Arc, OnceLock};
+
+use ::metrics::{Counter, Gauge, SharedString, Unit};
+
+use crate::breaker::Breaker;
+use crate::clock::Clock;
+use crate::machine::state::State;
+use crate::registry::Registry;
+
+/// Gauge `protego_circuitbreaker_state{name, state}`: 1 for the current state, 0 for the others.
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::STATE, "protego_circuitbreaker_state");
+/// ```
+pub const STATE: &str = "protego_circuitbreaker_state";
+
+/// Counter `protego_circuitbreaker_calls_total{name, kind}`: calls by fate (see [`KINDS`]).
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::CALLS, "protego_circuitbreaker_calls_total");
+/// ```
+pub const CALLS: &str = "protego_circuitbreaker_calls_total";
+
+/// Counter `protego_circuitbreaker_transitions_total{name, from, to}`.
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::TRANSITIONS, "protego_circuitbreaker_transitions_total");
+/// ```
+pub const TRANSITIONS: &str = "protego_circuitbreaker_transitions_total";
+
+/// Gauge `protego_circuitbreaker_failure_rate{name}`, in percent; only for breakers with a
+/// window; -1 while the window holds no outcome (resilience4j's convention).
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::FAILURE_RATE, "protego_circuitbreaker_failure_rate");
+/// ```
+pub const FAILURE_RATE: &str = "protego_circuitbreaker_failure_rate";
+
+/// Gauge `protego_circuitbreaker_slow_call_rate{name}`, in percent; like [`FAILURE_RATE`].
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::SLOW_CALL_RATE, "protego_circuitbreaker_slow_call_rate");
+/// ```
+pub const SLOW_CALL_RATE: &str = "protego_circuitbreaker_slow_call_rate";
+
+/// Counter `protego_circuitbreaker_slow_calls_total{name}`: calls that took at least
+/// `slow_call_duration`; only for breakers that time calls (a window and a slow-call duration).
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::SLOW_CALLS, "protego_circuitbreaker_slow_calls_total");
+/// ```
+pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
+
+/// The `kind` label values of [`CALLS`], in this order: admitted calls that succeeded, failed
+/// (panics included) or were ignored (cancellations included), and calls rejected without
+/// running.
+///
+/// ```
+/// assert_eq!(protego_breaker::metrics::KINDS, ["successful", "failed", "ignored", "not_permitted"]);
+/// ```
+pub const KINDS: [&str; 4] = ["successful", "failed", "ignored", "not_permitted"];
+
+/// Every state, in the order of the [`STATE`] series.
+const STATES: [State; 5] = [
+    State::Closed,
+    State::Open,
+    State::HalfOpen,
+    State::ForcedOpen,
+    State::Disabled,
+];
+
+/// The `state`, `from` and `to` label value of a state: resilience4j's spelling.
+///
+/// ```
+/// use protego_breaker::{metrics::state_label, State};
+///
+/// assert_eq!(state_label(State::HalfOpen), "half_open");
+/// assert_eq!(state_label(State::ForcedOpen), "forced_open");
+/// ```
+pub fn state_label(state: State) -> &'static str {
+    state.snake_name()
+}
+
+fn index(state: State) -> usize {
+    match state {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+        State::ForcedOpen => 3,
+        State::Disabled => 4,
+    }
+}
+
+/// Exports a breaker's (or every breaker of a registry's) instruments: see the
+/// [module docs](self).
+///
+/// ```
+/// use protego_breaker::metrics::ExportMetrics;
+/// use protego_breaker::{Breaker, Config};
+///
+/// let breaker = Breaker::new(Config::default()).named("search");
+/// breaker.export_metrics(); // registers its instruments with the installed recorder
+/// breaker.export_metrics(); // a second time changes nothing
+/// breaker.publish_metrics(); // e.g. in the /metrics handler, before rendering
+/// ```
+pub trait ExportMetrics {
+    /// Registers the instruments with the recorder in effect, sets the state gauges and keeps
+    /// them up to date from now on, and turns call counting on. Once per breaker: calling it
+    /// again changes nothing. On a registry, it also exports every breaker the registry makes
+    /// from now on, when it makes it.
+    ///
+    /// ```
+    /// use protego_breaker::metrics::ExportMetrics;
+    /// use protego_breaker::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.export_metrics();
+    /// // Counting is on for every breaker of the registry, config or not.
+    /// assert!(registry.get_or_create("later").metrics().totals.is_some());
+    /// ```
+    fn export_metrics(&self);
+
+    /// Brings call counts ([`CALLS`], [`SLOW_CALLS`]) and rates ([`FAILURE_RATE`],
+    /// [`SLOW_CALL_RATE`]) up to date, and lets an open circuit whose period has passed turn
+    /// half-open (as [`Breaker::state`] does). Exports first what is not exported yet.
+    ///
+    /// ```
+    /// use protego_breaker::metrics::ExportMetrics;
+    /// use protego_breaker::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("payments");
+    /// registry.publish_metrics(); // exports "payments" too
+    /// ```
+    fn publish_metrics(&self);
+}
+
+impl<C: Clock> ExportMetrics for Breaker<C> {
+    fn export_metrics(&self) {
+        export_breaker(self);
+    }
+
+    fn publish_metrics(&self) {
+        publish_breaker(self);
+    }
+}
+
+impl<C: Clock + Clone> ExportMetrics for Registry<C> {
+    fn export_metrics(&self) {
+        // The flag first: a breaker made from here on exports itself, and one already in the
+        // map is exported below.
+        self.start_exporting();
+        for (_, breaker) in self.breakers() {
+            export_breaker(&breaker);
+        }
+    }
+
+    fn publish_metrics(&self) {
+        self.start_exporting();
+        for (_, breaker) in self.breakers() {
+            publish_breaker(&breaker);
+        }
+    }
+}
+
+/// One breaker's handles. The label values are the breaker's; a handle made later (a
+/// transition pair's counter, a rate gauge) uses the recorder in effect then.
+pub(crate) struct Instruments {
+    name: Arc<str>,
+    states: [Gauge; 5],
+    calls: [Counter; 4],
+    transitions: [[OnceLock<Counter>; 5]; 5],
+    slow_calls: OnceLock<Counter>,
+    failure_rate: OnceLock<Gauge>,
+    slow_call_rate: OnceLock<Gauge>,
+}
+
+impl Instruments {
+    fn new(name: Arc<str>) -> Self {
+        describe();
+        let label = || SharedString::from(Arc::clone(&name));
+        Instruments {
+            states: STATES
+                .map(|s| ::metrics::gauge!(STATE, "name" => label(), "state" => state_label(s))),
+            calls: KINDS.map(|kind| ::metrics::counter!(CALLS, "name" => label(), "kind" => kind)),
+            transitions: Default::default(),
+            slow_calls: OnceLock::new(),
+            failure_rate: OnceLock::new(),
+            slow_call_rate: OnceLock::new(),
+            name,
+        }
+    }
+
+    fn label(&self) -> SharedString {
+        SharedString::from(Arc::clone(&self.name))
+    }
+
+    /// All five series: 1 for `current`, 0 for the others.
+    fn set_state(&self, current: State) {
+        for (state, gauge) in STATES.iter().zip(&self.states) {
+            gauge.set(if *state == current { 1.0 } else { 0.0 });
+        }
+    }
+
+    fn transition(&self, from: State, to: State) {
+        self.set_state(to);
+        self.transitions[index(from)][index(to)]
+            .get_or_init(|| {
+                ::metrics::counter!(
+                    TRANSITIONS,
+                    "name" => self.label(),
+                    "from" => state_label(from),
+                    "to" => state_label(to)
+                )
+            })
+            .increment(1);
+    }
+}
+
+/// HELP lines, for recorders that show them. Idempotent.
+fn describe() {
+    ::metrics::describe_gauge!(
+        STATE,
+        "Circuit breaker state: 1 for the current state, else 0"
+    );
+    ::metrics::describe_counter!(CALLS, "Calls through the circuit breaker, by fate");
+    ::metrics::describe_counter!(TRANSITIONS, "Circuit breaker state transitions");
+    ::metrics::describe_gauge!(
+        FAILURE_RATE,
+        Unit::Percent,
+        "Failure rate in the circuit breaker's window; -1 while it is empty"
+    );
+    ::metrics::describe_gauge!(
+        SLOW_CALL_RATE,
+        Unit::Percent,
+        "Slow-call rate in the circuit breaker's window; -1 while it is empty"
+    );
+    ::metrics::describe_counter!(SLOW_CALLS, "Calls that took at least slow_call_duration");
+}
+
+/// Exports `breaker` once: registers its handles, turns its totals on, and installs the
+/// listener that keeps the state gauges and transition counters up to date.
+pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
+    let mut made = false;
+    let slot = breaker.attachment().get_or_init(|| {
+        made = true;
+        Arc::new(Instruments::new(Arc::from(breaker.name().unwrap_or(""))))
+    });
+    let Some(instruments) = instruments(slot) else {
+        return;
+    };
+    if !made {
+        return;
+    }
+    breaker.pin_totals();
+    let listener = Arc::clone(&instruments);
+    breaker.on_transition(move |t| listener.transition(t.from(), t.to()));
+    // A transition delivered between a read and a set below would be overwritten: set, then
+    // look again, until the state read before the set is still the state.
+    let mut state = breaker.state();
+    loop {
+        instruments.set_state(state);
+        let now = breaker.state();
+        if now == state {
+            break;
+        }
+        state = now;
+    }
+}
+
+/// The instruments in a breaker's slot (the slot holds nothing else).
+fn instruments(slot: &crate::observe::events::Attachment) -> Option<Arc<Instruments>> {
+    Arc::clone(slot).downcast::<Instruments>().ok()
+}
+
+fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
+    export_breaker(breaker);
+    let Some(instruments) = breaker.attachment().get().and_then(instruments) else {
+        return;
+    };
+    let snapshot = breaker.metrics();
+    if let Some(totals) = snapshot.totals {
+        let counts = [
+            totals.succeeded,
+            totals.failed,
+            totals.ignored,
+            totals.rejected,
+        ];
+        for (counter, count) in instruments.calls.iter().zip(counts) {
+            counter.absolute(count);
+        }
+        let config = breaker.config();
+        if config.slow_call_duration().is_some() {
+            instruments
+                .slow_calls
+                .get_or_init(|| ::metrics::counter!(SLOW_CALLS, "name" => instruments.label()))
+                .absolute(totals.slow);
+        }
+        if config.window().is_some() {
+            let gauge = |slot: &OnceLock<Gauge>, name: &'static str| {
+                slot.get_or_init(|| ::metrics::gauge!(name, "name" => instruments.label()))
+                    .clone()
+            };
+            gauge(&instruments.failure_rate, FAILURE_RATE)
+                .set(snapshot.failure_rate.unwrap_or(-1.0));
+            gauge(&instruments.slow_call_rate, SLOW_CALL_RATE)
+                .set(snapshot.slow_call_rate.unwrap_or(-1.0));
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! End to end on loopback: a reqwest client with the breaker middleware against an axum server,
+//! alone and stacked with `reqwest-retry`.
+#![cfg(feature = "reqwest")]
+
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State as Extract;
+use axum::http::StatusCode;
+use axum::routing::get;
+use protego_breaker::reqwest::{rejected, CircuitBreakerMiddleware, OTHER_HOSTS};
+use protego_breaker::{Config, ManualClock, Outcome, Registry, State};
+use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware};
+use reqwest_retry::{policies::ExponentialBackoff, RetryTransientMiddleware};
+
+/// A server whose `/` answers `status` and counts the requests that reached it.
+struct Server {
+    status: Arc<AtomicU16>,
+    hits: Arc<AtomicUsize>,
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start() -> Server {
+        let status = Arc::new(AtomicU16::new(200));
+        let hits = Arc::new(AtomicUsize::new(0));
+        let state = (Arc::clone(&status), Arc::clone(&hits));
+        let app = axum::Router::new()
+            .route(
+                "/",
+                get(
+                    |Extract((status, hits)): Extract<(Arc<AtomicU16>, Arc<AtomicUsize>)>| async move {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap()
+                    },
+                ),
+            )
+            .with_state(state);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Server {
+            status,
+            hits,
+            addr,
+            task,
+        }
+    }
+
+    fn answer(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn registry(clock: &ManualClock, threshold: u32) -> Arc<Registry<ManualClock>> {
+    let config = Config::builder()
+        .failure_threshold(threshold)
+        .reset_timeout(Duration::from_secs(30))
+        .half_open_retries(1)
+        .build()
+        .unwrap();
+    Arc::new(Registry::with_clock(clock.clone()).with_default_config(config))
+}
+
+fn client(middleware: impl Middleware) -> ClientWithMiddleware {
+    let inner = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    ClientBuilder::new(inner).with(middleware).build()
+}
+
+async fn status(
+    client: &ClientWithMiddleware,
+    url: &str,
+) -> Result<u16, reqwest_middleware::Error> {
+    client.get(url).send().await.map(|r| r.status().as_u16())
+}
+
+#[tokio::test]
+async fn an_open_circuit_rejects_without_sending_and_a_trial_closes_it() {
+    let server = Server::start().await;
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 2);
+    let client = client(CircuitBreakerMiddleware::named(
+        Arc::clone(&registry),
+        "api",
+    ));
+
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 200);
+    server.answer(503);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 503);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 503);
+    assert_eq!(registry.get("api").unwrap().state(), State::Open);
+
+    clock.advance(Duration::from_secs(10));
+    let error = status(&client, &server.url()).await.unwrap_err();
+    let refusal = rejected(&error).expect("a rejection, downcast from the middleware error");
+    assert_eq!(refusal.name(), Some("api"));
+    assert_eq!(refusal.retry_after(), Some(Duration::from_secs(20)));
+    assert_eq!(server.hits(), 3, "the rejected request was never sent");
+
+    server.answer(200);
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 200);
+    assert_eq!(registry.get("api").unwrap().state(), State::Closed);
+}
+
+#[tokio::test]
+async fn client_errors_are_successes_but_429_and_refused_connections_are_failures() {
+    let server = Server::start().await;
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 2);
+    let client = client(CircuitBreakerMiddleware::named(
+        Arc::clone(&registry),
+        "api",
+    ));
+    let breaker = registry.get_or_create("api");
+
+    server.answer(404);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 404);
+    assert_eq!(
+        breaker.consecutive_failures(),
+        0,
+        "404 is the caller's problem"
+    );
+    server.answer(429);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 429);
+    assert_eq!(
+        breaker.consecutive_failures(),
+        1,
+        "429: the server is overloaded"
+    );
+
+    // A port nobody listens on: the connection is refused.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dead = format!("http://{}/", closed.local_addr().unwrap());
+    drop(closed);
+    let error = status(&client, &dead).await.unwrap_err();
+    assert!(rejected(&error).is_none(), "sent, and failed: {error}");
+    assert_eq!(breaker.state(), State::Open, "a connect error is a failure");
+}
+
+#[tokio::test]
+async fn a_classifier_decides_what_counts() {
+    let server = Server::start().await;
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 1);
+    let strict = CircuitBreakerMiddleware::named(Arc::clone(&registry), "strict").classify(
+        |r: &Result<reqwest::Response, reqwest_middleware::Error>| match r {
+            Ok(res) if res.status().is_client_error() => Outcome::Failure,
+            Ok(_) => Outcome::Success,
+            Err(_) => Outcome::Failure,
+        },
+    );
+    let client = client(strict);
+    server.answer(400);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 400);
+    assert_eq!(registry.get("strict").unwrap().state(), State::Open);
+}
+
+#[tokio::test]
+async fn per_host_breakers_stop_at_the_cap_and_share_the_rest() {
+    let server = Server::start().await;
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 1);
+    let client = client(CircuitBreakerMiddleware::per_host(Arc::clone(&registry)).max_hosts(1));
+    let port = server.addr.port();
+
+    server.answer(500);
+    let _ = status(&client, &format!("http://127.0.0.1:{port}/")).await;
+    server.answer(200);
+    // Another name for the same server: past the cap, so it shares the overflow breaker.
+    assert_eq!(
+        status(&client, &format!("http://localhost:{port}/"))
+            .await
+            .unwrap(),
+        200
+    );
+    let names: Vec<String> = registry.states().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, [format!("127.0.0.1:{port}"), OTHER_HOSTS.to_owned()]);
+    assert_eq!(
+        registry.get(&format!("127.0.0.1:{port}")).unwrap().state(),
+        State::Open,
+        "one host's failures open its own breaker only"
+    );
+    assert!(
+        status(&client, &format!("http://127.0.0.1:{port}/"))
+            .await
+            .is_err(),
+        "and the host keeps its breaker"
+    );
+}
+
+#[tokio::test]
+async fn stacked_inside_reqwest_retry_a_rejection_stops_the_retries() {
+    let server = Server::start().await;
+    server.answer(500);
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 2);
+    let policy = ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), Duration::from_millis(5))
+        .build_with_max_retries(10);
+    // Retry outside, breaker inside: every attempt is one call of the breaker.
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(RetryTransientMiddleware::new_with_policy(policy))
+        .with(CircuitBreakerMiddleware::named(
+            Arc::clone(&registry),
+            "api",
+        ))
+        .build();
+
+    let started = Instant::now();
+    let error = status(&client, &server.url()).await.unwrap_err();
+    assert!(
+        rejected(&error).is_some(),
+        "the retries ended on the rejection: {error:?}"
+    );
+    assert_eq!(
+        server.hits(),
+        2,
+        "two attempts opened the circuit; the third was rejected, not sent, not retried"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn stacked_outside_reqwest_retry_it_sees_one_call_per_request() {
+    let server = Server::start().await;
+    server.answer(500);
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 2);
+    let policy = ExponentialBackoff::builder()
+        .retry_bounds(Duration::from_millis(1), Duration::from_millis(5))
+        .build_with_max_retries(2);
+    let client = ClientBuilder::new(reqwest::Client::new())
+        .with(CircuitBreakerMiddleware::named(
+            Arc::clone(&registry),
+            "api",
+        ))
+        .with(RetryTransientMiddleware::new_with_policy(policy))
+        .build();
+
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 500);
+    assert_eq!(
+        server.hits(),
+        3,
+        "one request: the first attempt and two retries"
+    );
+    let breaker = registry.get("api").unwrap();
+    assert_eq!(breaker.consecutive_failures(), 1, "one call of the breaker");
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 500);
+    assert_eq!(breaker.state(), State::Open);
+    let error = status(&client, &server.url()).await.unwrap_err();
+    assert!(rejected(&error).is_some());
+    assert_eq!(server.hits(), 6, "rejected before any attempt");
+}
