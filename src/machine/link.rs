@@ -25,4 +25,7 @@ pub(crate) trait Link: Send + Sync {
     /// A trial of the current half-open round ended with `outcome` (`Ignored` for a
     /// cancellation).
     fn trial_finished(&self, outcome: Outcome);
+
+    /// Whether the fleet's store is reachable now (for the metrics snapshot).
+    fn is_online(&self) -> bool;
 }
