@@ -225,7 +225,6 @@ impl Fleet {
             budget: AtomicU32::new(0),
             fleet_round: AtomicBool::new(false),
             want: AtomicBool::new(false),
-            retries: AtomicU32::new(breaker.trial_slots()),
         });
         let link = FleetLink {
             slot: Arc::clone(&slot),

@@ -44,8 +44,6 @@ pub(crate) struct Slot {
     pub(crate) fleet_round: AtomicBool,
     /// A call wanted a trial lease; set by the breaker, cleared by the sync future.
     pub(crate) want: AtomicBool,
-    /// The breaker's `half_open_retries`, mirrored for the call path.
-    pub(crate) retries: AtomicU32,
 }
 
 /// The `Link` a fleet attaches to each breaker it shares.
@@ -64,13 +62,13 @@ impl Link for FleetLink {
         if !self.fleet.is_online() || !self.slot.fleet_round.load(Ordering::Acquire) {
             return None;
         }
-        let budget = self.slot.budget.load(Ordering::Acquire);
-        if budget < self.slot.retries.load(Ordering::Relaxed)
-            && !self.slot.want.swap(true, Ordering::AcqRel)
-        {
+        Some(self.slot.budget.load(Ordering::Acquire))
+    }
+
+    fn trial_wanted(&self) {
+        if !self.slot.want.swap(true, Ordering::AcqRel) {
             self.fleet.push(&self.slot, Command::NeedLeases);
         }
-        Some(budget)
     }
 
     fn trial_finished(&self, outcome: Outcome) {

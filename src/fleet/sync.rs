@@ -63,6 +63,8 @@ impl Member {
         self.leases.clear();
         self.full = false;
         self.slot.budget.store(0, Ordering::Release);
+        // The next call that finds no lease asks again.
+        self.slot.want.store(false, Ordering::Release);
     }
 }
 
@@ -266,13 +268,12 @@ impl Run {
         }
     }
 
+    /// After a push or a tick: a call that found every slot taken may find one now.
     async fn retry_lease(&mut self, i: usize) {
         let m = &mut self.members[i];
-        if m.full {
+        if m.slot.want.load(Ordering::Acquire) {
             m.full = false;
-            if m.slot.want.load(Ordering::Acquire) {
-                self.acquire(i).await;
-            }
+            self.acquire(i).await;
         }
     }
 
@@ -325,7 +326,6 @@ impl Run {
         m.own_open = false;
         m.pending_trip = false;
         m.reset_round();
-        m.slot.want.store(false, Ordering::Release);
         m.slot.fleet_round.store(
             matches!(state.kind, StateKind::Open | StateKind::HalfOpen),
             Ordering::Release,
@@ -337,12 +337,9 @@ impl Run {
         let Some(i) = self.members.iter().position(|m| Arc::ptr_eq(&m.slot, slot)) else {
             return;
         };
-        let Some(member) = slot.member.upgrade() else {
+        if slot.member.strong_count() == 0 {
             return;
-        };
-        slot.retries
-            .store(member.half_open_retries(), Ordering::Relaxed);
-        drop(member);
+        }
         let online = self.inner.is_online();
         match command {
             Command::Transitioned { from, to, reason } => match reason {

@@ -331,6 +331,15 @@ impl Machine {
         self.link().and_then(|link| link.trial_budget())
     }
 
+    /// Tells the fleet that a half-open call found no trial lease. Out of line: rare.
+    #[cold]
+    #[inline(never)]
+    fn want_trial(&self) {
+        if let Some(link) = self.link() {
+            link.trial_wanted();
+        }
+    }
+
     /// Attaches the fleet this breaker shares its state with. Returns `false` if it already
     /// has one.
     #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
@@ -509,6 +518,11 @@ impl Machine {
                         continue;
                     }
                     if w.in_flight() + w.successes() >= slots {
+                        if shared.is_some_and(|budget| {
+                            budget < self.knobs.half_open_retries.load(Ordering::Relaxed)
+                        }) {
+                            self.want_trial();
+                        }
                         return Err(Refusal {
                             state: State::HalfOpen,
                             retry_after: None,
