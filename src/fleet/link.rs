@@ -38,7 +38,7 @@ pub(crate) struct Slot {
     pub(crate) member: Weak<dyn Member>,
     /// Trial leases granted to this replica in the current round, minus cancelled trials.
     pub(crate) budget: AtomicU32,
-    /// The fleet holds the round (the store is Open or HalfOpen and this replica follows it):
+    /// The fleet holds the round (the store is open or half-open and this replica follows it):
     /// half-open admits only what the leases allow. Cleared for a replica that is open on its
     /// own (a trip below the quorum, or while the store was away).
     pub(crate) fleet_round: AtomicBool,

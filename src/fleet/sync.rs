@@ -141,9 +141,10 @@ impl Run {
                     }
                 }
                 Event::Push(change) => self.pushed(&change).await,
-                Event::BadPush(_error) => {
+                Event::BadPush(error) => {
                     #[cfg(feature = "tracing")]
-                    tracing::warn!(target: "protego_breaker::fleet", error = %_error, "unreadable pushed change");
+                    tracing::warn!(target: "protego_breaker::fleet", %error, "unreadable pushed change");
+                    drop(error);
                 }
                 Event::PushesEnded => {
                     // The subscription is gone (the store went away?): find out now.
@@ -444,10 +445,6 @@ impl Run {
                 }
             };
             match r.outcome {
-                TripOutcome::Opened => {
-                    self.members[i].own_open = false;
-                    self.reconcile(i, r.state, false);
-                }
                 TripOutcome::Voted { .. } => self.members[i].known = Some(r.state),
                 TripOutcome::Stale if r.state.kind == StateKind::Closed => {
                     if attempt == 0 {
@@ -456,7 +453,8 @@ impl Run {
                     }
                     self.members[i].known = Some(r.state);
                 }
-                TripOutcome::Stale => {
+                // Opened here, or by another replica first: the fleet's Open.
+                TripOutcome::Opened | TripOutcome::Stale => {
                     self.members[i].own_open = false;
                     self.reconcile(i, r.state, false);
                 }

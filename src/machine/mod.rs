@@ -328,7 +328,7 @@ impl Machine {
     /// While shared with a reachable fleet: this replica's trial budget for the round.
     #[inline]
     fn shared_budget(&self) -> Option<u32> {
-        self.link().and_then(|link| link.trial_budget())
+        self.link().and_then(Link::trial_budget)
     }
 
     /// Tells the fleet that a half-open call found no trial lease. Out of line: rare.
@@ -350,7 +350,7 @@ impl Machine {
     /// Takes the state the fleet holds: `to` (for Open, until `deadline` on this breaker's
     /// clock). A change of state, or of an open period's end, is a transition with
     /// [`Reason::Fleet`]; adopting the state the breaker is already in (an open period with the
-    /// same end) changes nothing, except that adopting HalfOpen always starts a fresh round (the
+    /// same end) changes nothing, except that adopting half-open always starts a fresh round (the
     /// fleet adopts it only for a new fleet round: trials of the old one count for nothing).
     /// Returns whether it changed anything.
     #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
