@@ -39,6 +39,8 @@ mod error;
 #[allow(clippy::module_inception)]
 mod fleet;
 mod link;
+#[cfg(feature = "serde")]
+mod settings;
 mod store;
 mod sync;
 mod timeout;
@@ -50,6 +52,8 @@ pub mod redis;
 pub use config::FleetConfig;
 pub use error::StoreError;
 pub use fleet::Fleet;
+#[cfg(feature = "serde")]
+pub use settings::FleetSettings;
 pub use store::{ChangeStream, Store};
 #[cfg(feature = "redis-smol")]
 pub use timeout::AsyncIoSleeper;

@@ -25,6 +25,7 @@ const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
 
 /// How to reach Redis and lay out the keys.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct RedisConfig {
     /// A `redis://` URL (`rediss://` needs a TLS feature of the `redis` crate).
     pub url: String,
