@@ -9,7 +9,12 @@
 //! cargo bench --bench fleet --features redis-tokio
 //! cargo bench --bench fleet --features redis-tokio -- --test   # short runs (CI)
 //! ```
-#![allow(missing_docs, clippy::cast_precision_loss)]
+#![allow(
+    missing_docs,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
 
 #[path = "../tests/support/redis_server.rs"]
 mod common;

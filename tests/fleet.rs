@@ -105,7 +105,7 @@ async fn replicas_tripping_at_once_make_exactly_one_fleet_open() {
     online(&rs).await;
     let watcher = server.store();
     let mut changes = watcher.subscribe().await.unwrap();
-    futures::future::join_all(rs.iter().map(|r| fail(r))).await;
+    futures::future::join_all(rs.iter().map(fail)).await;
     until("every replica is open", WAIT, || {
         rs.iter().all(|r| r.state() == State::Open)
     })

@@ -1,5 +1,6 @@
 //! The same store on smol (feature `smol`): no tokio runtime anywhere.
 #![cfg(feature = "redis-smol")]
+#![allow(clippy::many_single_char_names)]
 
 #[path = "support/redis_server.rs"]
 mod common;

@@ -1,5 +1,10 @@
 //! `RedisStore` against a real redis-server started by each test.
 #![cfg(feature = "redis-tokio")]
+#![allow(
+    clippy::many_single_char_names,
+    clippy::too_many_lines,
+    clippy::cast_sign_loss
+)]
 
 #[path = "support/redis_server.rs"]
 mod common;
@@ -27,7 +32,7 @@ fn trip(epoch: Epoch, replica: &str, open_for_ms: u64) -> Trip<'_> {
     }
 }
 
-/// Trips `name` from its current Closed state and waits until it is HalfOpen; returns that epoch.
+/// Trips `name` from its current Closed state and waits until it is half-open; returns that epoch.
 async fn half_open(store: &RedisStore, name: &str) -> Epoch {
     let closed = store.read(name).await.unwrap();
     assert_eq!(closed.kind, StateKind::Closed);
@@ -562,7 +567,7 @@ async fn ttls_on_every_key() {
     store.set_manual("leased", Manual::ForceOpen).await.unwrap();
     assert_ttls(&server, &store, "leased");
     // Reads refresh the TTL of a held name once half of it has run.
-    config.idle_ttl = Duration::from_millis(1_000);
+    config.idle_ttl = Duration::from_secs(1);
     let short = store_for(config);
     short.set_manual("short", Manual::Disable).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;

@@ -576,14 +576,14 @@ impl<'de> Deserialize<'de> for FleetSection {
                         "replica_id" => s.replica_id = Some(value(&mut map, k).map_err(named)?),
                         "quorum" => s.quorum = Some(value(&mut map, k).map_err(named)?),
                         "op_timeout" => {
-                            s.op_timeout = Some(Duration::read(&mut map, k).map_err(named)?)
+                            s.op_timeout = Some(Duration::read(&mut map, k).map_err(named)?);
                         }
                         "sync_interval" => {
-                            s.sync_interval = Some(Duration::read(&mut map, k).map_err(named)?)
+                            s.sync_interval = Some(Duration::read(&mut map, k).map_err(named)?);
                         }
                         "lease" => s.lease = Some(Duration::read(&mut map, k).map_err(named)?),
                         "quorum_window" => {
-                            s.quorum_window = Some(Duration::read(&mut map, k).map_err(named)?)
+                            s.quorum_window = Some(Duration::read(&mut map, k).map_err(named)?);
                         }
                         other => return Err(de::Error::unknown_field(other, FLEET_KEYS)),
                     }
