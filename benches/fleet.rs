@@ -13,7 +13,8 @@
     missing_docs,
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
-    clippy::cast_sign_loss
+    clippy::cast_sign_loss,
+    clippy::inline_always
 )]
 
 #[path = "../tests/support/redis_server.rs"]
@@ -40,6 +41,7 @@ fn ok() -> Ready<Out> {
     ready(Ok(black_box(1)))
 }
 
+#[inline(always)]
 fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
     pin!(fut).poll(cx)
 }
@@ -78,6 +80,26 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
         b.iter(|| poll_once(shared_breaker.as_ref().call(ok()), &mut cx));
     });
     g.finish();
+    // The same two paths interleaved (A, B, A, B ...), robust to a machine whose load
+    // drifts between criterion's groups: the median of per-batch ns/call.
+    let batch = if quick() { 10_000 } else { 2_000_000 };
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..if quick() { 3 } else { 21 } {
+        for (breaker, out) in [(&local_breaker, &mut a), (&shared_breaker, &mut b)] {
+            let start = Instant::now();
+            for _ in 0..batch {
+                let _ = black_box(poll_once(breaker.as_ref().call(ok()), &mut cx));
+            }
+            out.push(start.elapsed().as_secs_f64() * 1e9 / f64::from(batch));
+        }
+    }
+    a.sort_by(f64::total_cmp);
+    b.sort_by(f64::total_cmp);
+    println!(
+        "closed success, interleaved batches, median ns/call: local {:.2}, shared {:.2}",
+        a[a.len() / 2],
+        b[b.len() / 2]
+    );
     let before = shared.ops.transitions();
     for _ in 0..100_000 {
         let _ = poll_once(shared_breaker.as_ref().call(ok()), &mut cx);
