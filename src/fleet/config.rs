@@ -12,9 +12,8 @@ use crate::fleet::Sleeper;
 /// 10 s, store operations bounded by 100 ms.
 ///
 /// The [`Sleeper`] makes the timers of the sync future (the sync interval, op timeouts) on your
-/// runtime: [`TokioSleeper`](crate::fleet::TokioSleeper) (feature `redis-tokio`),
-/// [`AsyncIoSleeper`](crate::fleet::AsyncIoSleeper) (feature `redis-smol`), or any
-/// `Fn(Duration) -> Sleep`.
+/// runtime: `TokioSleeper` (feature `redis-tokio`), `AsyncIoSleeper` (feature `redis-smol`),
+/// or any `Fn(Duration) -> Sleep`.
 ///
 /// ```
 /// use std::time::Duration;

@@ -7,11 +7,11 @@
 //! See [`Fleet`] for the guarantees.
 //!
 //! - [`Store`]: the async, dyn-compatible trait a store implements (one atomic operation per
-//!   step); [`redis::RedisStore`] (feature `redis`) is the one this crate ships.
+//!   step); `redis::RedisStore` (features `redis-tokio`, `redis-smol`) is the one this crate ships.
 //! - [`Fleet`] and [`FleetConfig`]: sharing registries or breakers, and the sync future
 //!   ([`Fleet::run`]) you spawn.
 //! - [`Sleeper`]: timers on your runtime for the sync interval and op timeouts
-//!   ([`TokioSleeper`] with `redis-tokio`, [`AsyncIoSleeper`] with `redis-smol`).
+//!   (`TokioSleeper` with `redis-tokio`, `AsyncIoSleeper` with `redis-smol`).
 //!
 //! ```no_run
 //! # #[cfg(feature = "redis-tokio")]

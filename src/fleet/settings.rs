@@ -35,7 +35,7 @@ use crate::fleet::FleetConfig;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct FleetSettings {
-    /// The store's address (for [`RedisConfig`](crate::fleet::redis::RedisConfig), feature `redis`).
+    /// The store's address (for the Redis store's `RedisConfig`).
     pub url: Option<String>,
     /// The store's key prefix.
     pub key_prefix: Option<String>,
