@@ -3,6 +3,12 @@
 use std::time::Duration;
 
 /// Why a store operation gave no answer. A store never panics on what it reads.
+///
+/// ```
+/// use protego_breaker::fleet::StoreError;
+/// let e = StoreError::Unreachable("connection refused".into());
+/// assert_eq!(e.to_string(), "store unreachable: connection refused");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -41,6 +47,13 @@ pub enum StoreError {
 
 impl StoreError {
     /// True for the errors that say the store is away (as opposed to holding or saying garbage).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego_breaker::fleet::StoreError;
+    /// assert!(StoreError::Timeout(Duration::from_millis(100)).is_unavailable());
+    /// assert!(!StoreError::Garbage { name: "db".into(), detail: "kind = ajar".into() }.is_unavailable());
+    /// ```
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unreachable(_) | Self::Timeout(_))
     }

@@ -10,7 +10,16 @@ use crate::fleet::StoreError;
 /// A boxed timer future.
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Makes timers on the user's runtime. The fleet's sync future holds one.
+/// Makes timers on the user's runtime. The fleet's sync future holds one. Any
+/// `Fn(Duration) -> Sleep` is one:
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::fleet::{Sleep, Sleeper};
+///
+/// let sleeper = |d: Duration| -> Sleep { Box::pin(async move { std::thread::sleep(d) }) };
+/// futures::executor::block_on(sleeper.sleep(Duration::from_millis(1)));
+/// ```
 pub trait Sleeper: Send + Sync {
     /// A future that completes after `d`.
     fn sleep(&self, d: Duration) -> Sleep;
@@ -25,7 +34,15 @@ where
     }
 }
 
-/// `tokio::time::sleep` (feature `tokio`; needs a tokio runtime with time enabled).
+/// `tokio::time::sleep` (feature `redis-tokio`; needs a tokio runtime with time enabled).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use protego_breaker::fleet::{Sleeper, TokioSleeper};
+/// TokioSleeper.sleep(std::time::Duration::from_millis(1)).await;
+/// # }
+/// ```
 #[cfg(feature = "redis-tokio")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TokioSleeper;
@@ -37,7 +54,12 @@ impl Sleeper for TokioSleeper {
     }
 }
 
-/// `async_io::Timer` (feature `smol`; runs on any executor, async-io drives it).
+/// `async_io::Timer` (feature `redis-smol`; runs on any executor, async-io drives it).
+///
+/// ```
+/// use protego_breaker::fleet::{AsyncIoSleeper, Sleeper};
+/// futures::executor::block_on(AsyncIoSleeper.sleep(std::time::Duration::from_millis(1)));
+/// ```
 #[cfg(feature = "redis-smol")]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AsyncIoSleeper;
@@ -57,6 +79,18 @@ impl Sleeper for AsyncIoSleeper {
 ///
 /// # Errors
 /// [`StoreError::Timeout`] when `timer` finishes first; otherwise whatever `op` returns.
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::fleet::{with_timeout, StoreError};
+///
+/// # futures::executor::block_on(async {
+/// let never = std::future::pending::<Result<(), StoreError>>();
+/// let fired = std::future::ready(()); // a timer that already finished
+/// let out = with_timeout(never, fired, Duration::from_millis(100)).await;
+/// assert_eq!(out, Err(StoreError::Timeout(Duration::from_millis(100))));
+/// # });
+/// ```
 pub async fn with_timeout<T>(
     op: impl Future<Output = Result<T, StoreError>>,
     timer: impl Future<Output = ()>,

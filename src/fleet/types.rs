@@ -20,6 +20,11 @@ pub enum StateKind {
 
 impl StateKind {
     /// The name used in the store and in pub/sub messages.
+    ///
+    /// ```
+    /// use protego_breaker::fleet::StateKind;
+    /// assert_eq!(StateKind::HalfOpen.as_str(), "half_open");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Closed => "closed",
@@ -31,6 +36,12 @@ impl StateKind {
     }
 
     /// The inverse of [`as_str`](Self::as_str).
+    ///
+    /// ```
+    /// use protego_breaker::fleet::StateKind;
+    /// assert_eq!(StateKind::parse("open"), Some(StateKind::Open));
+    /// assert_eq!(StateKind::parse("ajar"), None);
+    /// ```
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {
             "closed" => Self::Closed,
@@ -52,6 +63,12 @@ impl fmt::Display for StateKind {
 /// A fleet epoch: the shared generation. Every transition makes a new one, greater than all
 /// earlier ones (on Redis: `max(epoch + 1, Redis time in ms)`, so epochs also grow across keys
 /// expiring or Redis losing its data). `Epoch(0)` is "the store holds nothing for this name".
+///
+/// ```
+/// use protego_breaker::fleet::Epoch;
+/// assert!(Epoch(7) > Epoch::default());
+/// assert_eq!(Epoch(7).to_string(), "7");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Epoch(pub u64);
 
@@ -81,6 +98,11 @@ pub struct SharedState {
 
 impl SharedState {
     /// What the store means by a name it does not hold.
+    ///
+    /// ```
+    /// use protego_breaker::fleet::{Epoch, SharedState, StateKind};
+    /// assert_eq!((SharedState::ABSENT.epoch, SharedState::ABSENT.kind), (Epoch(0), StateKind::Closed));
+    /// ```
     pub const ABSENT: Self = Self {
         epoch: Epoch(0),
         kind: StateKind::Closed,

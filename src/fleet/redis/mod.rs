@@ -41,6 +41,13 @@ pub struct RedisConfig {
 
 impl RedisConfig {
     /// Defaults for `url`: prefix `protego`, 100 ms op timeout, 24 h idle TTL.
+    ///
+    /// ```
+    /// use protego_breaker::fleet::redis::RedisConfig;
+    /// let mut config = RedisConfig::new("redis://127.0.0.1:6379/");
+    /// config.key_prefix = "shop".to_owned();
+    /// assert_eq!(config.op_timeout, std::time::Duration::from_millis(100));
+    /// ```
     pub fn new(url: impl Into<String>) -> Self {
         Self {
             url: url.into(),
@@ -115,6 +122,15 @@ impl RedisStore {
     ///
     /// # Errors
     /// [`StoreError::Refused`] when the URL does not parse.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// use protego_breaker::fleet::{Sleep, Sleeper};
+    /// let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// assert!(RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), sleeper.clone()).is_ok());
+    /// assert!(RedisStore::new(RedisConfig::new("nope://"), sleeper).is_err());
+    /// ```
     pub fn new(config: RedisConfig, sleeper: Arc<dyn Sleeper>) -> Result<Self, StoreError> {
         let client = redis::Client::open(config.url.as_str()).map_err(|e| StoreError::Refused {
             op: "open",
@@ -133,12 +149,32 @@ impl RedisStore {
     }
 
     /// The pub/sub channel of this store's prefix.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Sleep, Sleeper};
+    /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
+    /// assert_eq!(store.channel(), "protego:events");
+    /// # Ok::<(), protego_breaker::fleet::StoreError>(())
+    /// ```
     pub fn channel(&self) -> &str {
         &self.channel
     }
 
     /// The three keys of breaker `name`, in script order: state (hash), leases (zset), votes
     /// (zset). One hash tag, so one Redis Cluster slot.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Sleep, Sleeper};
+    /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
+    /// assert_eq!(store.keys("db")[0], "{protego:db}:state");
+    /// # Ok::<(), protego_breaker::fleet::StoreError>(())
+    /// ```
     pub fn keys(&self, name: &str) -> [String; 3] {
         let tag = format!("{{{}:{}}}", self.prefix, name);
         [
@@ -347,6 +383,15 @@ impl Reply {
 ///
 /// # Errors
 /// [`StoreError::BadReply`] saying what is wrong with the message.
+///
+/// ```
+/// use protego_breaker::fleet::redis::parse_change;
+/// use protego_breaker::fleet::StateKind;
+/// let change = parse_change(b"1 42 open 1500 payments")?;
+/// assert_eq!((change.name.as_str(), change.kind), ("payments", StateKind::Open));
+/// assert!(parse_change(b"2 42 open 0 payments").is_err());
+/// # Ok::<(), protego_breaker::fleet::StoreError>(())
+/// ```
 pub fn parse_change(payload: &[u8]) -> Result<Change, StoreError> {
     const OP: &str = "subscribe";
     let text = std::str::from_utf8(payload).map_err(|_| bad(OP, "message is not UTF-8"))?;
