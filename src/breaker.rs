@@ -353,6 +353,7 @@ impl<C: Clock> Breaker<C> {
                 .until_half_open(&mut now)
                 .map(std::time::Duration::from_nanos),
             totals: self.machine.totals(),
+            fleet_online: self.machine.fleet_online(),
         }
     }
 
@@ -380,12 +381,6 @@ impl<C: Clock> Breaker<C> {
         self.machine.set_link(link)
     }
 
-    /// Whether the breaker shares its state with a fleet.
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn is_linked(&self) -> bool {
-        self.machine.is_linked()
-    }
-
     /// Takes the fleet's state: `state`, and for Open the time left of its open period (turned
     /// into a deadline on this breaker's clock). Returns whether anything changed.
     #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
@@ -395,6 +390,18 @@ impl<C: Clock> Breaker<C> {
             saturating_nanos(self.clock.now()).saturating_add(saturating_nanos(open_remaining))
         });
         self.machine.adopt(state, deadline, &mut now)
+    }
+
+    /// The open period this breaker's knobs give after `reopens` reopens (no jitter).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn open_length(&self, reopens: u32) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.machine.open_length(reopens))
+    }
+
+    /// The current `half_open_retries`, without a lock.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn half_open_retries(&self) -> u32 {
+        self.machine.half_open_retries()
     }
 
     #[inline]

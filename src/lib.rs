@@ -46,6 +46,8 @@ mod call;
 mod clock;
 mod config;
 mod error;
+#[cfg(feature = "fleet")]
+pub mod fleet;
 mod integrations;
 mod machine;
 mod observe;

@@ -106,3 +106,56 @@ fn config_error_is_a_std_error() {
     let err: ConfigError = Config::builder().failure_threshold(0).build().unwrap_err();
     takes_error(&err);
 }
+
+#[cfg(all(feature = "serde", feature = "fleet"))]
+mod fleet_section {
+    use std::time::Duration;
+
+    use protego_breaker::fleet::{FleetConfig, Sleep};
+    use protego_breaker::serde::RegistryConfig;
+
+    fn never(_: Duration) -> Sleep {
+        Box::pin(std::future::pending())
+    }
+
+    #[test]
+    fn the_fleet_section_configures_the_fleet_and_round_trips() {
+        let file = r#"
+            [default]
+            failure_threshold = 4
+
+            [fleet]
+            url = "redis://127.0.0.1:6379/"
+            key_prefix = "shop"
+            replica_id = "web-1"
+            op_timeout = "50ms"
+            sync_interval = "2s"
+            lease = "5s"
+            quorum = 2
+            quorum_window = "30s"
+        "#;
+        let config: RegistryConfig = toml::from_str(file).unwrap();
+        let settings = config.fleet().unwrap();
+        let fleet = settings.apply(FleetConfig::new(never));
+        assert_eq!(fleet.get_replica_id(), "web-1");
+        assert_eq!(fleet.get_op_timeout(), Duration::from_millis(50));
+        assert_eq!(fleet.get_sync_interval(), Duration::from_secs(2));
+        assert_eq!(fleet.get_lease(), Duration::from_secs(5));
+        assert_eq!(fleet.get_quorum(), 2);
+        assert_eq!(fleet.get_quorum_window(), Duration::from_secs(30));
+        let again: RegistryConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
+        assert_eq!(again, config);
+        assert!(toml::from_str::<RegistryConfig>("[default]")
+            .unwrap()
+            .fleet()
+            .is_none());
+    }
+
+    #[test]
+    fn fleet_section_errors_name_the_key() {
+        let err = toml::from_str::<RegistryConfig>("[fleet]\nquroum = 2").unwrap_err();
+        assert!(err.to_string().contains("quroum"), "{err}");
+        let err = toml::from_str::<RegistryConfig>("[fleet]\nlease = \"soon\"").unwrap_err();
+        assert!(err.to_string().contains("fleet.lease"), "{err}");
+    }
+}

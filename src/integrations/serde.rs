@@ -194,7 +194,7 @@ macro_rules! plain_knob_values {
     )*};
 }
 
-plain_knob_values!(u8, u32, u64, f64, bool, Window);
+plain_knob_values!(u8, u32, u64, f64, bool, Window, String);
 
 impl KnobValue for Duration {
     fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error> {
@@ -387,6 +387,8 @@ impl Serialize for Window {
 pub struct RegistryConfig {
     default: Config,
     breakers: BTreeMap<String, Config>,
+    #[cfg(feature = "fleet")]
+    fleet: Option<crate::fleet::FleetSettings>,
 }
 
 impl RegistryConfig {
@@ -410,6 +412,19 @@ impl RegistryConfig {
     /// ```
     pub fn breakers(&self) -> &BTreeMap<String, Config> {
         &self.breakers
+    }
+
+    /// The `[fleet]` section, if the file has one (feature `fleet`): how this registry
+    /// shares its breakers with other replicas. See [`FleetSettings`](crate::fleet::FleetSettings).
+    ///
+    /// ```
+    /// let config: protego_breaker::serde::RegistryConfig = toml::from_str("[fleet]\nquorum = 2")?;
+    /// assert_eq!(config.fleet().unwrap().quorum, Some(2));
+    /// # Ok::<(), toml::de::Error>(())
+    /// ```
+    #[cfg(feature = "fleet")]
+    pub fn fleet(&self) -> Option<&crate::fleet::FleetSettings> {
+        self.fleet.as_ref()
     }
 
     /// A registry on the system clock with these configs: the named breakers made now.
@@ -469,8 +484,12 @@ impl<'de> Deserialize<'de> for RegistryConfig {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RegistryConfig, A::Error> {
                 let mut default = Partial::default();
                 let mut named: BTreeMap<String, Partial> = BTreeMap::new();
+                #[cfg(feature = "fleet")]
+                let mut fleet = None;
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
+                        #[cfg(feature = "fleet")]
+                        "fleet" => fleet = Some(map.next_value::<FleetSection>()?.0),
                         "default" => default = map.next_value::<Section>()?.0,
                         "breakers" => {
                             named = map
@@ -479,9 +498,7 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                                 .map(|(name, section)| (name, section.0))
                                 .collect();
                         }
-                        other => {
-                            return Err(de::Error::unknown_field(other, &["default", "breakers"]))
-                        }
+                        other => return Err(de::Error::unknown_field(other, SECTIONS)),
                     }
                 }
                 let default_config = default
@@ -498,6 +515,8 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                 Ok(RegistryConfig {
                     default: default_config,
                     breakers,
+                    #[cfg(feature = "fleet")]
+                    fleet,
                 })
             }
         }
@@ -507,9 +526,93 @@ impl<'de> Deserialize<'de> for RegistryConfig {
 
 impl Serialize for RegistryConfig {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(2))?;
+        let mut m = s.serialize_map(None)?;
         m.serialize_entry("default", &self.default)?;
         m.serialize_entry("breakers", &self.breakers)?;
+        #[cfg(feature = "fleet")]
+        if let Some(fleet) = &self.fleet {
+            m.serialize_entry("fleet", &FleetSectionRef(fleet))?;
+        }
+        m.end()
+    }
+}
+
+#[cfg(not(feature = "fleet"))]
+const SECTIONS: &[&str] = &["default", "breakers"];
+#[cfg(feature = "fleet")]
+const SECTIONS: &[&str] = &["default", "breakers", "fleet"];
+
+/// The `[fleet]` section's keys.
+#[cfg(feature = "fleet")]
+const FLEET_KEYS: &[&str] = &[
+    "url",
+    "key_prefix",
+    "replica_id",
+    "op_timeout",
+    "sync_interval",
+    "lease",
+    "quorum",
+    "quorum_window",
+];
+
+#[cfg(feature = "fleet")]
+struct FleetSection(crate::fleet::FleetSettings);
+
+#[cfg(feature = "fleet")]
+impl<'de> Deserialize<'de> for FleetSection {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FleetSection;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a `fleet` section")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FleetSection, A::Error> {
+                let mut s = crate::fleet::FleetSettings::default();
+                while let Some(key) = map.next_key::<String>()? {
+                    let k = key.as_str();
+                    let named = |e: A::Error| de::Error::custom(format!("fleet.{e}"));
+                    match k {
+                        "url" => s.url = Some(value(&mut map, k).map_err(named)?),
+                        "key_prefix" => s.key_prefix = Some(value(&mut map, k).map_err(named)?),
+                        "replica_id" => s.replica_id = Some(value(&mut map, k).map_err(named)?),
+                        "quorum" => s.quorum = Some(value(&mut map, k).map_err(named)?),
+                        "op_timeout" => {
+                            s.op_timeout = Some(Duration::read(&mut map, k).map_err(named)?);
+                        }
+                        "sync_interval" => {
+                            s.sync_interval = Some(Duration::read(&mut map, k).map_err(named)?);
+                        }
+                        "lease" => s.lease = Some(Duration::read(&mut map, k).map_err(named)?),
+                        "quorum_window" => {
+                            s.quorum_window = Some(Duration::read(&mut map, k).map_err(named)?);
+                        }
+                        other => return Err(de::Error::unknown_field(other, FLEET_KEYS)),
+                    }
+                }
+                Ok(FleetSection(s))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(feature = "fleet")]
+struct FleetSectionRef<'a>(&'a crate::fleet::FleetSettings);
+
+#[cfg(feature = "fleet")]
+impl Serialize for FleetSectionRef<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut m = s.serialize_map(None)?;
+        f.url.write(&mut m, "url")?;
+        f.key_prefix.write(&mut m, "key_prefix")?;
+        f.replica_id.write(&mut m, "replica_id")?;
+        f.op_timeout.write(&mut m, "op_timeout")?;
+        f.sync_interval.write(&mut m, "sync_interval")?;
+        f.lease.write(&mut m, "lease")?;
+        f.quorum.write(&mut m, "quorum")?;
+        f.quorum_window.write(&mut m, "quorum_window")?;
         m.end()
     }
 }

@@ -22,7 +22,14 @@ pub(crate) trait Link: Send + Sync {
     /// breaker follows its local rules.
     fn trial_budget(&self) -> Option<u32>;
 
+    /// A half-open call was refused because this replica holds no unused trial lease (the
+    /// budget, not `half_open_retries`, was the limit): the fleet may get one more.
+    fn trial_wanted(&self);
+
     /// A trial of the current half-open round ended with `outcome` (`Ignored` for a
     /// cancellation).
     fn trial_finished(&self, outcome: Outcome);
+
+    /// Whether the fleet's store is reachable now (for the metrics snapshot).
+    fn is_online(&self) -> bool;
 }

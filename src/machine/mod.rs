@@ -334,7 +334,16 @@ impl Machine {
     /// While shared with a reachable fleet: this replica's trial budget for the round.
     #[inline]
     fn shared_budget(&self) -> Option<u32> {
-        self.link().and_then(|link| link.trial_budget())
+        self.link().and_then(Link::trial_budget)
+    }
+
+    /// Tells the fleet that a half-open call found no trial lease. Out of line: rare.
+    #[cold]
+    #[inline(never)]
+    fn want_trial(&self) {
+        if let Some(link) = self.link() {
+            link.trial_wanted();
+        }
     }
 
     /// Attaches the fleet this breaker shares its state with. Returns `false` if it already
@@ -344,16 +353,12 @@ impl Machine {
         self.events().link.set(link).is_ok()
     }
 
-    /// Whether the breaker shares its state with a fleet.
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn is_linked(&self) -> bool {
-        self.link().is_some()
-    }
-
     /// Takes the state the fleet holds: `to` (for Open, until `deadline` on this breaker's
     /// clock). A change of state, or of an open period's end, is a transition with
     /// [`Reason::Fleet`]; adopting the state the breaker is already in (an open period with the
-    /// same end) changes nothing. Returns whether it changed anything.
+    /// same end) changes nothing, except that adopting half-open always starts a fresh round (the
+    /// fleet adopts it only for a new fleet round: trials of the old one count for nothing).
+    /// Returns whether it changed anything.
     #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
     pub(crate) fn adopt<F: FnMut() -> u64>(
         &self,
@@ -374,9 +379,29 @@ impl Machine {
             None
         };
         self.commit_until(now, kind, Reason::Fleet, deadline, &mut |current| {
-            current.kind() != kind || (kind == OPEN && Some(self.deadline(current)) != deadline)
+            current.kind() != kind
+                || kind == HALF_OPEN
+                || (kind == OPEN && Some(self.deadline(current)) != deadline)
         })
         .is_ok()
+    }
+
+    /// The length of an open period after `reopens` reopens, from the current knobs, without
+    /// jitter: what a fleet asks the store for when this breaker reopens the fleet's circuit.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn open_length(&self, reopens: u32) -> u64 {
+        self.knobs.period().length(reopens, 0)
+    }
+
+    /// The current `half_open_retries`.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn half_open_retries(&self) -> u32 {
+        self.knobs.half_open_retries.load(Ordering::Relaxed)
+    }
+
+    /// Whether the fleet's store is reachable: `None` when the breaker shares nothing.
+    pub(crate) fn fleet_online(&self) -> Option<bool> {
+        self.link().map(Link::is_online)
     }
 
     /// The backoff state of an open period starting now, from state `from`: how many reopens
@@ -499,6 +524,11 @@ impl Machine {
                         continue;
                     }
                     if w.in_flight() + w.successes() >= trials {
+                        if shared.is_some_and(|budget| {
+                            budget < self.knobs.half_open_retries.load(Ordering::Relaxed)
+                        }) {
+                            self.want_trial();
+                        }
                         return Err(Refusal {
                             state: State::HalfOpen,
                             retry_after: None,

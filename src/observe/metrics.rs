@@ -43,6 +43,10 @@ pub struct Metrics {
     /// Call totals since counting was turned on, if [`Config::totals`](crate::Config::totals)
     /// is on or the breaker's metrics are exported (feature `metrics`).
     pub totals: Option<Totals>,
+    /// Whether the breaker's fleet store is reachable: `None` when the breaker shares no state
+    /// (see the `fleet` feature), `Some(false)` while it behaves as a local breaker because the
+    /// store is away or the fleet's sync future is not running.
+    pub fleet_online: Option<bool>,
 }
 
 /// How many calls a breaker has seen, by fate. Exact under concurrency: no increment is ever

@@ -261,7 +261,9 @@ impl<C: Clock + Clone> Registry<C> {
         // twice is harmless).
         let breakers: Vec<Arc<Breaker<C>>> = self.read().values().cloned().collect();
         if let Some(join) = self.joiner.get() {
-            breakers.iter().for_each(|breaker| join(breaker));
+            for breaker in &breakers {
+                join(breaker);
+            }
         }
         true
     }

@@ -1,0 +1,322 @@
+//! [`Fleet`]: the handle that shares breakers through a store, and makes the sync future.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::Waker;
+
+use crate::breaker::Breaker;
+use crate::clock::Clock;
+use crate::error::ConfigError;
+use crate::fleet::link::{Command, FleetLink, Member, Slot};
+use crate::fleet::sync::Run;
+use crate::fleet::{FleetConfig, Store};
+use crate::registry::Registry;
+
+/// Shares the state of breakers with every other replica that uses the same store.
+///
+/// Make one per process from a [`Store`] and a [`FleetConfig`], attach registries with
+/// [`share`](Fleet::share) (or single breakers with [`join`](Fleet::join)), and spawn the one
+/// future [`run`](Fleet::run) returns on your runtime. Cheap to clone.
+///
+/// What sharing guarantees (SPEC, "Shared state across replicas"):
+/// - a closed call never touches the store (no I/O, no `.await`, no extra shared write);
+/// - a trip on any replica opens the circuit on every replica (pushed, and read again every
+///   [sync interval](FleetConfig::sync_interval) in case a push is lost); concurrent trips make
+///   one fleet-wide Open (a compare-and-set on the fleet's epoch);
+/// - the open period is measured on the store's clock; each replica turns the time left into a
+///   deadline on its own clock;
+/// - half-open is fleet-wide: at most `half_open_retries` trials in flight across the fleet,
+///   each holding a [lease](FleetConfig::lease); that many successes close it everywhere, the
+///   first failure anywhere reopens it (with backoff);
+/// - `force_open`, `disable` and `reset` reach every replica;
+/// - joining never resets: a replica adopts what the store holds;
+/// - while the store cannot be reached (or `run`'s future is not running) every breaker
+///   behaves as a local breaker; when the store is back, each replica reads its state first.
+///
+/// ```no_run
+/// # #[cfg(feature = "redis-tokio")]
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::sync::Arc;
+/// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+/// use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+/// use protego_breaker::Registry;
+///
+/// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), Arc::new(TokioSleeper))?;
+/// let fleet = Fleet::new(Arc::new(store), FleetConfig::new(TokioSleeper))?;
+/// let registry = Registry::new();
+/// fleet.share(&registry);
+/// tokio::spawn(fleet.run());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Fleet {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fleet")
+            .field("config", &self.inner.config)
+            .field("online", &self.is_online())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the fleet's clones, its links and its sync future share.
+pub(crate) struct Inner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: FleetConfig,
+    online: AtomicBool,
+    /// A sync future exists (commands are queued only then).
+    running: AtomicBool,
+    /// Times the store went away (for tests and metrics).
+    pub(crate) outages: AtomicU32,
+    queue: Mutex<Queue>,
+}
+
+/// Work for the sync future.
+#[derive(Default)]
+pub(crate) struct Queue {
+    pub(crate) commands: VecDeque<(Arc<Slot>, Command)>,
+    /// Breakers joined and not yet taken by a sync future (all of them while none runs).
+    pub(crate) joined: Vec<Arc<Slot>>,
+    pub(crate) waker: Option<Waker>,
+}
+
+impl Inner {
+    pub(crate) fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_online(&self, online: bool) -> bool {
+        self.online.swap(online, Ordering::AcqRel)
+    }
+
+    pub(crate) fn set_running(&self, running: bool) -> bool {
+        self.running.swap(running, Ordering::AcqRel)
+    }
+
+    pub(crate) fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a command for the sync future and wakes it. Nothing is queued while no sync
+    /// future runs: the breakers are local then.
+    pub(crate) fn push(&self, slot: &Arc<Slot>, command: Command) {
+        if !self.running.load(Ordering::Acquire) {
+            return;
+        }
+        let waker = {
+            let mut queue = self.queue();
+            // Checked again under the lock: the sync future clears the queue under it as it ends.
+            if !self.running.load(Ordering::Acquire) {
+                return;
+            }
+            queue.commands.push_back((Arc::clone(slot), command));
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    fn joined(&self, slot: Arc<Slot>) {
+        let waker = {
+            let mut queue = self.queue();
+            queue.joined.push(slot);
+            queue.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
+impl Fleet {
+    /// A fleet on `store`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the [`FleetConfig`] knob that is out of range (a zero
+    /// duration, a quorum of 0, an empty replica id).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// use std::sync::Arc;
+    /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    ///
+    /// // No I/O until the sync future runs.
+    /// let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let err = Fleet::new(store.clone(), FleetConfig::new(TokioSleeper).quorum(0)).unwrap_err();
+    /// assert_eq!(err.to_string(), "quorum must be at least 1, got 0");
+    /// assert!(Fleet::new(store, FleetConfig::new(TokioSleeper)).is_ok());
+    /// # }
+    /// ```
+    pub fn new(store: Arc<dyn Store>, config: FleetConfig) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Fleet {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                online: AtomicBool::new(false),
+                running: AtomicBool::new(false),
+                outages: AtomicU32::new(0),
+                queue: Mutex::new(Queue::default()),
+            }),
+        })
+    }
+
+    /// Shares every breaker of `registry`, those it holds now and those it creates later.
+    /// Breakers of several registries may share one fleet. Returns `false` (and changes
+    /// nothing) if the registry is already shared.
+    ///
+    /// A breaker created after the sync future started takes the fleet's state after one read
+    /// (one round trip); until then it is the local breaker it was made as.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// let registry = protego_breaker::Registry::new();
+    /// assert!(fleet.share(&registry));
+    /// assert!(!fleet.share(&registry));
+    /// assert_eq!(registry.get_or_create("db").metrics().fleet_online, Some(false)); // not running yet
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn share<C: Clock + Clone + Send + Sync + 'static>(&self, registry: &Registry<C>) -> bool {
+        let fleet = self.clone();
+        registry.set_joiner(Box::new(move |breaker| {
+            fleet.join(breaker);
+        }))
+    }
+
+    /// Shares one breaker. It needs a name (the key in the store): returns `false` for an
+    /// unnamed breaker or one that already shares its state.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # use protego_breaker::{Breaker, Config};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// assert!(fleet.join(&Arc::new(Breaker::new(Config::default()).named("db"))));
+    /// assert!(!fleet.join(&Arc::new(Breaker::new(Config::default())))); // no name
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn join<C: Clock + Send + Sync + 'static>(&self, breaker: &Arc<Breaker<C>>) -> bool {
+        let Some(name) = breaker.name() else {
+            return false;
+        };
+        let weak = Arc::downgrade(breaker);
+        let member: std::sync::Weak<dyn Member> = weak;
+        let slot = Arc::new(Slot {
+            name: Arc::from(name),
+            member,
+            budget: AtomicU32::new(0),
+            fleet_round: AtomicBool::new(false),
+            want: AtomicBool::new(false),
+        });
+        let link = FleetLink {
+            slot: Arc::clone(&slot),
+            fleet: Arc::clone(&self.inner),
+        };
+        if !breaker.set_link(Box::new(link)) {
+            return false;
+        }
+        self.inner.joined(slot);
+        true
+    }
+
+    /// The sync future: subscribes to pushed changes, reads every shared breaker each sync
+    /// interval, and carries trips, trial leases and manual states between the breakers and
+    /// the store. Spawn it on your runtime (`tokio::spawn(fleet.run())`); it runs until
+    /// dropped, and dropping it makes every breaker local again. The library spawns nothing.
+    ///
+    /// Only one sync future runs per fleet: another one made while it runs finishes at once.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// let run = fleet.run(); // nothing happens until it is polled
+    /// drop(run);
+    /// assert!(!fleet.is_online());
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub fn run(&self) -> impl Future<Output = ()> + Send + 'static {
+        let inner = Arc::clone(&self.inner);
+        async move {
+            if let Some(sync) = Run::start(inner) {
+                sync.run().await;
+            }
+        }
+    }
+
+    /// Whether the sync future runs and the store answered its last operation: while `false`,
+    /// every shared breaker behaves as a local one. Also in each breaker's
+    /// [`Metrics::fleet_online`](crate::Metrics::fleet_online).
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// assert!(!fleet.is_online());
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn is_online(&self) -> bool {
+        self.inner.is_online()
+    }
+
+    /// How many times the store went away while the sync future ran.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// assert_eq!(fleet.outages(), 0);
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn outages(&self) -> u32 {
+        self.inner.outages.load(Ordering::Relaxed)
+    }
+
+    /// The fleet's config.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper).replica_id("a"))?;
+    /// assert_eq!(fleet.config().get_replica_id(), "a");
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn config(&self) -> &FleetConfig {
+        &self.inner.config
+    }
+}

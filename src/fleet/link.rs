@@ -1,0 +1,104 @@
+//! What ties one breaker to its fleet: the breaker side ([`FleetLink`], the machine's `Link`) and
+//! the fleet side ([`Member`], a breaker seen without its clock type).
+//!
+//! The link never waits and never does I/O: it queues a [`Command`] for the sync future and
+//! reads two atomics. All store traffic happens in [`Fleet::run`](crate::fleet::Fleet::run).
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use crate::breaker::Breaker;
+use crate::call::classify::Outcome;
+use crate::clock::Clock;
+use crate::fleet::fleet::Inner;
+use crate::machine::link::Link;
+use crate::machine::state::State;
+use crate::observe::events::Reason;
+
+/// What a breaker tells the sync future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// The breaker changed state by itself (its policy or a manual change).
+    Transitioned {
+        from: State,
+        to: State,
+        reason: Reason,
+    },
+    /// A half-open call found no trial lease left: get one if the fleet has one to give.
+    NeedLeases,
+    /// A trial of the current round ended.
+    TrialFinished(Outcome),
+}
+
+/// The part of a breaker's sync state both sides read: the breaker on its call path (atomics
+/// only), the sync future when it acts.
+pub(crate) struct Slot {
+    pub(crate) name: Arc<str>,
+    pub(crate) member: Weak<dyn Member>,
+    /// Trial leases granted to this replica in the current round, minus cancelled trials.
+    pub(crate) budget: AtomicU32,
+    /// The fleet holds the round (the store is open or half-open and this replica follows it):
+    /// half-open admits only what the leases allow. Cleared for a replica that is open on its
+    /// own (a trip below the quorum, or while the store was away).
+    pub(crate) fleet_round: AtomicBool,
+    /// A call wanted a trial lease; set by the breaker, cleared by the sync future.
+    pub(crate) want: AtomicBool,
+}
+
+/// The `Link` a fleet attaches to each breaker it shares.
+pub(crate) struct FleetLink {
+    pub(crate) slot: Arc<Slot>,
+    pub(crate) fleet: Arc<Inner>,
+}
+
+impl Link for FleetLink {
+    fn transitioned(&self, from: State, to: State, reason: Reason) {
+        self.fleet
+            .push(&self.slot, Command::Transitioned { from, to, reason });
+    }
+
+    fn trial_budget(&self) -> Option<u32> {
+        if !self.fleet.is_online() || !self.slot.fleet_round.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.slot.budget.load(Ordering::Acquire))
+    }
+
+    fn trial_wanted(&self) {
+        if !self.slot.want.swap(true, Ordering::AcqRel) {
+            self.fleet.push(&self.slot, Command::NeedLeases);
+        }
+    }
+
+    fn trial_finished(&self, outcome: Outcome) {
+        if self.fleet.is_online() && self.slot.fleet_round.load(Ordering::Acquire) {
+            self.fleet.push(&self.slot, Command::TrialFinished(outcome));
+        }
+    }
+
+    fn is_online(&self) -> bool {
+        self.fleet.is_online()
+    }
+}
+
+/// A shared breaker as the sync future sees it, whatever its clock.
+pub(crate) trait Member: Send + Sync {
+    fn adopt(&self, state: State, open_remaining: Duration) -> bool;
+    fn half_open_retries(&self) -> u32;
+    fn open_length(&self, reopens: u32) -> Duration;
+}
+
+impl<C: Clock + Send + Sync + 'static> Member for Breaker<C> {
+    fn adopt(&self, state: State, open_remaining: Duration) -> bool {
+        Breaker::adopt(self, state, open_remaining)
+    }
+
+    fn half_open_retries(&self) -> u32 {
+        self.half_open_retries()
+    }
+
+    fn open_length(&self, reopens: u32) -> Duration {
+        Breaker::open_length(self, reopens)
+    }
+}

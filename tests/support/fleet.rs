@@ -1,0 +1,253 @@
+//! Replicas for the fleet tests and benches: a registry, its own store connection, its own
+//! fleet and sync task; a store wrapper that loses pushes and counts round trips; waiting for
+//! a condition with a bounded deadline.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+use protego_breaker::fleet::{
+    Change, ChangeStream, Epoch, Fleet, FleetConfig, LeaseId, LeaseResult, Manual, ReportResult,
+    SharedState, Store, StoreError, TokioSleeper, TrialOutcome, Trip, TripResult,
+};
+use protego_breaker::{Breaker, Clock, Config, Reason, Registry, State, Transition};
+
+/// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes).
+pub struct Wrapped {
+    pub inner: RedisStore,
+    pub deaf: bool,
+    pub ops: Arc<Ops>,
+}
+
+/// Store round trips by kind.
+#[derive(Default, Debug)]
+pub struct Ops {
+    pub read: AtomicU64,
+    pub trip: AtomicU64,
+    pub acquire: AtomicU64,
+    pub report: AtomicU64,
+    pub manual: AtomicU64,
+    pub subscribe: AtomicU64,
+}
+
+impl Ops {
+    pub fn total(&self) -> u64 {
+        [
+            &self.read,
+            &self.trip,
+            &self.acquire,
+            &self.report,
+            &self.manual,
+            &self.subscribe,
+        ]
+        .iter()
+        .map(|c| c.load(Ordering::Relaxed))
+        .sum()
+    }
+
+    /// Round trips other than the periodic reads and subscriptions.
+    pub fn transitions(&self) -> u64 {
+        self.trip.load(Ordering::Relaxed)
+            + self.acquire.load(Ordering::Relaxed)
+            + self.report.load(Ordering::Relaxed)
+            + self.manual.load(Ordering::Relaxed)
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for Wrapped {
+    async fn read(&self, name: &str) -> Result<SharedState, StoreError> {
+        self.ops.read.fetch_add(1, Ordering::Relaxed);
+        self.inner.read(name).await
+    }
+    async fn trip(&self, name: &str, trip: Trip<'_>) -> Result<TripResult, StoreError> {
+        self.ops.trip.fetch_add(1, Ordering::Relaxed);
+        self.inner.trip(name, trip).await
+    }
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        epoch: Epoch,
+        lease: Duration,
+        max_trials: u32,
+    ) -> Result<LeaseResult, StoreError> {
+        self.ops.acquire.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .acquire_lease(name, epoch, lease, max_trials)
+            .await
+    }
+    async fn report(
+        &self,
+        name: &str,
+        epoch: Epoch,
+        lease: LeaseId,
+        outcome: TrialOutcome,
+        max_trials: u32,
+        next_open: Duration,
+    ) -> Result<ReportResult, StoreError> {
+        self.ops.report.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .report(name, epoch, lease, outcome, max_trials, next_open)
+            .await
+    }
+    async fn set_manual(&self, name: &str, manual: Manual) -> Result<SharedState, StoreError> {
+        self.ops.manual.fetch_add(1, Ordering::Relaxed);
+        self.inner.set_manual(name, manual).await
+    }
+    async fn subscribe(&self) -> Result<ChangeStream, StoreError> {
+        self.ops.subscribe.fetch_add(1, Ordering::Relaxed);
+        let changes = self.inner.subscribe().await?;
+        if self.deaf {
+            drop(changes);
+            let never: ChangeStream =
+                Box::pin(futures::stream::pending::<Result<Change, StoreError>>());
+            return Ok(never);
+        }
+        Ok(changes)
+    }
+}
+
+/// How a test replica is made.
+#[derive(Clone)]
+pub struct Setup {
+    pub url: String,
+    pub config: Config,
+    pub sync_interval: Duration,
+    pub lease: Duration,
+    pub quorum: u32,
+    pub deaf: bool,
+    pub op_timeout: Duration,
+}
+
+impl Setup {
+    pub fn new(url: String, config: Config) -> Self {
+        Setup {
+            url,
+            config,
+            sync_interval: Duration::from_millis(100),
+            lease: Duration::from_secs(5),
+            quorum: 1,
+            deaf: false,
+            op_timeout: Duration::from_millis(100),
+        }
+    }
+}
+
+/// One replica: its own registry, store connection, fleet and sync task.
+pub struct Replica<C: Clock + Clone + Send + Sync + 'static> {
+    pub id: String,
+    pub registry: Registry<C>,
+    pub fleet: Fleet,
+    pub ops: Arc<Ops>,
+    pub task: Option<tokio::task::JoinHandle<()>>,
+    pub log: Arc<Mutex<Vec<Transition>>>,
+}
+
+pub const NAME: &str = "payments";
+
+impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
+    /// Made and started; the breaker `NAME` exists before the sync task starts.
+    pub fn start(setup: &Setup, id: &str, clock: C) -> Self {
+        Self::new(setup, id, clock).run()
+    }
+
+    pub fn new(setup: &Setup, id: &str, clock: C) -> Self {
+        let mut redis = RedisConfig::new(setup.url.clone());
+        redis.op_timeout = setup.op_timeout;
+        let ops = Arc::new(Ops::default());
+        let store = Wrapped {
+            inner: RedisStore::new(redis, Arc::new(TokioSleeper)).expect("store"),
+            deaf: setup.deaf,
+            ops: Arc::clone(&ops),
+        };
+        let config = FleetConfig::new(TokioSleeper)
+            .replica_id(id)
+            .sync_interval(setup.sync_interval)
+            .lease(setup.lease)
+            .quorum(setup.quorum)
+            .op_timeout(setup.op_timeout);
+        let fleet = Fleet::new(Arc::new(store), config).expect("fleet config");
+        let registry = Registry::with_clock(clock).with_default_config(setup.config.clone());
+        assert!(fleet.share(&registry));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&log);
+        registry
+            .get_or_create(NAME)
+            .on_transition(move |t| seen.lock().unwrap().push(t.clone()));
+        Replica {
+            id: id.to_owned(),
+            registry,
+            fleet,
+            ops,
+            task: None,
+            log,
+        }
+    }
+
+    pub fn run(mut self) -> Self {
+        self.task = Some(tokio::spawn(self.fleet.run()));
+        self
+    }
+
+    pub fn breaker(&self) -> Arc<Breaker<C>> {
+        self.registry.get_or_create(NAME)
+    }
+
+    pub fn state(&self) -> State {
+        self.breaker().state()
+    }
+
+    /// Transitions this replica adopted from the fleet, to `to`.
+    pub fn adopted(&self, to: State) -> usize {
+        self.log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|t| t.reason() == Reason::Fleet && t.to() == to)
+            .count()
+    }
+
+    /// Stops the sync task (the breakers go local).
+    pub fn stop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Drop for Replica<C> {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Waits until `cond` holds, polling every 5 ms, for at most `limit`. Panics naming `what`.
+pub async fn until(what: &str, limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting until {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// A config whose circuit opens on the first failure.
+pub fn config(reset: Duration, trials: u32) -> Config {
+    Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(reset)
+        .half_open_retries(trials)
+        .build()
+        .expect("config")
+}
+
+/// Polls `fut` once, in the current task.
+pub async fn poll_once<F: std::future::Future + ?Sized>(
+    mut fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}

@@ -1,0 +1,147 @@
+//! A real `redis-server` for tests and benches: a free loopback port, its own data dir, killed
+//! on drop. Included with `#[path]` (it needs the `redis` feature, the other tests do not).
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use protego_breaker::fleet::redis::RedisConfig;
+#[cfg(feature = "redis-tokio")]
+use protego_breaker::fleet::redis::RedisStore;
+
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+impl RedisServer {
+    /// Starts a server on a free port (retrying if the port was taken meanwhile).
+    pub fn start() -> Self {
+        for _ in 0..5 {
+            if let Some(s) = Self::try_start(free_port()) {
+                return s;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
+    }
+
+    fn try_start(port: u16) -> Option<Self> {
+        let dir = std::env::temp_dir().join(format!("protego-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("create redis data dir");
+        let mut server = Self {
+            child: None,
+            port,
+            dir,
+        };
+        server.spawn().then_some(server)
+    }
+
+    fn spawn(&mut self) -> bool {
+        let bin = std::env::var("REDIS_SERVER").unwrap_or_else(|_| "redis-server".to_owned());
+        let log = std::fs::File::create(self.dir.join("redis.log")).expect("create redis log");
+        let child = Command::new(&bin)
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            // DEBUG SLEEP (a stalled server) in tests; Redis 7 refuses DEBUG by default.
+            .args(["--enable-debug-command", "local"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log"))
+            .stderr(log)
+            .spawn();
+        let child = match child {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("`{bin}` not found: install Redis (Debian: apt-get install -y redis-server)")
+            }
+            Err(e) => panic!("cannot start `{bin}`: {e}"),
+        };
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Some(Ok(Some(_))) = self.child.as_mut().map(Child::try_wait) {
+                self.child = None; // exited: port taken?
+                return false;
+            }
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                if let Ok(mut c) = self.conn() {
+                    if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                        return true;
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.stop();
+        false
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A plain blocking connection for inspecting and spoiling keys.
+    pub fn conn(&self) -> redis::RedisResult<redis::Connection> {
+        redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: no persistence).
+    pub fn restart(&mut self) {
+        self.stop();
+        assert!(
+            self.spawn(),
+            "redis-server did not restart on port {}",
+            self.port
+        );
+    }
+
+    pub fn config(&self) -> RedisConfig {
+        RedisConfig::new(self.url())
+    }
+
+    #[cfg(feature = "redis-tokio")]
+    pub fn store(&self) -> RedisStore {
+        store_for(self.config())
+    }
+}
+
+/// A store on tokio's timer.
+#[cfg(feature = "redis-tokio")]
+pub fn store_for(config: RedisConfig) -> RedisStore {
+    RedisStore::new(
+        config,
+        std::sync::Arc::new(protego_breaker::fleet::TokioSleeper),
+    )
+    .expect("store")
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
