@@ -26,6 +26,13 @@ pub enum State {
     /// Set by hand with [`Breaker::disable`](crate::Breaker::disable): every call is admitted
     /// and no outcome is recorded, until [`Breaker::reset`](crate::Breaker::reset).
     Disabled,
+    /// Set by hand with [`Breaker::metrics_only`](crate::Breaker::metrics_only), or as the
+    /// [`initial_state`](crate::Config::initial_state): every call is admitted and every
+    /// outcome is counted as in Closed (consecutive failures, window, totals, trip rule), but
+    /// the circuit never opens. Where it would have opened, listeners see a
+    /// `metrics-only -> metrics-only` transition with the reason it would have opened for, and
+    /// the counts start over as after a real trip.
+    MetricsOnly,
 }
 
 impl fmt::Display for State {
@@ -36,6 +43,7 @@ impl fmt::Display for State {
             State::HalfOpen => "half-open",
             State::ForcedOpen => "forced-open",
             State::Disabled => "disabled",
+            State::MetricsOnly => "metrics-only",
         })
     }
 }
