@@ -12,7 +12,7 @@ use crate::machine::state::State;
 use crate::machine::word::Ticket;
 use crate::machine::{Machine, Manual, Now, Refusal};
 use crate::observe::events::Transition;
-use crate::observe::metrics::Metrics;
+use crate::observe::metrics::{Counts, Metrics, WindowCounts};
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
 ///
@@ -472,7 +472,65 @@ impl<C: Clock> Breaker<C> {
                 .until_half_open(&mut now)
                 .map(std::time::Duration::from_nanos),
             totals: self.machine.totals(),
+            counts: self.machine.counts(),
+            window: self.machine.window_counts(&mut now),
         }
+    }
+
+    /// Sets a custom trip rule (gobreaker's `ReadyToTrip`): from now on, `rule` alone decides
+    /// when the closed circuit opens — `failure_threshold` and the window's rate thresholds no
+    /// longer do. It is asked after each outcome recorded as a failure or as slow (never after
+    /// a plain success, so the success path does not run it), with the [`Counts`] since the
+    /// last transition (this outcome included) and, with a window, its [`WindowCounts`]. It
+    /// opens the circuit with [`Reason::TripRule`](crate::Reason::TripRule) (in
+    /// [`State::MetricsOnly`], a would-be trip). Half-open rounds are decided as before.
+    ///
+    /// The rule runs on the caller's thread, under no lock of the breaker; keep it quick. A
+    /// rule that panics counts as "do not trip": the panic is caught (the panic hook still
+    /// reports it) and the breaker goes on. Setting a rule turns on the counts since the last
+    /// transition (a few shared atomic writes per call) and sends every call down the
+    /// counting path. It belongs to the breaker, not to its [`Config`]: configs stay plain
+    /// data that compare, hash and load from files, and a
+    /// [`reconfigure`](Breaker::reconfigure) keeps the rule.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Reason, State};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// // gobreaker's example: at least 3 requests, and 60 % of them failed.
+    /// breaker.set_trip_rule(|counts, _window| {
+    ///     counts.requests >= 3 && counts.failures * 10 >= counts.requests * 6
+    /// });
+    /// breaker.on_transition(|t| assert_eq!(t.reason(), Reason::TripRule));
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// let _ = breaker.call(async { Ok::<(), &str>(()) }).await;
+    /// assert_eq!(breaker.state(), State::Closed); // 2 requests: not yet
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await; // 2 of 3 failed
+    /// # });
+    /// assert_eq!(breaker.state(), State::Open);
+    /// ```
+    pub fn set_trip_rule(
+        &self,
+        rule: impl Fn(&Counts, Option<&WindowCounts>) -> bool + Send + Sync + 'static,
+    ) {
+        self.machine.set_trip_rule(Some(Box::new(rule)));
+    }
+
+    /// Removes the trip rule: `failure_threshold` (or the window) decides again. The counts
+    /// since the last transition stay on only if [`Config::totals`] is.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// breaker.set_trip_rule(|_, _| true);
+    /// assert!(breaker.metrics().counts.is_some());
+    /// breaker.clear_trip_rule();
+    /// assert!(breaker.metrics().counts.is_none());
+    /// ```
+    pub fn clear_trip_rule(&self) {
+        self.machine.set_trip_rule(None);
     }
 
     /// The breaker's clock.

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use protego_breaker::{Breaker, Config, ManualClock, State, Totals, Window};
+use protego_breaker::{Breaker, Config, Counts, ManualClock, State, Totals, Window};
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here
 /// can overflow; the real breaker's u64 saturation only shows past 584 years, which the
@@ -47,6 +47,37 @@ struct Model {
     /// (time, failed, slow), oldest first.
     rules: Option<Rules>,
     outcomes: Vec<(u128, bool, bool)>,
+    /// Counts since the last transition.
+    counts: Counts,
+    /// The trip rule, if one is set.
+    rule: Option<Rule>,
+}
+
+/// A trip rule the programs set: open at `failures` failures or `consecutive` consecutive
+/// failures since the last transition; panic (which counts as "no") at `panic_at` failures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rule {
+    failures: u64,
+    consecutive: u64,
+    panic_at: Option<u64>,
+}
+
+impl Rule {
+    fn ask(self, counts: &Counts) -> bool {
+        assert!(
+            Some(counts.failures) != self.panic_at,
+            "trip rule panicked on purpose"
+        );
+        self.ask_unchecked(counts)
+    }
+
+    fn ask_model(self, counts: &Counts) -> bool {
+        Some(counts.failures) != self.panic_at && self.ask_unchecked(counts)
+    }
+
+    fn ask_unchecked(self, counts: &Counts) -> bool {
+        counts.failures >= self.failures || counts.consecutive_failures >= self.consecutive
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -179,6 +210,8 @@ impl Model {
             transitions: Vec::new(),
             rules: None,
             outcomes: Vec::new(),
+            counts: Counts::default(),
+            rule: None,
         };
         m.reconfigure(cfg);
         m
@@ -212,6 +245,7 @@ impl Model {
     fn enter(&mut self, state: ModelState) {
         self.generation += 1;
         self.outcomes.clear();
+        self.counts = Counts::default();
         let from = kind(&self.state);
         let to = kind(&state);
         // A metrics-only breaker's would-be trip is shown too.
@@ -323,11 +357,14 @@ impl Model {
         kind(&self.state)
     }
 
-    /// Admission, counted in the totals.
+    /// Admission, counted in the totals (and, but when disabled, since the last transition).
     fn start(&mut self) -> (Verdict, u64) {
         let (verdict, generation) = self.admit();
         if verdict == Verdict::Admitted {
             self.totals.admitted += 1;
+            if self.state != ModelState::Disabled {
+                self.counts.requests += 1;
+            }
         } else {
             self.totals.rejected += 1;
         }
@@ -440,6 +477,13 @@ impl Model {
     /// A closed-state outcome with a window: into the window, which may open the circuit.
     fn record_in_window(&mut self, rules: Rules, failed: bool, slow: bool) {
         self.outcomes.push((self.now, failed, slow));
+        if let Some(rule) = self.rule {
+            // The rule decides, asked on failed or slow outcomes only.
+            if (failed || slow) && rule.ask_model(&self.counts) {
+                self.trip();
+            }
+            return;
+        }
         let (calls, failures, slows) = self.window_sums(&rules);
         let trips = calls > 0
             && calls >= rules.minimum
@@ -493,6 +537,18 @@ impl Model {
             return; // late: changes nothing
         }
         let failed = how != Finish::Succeed;
+        if self.state != ModelState::Disabled {
+            let c = &mut self.counts;
+            if failed {
+                c.failures += 1;
+                c.consecutive_failures += 1;
+                c.consecutive_successes = 0;
+            } else {
+                c.successes += 1;
+                c.consecutive_successes += 1;
+                c.consecutive_failures = 0;
+            }
+        }
         if let (
             ModelState::Closed { failures } | ModelState::MetricsOnly { failures },
             Some(rules),
@@ -510,7 +566,11 @@ impl Model {
             ) => *failures = 0,
             (ModelState::Closed { failures } | ModelState::MetricsOnly { failures }, _) => {
                 *failures += 1;
-                if *failures >= self.threshold {
+                let trips = match self.rule {
+                    Some(rule) => rule.ask_model(&self.counts),
+                    None => *failures >= self.threshold,
+                };
+                if trips {
                     self.trip();
                 }
             }
@@ -729,13 +789,31 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
+fn rule() -> impl Strategy<Value = Option<Rule>> {
+    let rule = (
+        1u64..6,
+        1u64..4,
+        prop_oneof![Just(None), (1u64..4).prop_map(Some)],
+    )
+        .prop_map(|(failures, consecutive, panic_at)| Rule {
+            failures,
+            consecutive,
+            panic_at,
+        });
+    prop_oneof![3 => Just(None), 1 => rule.prop_map(Some)]
+}
+
+fn check(initial: &Config, rule: Option<Rule>, ops: &[Op]) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
     let breaker = Breaker::with_clock(initial.clone(), clock.clone());
+    if let Some(rule) = rule {
+        breaker.set_trip_rule(move |counts, _| rule.ask(counts));
+    }
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     breaker.on_transition(move |t| log.lock().unwrap().push((t.from(), t.to())));
     let mut model = Model::new(initial);
+    model.rule = rule;
     let mut calls: Vec<(Call<'_>, u64, Option<u128>)> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         match op {
@@ -774,6 +852,12 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::State => {
                 prop_assert_eq!(breaker.state(), model.state(), "step {}", step);
+                prop_assert_eq!(
+                    breaker.metrics().counts,
+                    Some(model.counts),
+                    "step {}",
+                    step
+                );
             }
             Op::ForceOpen => {
                 breaker.force_open();
@@ -816,6 +900,7 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
     }
     prop_assert_eq!(breaker.state(), model.state());
     prop_assert_eq!(breaker.metrics().totals, Some(model.totals));
+    prop_assert_eq!(breaker.metrics().counts, Some(model.counts));
     prop_assert_eq!(&*seen.lock().unwrap(), &model.transitions);
     Ok(())
 }
@@ -827,7 +912,16 @@ fn quiet_inner_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&"inner future panicked") {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+            let quiet = matches!(
+                message,
+                Some("inner future panicked" | "trip rule panicked on purpose")
+            );
+            if !quiet {
                 default(info);
             }
         }));
@@ -845,8 +939,12 @@ proptest! {
     })]
 
     #[test]
-    fn breaker_agrees_with_the_model(initial in config(), ops in prop::collection::vec(op(), 1..80)) {
+    fn breaker_agrees_with_the_model(
+        initial in config(),
+        rule in rule(),
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
         quiet_inner_panics();
-        check(&initial, &ops)?;
+        check(&initial, rule, &ops)?;
     }
 }

@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use protego_breaker::{Breaker, Clock, Config, ManualClock, Reason, Registry, State, Window};
+use protego_breaker::{
+    Breaker, Clock, Config, Counts, ManualClock, Rate, Reason, Registry, State, Window,
+};
 
 fn log_transitions<C: Clock>(breaker: &Breaker<C>) -> Arc<Mutex<Vec<(State, State, Reason)>>> {
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -377,4 +379,195 @@ fn a_registry_update_never_applies_a_new_initial_state() {
     assert!(Arc::ptr_eq(&breaker, &same));
     assert_eq!(same.config(), cfg, "updated in place");
     assert_eq!(same.state(), State::Closed);
+}
+
+// ---- the window's own numbers, and counts since the last transition ----
+
+#[test]
+fn counts_since_the_last_transition_start_over_at_each_transition() {
+    let cfg = cfg(2, secs(10), 1)
+        .to_builder()
+        .totals(true)
+        .build()
+        .unwrap();
+    let (clock, breaker) = manual(cfg);
+    run(&breaker, Finish::Succeed).unwrap();
+    run(&breaker, Finish::Succeed).unwrap();
+    run(&breaker, Finish::Ignore).unwrap();
+    let in_flight = start(&breaker).unwrap();
+    run(&breaker, Finish::Fail).unwrap();
+    let counts = breaker.metrics().counts.unwrap();
+    assert_eq!(
+        (counts.requests, counts.successes, counts.failures),
+        (5, 2, 1),
+        "requests count admissions, ignored and unfinished calls included"
+    );
+    assert_eq!(
+        (counts.consecutive_successes, counts.consecutive_failures),
+        (0, 1)
+    );
+    run(&breaker, Finish::Fail).unwrap(); // opens
+    assert_eq!(breaker.metrics().counts, Some(Counts::default()));
+    in_flight.succeed(); // late: counts for nothing
+    clock.advance(secs(10));
+    start(&breaker).unwrap().succeed(); // the trial closes the circuit
+    assert_eq!(breaker.metrics().counts, Some(Counts::default()));
+}
+
+#[test]
+fn counts_are_kept_only_with_totals_or_a_trip_rule() {
+    let (_clock, breaker) = manual(Config::default());
+    run(&breaker, Finish::Fail).unwrap();
+    assert_eq!(breaker.metrics().counts, None);
+    assert_eq!(breaker.metrics().window, None, "no window");
+}
+
+fn windowed(n: u32, minimum: u32) -> Config {
+    Config::builder()
+        .window(Window::Count(n))
+        .minimum_calls(minimum)
+        .failure_rate_threshold(100)
+        .slow_call_duration(secs(1))
+        .slow_call_rate_threshold(100)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn the_window_says_not_enough_calls_below_minimum_calls() {
+    let (_clock, breaker) = manual(windowed(10, 3));
+    run(&breaker, Finish::Fail).unwrap();
+    run(&breaker, Finish::Succeed).unwrap();
+    let window = breaker.metrics().window.unwrap();
+    assert_eq!((window.calls, window.failed), (2, 1));
+    assert_eq!(
+        window.failure_rate,
+        Rate::NotEnoughCalls {
+            calls: 2,
+            minimum_calls: 3
+        }
+    );
+    run(&breaker, Finish::Succeed).unwrap();
+    let window = breaker.metrics().window.unwrap();
+    assert_eq!(window.failure_rate, Rate::Percent(100.0 / 3.0));
+    assert_eq!(window.slow_call_rate, Rate::Percent(0.0));
+}
+
+#[test]
+fn the_window_counts_slow_and_slow_failed_calls() {
+    let (clock, breaker) = manual(windowed(3, 1));
+    breaker.set_trip_rule(|_, _| false); // the window's rates no longer open it
+    for how in [Finish::Fail, Finish::Succeed, Finish::Fail] {
+        let call = start(&breaker).unwrap();
+        clock.advance(secs(if how == Finish::Succeed { 2 } else { 1 }));
+        call.finish(how);
+    }
+    let window = breaker.metrics().window.unwrap();
+    assert_eq!(
+        (window.calls, window.failed, window.slow, window.slow_failed),
+        (3, 2, 3, 2)
+    );
+    run(&breaker, Finish::Succeed).unwrap(); // a fast success pushes the first slow failure out
+    let window = breaker.metrics().window.unwrap();
+    assert_eq!((window.slow, window.slow_failed), (2, 1));
+}
+
+// ---- a custom trip rule ----
+
+#[test]
+fn the_trip_rule_decides_instead_of_failure_threshold() {
+    let (_clock, breaker) = manual(cfg(1, secs(60), 1));
+    breaker.set_trip_rule(|counts, _| counts.consecutive_failures >= 3);
+    let log = log_transitions(&breaker);
+    fail_n(&breaker, 2);
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "failure_threshold 1 no longer opens"
+    );
+    fail_n(&breaker, 1);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [(State::Closed, State::Open, Reason::TripRule)]
+    );
+}
+
+#[test]
+fn the_trip_rule_is_never_asked_after_a_plain_success() {
+    let (_clock, breaker) = manual(Config::default());
+    let asked = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&asked);
+    breaker.set_trip_rule(move |counts, _| {
+        seen.lock().unwrap().push(*counts);
+        false
+    });
+    for how in [
+        Finish::Succeed,
+        Finish::Fail,
+        Finish::Succeed,
+        Finish::Ignore,
+    ] {
+        run(&breaker, how).unwrap();
+    }
+    let asked = asked.lock().unwrap();
+    assert_eq!(asked.len(), 1, "only the failure asked");
+    assert_eq!(
+        (asked[0].requests, asked[0].successes, asked[0].failures),
+        (2, 1, 1)
+    );
+}
+
+#[test]
+fn the_trip_rule_sees_the_window_and_is_asked_on_slow_successes() {
+    let (clock, breaker) = manual(windowed(10, 1));
+    breaker.set_trip_rule(|_, window| window.is_some_and(|w| w.slow >= 2));
+    for _ in 0..2 {
+        let call = start(&breaker).unwrap();
+        clock.advance(secs(1));
+        call.succeed();
+    }
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn a_panicking_trip_rule_counts_as_do_not_trip() {
+    let (_clock, breaker) = manual(cfg(1, secs(60), 1));
+    breaker.set_trip_rule(|counts, _| {
+        assert!(counts.failures < 2, "trip rule panicked on purpose");
+        counts.failures >= 3
+    });
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    fail_n(&breaker, 2); // the rule panics on the second
+    std::panic::set_hook(quiet);
+    assert_eq!(breaker.state(), State::Closed, "not wedged, not tripped");
+    breaker.clear_trip_rule();
+    fail_n(&breaker, 1);
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "failure_threshold decides again"
+    );
+}
+
+#[test]
+fn a_trip_rule_in_metrics_only_is_a_would_be_trip() {
+    let (_clock, breaker) = manual(Config::default());
+    breaker.metrics_only();
+    breaker.set_trip_rule(|counts, _| counts.failures >= 1);
+    let log = log_transitions(&breaker);
+    fail_n(&breaker, 1);
+    assert_eq!(
+        *log.lock().unwrap(),
+        [(State::MetricsOnly, State::MetricsOnly, Reason::TripRule)]
+    );
+}
+
+#[test]
+fn the_trip_rule_outlives_a_reconfigure() {
+    let (_clock, breaker) = manual(Config::default());
+    breaker.set_trip_rule(|counts, _| counts.failures >= 1);
+    breaker.reconfigure(cfg(5, secs(60), 1));
+    fail_n(&breaker, 1);
+    assert_eq!(breaker.state(), State::Open);
 }

@@ -44,7 +44,7 @@ use crate::machine::word::{
     FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, SLOW,
 };
 use crate::observe::events::{shown, Events, Reason};
-use crate::observe::metrics::Counters;
+use crate::observe::metrics::{Counters, Counts as CallCounts, WindowCounts};
 use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
 
 /// A manual state change: see [`Machine::manual`].
@@ -116,12 +116,26 @@ pub(crate) struct Machine {
     windowed: AtomicBool,
 }
 
+/// A custom trip rule: see [`Breaker::set_trip_rule`](crate::Breaker::set_trip_rule).
+pub(crate) type TripRule = dyn Fn(&CallCounts, Option<&WindowCounts>) -> bool + Send + Sync;
+
 /// What a breaker keeps only when asked to: in the box made on first use that holds its
 /// listeners (see [`Machine::extras`]), so that other breakers carry nothing for it.
 pub(crate) struct Extras {
     /// The current half-open round's failed and slow trials, when rounds are decided by rate.
     round_failures: Tally,
     round_slow: Tally,
+    /// Whether the counts since the last transition below are kept (totals or a trip rule).
+    counting: AtomicBool,
+    requests: Tally,
+    successes: Tally,
+    failures: Tally,
+    consecutive_successes: Tally,
+    consecutive_failures: Tally,
+    /// The trip rule, if one is set. Written under the transition lock.
+    rule: ArcSwapOption<Box<TripRule>>,
+    /// Whether `rule` holds one: a plain load for paths that have none.
+    ruled: AtomicBool,
 }
 
 impl Extras {
@@ -129,7 +143,46 @@ impl Extras {
         Extras {
             round_failures: Tally::new(),
             round_slow: Tally::new(),
+            counting: AtomicBool::new(false),
+            requests: Tally::new(),
+            successes: Tally::new(),
+            failures: Tally::new(),
+            consecutive_successes: Tally::new(),
+            consecutive_failures: Tally::new(),
+            rule: ArcSwapOption::empty(),
+            ruled: AtomicBool::new(false),
         }
+    }
+
+    /// Generation `gen`'s counts.
+    fn counts(&self, gen: u32) -> CallCounts {
+        CallCounts {
+            requests: self.requests.get(gen),
+            successes: self.successes.get(gen),
+            failures: self.failures.get(gen),
+            consecutive_successes: self.consecutive_successes.get(gen),
+            consecutive_failures: self.consecutive_failures.get(gen),
+        }
+    }
+
+    /// Counts a finished call of generation `gen`.
+    fn finished(&self, gen: u32, outcome: Outcome) {
+        let (this, streak, other) = match outcome {
+            Outcome::Success => (
+                &self.successes,
+                &self.consecutive_successes,
+                &self.consecutive_failures,
+            ),
+            Outcome::Failure => (
+                &self.failures,
+                &self.consecutive_failures,
+                &self.consecutive_successes,
+            ),
+            Outcome::Ignored => return,
+        };
+        this.bump(gen);
+        streak.bump(gen);
+        other.clear(gen);
     }
 }
 
@@ -141,7 +194,7 @@ impl Machine {
         let rules = config.rules();
         let slow = totals || rules.is_some();
         let kind = kind_of(config.initial_state());
-        Machine {
+        let machine = Machine {
             word: AtomicU64::new(if slow { kind | u64::from(SLOW) } else { kind }),
             since: [AtomicU64::new(created), AtomicU64::new(0)],
             open_info: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -154,7 +207,11 @@ impl Machine {
             counters: Counters::new(totals),
             window: ArcSwapOption::new(rules.map(|rules| Arc::new(Counts::new(rules)))),
             windowed: AtomicBool::new(rules.is_some()),
+        };
+        if totals {
+            machine.extras().counting.store(true, Ordering::Relaxed);
         }
+        machine
     }
 
     /// The extra counts, made on first use (off the closed path: only by breakers that keep
@@ -166,6 +223,100 @@ impl Machine {
     /// The extra counts, if made.
     fn extras_if_any(&self) -> Option<&Extras> {
         self.events.get().map(|events| &events.extras)
+    }
+
+    /// The extras, if they count calls since the last transition.
+    #[inline]
+    fn counting(&self) -> Option<&Extras> {
+        self.extras_if_any()
+            .filter(|extras| extras.counting.load(Ordering::Relaxed))
+    }
+
+    /// Sets or clears the trip rule.
+    pub(crate) fn set_trip_rule(&self, rule: Option<Box<TripRule>>) {
+        let config = lock(&self.transition_lock);
+        let extras = self.extras();
+        let ruled = rule.is_some();
+        // Counting starts before the slow bit sends calls to the rule, and stops after.
+        if ruled {
+            extras.counting.store(true, Ordering::Relaxed);
+        }
+        extras.rule.store(rule.map(Arc::new));
+        extras.ruled.store(ruled, Ordering::Relaxed);
+        self.set_slow(config.totals() || config.rules().is_some() || ruled);
+        extras
+            .counting
+            .store(config.totals() || ruled, Ordering::Relaxed);
+    }
+
+    /// Asks the trip rule, if one is set, whether generation `gen` opens: `None` without one.
+    /// The rule is user code: it runs under no lock, and a panic in it counts as "no".
+    fn ask_rule(&self, gen: u32, window: Option<WindowCounts>) -> Option<bool> {
+        let extras = self.extras_if_any()?;
+        if !extras.ruled.load(Ordering::Relaxed) {
+            return None;
+        }
+        let rule = extras.rule.load_full()?;
+        let counts = extras.counts(gen);
+        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rule(&counts, window.as_ref())
+        }));
+        Some(verdict.unwrap_or(false))
+    }
+
+    /// Whether a trip rule is set.
+    #[inline]
+    fn has_rule(&self) -> bool {
+        self.extras_if_any()
+            .is_some_and(|x| x.ruled.load(Ordering::Relaxed))
+    }
+
+    /// A closed (or metrics-only) failure with a trip rule and no window: counted in `w`
+    /// first, so the rule sees it, then the rule decides. `Err(current word)` if the word
+    /// moved before the count landed.
+    fn failure_by_rule<F: FnMut() -> u64>(
+        &self,
+        w: Word,
+        failures: u32,
+        now: &mut Now<F>,
+    ) -> Result<(), Word> {
+        let counted = w.with_payload(failures);
+        self.try_swap(w, counted)?;
+        if self.ask_rule(w.generation(), None) == Some(true) {
+            let to = Self::trip_to(w.kind());
+            self.transition(counted, to, now, Reason::TripRule, |_| true);
+        }
+        Ok(())
+    }
+
+    /// The counts since the last transition, if kept.
+    pub(crate) fn counts(&self) -> Option<CallCounts> {
+        let extras = self.counting()?;
+        Some(extras.counts(self.load().generation()))
+    }
+
+    /// The window's own numbers, if there is a window.
+    pub(crate) fn window_counts<F: FnMut() -> u64>(
+        &self,
+        now: &mut Now<F>,
+    ) -> Option<WindowCounts> {
+        let w = self.load();
+        let guard = self.window.load();
+        let window = guard.as_ref()?;
+        let minimum = window.rules.minimum_calls;
+        if !counts_toward_trip(w.kind()) {
+            return Some(WindowCounts::new(0, 0, 0, 0, minimum));
+        }
+        let t = if window.needs_time() { now.get() } else { 0 };
+        let sums = window.sums(w.generation(), t);
+        let slow_failed = window.slow_failed(w.generation(), t);
+        Some(WindowCounts::new(
+            sums.calls,
+            sums.failures,
+            sums.slow,
+            slow_failed,
+            minimum,
+        ))
     }
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
@@ -523,6 +674,12 @@ impl Machine {
         }
         if let Ok(ticket) = &mut admitted {
             self.counters.admitted();
+            let admitted_in = Word(u64::from(ticket.epoch));
+            if let Some(extras) = self.counting() {
+                if admitted_in.kind() != DISABLED {
+                    extras.requests.bump(admitted_in.generation());
+                }
+            }
             if self.windowed.load(Ordering::Relaxed)
                 && self
                     .window
@@ -657,8 +814,18 @@ impl Machine {
                     w.with_payload(0)
                 }
                 (CLOSED | METRICS_ONLY, Outcome::Failure) => {
-                    let threshold = self.knobs.failure_threshold.load(Ordering::Relaxed);
                     let failures = w.payload().saturating_add(1);
+                    // A trip rule sets the slow bit: without it this is one test of a register.
+                    if w.low() & SLOW != 0 && self.has_rule() {
+                        match self.failure_by_rule(w, failures, now) {
+                            Ok(()) => return,
+                            Err(actual) => {
+                                w = actual;
+                                continue;
+                            }
+                        }
+                    }
+                    let threshold = self.knobs.failure_threshold.load(Ordering::Relaxed);
                     if failures >= threshold {
                         let to = Self::trip_to(w.kind());
                         w = self.transition(w, to, now, Reason::FailureThreshold, |c| {
@@ -733,6 +900,12 @@ impl Machine {
         now: &mut Now<F>,
     ) -> Option<bool> {
         self.counters.finished(outcome);
+        let admitted_in = Word(u64::from(ticket.epoch));
+        if let Some(extras) = self.counting() {
+            if admitted_in.kind() != DISABLED {
+                extras.finished(admitted_in.generation(), outcome);
+            }
+        }
         if !self.windowed.load(Ordering::Relaxed) {
             return Some(false);
         }
@@ -785,11 +958,28 @@ impl Machine {
             }
         }
         let t = if window.needs_time() { now.get() } else { 0 };
-        if let Some(trip) = window.record(w.generation(), t, Mark { failed, slow }) {
-            let reason = match trip {
+        let gen = w.generation();
+        let Some(sums) = window.record(gen, t, Mark { failed, slow }) else {
+            return; // this generation's window is gone
+        };
+        let reason = if self.has_rule() {
+            // The rule decides, and only on a failed or slow outcome.
+            let counts = WindowCounts::new(
+                sums.calls,
+                sums.failures,
+                sums.slow,
+                window.slow_failed(gen, t),
+                window.rules.minimum_calls,
+            );
+            let trips = (failed || slow) && self.ask_rule(gen, Some(counts)) == Some(true);
+            trips.then_some(Reason::TripRule)
+        } else {
+            sums.verdict(&window.rules).map(|trip| match trip {
                 Trip::FailureRate => Reason::FailureRate,
                 Trip::SlowCallRate => Reason::SlowCallRate,
-            };
+            })
+        };
+        if let Some(reason) = reason {
             self.transition(w, Self::trip_to(w.kind()), now, reason, |_| true);
         }
     }
@@ -861,12 +1051,17 @@ impl Machine {
             self.windowed.store(rules.is_some(), Ordering::Relaxed);
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
+        let has_rule = self.has_rule();
         if config.totals() {
             self.counters.set_on(true);
+            self.extras().counting.store(true, Ordering::Relaxed);
         }
-        self.set_slow(config.totals() || rules.is_some());
+        self.set_slow(config.totals() || rules.is_some() || has_rule);
         if !config.totals() {
             self.counters.set_on(false);
+            if let Some(extras) = self.extras_if_any() {
+                extras.counting.store(has_rule, Ordering::Relaxed);
+            }
         }
         if config.jitter_seed() != current.jitter_seed() {
             self.rng.store(seed_of(&config), Ordering::Relaxed);

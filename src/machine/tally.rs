@@ -61,6 +61,11 @@ impl Tally {
         self.update(gen, |n| (n + 1).min(COUNT_MASK));
     }
 
+    /// Sets generation `gen`'s count to 0.
+    pub(crate) fn clear(&self, gen: u32) {
+        self.update(gen, |_| 0);
+    }
+
     /// Generation `gen`'s count.
     pub(crate) fn get(&self, gen: u32) -> u64 {
         let word = self.0.load(Ordering::Acquire);
