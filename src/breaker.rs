@@ -45,8 +45,10 @@ use crate::observe::metrics::{Counts, Metrics, WindowCounts};
 /// - **Half-open**: a round of at most `half_open_retries` trial calls is admitted, the others are
 ///   rejected with `retry_after` `None`. When `half_open_retries` trials have succeeded the
 ///   circuit closes; the first trial failure opens it again. A trial dropped before it completes
-///   gives its slot back and records nothing. A round still undecided `reset_timeout` after it
-///   began is replaced by a fresh one.
+///   gives its slot back and records nothing. A round still undecided `reset_timeout` (or
+///   [`max_half_open_duration`](Config::max_half_open_duration)) after it began is replaced by
+///   a fresh one. [`half_open_by_rate`](Config::half_open_by_rate) decides rounds by rate
+///   instead.
 /// - **Outcomes** count only while the state stretch (the *generation*) that admitted the call is
 ///   current: a call admitted while closed that fails after the circuit opened does not extend
 ///   the open period; one that succeeds after the circuit went half-open is not a trial.

@@ -30,8 +30,9 @@ macro_rules! knobs {
         };
         reset_timeout: Duration = Duration::from_secs(60), set Duration,
         get {
-            /// How long the circuit stays Open before it lets trial calls through (more than zero). Also
-            /// how long a half-open round may go undecided before it is replaced by a fresh one.
+            /// How long the circuit stays Open before it lets trial calls through (more than zero). Also,
+            /// unless [`max_half_open_duration`](Config::max_half_open_duration) is set, how long a
+            /// half-open round may go undecided before it is replaced by a fresh one.
             ///
             /// ```
             /// use std::time::Duration;
