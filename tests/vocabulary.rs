@@ -289,9 +289,9 @@ fn by_rate_a_round_failing_at_the_threshold_reopens() {
     assert!(start(&breaker).is_err(), "four trials per round");
     for (i, call) in calls.into_iter().enumerate() {
         if i % 2 == 0 {
-            call.fail()
+            call.fail();
         } else {
-            call.succeed()
+            call.succeed();
         }
     }
     assert_eq!(breaker.state(), State::Open);

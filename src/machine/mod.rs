@@ -409,6 +409,24 @@ impl Machine {
         (CLOSED, Reason::TrialsSucceeded)
     }
 
+    /// Whether half-open rounds are decided by rate here (a fleet decides by its own rule).
+    fn rounds_by_rate(&self) -> bool {
+        self.knobs.half_open().by_rate() && self.shared_budget().is_none()
+    }
+
+    /// By rate, every trial runs to an outcome and the last one decides the round. A trial's
+    /// failed and slow marks are counted before the word says it finished, so whoever sees
+    /// the round finished sees them.
+    #[cold]
+    fn count_in_round(&self, w: Word, outcome: Outcome, slow: bool) {
+        if outcome == Outcome::Failure {
+            self.extras().round_failures.bump(w.generation());
+        }
+        if slow {
+            self.extras().round_slow.bump(w.generation());
+        }
+    }
+
     /// Where a trip takes a circuit of `kind`: Closed opens; metrics-only only reports it, as a
     /// fresh metrics-only generation (counts start over as after a real trip).
     fn trip_to(kind: u64) -> u64 {
@@ -802,10 +820,6 @@ impl Machine {
                     }
                 }
             }
-            let by_rate = w.kind() == HALF_OPEN
-                && outcome != Outcome::Ignored
-                && self.knobs.half_open().by_rate()
-                && self.shared_budget().is_none();
             let next = match (w.kind(), outcome) {
                 (CLOSED | METRICS_ONLY, Outcome::Success) => {
                     if w.payload() == 0 {
@@ -835,18 +849,10 @@ impl Machine {
                     }
                     w.with_payload(failures)
                 }
-                (HALF_OPEN, _) if by_rate => {
-                    // Every trial runs to an outcome; the last one decides the round. Its
-                    // failed and slow marks are counted before the word says it finished, so
-                    // whoever sees the round finished sees them.
+                (HALF_OPEN, Outcome::Success | Outcome::Failure) if self.rounds_by_rate() => {
                     if !counted_in_round {
                         counted_in_round = true;
-                        if outcome == Outcome::Failure {
-                            self.extras().round_failures.bump(w.generation());
-                        }
-                        if slow {
-                            self.extras().round_slow.bump(w.generation());
-                        }
+                        self.count_in_round(w, outcome, slow);
                     }
                     let finished = w.successes() + 1;
                     let slots = self.knobs.half_open().trials();

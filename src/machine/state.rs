@@ -13,6 +13,11 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+// The discriminants keep 5 and up free, as they were before `MetricsOnly`: the types that
+// carry a `State` (a rejection, a call's output) encode their own variants in those values,
+// and the closed-path code that tests them compiles as it did (measured: a sixth variant at 5
+// cost the closed success bench ~0.5 ns through register allocation alone).
+#[repr(u8)]
 pub enum State {
     /// Every call is admitted; consecutive failures are counted.
     Closed,
@@ -32,7 +37,7 @@ pub enum State {
     /// the circuit never opens. Where it would have opened, listeners see a
     /// `metrics-only -> metrics-only` transition with the reason it would have opened for, and
     /// the counts start over as after a real trip.
-    MetricsOnly,
+    MetricsOnly = 255,
 }
 
 impl fmt::Display for State {
