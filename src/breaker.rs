@@ -12,7 +12,7 @@ use crate::machine::state::State;
 use crate::machine::word::Ticket;
 use crate::machine::{Machine, Manual, Now, Refusal};
 use crate::observe::events::Transition;
-use crate::observe::metrics::Metrics;
+use crate::observe::metrics::{Counts, Metrics, WindowCounts};
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
 ///
@@ -45,8 +45,10 @@ use crate::observe::metrics::Metrics;
 /// - **Half-open**: a round of at most `half_open_retries` trial calls is admitted, the others are
 ///   rejected with `retry_after` `None`. When `half_open_retries` trials have succeeded the
 ///   circuit closes; the first trial failure opens it again. A trial dropped before it completes
-///   gives its trial back and records nothing. A round still undecided `reset_timeout` after it
-///   began is replaced by a fresh one.
+///   gives its trial back and records nothing. A round still undecided `reset_timeout` (or
+///   [`max_half_open_duration`](Config::max_half_open_duration)) after it began is replaced by
+///   a fresh one. [`half_open_by_rate`](Config::half_open_by_rate) decides rounds by rate
+///   instead.
 /// - **Outcomes** count only while the state stretch (the *generation*) that admitted the call is
 ///   current: a call admitted while closed that fails after the circuit opened does not extend
 ///   the open period; one that succeeds after the circuit went half-open is not a trial.
@@ -88,8 +90,14 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn with_clock(config: Config, clock: C) -> Self {
+        // Only an initial open period needs the time: other breakers read no clock here.
+        let created = if config.initial_state() == State::Open {
+            saturating_nanos(clock.now())
+        } else {
+            0
+        };
         Breaker {
-            machine: Machine::new(config, None),
+            machine: Machine::new(config, None, created),
             clock,
         }
     }
@@ -231,6 +239,119 @@ impl<C: Clock> Breaker<C> {
             .is_some()
     }
 
+    /// Opens the circuit by hand for `duration`, from any state: calls are rejected with an
+    /// exact [`retry_after`](crate::Rejected::retry_after), and once `duration` has passed the
+    /// circuit goes half-open as it would after a trip (unlike
+    /// [`force_open`](Breaker::force_open), which holds until told). Opening an open circuit
+    /// replaces its open period. Outcomes of calls admitted before count for nothing. A
+    /// duration too long for the clock saturates (about 584 years).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::with_clock(Config::default(), clock.clone());
+    /// breaker.on_transition(|t| assert_eq!(t.reason() == Reason::OpenedByHand, t.to() == State::Open));
+    /// breaker.open_for(Duration::from_secs(5));
+    /// # futures::executor::block_on(async {
+    /// let err = breaker.call(async { Ok::<(), ()>(()) }).await.unwrap_err();
+    /// assert_eq!(err.rejected().unwrap().retry_after(), Some(Duration::from_secs(5)));
+    /// # });
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// ```
+    pub fn open_for(&self, duration: std::time::Duration) {
+        let mut now = self.now();
+        let deadline = now.get().saturating_add(saturating_nanos(duration));
+        self.machine.open_until(deadline, &mut now);
+    }
+
+    /// Opens the circuit by hand until `instant`, a reading of this breaker's
+    /// [`clock`](Breaker::clock) (for the [`SystemClock`]: `breaker.clock().now() + delay`);
+    /// then it goes half-open as usual. An instant already past opens the circuit with its
+    /// open period over: the next check starts a half-open round. See
+    /// [`open_for`](Breaker::open_for).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego_breaker::{Breaker, Clock, Config, ManualClock, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = Breaker::with_clock(Config::default(), clock.clone());
+    /// breaker.open_until(clock.now() + Duration::from_secs(90));
+    /// assert_eq!(breaker.metrics().time_until_half_open, Some(Duration::from_secs(90)));
+    /// clock.advance(Duration::from_secs(90));
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// ```
+    pub fn open_until(&self, instant: std::time::Duration) {
+        self.machine
+            .open_until(saturating_nanos(instant), &mut self.now());
+    }
+
+    /// Starts a half-open round by hand, from any state: `half_open_retries` trial calls are
+    /// admitted and decide as usual whether the circuit closes or reopens — for an operator
+    /// who knows the dependency is back and does not want to wait out the open period.
+    /// Returns `false` (and changes nothing) if a round was already running.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
+    ///
+    /// let breaker = Breaker::new(Config::builder().half_open_retries(1).build()?);
+    /// breaker.force_open();
+    /// assert!(breaker.half_open());
+    /// assert_eq!(breaker.state(), State::HalfOpen);
+    /// # futures::executor::block_on(async {
+    /// breaker.call(async { Ok::<(), ()>(()) }).await.unwrap(); // the trial succeeds
+    /// # });
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn half_open(&self) -> bool {
+        self.machine
+            .manual(Manual::HalfOpen, &mut self.now())
+            .is_some()
+    }
+
+    /// Puts the breaker in [`State::MetricsOnly`], from any state: every call is admitted and
+    /// counted exactly as when closed (consecutive failures, window, totals, trip rule,
+    /// listeners), but the circuit never opens. Where it would have opened, listeners see a
+    /// `metrics-only -> metrics-only` transition whose [`reason`](crate::Transition::reason)
+    /// is why (`FailureThreshold`, `FailureRate`, `SlowCallRate` or `TripRule`), and the
+    /// counts start over as after a real trip. Roll a breaker out in shadow, watch what it
+    /// would have done, then arm it with [`reset`](Breaker::reset). Returns `false` if it
+    /// already was metrics-only.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Reason, State};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(2).build()?);
+    /// let would_trip = Arc::new(Mutex::new(Vec::new()));
+    /// let seen = Arc::clone(&would_trip);
+    /// breaker.on_transition(move |t| {
+    ///     if (t.from(), t.to()) == (State::MetricsOnly, State::MetricsOnly) {
+    ///         seen.lock().unwrap().push(t.reason());
+    ///     }
+    /// });
+    /// assert!(breaker.metrics_only());
+    /// # futures::executor::block_on(async {
+    /// for _ in 0..5 {
+    ///     let out = breaker.call(async { Err::<(), _>("down") }).await;
+    ///     assert!(!out.unwrap_err().is_rejected()); // never rejects
+    /// }
+    /// # });
+    /// assert_eq!(breaker.state(), State::MetricsOnly);
+    /// assert_eq!(*would_trip.lock().unwrap(), [Reason::FailureThreshold, Reason::FailureThreshold]);
+    /// assert_eq!(breaker.consecutive_failures(), 1); // counting started over after each
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn metrics_only(&self) -> bool {
+        self.machine
+            .manual(Manual::MetricsOnly, &mut self.now())
+            .is_some()
+    }
+
     /// Back to normal operation: Closed, with clean counts and a fresh generation (outcomes
     /// of calls admitted before count for nothing), from any state, forced or not, in one
     /// transition. Returns whether that transition replaced a state other than Closed (a reset
@@ -354,7 +475,65 @@ impl<C: Clock> Breaker<C> {
                 .map(std::time::Duration::from_nanos),
             totals: self.machine.totals(),
             fleet_online: self.machine.fleet_online(),
+            counts: self.machine.counts(),
+            window: self.machine.window_counts(&mut now),
         }
+    }
+
+    /// Sets a custom trip rule (gobreaker's `ReadyToTrip`): from now on, `rule` alone decides
+    /// when the closed circuit opens — `failure_threshold` and the window's rate thresholds no
+    /// longer do. It is asked after each outcome recorded as a failure or as slow (never after
+    /// a plain success, so the success path does not run it), with the [`Counts`] since the
+    /// last transition (this outcome included) and, with a window, its [`WindowCounts`]. It
+    /// opens the circuit with [`Reason::TripRule`](crate::Reason::TripRule) (in
+    /// [`State::MetricsOnly`], a would-be trip). Half-open rounds are decided as before.
+    ///
+    /// The rule runs on the caller's thread, under no lock of the breaker; keep it quick. A
+    /// rule that panics counts as "do not trip": the panic is caught (the panic hook still
+    /// reports it) and the breaker goes on. Setting a rule turns on the counts since the last
+    /// transition (a few shared atomic writes per call) and sends every call down the
+    /// counting path. It belongs to the breaker, not to its [`Config`]: configs stay plain
+    /// data that compare, hash and load from files, and a
+    /// [`reconfigure`](Breaker::reconfigure) keeps the rule.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Reason, State};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// // gobreaker's example: at least 3 requests, and 60 % of them failed.
+    /// breaker.set_trip_rule(|counts, _window| {
+    ///     counts.requests >= 3 && counts.failures * 10 >= counts.requests * 6
+    /// });
+    /// breaker.on_transition(|t| assert_eq!(t.reason(), Reason::TripRule));
+    /// # futures::executor::block_on(async {
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    /// let _ = breaker.call(async { Ok::<(), &str>(()) }).await;
+    /// assert_eq!(breaker.state(), State::Closed); // 2 requests: not yet
+    /// let _ = breaker.call(async { Err::<(), _>("down") }).await; // 2 of 3 failed
+    /// # });
+    /// assert_eq!(breaker.state(), State::Open);
+    /// ```
+    pub fn set_trip_rule(
+        &self,
+        rule: impl Fn(&Counts, Option<&WindowCounts>) -> bool + Send + Sync + 'static,
+    ) {
+        self.machine.set_trip_rule(Some(Box::new(rule)));
+    }
+
+    /// Removes the trip rule: `failure_threshold` (or the window) decides again. The counts
+    /// since the last transition stay on only if [`Config::totals`] is.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// breaker.set_trip_rule(|_, _| true);
+    /// assert!(breaker.metrics().counts.is_some());
+    /// breaker.clear_trip_rule();
+    /// assert!(breaker.metrics().counts.is_none());
+    /// ```
+    pub fn clear_trip_rule(&self) {
+        self.machine.set_trip_rule(None);
     }
 
     /// The breaker's clock.

@@ -80,7 +80,7 @@ pub use error::{ConfigError, Error, Rejected};
 pub use machine::state::State;
 pub use machine::window::Window;
 pub use observe::events::{Reason, Transition};
-pub use observe::metrics::{Metrics, Totals};
+pub use observe::metrics::{Counts, Metrics, Rate, Totals, WindowCounts};
 pub use registry::{BreakerHandle, Registry};
 
 /// The README's examples, compiled and run as doc tests. Its integration examples need every

@@ -436,3 +436,94 @@ fn a_reopen_racing_a_trial_admission_backs_off_exactly_once() {
         );
     });
 }
+
+#[test]
+fn racing_trials_decided_by_rate_count_every_outcome() {
+    loom::model(|| {
+        let cfg = Config::builder()
+            .failure_threshold(1)
+            .reset_timeout(Duration::from_secs(10))
+            .half_open_retries(2)
+            .half_open_by_rate(true)
+            .failure_rate_threshold(50)
+            .build()
+            .unwrap();
+        let (clock, b) = shared(cfg);
+        assert!(run(&b, ERR));
+        clock.advance(Duration::from_secs(10));
+        let trials = [start(&b).unwrap(), start(&b).unwrap()];
+        let round = b.generation();
+        let handles: Vec<_> = trials
+            .into_iter()
+            .zip([ERR, OK])
+            .map(|(trial, how)| thread::spawn(move || finish(trial, how)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // Whichever finishes last decides, and sees the other's failure: 1 of 2 is 50 %.
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.generation(), round + 1, "one HalfOpen -> Open transition");
+    });
+}
+
+#[test]
+fn racing_failures_under_a_trip_rule_trip_once() {
+    loom::model(|| {
+        let (_clock, b) = breaker(100, 1);
+        b.set_trip_rule(|counts, _| counts.failures >= 2);
+        let calls = [start(&b).unwrap(), start(&b).unwrap()];
+        let handles: Vec<_> = calls
+            .into_iter()
+            .map(|call| thread::spawn(move || finish(call, ERR)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        // At least the later of the two sees both failures; exactly one opens.
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.generation(), 1);
+    });
+}
+
+#[test]
+fn racing_would_be_trips_in_metrics_only_start_over_once() {
+    loom::model(|| {
+        let (_clock, b) = breaker(2, 1);
+        assert!(b.metrics_only());
+        let calls: Vec<_> = (0..3).map(|_| start(&b).unwrap()).collect();
+        let handles: Vec<_> = calls
+            .into_iter()
+            .map(|call| thread::spawn(move || finish(call, ERR)))
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(b.state(), State::MetricsOnly, "never opens");
+        assert_eq!(
+            b.generation(),
+            2,
+            "one would-be trip; the third failure is late"
+        );
+        assert_eq!(b.consecutive_failures(), 0);
+    });
+}
+
+#[test]
+fn manual_half_open_racing_a_tripping_failure_ends_half_open() {
+    loom::model(|| {
+        let (_clock, b) = breaker(1, 1);
+        let call = start(&b).unwrap();
+        let opener = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || b.half_open())
+        };
+        let failer = thread::spawn(move || finish(call, ERR));
+        opener.join().unwrap();
+        failer.join().unwrap();
+        // Failure first: Closed -> Open -> HalfOpen. Half-open first: the failure is late.
+        assert_eq!(b.state(), State::HalfOpen);
+        assert!(run(&b, OK), "the round's trial is admitted");
+        assert_eq!(b.state(), State::Closed);
+    });
+}

@@ -78,10 +78,17 @@ fn states_of(all: &BTreeMap<String, f64>, name: &str) -> Vec<(String, f64)> {
 }
 
 fn one_hot(current: &str) -> Vec<(String, f64)> {
-    let mut all: Vec<(String, f64)> = ["closed", "disabled", "forced_open", "half_open", "open"]
-        .iter()
-        .map(|s| ((*s).to_owned(), if *s == current { 1.0 } else { 0.0 }))
-        .collect();
+    let mut all: Vec<(String, f64)> = [
+        "closed",
+        "disabled",
+        "forced_open",
+        "half_open",
+        "metrics_only",
+        "open",
+    ]
+    .iter()
+    .map(|s| ((*s).to_owned(), if *s == current { 1.0 } else { 0.0 }))
+    .collect();
     all.sort_by(|a, b| a.0.cmp(&b.0));
     all
 }

@@ -4,7 +4,8 @@
 //! transitions listeners saw must be the model's, in order.
 //!
 //! The programs cover classification (ignored outcomes), manual control (force open, disable,
-//! reset), and backoff with jitter on a fixed seed.
+//! reset, open for a time, half-open, metrics-only), initial states, half-open rounds decided
+//! by rate and their own time limit, and backoff with jitter on a fixed seed.
 
 mod common;
 
@@ -13,7 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use protego_breaker::{Breaker, Config, ManualClock, State, Totals, Window};
+use protego_breaker::{Breaker, Config, Counts, ManualClock, State, Totals, Window};
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here
 /// can overflow; the real breaker's u64 saturation only shows past 584 years, which the
@@ -29,6 +30,12 @@ struct Model {
     max: u128,
     seed: Option<u64>,
     rng: u64,
+    /// How long a half-open round may go undecided.
+    hung_after: u128,
+    /// Half-open rounds decided by rate, and the failure and slow-call rate thresholds.
+    by_rate: bool,
+    failure_rate: u128,
+    slow_rate: u128,
     /// Reopens from half-open since the circuit last closed.
     reopens: u32,
     now: u128,
@@ -40,6 +47,37 @@ struct Model {
     /// (time, failed, slow), oldest first.
     rules: Option<Rules>,
     outcomes: Vec<(u128, bool, bool)>,
+    /// Counts since the last transition.
+    counts: Counts,
+    /// The trip rule, if one is set.
+    rule: Option<Rule>,
+}
+
+/// A trip rule the programs set: open at `failures` failures or `consecutive` consecutive
+/// failures since the last transition; panic (which counts as "no") at `panic_at` failures.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Rule {
+    failures: u64,
+    consecutive: u64,
+    panic_at: Option<u64>,
+}
+
+impl Rule {
+    fn ask(self, counts: &Counts) -> bool {
+        assert!(
+            Some(counts.failures) != self.panic_at,
+            "trip rule panicked on purpose"
+        );
+        self.ask_unchecked(counts)
+    }
+
+    fn ask_model(self, counts: &Counts) -> bool {
+        Some(counts.failures) != self.panic_at && self.ask_unchecked(counts)
+    }
+
+    fn ask_unchecked(self, counts: &Counts) -> bool {
+        counts.failures >= self.failures || counts.consecutive_failures >= self.consecutive
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -72,14 +110,33 @@ enum ModelState {
         opened_at: u128,
         reopens: u32,
         draw: u32,
+        /// Opened by hand until this instant.
+        until: Option<u128>,
     },
     HalfOpen {
         started: u128,
         in_flight: u32,
+        /// Trials that succeeded (by rate: that finished with a verdict).
         successes: u32,
+        /// By rate: trials that failed, and that were slow.
+        failed: u32,
+        slow: u32,
     },
     ForcedOpen,
     Disabled,
+    MetricsOnly {
+        failures: u32,
+    },
+}
+
+fn round(started: u128) -> ModelState {
+    ModelState::HalfOpen {
+        started,
+        in_flight: 0,
+        successes: 0,
+        failed: 0,
+        slow: 0,
+    }
 }
 
 /// A config fraction (0 to 1000, three decimals) in thousandths.
@@ -105,6 +162,7 @@ fn kind(state: &ModelState) -> State {
         ModelState::HalfOpen { .. } => State::HalfOpen,
         ModelState::ForcedOpen => State::ForcedOpen,
         ModelState::Disabled => State::Disabled,
+        ModelState::MetricsOnly { .. } => State::MetricsOnly,
     }
 }
 
@@ -128,14 +186,32 @@ impl Model {
             max: 0,
             seed: cfg.jitter_seed(),
             rng: cfg.jitter_seed().expect("model configs are seeded"),
+            hung_after: 0,
+            by_rate: false,
+            failure_rate: 0,
+            slow_rate: 0,
             reopens: 0,
             now: 0,
             generation: 0,
-            state: ModelState::Closed { failures: 0 },
+            state: match cfg.initial_state() {
+                State::Closed => ModelState::Closed { failures: 0 },
+                State::Open => ModelState::Open {
+                    opened_at: 0,
+                    reopens: 0,
+                    draw: 0,
+                    until: None,
+                },
+                State::ForcedOpen => ModelState::ForcedOpen,
+                State::Disabled => ModelState::Disabled,
+                State::MetricsOnly => ModelState::MetricsOnly { failures: 0 },
+                other => panic!("not an initial state: {other}"),
+            },
             totals: Totals::default(),
             transitions: Vec::new(),
             rules: None,
             outcomes: Vec::new(),
+            counts: Counts::default(),
+            rule: None,
         };
         m.reconfigure(cfg);
         m
@@ -148,6 +224,13 @@ impl Model {
         self.backoff_milli = milli(cfg.backoff_multiplier());
         self.jitter_milli = milli(cfg.jitter());
         self.max = cfg.max_reset_timeout().unwrap_or(Duration::MAX).as_nanos();
+        self.hung_after = cfg
+            .max_half_open_duration()
+            .unwrap_or(cfg.reset_timeout())
+            .as_nanos();
+        self.by_rate = cfg.half_open_by_rate();
+        self.failure_rate = u128::from(cfg.failure_rate_threshold());
+        self.slow_rate = u128::from(cfg.slow_call_rate_threshold());
         let rules = Rules::of(cfg);
         if rules != self.rules {
             self.rules = rules;
@@ -162,15 +245,45 @@ impl Model {
     fn enter(&mut self, state: ModelState) {
         self.generation += 1;
         self.outcomes.clear();
+        self.counts = Counts::default();
         let from = kind(&self.state);
         let to = kind(&state);
-        if from != to {
+        // A metrics-only breaker's would-be trip is shown too.
+        if from != to || to == State::MetricsOnly {
             self.transitions.push((from, to));
         }
-        if matches!(state, ModelState::Closed { .. } | ModelState::Disabled) {
+        if matches!(
+            state,
+            ModelState::Closed { .. } | ModelState::Disabled | ModelState::MetricsOnly { .. }
+        ) {
             self.reopens = 0;
         }
         self.state = state;
+    }
+
+    /// A trip: closed opens, metrics-only starts its counts over (and shows it).
+    fn trip(&mut self) {
+        if matches!(self.state, ModelState::MetricsOnly { .. }) {
+            self.enter(ModelState::MetricsOnly { failures: 0 });
+        } else {
+            self.open();
+        }
+    }
+
+    /// How a half-open round with these counts ends: closed, or open.
+    fn decide_round(&mut self, finished: u32, failed: u32, slow: u32) {
+        let n = u128::from(finished.max(1));
+        let opens = if self.by_rate {
+            u128::from(failed) * 100 >= self.failure_rate * n
+                || u128::from(slow) * 100 >= self.slow_rate * n
+        } else {
+            failed > 0
+        };
+        if opens {
+            self.open();
+        } else {
+            self.enter(ModelState::Closed { failures: 0 });
+        }
     }
 
     /// Opens the circuit: a reopen from half-open grows the backoff, one from closed starts
@@ -193,7 +306,13 @@ impl Model {
             opened_at: self.now,
             reopens,
             draw,
+            until: None,
         });
+    }
+
+    /// The instant an open period ends.
+    fn open_end(&self, opened_at: u128, reopens: u32, draw: u32, until: Option<u128>) -> u128 {
+        until.unwrap_or_else(|| opened_at + self.period(reopens, draw))
     }
 
     /// How long an open period lasts, by the current config: exact rational arithmetic.
@@ -224,14 +343,11 @@ impl Model {
             opened_at,
             reopens,
             draw,
+            until,
         } = self.state
         {
-            if self.now >= opened_at + self.period(reopens, draw) {
-                self.enter(ModelState::HalfOpen {
-                    started: self.now,
-                    in_flight: 0,
-                    successes: 0,
-                });
+            if self.now >= self.open_end(opened_at, reopens, draw, until) {
+                self.enter(round(self.now));
             }
         }
     }
@@ -241,11 +357,14 @@ impl Model {
         kind(&self.state)
     }
 
-    /// Admission, counted in the totals.
+    /// Admission, counted in the totals (and, but when disabled, since the last transition).
     fn start(&mut self) -> (Verdict, u64) {
         let (verdict, generation) = self.admit();
         if verdict == Verdict::Admitted {
             self.totals.admitted += 1;
+            if self.state != ModelState::Disabled {
+                self.counts.requests += 1;
+            }
         } else {
             self.totals.rejected += 1;
         }
@@ -265,16 +384,19 @@ impl Model {
                     0,
                 )
             }
-            ModelState::Disabled => return (Verdict::Admitted, self.generation),
+            ModelState::Disabled | ModelState::MetricsOnly { .. } => {
+                return (Verdict::Admitted, self.generation)
+            }
             _ => {}
         }
         if let ModelState::Open {
             opened_at,
             reopens,
             draw,
+            until,
         } = self.state
         {
-            let left = opened_at + self.period(reopens, draw) - self.now;
+            let left = self.open_end(opened_at, reopens, draw, until) - self.now;
             let retry_after = Duration::from_nanos(u64::try_from(left).unwrap());
             return (
                 Verdict::Rejected {
@@ -285,19 +407,22 @@ impl Model {
             );
         }
         if let ModelState::HalfOpen { started, .. } = self.state {
-            // A round undecided for a whole timeout is replaced (never one that began now).
-            if self.now >= started + self.timeout && self.now > started {
-                self.enter(ModelState::HalfOpen {
-                    started: self.now,
-                    in_flight: 0,
-                    successes: 0,
-                });
+            // A round undecided for its whole time limit is replaced (never one that began now).
+            if self.now >= started + self.hung_after && self.now > started {
+                self.enter(round(self.now));
             }
         }
-        if let ModelState::HalfOpen { successes, .. } = self.state {
-            // Enough successes for a config that shrank: the round is decided.
+        if let ModelState::HalfOpen {
+            successes,
+            failed,
+            slow,
+            ..
+        } = self.state
+        {
+            // Enough trials decided for a config that shrank: the round is decided.
             if successes >= self.trials {
-                self.enter(ModelState::Closed { failures: 0 });
+                self.decide_round(successes, failed, slow);
+                return self.admit(); // closed, or reopened (then rejected)
             }
         }
         let generation = self.generation;
@@ -352,13 +477,20 @@ impl Model {
     /// A closed-state outcome with a window: into the window, which may open the circuit.
     fn record_in_window(&mut self, rules: Rules, failed: bool, slow: bool) {
         self.outcomes.push((self.now, failed, slow));
+        if let Some(rule) = self.rule {
+            // The rule decides, asked on failed or slow outcomes only.
+            if (failed || slow) && rule.ask_model(&self.counts) {
+                self.trip();
+            }
+            return;
+        }
         let (calls, failures, slows) = self.window_sums(&rules);
         let trips = calls > 0
             && calls >= rules.minimum
             && (failures * 100 >= rules.failure_rate * calls
                 || (rules.slow_nanos > 0 && slows * 100 >= rules.slow_rate * calls));
         if trips {
-            self.open();
+            self.trip();
         }
     }
 
@@ -378,12 +510,8 @@ impl Model {
     /// arrives, even if nobody called since: that outcome then counts for nothing.
     fn replace_hung_round(&mut self) -> bool {
         if let ModelState::HalfOpen { started, .. } = self.state {
-            if self.now >= started + self.timeout && self.now > started {
-                self.enter(ModelState::HalfOpen {
-                    started: self.now,
-                    in_flight: 0,
-                    successes: 0,
-                });
+            if self.now >= started + self.hung_after && self.now > started {
+                self.enter(round(self.now));
                 return true;
             }
         }
@@ -409,31 +537,60 @@ impl Model {
             return; // late: changes nothing
         }
         let failed = how != Finish::Succeed;
-        if let (ModelState::Closed { failures }, Some(rules)) = (&mut self.state, self.rules) {
+        if self.state != ModelState::Disabled {
+            let c = &mut self.counts;
+            if failed {
+                c.failures += 1;
+                c.consecutive_failures += 1;
+                c.consecutive_successes = 0;
+            } else {
+                c.successes += 1;
+                c.consecutive_successes += 1;
+                c.consecutive_failures = 0;
+            }
+        }
+        if let (
+            ModelState::Closed { failures } | ModelState::MetricsOnly { failures },
+            Some(rules),
+        ) = (&mut self.state, self.rules)
+        {
             // Counted, but the window decides.
             *failures = if failed { *failures + 1 } else { 0 };
             return self.record_in_window(rules, failed, slow);
         }
+        let by_rate = self.by_rate;
         match (&mut self.state, how) {
-            (ModelState::Closed { failures }, Finish::Succeed) => *failures = 0,
-            (ModelState::Closed { failures }, _) => {
+            (
+                ModelState::Closed { failures } | ModelState::MetricsOnly { failures },
+                Finish::Succeed,
+            ) => *failures = 0,
+            (ModelState::Closed { failures } | ModelState::MetricsOnly { failures }, _) => {
                 *failures += 1;
-                if *failures >= self.threshold {
-                    self.open();
+                let trips = match self.rule {
+                    Some(rule) => rule.ask_model(&self.counts),
+                    None => *failures >= self.threshold,
+                };
+                if trips {
+                    self.trip();
                 }
             }
             (
                 ModelState::HalfOpen {
                     in_flight,
                     successes,
+                    failed: round_failed,
+                    slow: round_slow,
                     ..
                 },
-                Finish::Succeed,
-            ) => {
+                _,
+            ) if by_rate || how == Finish::Succeed => {
                 *in_flight -= 1;
                 *successes += 1;
-                if *successes >= self.trials {
-                    self.enter(ModelState::Closed { failures: 0 });
+                *round_failed += u32::from(failed);
+                *round_slow += u32::from(slow && by_rate);
+                let (n, f, s) = (*successes, *round_failed, *round_slow);
+                if n >= self.trials {
+                    self.decide_round(n, f, s);
                 }
             }
             (ModelState::HalfOpen { .. }, _) => self.open(),
@@ -472,6 +629,34 @@ impl Model {
         }
     }
 
+    /// Open until `now + d`, from any state; the backoff count stays.
+    fn open_for(&mut self, d: u128) {
+        let reopens = self.reopens;
+        self.enter(ModelState::Open {
+            opened_at: self.now,
+            reopens,
+            draw: 0,
+            until: Some(self.now + d),
+        });
+    }
+
+    /// A fresh round, unless the word already is half-open (even a hung round).
+    fn half_open(&mut self) -> bool {
+        if matches!(self.state, ModelState::HalfOpen { .. }) {
+            return false;
+        }
+        self.enter(round(self.now));
+        true
+    }
+
+    fn metrics_only(&mut self) -> bool {
+        if matches!(self.state, ModelState::MetricsOnly { .. }) {
+            return false;
+        }
+        self.enter(ModelState::MetricsOnly { failures: 0 });
+        true
+    }
+
     /// One transition from the state it replaces (an open circuit whose period ended is
     /// replaced as open); returns whether that state was other than closed.
     fn reset(&mut self) -> bool {
@@ -492,6 +677,9 @@ enum Op {
     ForceOpen,
     Disable,
     Reset,
+    OpenFor(Duration),
+    HalfOpen,
+    MetricsOnly,
 }
 
 fn config() -> impl Strategy<Value = Config> {
@@ -513,20 +701,46 @@ fn config() -> impl Strategy<Value = Config> {
         },
     );
     let window = prop_oneof![2 => Just(None), 1 => count, 1 => time];
+    let initial = prop_oneof![
+        6 => Just(State::Closed),
+        1 => Just(State::Open),
+        1 => Just(State::ForcedOpen),
+        1 => Just(State::Disabled),
+        2 => Just(State::MetricsOnly),
+    ];
+    // (initial state, half-open by rate, its failure rate, max half-open duration in ns)
+    let vocab = (
+        initial,
+        any::<bool>(),
+        rate(),
+        prop_oneof![Just(None), (1u64..=30).prop_map(Some)],
+    );
     (
         (1u32..5, 1u64..=20, 1u32..4),
         (backoff, 0u64..=60, jitter, 0u64..3),
         window,
+        vocab,
     )
         .prop_map(
-            |((threshold, timeout, trials), (backoff, extra, jitter, seed), window)| {
+            |(
+                (threshold, timeout, trials),
+                (backoff, extra, jitter, seed),
+                window,
+                (initial, by_rate, ho_rate, max_half_open),
+            )| {
                 let mut b = cfg(threshold, Duration::from_nanos(timeout), trials)
                     .to_builder()
                     .backoff_multiplier(backoff)
                     .max_reset_timeout(Duration::from_nanos(timeout + extra))
                     .jitter(jitter)
                     .jitter_seed(seed)
+                    .initial_state(initial)
+                    .half_open_by_rate(by_rate)
+                    .failure_rate_threshold(ho_rate)
                     .totals(true);
+                if let Some(ns) = max_half_open {
+                    b = b.max_half_open_duration(Duration::from_nanos(ns));
+                }
                 if let Some((window, min, fr, slow, sr)) = window {
                     b = b
                         .window(window)
@@ -565,16 +779,41 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ForceOpen),
         1 => Just(Op::Disable),
         1 => Just(Op::Reset),
+        1 => prop_oneof![
+            (0u64..=30).prop_map(Duration::from_nanos),
+            (1u64..=3).prop_map(Duration::from_millis)
+        ]
+        .prop_map(Op::OpenFor),
+        1 => Just(Op::HalfOpen),
+        1 => Just(Op::MetricsOnly),
     ]
 }
 
-fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
+fn rule() -> impl Strategy<Value = Option<Rule>> {
+    let rule = (
+        1u64..6,
+        1u64..4,
+        prop_oneof![Just(None), (1u64..4).prop_map(Some)],
+    )
+        .prop_map(|(failures, consecutive, panic_at)| Rule {
+            failures,
+            consecutive,
+            panic_at,
+        });
+    prop_oneof![3 => Just(None), 1 => rule.prop_map(Some)]
+}
+
+fn check(initial: &Config, rule: Option<Rule>, ops: &[Op]) -> Result<(), TestCaseError> {
     let clock = ManualClock::new();
     let breaker = Breaker::with_clock(initial.clone(), clock.clone());
+    if let Some(rule) = rule {
+        breaker.set_trip_rule(move |counts, _| rule.ask(counts));
+    }
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = Arc::clone(&seen);
     breaker.on_transition(move |t| log.lock().unwrap().push((t.from(), t.to())));
     let mut model = Model::new(initial);
+    model.rule = rule;
     let mut calls: Vec<(Call<'_>, u64, Option<u128>)> = Vec::new();
     for (step, op) in ops.iter().enumerate() {
         match op {
@@ -613,6 +852,12 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::State => {
                 prop_assert_eq!(breaker.state(), model.state(), "step {}", step);
+                prop_assert_eq!(
+                    breaker.metrics().counts,
+                    Some(model.counts),
+                    "step {}",
+                    step
+                );
             }
             Op::ForceOpen => {
                 breaker.force_open();
@@ -625,9 +870,24 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Reset => {
                 prop_assert_eq!(breaker.reset(), model.reset(), "step {}", step);
             }
+            Op::OpenFor(d) => {
+                breaker.open_for(*d);
+                model.open_for(d.as_nanos());
+            }
+            Op::HalfOpen => {
+                prop_assert_eq!(breaker.half_open(), model.half_open(), "step {}", step);
+            }
+            Op::MetricsOnly => {
+                prop_assert_eq!(
+                    breaker.metrics_only(),
+                    model.metrics_only(),
+                    "step {}",
+                    step
+                );
+            }
         }
         let expected_failures = match model.state {
-            ModelState::Closed { failures } => failures,
+            ModelState::Closed { failures } | ModelState::MetricsOnly { failures } => failures,
             _ => 0,
         };
         prop_assert_eq!(
@@ -640,6 +900,7 @@ fn check(initial: &Config, ops: &[Op]) -> Result<(), TestCaseError> {
     }
     prop_assert_eq!(breaker.state(), model.state());
     prop_assert_eq!(breaker.metrics().totals, Some(model.totals));
+    prop_assert_eq!(breaker.metrics().counts, Some(model.counts));
     prop_assert_eq!(&*seen.lock().unwrap(), &model.transitions);
     Ok(())
 }
@@ -651,7 +912,16 @@ fn quiet_inner_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if info.payload().downcast_ref::<&str>() != Some(&"inner future panicked") {
+            let message = info
+                .payload()
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| info.payload().downcast_ref::<String>().map(String::as_str));
+            let quiet = matches!(
+                message,
+                Some("inner future panicked" | "trip rule panicked on purpose")
+            );
+            if !quiet {
                 default(info);
             }
         }));
@@ -669,8 +939,12 @@ proptest! {
     })]
 
     #[test]
-    fn breaker_agrees_with_the_model(initial in config(), ops in prop::collection::vec(op(), 1..80)) {
+    fn breaker_agrees_with_the_model(
+        initial in config(),
+        rule in rule(),
+        ops in prop::collection::vec(op(), 1..80),
+    ) {
         quiet_inner_panics();
-        check(&initial, &ops)?;
+        check(&initial, rule, &ops)?;
     }
 }

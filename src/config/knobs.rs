@@ -30,8 +30,9 @@ macro_rules! knobs {
         };
         reset_timeout: Duration = Duration::from_secs(60), set Duration,
         get {
-            /// How long the circuit stays Open before it lets trial calls through (more than zero). Also
-            /// how long a half-open round may go undecided before it is replaced by a fresh one.
+            /// How long the circuit stays Open before it lets trial calls through (more than zero). Also,
+            /// unless [`max_half_open_duration`](Config::max_half_open_duration) is set, how long a
+            /// half-open round may go undecided before it is replaced by a fresh one.
             ///
             /// ```
             /// use std::time::Duration;
@@ -69,6 +70,119 @@ macro_rules! knobs {
             /// let cfg = protego_breaker::Config::builder().half_open_retries(5).build()?;
             /// assert_eq!(cfg.half_open_retries(), 5);
             /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        initial_state: State = State::Closed, set State,
+        get {
+            /// The state a breaker starts in when it is made: [`State::Closed`] (the default),
+            /// [`State::Open`] (for `reset_timeout` from its creation, then half-open as usual),
+            /// [`State::ForcedOpen`], [`State::Disabled`] or [`State::MetricsOnly`] — a replica
+            /// that must not send traffic until told, or a new breaker rolled out in shadow. It
+            /// applies at creation only: [`reconfigure`](crate::Breaker::reconfigure) and a
+            /// registry update never change the state by themselves.
+            ///
+            /// ```
+            /// use protego_breaker::{Breaker, Config, State};
+            ///
+            /// let cfg = Config::builder().initial_state(State::ForcedOpen).build()?;
+            /// let breaker = Breaker::new(cfg);
+            /// assert_eq!(breaker.state(), State::ForcedOpen);
+            /// assert!(breaker.reset()); // told: traffic may flow
+            /// assert_eq!(breaker.state(), State::Closed);
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`initial_state`](Config::initial_state): any state but
+            /// [`State::HalfOpen`] (a round is started by hand with
+            /// [`Breaker::half_open`](crate::Breaker::half_open)).
+            ///
+            /// ```
+            /// use protego_breaker::{Config, State};
+            ///
+            /// assert_eq!(Config::builder().initial_state(State::Open).build()?.initial_state(), State::Open);
+            /// let err = Config::builder().initial_state(State::HalfOpen).build().unwrap_err();
+            /// assert_eq!(err.knob(), "initial_state");
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        half_open_by_rate: bool = false, set bool,
+        get {
+            /// How a half-open round is decided. Off (the default): every trial must succeed —
+            /// the first failure reopens the circuit, `half_open_retries` successes close it.
+            /// On (resilience4j's rule): all `half_open_retries` trials run to an outcome, then
+            /// the circuit opens if their failure rate reached
+            /// [`failure_rate_threshold`](Config::failure_rate_threshold) (or, with slow calls,
+            /// their slow-call rate reached
+            /// [`slow_call_rate_threshold`](Config::slow_call_rate_threshold)), and closes
+            /// otherwise. Ignored and cancelled trials give their slot back and count for
+            /// nothing, as always. A breaker sharing its state with a fleet decides rounds by
+            /// the fleet's rule.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
+            ///
+            /// let cfg = Config::builder()
+            ///     .failure_threshold(1)
+            ///     .half_open_retries(4)
+            ///     .half_open_by_rate(true)
+            ///     .failure_rate_threshold(50)
+            ///     .build()?;
+            /// let clock = ManualClock::new();
+            /// let breaker = Breaker::with_clock(cfg, clock.clone());
+            /// # futures::executor::block_on(async {
+            /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+            /// clock.advance(Duration::from_secs(60));
+            /// for ok in [true, false, true, true] {
+            ///     let _ = breaker.call(async move { if ok { Ok(()) } else { Err("down") } }).await;
+            /// }
+            /// # });
+            /// assert_eq!(breaker.state(), State::Closed); // 1 of 4 failed: 25 % < 50 %
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`half_open_by_rate`](Config::half_open_by_rate).
+            ///
+            /// ```
+            /// assert!(protego_breaker::Config::builder().half_open_by_rate(true).build()?.half_open_by_rate());
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        max_half_open_duration: Option<Duration> = None, set Duration,
+        get {
+            /// How long a half-open round may go undecided before it is replaced by a fresh one
+            /// (its trials' outcomes then count for nothing); `None` (the default) for
+            /// `reset_timeout`.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
+            ///
+            /// let cfg = Config::builder()
+            ///     .half_open_retries(1)
+            ///     .max_half_open_duration(Duration::from_secs(5))
+            ///     .build()?;
+            /// let clock = ManualClock::new();
+            /// let breaker = Breaker::with_clock(cfg, clock.clone());
+            /// breaker.half_open();
+            /// let hung = breaker.try_acquire().unwrap(); // the round's one trial, never finished
+            /// assert!(breaker.try_acquire().is_err());
+            /// clock.advance(Duration::from_secs(5));
+            /// assert!(breaker.try_acquire().is_ok(), "a fresh round after 5 s, not 60");
+            /// # drop(hung);
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        }
+        set {
+            /// Sets [`max_half_open_duration`](Config::max_half_open_duration): more than zero.
+            ///
+            /// ```
+            /// use std::time::Duration;
+            ///
+            /// let err = protego_breaker::Config::builder().max_half_open_duration(Duration::ZERO).build().unwrap_err();
+            /// assert_eq!(err.knob(), "max_half_open_duration");
             /// ```
         };
         backoff_multiplier: f64 = 1.0, set f64,

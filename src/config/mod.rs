@@ -7,6 +7,7 @@ use std::hash::{Hash, Hasher};
 use std::time::Duration;
 
 use crate::error::ConfigError;
+use crate::machine::state::State;
 use crate::machine::window::{Rules, Window};
 
 /// The knobs' names, as errors and config files spell them: `knob::failure_threshold`.
@@ -131,6 +132,7 @@ knob_eq_by_value!(
     u32,
     u64,
     bool,
+    State,
     Duration,
     Option<Duration>,
     Option<u64>,
@@ -218,6 +220,11 @@ impl Config {
         self.max_reset_timeout.map_or(u64::MAX, saturating_nanos)
     }
 
+    /// How long a half-open round may go undecided, in ns.
+    pub(crate) fn max_half_open_nanos(&self) -> u64 {
+        saturating_nanos(self.max_half_open_duration.unwrap_or(self.reset_timeout))
+    }
+
     pub(crate) fn reset_timeout_nanos(&self) -> u64 {
         saturating_nanos(self.reset_timeout)
     }
@@ -286,6 +293,22 @@ impl ConfigBuilder {
                     knob::max_reset_timeout,
                     format!("be at least reset_timeout ({:?})", c.reset_timeout),
                     format!("{max:?}"),
+                ));
+            }
+        }
+        if c.initial_state == State::HalfOpen {
+            return Err(ConfigError::new(
+                knob::initial_state,
+                "be closed, open, forced-open, disabled or metrics-only",
+                c.initial_state,
+            ));
+        }
+        if let Some(d) = c.max_half_open_duration {
+            if d.is_zero() {
+                return Err(ConfigError::new(
+                    knob::max_half_open_duration,
+                    "be greater than zero",
+                    format!("{d:?}"),
                 ));
             }
         }

@@ -120,12 +120,13 @@ pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
 pub const KINDS: [&str; 4] = ["successful", "failed", "ignored", "not_permitted"];
 
 /// Every state, in the order of the [`STATE`] series.
-const STATES: [State; 5] = [
+const STATES: [State; 6] = [
     State::Closed,
     State::Open,
     State::HalfOpen,
     State::ForcedOpen,
     State::Disabled,
+    State::MetricsOnly,
 ];
 
 /// The `state`, `from` and `to` label value of a state: resilience4j's spelling.
@@ -147,6 +148,7 @@ fn index(state: State) -> usize {
         State::HalfOpen => 2,
         State::ForcedOpen => 3,
         State::Disabled => 4,
+        State::MetricsOnly => 5,
     }
 }
 
@@ -226,9 +228,9 @@ impl<C: Clock + Clone> ExportMetrics for Registry<C> {
 /// transition pair's counter, a rate gauge) uses the recorder in effect then.
 pub(crate) struct Instruments {
     name: Arc<str>,
-    states: [Gauge; 5],
+    states: [Gauge; 6],
     calls: [Counter; 4],
-    transitions: [[OnceLock<Counter>; 5]; 5],
+    transitions: [[OnceLock<Counter>; 6]; 6],
     slow_calls: OnceLock<Counter>,
     failure_rate: OnceLock<Gauge>,
     slow_call_rate: OnceLock<Gauge>,

@@ -47,6 +47,7 @@ pub use crate::integrations::snapshot::{BreakerSnapshot, RegistrySnapshot};
 use crate::clock::{Clock, SystemClock};
 use crate::config::knobs::knobs;
 use crate::config::{knob, Config, Partial};
+use crate::machine::state::State;
 use crate::machine::window::Window;
 use crate::registry::Registry;
 
@@ -194,7 +195,7 @@ macro_rules! plain_knob_values {
     )*};
 }
 
-plain_knob_values!(u8, u32, u64, f64, bool, Window, String);
+plain_knob_values!(u8, u32, u64, f64, bool, Window, String, State);
 
 impl KnobValue for Duration {
     fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error> {
@@ -296,7 +297,7 @@ impl<'de> Deserialize<'de> for Config {
 /// use protego_breaker::Config;
 ///
 /// let json = serde_json::to_string(&Config::default())?;
-/// assert_eq!(json, r#"{"failure_threshold":3,"reset_timeout":"1m","half_open_retries":2,"backoff_multiplier":1.0,"jitter":0.0,"failure_rate_threshold":50,"minimum_calls":10,"slow_call_rate_threshold":100,"totals":false}"#);
+/// assert_eq!(json, r#"{"failure_threshold":3,"reset_timeout":"1m","half_open_retries":2,"initial_state":"closed","half_open_by_rate":false,"backoff_multiplier":1.0,"jitter":0.0,"failure_rate_threshold":50,"minimum_calls":10,"slow_call_rate_threshold":100,"totals":false}"#);
 /// let back: Config = serde_json::from_str(&json)?;
 /// assert_eq!(back, Config::default());
 /// # Ok::<(), serde_json::Error>(())
@@ -304,6 +305,57 @@ impl<'de> Deserialize<'de> for Config {
 impl Serialize for Config {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         write_section(&Partial::of(self), s)
+    }
+}
+
+/// A state by its name, as [`Display`](std::fmt::Display) writes it: `"closed"`, `"open"`,
+/// `"half-open"`, `"forced-open"`, `"disabled"`, `"metrics-only"`. In a config file, the
+/// [`initial_state`](Config::initial_state) knob.
+///
+/// ```
+/// use protego_breaker::{Config, State};
+///
+/// let cfg: Config = toml::from_str(r#"initial_state = "metrics-only""#)?;
+/// assert_eq!(cfg.initial_state(), State::MetricsOnly);
+/// assert_eq!(serde_json::to_string(&State::ForcedOpen)?, r#""forced-open""#);
+/// assert!(toml::from_str::<Config>(r#"initial_state = "half-open""#).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        const NAMES: &[&str] = &[
+            "closed",
+            "open",
+            "half-open",
+            "forced-open",
+            "disabled",
+            "metrics-only",
+        ];
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = State;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a state: closed, open, forced-open, disabled or metrics-only")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<State, E> {
+                Ok(match v {
+                    "closed" => State::Closed,
+                    "open" => State::Open,
+                    "half-open" => State::HalfOpen,
+                    "forced-open" => State::ForcedOpen,
+                    "disabled" => State::Disabled,
+                    "metrics-only" => State::MetricsOnly,
+                    other => return Err(de::Error::unknown_variant(other, NAMES)),
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 

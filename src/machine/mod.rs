@@ -23,6 +23,7 @@ pub(crate) mod backoff;
 pub(crate) mod knobs;
 pub(crate) mod link;
 pub(crate) mod state;
+pub(crate) mod tally;
 pub(crate) mod window;
 pub(crate) mod word;
 
@@ -36,13 +37,14 @@ use crate::machine::backoff::{seed_of, splitmix, OpenPeriod};
 use crate::machine::knobs::Knobs;
 use crate::machine::link::Link;
 use crate::machine::state::State;
+use crate::machine::tally::Tally;
 use crate::machine::window::{Counts, Mark, Sums, Trip};
 use crate::machine::word::{
-    state_of, Ticket, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE, FAST_MASK, FORCED_OPEN, HALF_OPEN,
-    NOT_TIMED, OPEN, SLOW,
+    counts_toward_trip, kind_of, state_of, Ticket, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE,
+    FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, SLOW,
 };
-use crate::observe::events::{Events, Reason};
-use crate::observe::metrics::Counters;
+use crate::observe::events::{shown, Events, Reason};
+use crate::observe::metrics::{Counters, Counts as CallCounts, WindowCounts};
 use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
 
 /// A manual state change: see [`Machine::manual`].
@@ -51,6 +53,8 @@ pub(crate) enum Manual {
     ForceOpen,
     Disable,
     Reset,
+    HalfOpen,
+    MetricsOnly,
 }
 
 /// Why a call was not admitted.
@@ -72,7 +76,7 @@ impl<F: FnMut() -> u64> Now<F> {
         Now { read, nanos: None }
     }
 
-    fn get(&mut self) -> u64 {
+    pub(crate) fn get(&mut self) -> u64 {
         if let Some(t) = self.nanos {
             return t;
         }
@@ -116,18 +120,87 @@ pub(crate) struct Machine {
     totals_pinned: AtomicBool,
 }
 
+/// A custom trip rule: see [`Breaker::set_trip_rule`](crate::Breaker::set_trip_rule).
+pub(crate) type TripRule = dyn Fn(&CallCounts, Option<&WindowCounts>) -> bool + Send + Sync;
+
+/// What a breaker keeps only when asked to: in the box made on first use that holds its
+/// listeners (see [`Machine::extras`]), so that other breakers carry nothing for it.
+pub(crate) struct Extras {
+    /// The current half-open round's failed and slow trials, when rounds are decided by rate.
+    round_failures: Tally,
+    round_slow: Tally,
+    /// Whether the counts since the last transition below are kept (totals or a trip rule).
+    counting: AtomicBool,
+    requests: Tally,
+    successes: Tally,
+    failures: Tally,
+    consecutive_successes: Tally,
+    consecutive_failures: Tally,
+    /// The trip rule, if one is set. Written under the transition lock.
+    rule: ArcSwapOption<Box<TripRule>>,
+    /// Whether `rule` holds one: a plain load for paths that have none.
+    ruled: AtomicBool,
+}
+
+impl Extras {
+    pub(crate) fn new() -> Self {
+        Extras {
+            round_failures: Tally::new(),
+            round_slow: Tally::new(),
+            counting: AtomicBool::new(false),
+            requests: Tally::new(),
+            successes: Tally::new(),
+            failures: Tally::new(),
+            consecutive_successes: Tally::new(),
+            consecutive_failures: Tally::new(),
+            rule: ArcSwapOption::empty(),
+            ruled: AtomicBool::new(false),
+        }
+    }
+
+    /// Generation `gen`'s counts.
+    fn counts(&self, gen: u32) -> CallCounts {
+        CallCounts {
+            requests: self.requests.get(gen),
+            successes: self.successes.get(gen),
+            failures: self.failures.get(gen),
+            consecutive_successes: self.consecutive_successes.get(gen),
+            consecutive_failures: self.consecutive_failures.get(gen),
+        }
+    }
+
+    /// Counts a finished call of generation `gen`.
+    fn finished(&self, gen: u32, outcome: Outcome) {
+        let (this, streak, other) = match outcome {
+            Outcome::Success => (
+                &self.successes,
+                &self.consecutive_successes,
+                &self.consecutive_failures,
+            ),
+            Outcome::Failure => (
+                &self.failures,
+                &self.consecutive_failures,
+                &self.consecutive_successes,
+            ),
+            Outcome::Ignored => return,
+        };
+        this.bump(gen);
+        streak.bump(gen);
+        other.clear(gen);
+    }
+}
+
 impl Machine {
-    pub(crate) fn new(config: Config, name: Option<Arc<str>>) -> Self {
+    /// A machine in the config's initial state; an initial open period starts at `created`
+    /// (ns).
+    pub(crate) fn new(config: Config, name: Option<Arc<str>>, created: u64) -> Self {
         let totals = config.totals();
         let rules = config.rules();
         let slow = totals || rules.is_some();
-        Machine {
-            word: AtomicU64::new(if slow {
-                CLOSED | u64::from(SLOW)
-            } else {
-                CLOSED
-            }),
-            since: [AtomicU64::new(0), AtomicU64::new(0)],
+        let kind = kind_of(config.initial_state());
+        let machine = Machine {
+            word: AtomicU64::new(if slow { kind | u64::from(SLOW) } else { kind }),
+            since: [AtomicU64::new(created), AtomicU64::new(0)],
             open_info: [AtomicU64::new(0), AtomicU64::new(0)],
             reopens: AtomicU32::new(0),
             rng: AtomicU64::new(seed_of(&config)),
@@ -140,7 +213,116 @@ impl Machine {
             windowed: AtomicBool::new(rules.is_some()),
             #[cfg(feature = "metrics")]
             totals_pinned: AtomicBool::new(false),
+        };
+        if totals {
+            machine.extras().counting.store(true, Ordering::Relaxed);
         }
+        machine
+    }
+
+    /// The extra counts, made on first use (off the closed path: only by breakers that keep
+    /// them).
+    fn extras(&self) -> &Extras {
+        &self.events().extras
+    }
+
+    /// The extra counts, if made.
+    fn extras_if_any(&self) -> Option<&Extras> {
+        self.events.get().map(|events| &events.extras)
+    }
+
+    /// The extras, if they count calls since the last transition.
+    #[inline]
+    fn counting(&self) -> Option<&Extras> {
+        self.extras_if_any()
+            .filter(|extras| extras.counting.load(Ordering::Relaxed))
+    }
+
+    /// Sets or clears the trip rule.
+    pub(crate) fn set_trip_rule(&self, rule: Option<Box<TripRule>>) {
+        let config = lock(&self.transition_lock);
+        let extras = self.extras();
+        let ruled = rule.is_some();
+        // Counting starts before the slow bit sends calls to the rule, and stops after.
+        if ruled {
+            extras.counting.store(true, Ordering::Relaxed);
+        }
+        extras.rule.store(rule.map(Arc::new));
+        extras.ruled.store(ruled, Ordering::Relaxed);
+        self.set_slow(config.totals() || config.rules().is_some() || ruled);
+        extras
+            .counting
+            .store(config.totals() || ruled, Ordering::Relaxed);
+    }
+
+    /// Asks the trip rule, if one is set, whether generation `gen` opens: `None` without one.
+    /// The rule is user code: it runs under no lock, and a panic in it counts as "no".
+    fn ask_rule(&self, gen: u32, window: Option<WindowCounts>) -> Option<bool> {
+        let extras = self.extras_if_any()?;
+        if !extras.ruled.load(Ordering::Relaxed) {
+            return None;
+        }
+        let rule = extras.rule.load_full()?;
+        let counts = extras.counts(gen);
+        let verdict = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rule(&counts, window.as_ref())
+        }));
+        Some(verdict.unwrap_or(false))
+    }
+
+    /// Whether a trip rule is set.
+    #[inline]
+    fn has_rule(&self) -> bool {
+        self.extras_if_any()
+            .is_some_and(|x| x.ruled.load(Ordering::Relaxed))
+    }
+
+    /// A closed (or metrics-only) failure with a trip rule and no window: counted in `w`
+    /// first, so the rule sees it, then the rule decides. `Err(current word)` if the word
+    /// moved before the count landed.
+    fn failure_by_rule<F: FnMut() -> u64>(
+        &self,
+        w: Word,
+        failures: u32,
+        now: &mut Now<F>,
+    ) -> Result<(), Word> {
+        let counted = w.with_payload(failures);
+        self.try_swap(w, counted)?;
+        if self.ask_rule(w.generation(), None) == Some(true) {
+            let to = Self::trip_to(w.kind());
+            self.transition(counted, to, now, Reason::TripRule, |_| true);
+        }
+        Ok(())
+    }
+
+    /// The counts since the last transition, if kept.
+    pub(crate) fn counts(&self) -> Option<CallCounts> {
+        let extras = self.counting()?;
+        Some(extras.counts(self.load().generation()))
+    }
+
+    /// The window's own numbers, if there is a window.
+    pub(crate) fn window_counts<F: FnMut() -> u64>(
+        &self,
+        now: &mut Now<F>,
+    ) -> Option<WindowCounts> {
+        let w = self.load();
+        let guard = self.window.load();
+        let window = guard.as_ref()?;
+        let minimum = window.rules.minimum_calls;
+        if !counts_toward_trip(w.kind()) {
+            return Some(WindowCounts::new(0, 0, 0, 0, minimum));
+        }
+        let t = if window.needs_time() { now.get() } else { 0 };
+        let sums = window.sums(w.generation(), t);
+        let slow_failed = window.slow_failed(w.generation(), t);
+        Some(WindowCounts::new(
+            sums.calls,
+            sums.failures,
+            sums.slow,
+            slow_failed,
+            minimum,
+        ))
     }
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
@@ -198,11 +380,67 @@ impl Machine {
         self.knobs.period().length(reopens, draw)
     }
 
-    /// Whether the half-open round `w` went undecided for a whole `reset_timeout` by `t`: then
-    /// it is replaced by a fresh round, and its trials' outcomes no longer count. (A round that
-    /// began at `t` is never hung, even when time saturates.)
+    /// Whether the half-open round `w` went undecided for a whole `max_half_open_duration`
+    /// (by default `reset_timeout`) by `t`: then it is replaced by a fresh round, and its
+    /// trials' outcomes no longer count. (A round that began at `t` is never hung, even when
+    /// time saturates.)
     fn hung(&self, w: Word, t: u64) -> bool {
-        t >= self.deadline(w) && t > self.since(w)
+        let since = self.since(w);
+        t >= since.saturating_add(self.knobs.max_half_open.load(Ordering::Relaxed)) && t > since
+    }
+
+    /// How a half-open round of generation `gen` with `finished` trials decided ends: the
+    /// state it goes to, and why. Without the rate rule every trial must have succeeded (a
+    /// failure counted while the rule was on still reopens).
+    fn round_verdict(&self, gen: u32, finished: u32) -> (u64, Reason) {
+        let extras = self.extras_if_any();
+        let failures = extras.map_or(0, |x| x.round_failures.get(gen));
+        let rule = self.knobs.half_open();
+        if !rule.by_rate() {
+            return if failures == 0 {
+                (CLOSED, Reason::TrialsSucceeded)
+            } else {
+                (OPEN, Reason::TrialFailed)
+            };
+        }
+        let n = u64::from(finished.max(1));
+        let (failure_rate, slow_rate) = (rule.failure_rate(), rule.slow_rate());
+        if failures * 100 >= failure_rate * n {
+            return (OPEN, Reason::FailureRate);
+        }
+        // Without slow-call tracking no trial is ever slow, so this cannot fire.
+        if extras.map_or(0, |x| x.round_slow.get(gen)) * 100 >= slow_rate * n {
+            return (OPEN, Reason::SlowCallRate);
+        }
+        (CLOSED, Reason::TrialsSucceeded)
+    }
+
+    /// Whether half-open rounds are decided by rate here (a fleet decides by its own rule).
+    fn rounds_by_rate(&self) -> bool {
+        self.knobs.half_open().by_rate() && self.shared_budget().is_none()
+    }
+
+    /// By rate, every trial runs to an outcome and the last one decides the round. A trial's
+    /// failed and slow marks are counted before the word says it finished, so whoever sees
+    /// the round finished sees them.
+    #[cold]
+    fn count_in_round(&self, w: Word, outcome: Outcome, slow: bool) {
+        if outcome == Outcome::Failure {
+            self.extras().round_failures.bump(w.generation());
+        }
+        if slow {
+            self.extras().round_slow.bump(w.generation());
+        }
+    }
+
+    /// Where a trip takes a circuit of `kind`: Closed opens; metrics-only only reports it, as a
+    /// fresh metrics-only generation (counts start over as after a real trip).
+    fn trip_to(kind: u64) -> u64 {
+        if kind == METRICS_ONLY {
+            METRICS_ONLY
+        } else {
+            OPEN
+        }
     }
 
     /// Moves from `from`'s epoch to a fresh generation of `to`, if the word still carries that
@@ -251,7 +489,8 @@ impl Machine {
     ) -> Result<Word, Word> {
         // Read the clock (which may be user code) before taking the lock: no user code ever
         // runs under a lock of the breaker. Closed needs no start time.
-        let stamp = if to == CLOSED { 0 } else { now.get() };
+        let timed = !matches!(to, CLOSED | METRICS_ONLY);
+        let stamp = if timed { now.get() } else { 0 };
         let result = {
             let _guard = lock(&self.transition_lock);
             let mut current = self.load();
@@ -262,7 +501,7 @@ impl Machine {
                     break Err(current);
                 }
                 let mut next = current.next(to);
-                if to != CLOSED {
+                if timed {
                     self.since[next.since_slot()].store(stamp, Ordering::Release);
                 }
                 if let (OPEN, Some(deadline)) = (to, deadline) {
@@ -284,7 +523,8 @@ impl Machine {
                             self.reopens.store(p.reopens, Ordering::Relaxed);
                             self.rng.store(p.rng, Ordering::Relaxed);
                         }
-                        if matches!(to, CLOSED | DISABLED) || reason == Reason::Reset {
+                        if matches!(to, CLOSED | DISABLED | METRICS_ONLY) || reason == Reason::Reset
+                        {
                             self.reopens.store(0, Ordering::Relaxed);
                         }
                         let (from, to) = (state_of(current.kind()), state_of(to));
@@ -302,7 +542,7 @@ impl Machine {
         };
         // Outside the lock, like every other callback.
         #[cfg(feature = "tracing")]
-        if from != to {
+        if shown(from, to) {
             tracing::info!(
                 target: "protego_breaker",
                 breaker = self.name.as_deref().unwrap_or(""),
@@ -313,7 +553,7 @@ impl Machine {
             );
         }
         if let Some(events) = self.events.get() {
-            if from != to {
+            if shown(from, to) {
                 events.deliver();
             }
         }
@@ -366,13 +606,7 @@ impl Machine {
         deadline: Option<u64>,
         now: &mut Now<F>,
     ) -> bool {
-        let kind = match to {
-            State::Closed => CLOSED,
-            State::Open => OPEN,
-            State::HalfOpen => HALF_OPEN,
-            State::ForcedOpen => FORCED_OPEN,
-            _ => DISABLED,
-        };
+        let kind = kind_of(to);
         let deadline = if kind == OPEN {
             Some(deadline.unwrap_or_else(|| now.get()))
         } else {
@@ -396,7 +630,7 @@ impl Machine {
     /// The current `half_open_retries`.
     #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
     pub(crate) fn half_open_retries(&self) -> u32 {
-        self.knobs.half_open_retries.load(Ordering::Relaxed)
+        self.knobs.half_open().trials()
     }
 
     /// Whether the fleet's store is reachable: `None` when the breaker shares nothing.
@@ -414,7 +648,7 @@ impl Machine {
             0
         };
         let mut rng = self.rng.load(Ordering::Relaxed);
-        let draw = if self.knobs.jitter_milli.load(Ordering::Relaxed) > 0 {
+        let draw = if self.knobs.jitter_milli() > 0 {
             let (state, draw) = splitmix(rng);
             rng = state;
             draw
@@ -441,6 +675,8 @@ impl Machine {
             Manual::ForceOpen => (FORCED_OPEN, Reason::ForcedOpen),
             Manual::Disable => (DISABLED, Reason::Disabled),
             Manual::Reset => (CLOSED, Reason::Reset),
+            Manual::HalfOpen => (HALF_OPEN, Reason::HalfOpenedByHand),
+            Manual::MetricsOnly => (METRICS_ONLY, Reason::MetricsOnly),
         };
         let mut replaced = None;
         let _ = self.commit(now, to, reason, |current| {
@@ -448,6 +684,23 @@ impl Machine {
             replaced = go.then(|| state_of(current.kind()));
             go
         });
+        replaced
+    }
+
+    /// Opens the circuit by hand until `deadline` (ns on this breaker's clock), from any state;
+    /// then it goes half-open as usual. Returns the state it replaced.
+    pub(crate) fn open_until<F: FnMut() -> u64>(&self, deadline: u64, now: &mut Now<F>) -> State {
+        let mut replaced = State::Open;
+        let _ = self.commit_until(
+            now,
+            OPEN,
+            Reason::OpenedByHand,
+            Some(deadline),
+            &mut |current| {
+                replaced = state_of(current.kind());
+                true
+            },
+        );
         replaced
     }
 
@@ -470,6 +723,12 @@ impl Machine {
         }
         if let Ok(ticket) = &mut admitted {
             self.counters.admitted();
+            let admitted_in = Word(u64::from(ticket.epoch));
+            if let Some(extras) = self.counting() {
+                if admitted_in.kind() != DISABLED {
+                    extras.requests.bump(admitted_in.generation());
+                }
+            }
             if self.windowed.load(Ordering::Relaxed)
                 && self
                     .window
@@ -488,7 +747,7 @@ impl Machine {
     fn decide<F: FnMut() -> u64>(&self, mut w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         loop {
             match w.kind() {
-                CLOSED | DISABLED => return Ok(Ticket::new(w.epoch())),
+                CLOSED | DISABLED | METRICS_ONLY => return Ok(Ticket::new(w.epoch())),
                 OPEN => {
                     let t = now.get();
                     let deadline = self.deadline(w);
@@ -511,22 +770,19 @@ impl Machine {
                         w = self.transition(w, HALF_OPEN, now, Reason::OpenPeriodEnded, |_| true);
                         continue;
                     }
-                    let mut trials = self.knobs.half_open_retries.load(Ordering::Relaxed);
+                    let mut slots = self.knobs.half_open().trials();
                     let shared = self.shared_budget();
                     if let Some(budget) = shared {
                         // The fleet decides the round: admit only what its leases allow.
-                        trials = trials.min(budget);
-                    } else if w.successes() >= trials {
-                        // Enough trials succeeded for the current config (it may have shrunk).
-                        w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
-                            c.successes() >= trials
-                        });
+                        slots = slots.min(budget);
+                    } else if w.successes() >= slots {
+                        // Enough trials decided for the current config (it may have shrunk).
+                        let (to, reason) = self.round_verdict(w.generation(), w.successes());
+                        w = self.transition(w, to, now, reason, |c| c.successes() >= slots);
                         continue;
                     }
-                    if w.in_flight() + w.successes() >= trials {
-                        if shared.is_some_and(|budget| {
-                            budget < self.knobs.half_open_retries.load(Ordering::Relaxed)
-                        }) {
+                    if w.in_flight() + w.successes() >= slots {
+                        if shared.is_some_and(|budget| budget < self.knobs.half_open().trials()) {
                             self.want_trial();
                         }
                         return Err(Refusal {
@@ -571,10 +827,15 @@ impl Machine {
         now: &mut Now<F>,
     ) {
         // Totals or a window: with both off (the default) this is one test of a register.
-        if w.low() & SLOW != 0 && self.record_counted(w, ticket, outcome, now) {
-            return;
+        let mut slow = false;
+        if w.low() & SLOW != 0 {
+            match self.record_counted(w, ticket, outcome, now) {
+                Some(is_slow) => slow = is_slow,
+                None => return,
+            }
         }
         let mut told_fleet = false;
+        let mut counted_in_round = false;
         loop {
             if w.epoch() != ticket.epoch {
                 return;
@@ -594,31 +855,55 @@ impl Machine {
                 }
             }
             let next = match (w.kind(), outcome) {
-                (CLOSED, Outcome::Success) => {
+                (CLOSED | METRICS_ONLY, Outcome::Success) => {
                     if w.payload() == 0 {
                         return;
                     }
                     w.with_payload(0)
                 }
-                (CLOSED, Outcome::Failure) => {
-                    let threshold = self.knobs.failure_threshold.load(Ordering::Relaxed);
+                (CLOSED | METRICS_ONLY, Outcome::Failure) => {
                     let failures = w.payload().saturating_add(1);
+                    // A trip rule sets the slow bit: without it this is one test of a register.
+                    if w.low() & SLOW != 0 && self.has_rule() {
+                        match self.failure_by_rule(w, failures, now) {
+                            Ok(()) => return,
+                            Err(actual) => {
+                                w = actual;
+                                continue;
+                            }
+                        }
+                    }
+                    let threshold = self.knobs.failure_threshold.load(Ordering::Relaxed);
                     if failures >= threshold {
-                        w = self.transition(w, OPEN, now, Reason::FailureThreshold, |c| {
+                        let to = Self::trip_to(w.kind());
+                        w = self.transition(w, to, now, Reason::FailureThreshold, |c| {
                             c.payload().saturating_add(1) >= threshold
                         });
                         continue;
                     }
                     w.with_payload(failures)
                 }
+                (HALF_OPEN, Outcome::Success | Outcome::Failure) if self.rounds_by_rate() => {
+                    if !counted_in_round {
+                        counted_in_round = true;
+                        self.count_in_round(w, outcome, slow);
+                    }
+                    let finished = w.successes() + 1;
+                    let slots = self.knobs.half_open().trials();
+                    if finished >= slots {
+                        let (to, reason) = self.round_verdict(w.generation(), finished);
+                        w = self.transition(w, to, now, reason, |c| c.successes() + 1 >= slots);
+                        continue;
+                    }
+                    w.with_trials(w.in_flight().saturating_sub(1), finished)
+                }
                 (HALF_OPEN, Outcome::Success) => {
                     let successes = w.successes() + 1;
-                    let trials = self.knobs.half_open_retries.load(Ordering::Relaxed);
+                    let slots = self.knobs.half_open().trials();
                     // Shared: the fleet closes the round when enough trials succeeded anywhere.
-                    if successes >= trials && self.shared_budget().is_none() {
-                        w = self.transition(w, CLOSED, now, Reason::TrialsSucceeded, |c| {
-                            c.successes() + 1 >= trials
-                        });
+                    if successes >= slots && self.shared_budget().is_none() {
+                        let (to, reason) = self.round_verdict(w.generation(), successes);
+                        w = self.transition(w, to, now, reason, |c| c.successes() + 1 >= slots);
                         continue;
                     }
                     w.with_trials(w.in_flight().saturating_sub(1), successes)
@@ -644,8 +929,8 @@ impl Machine {
     /// The slow bit's part of recording: counts the outcome (a slow one too, whatever the
     /// state, the classification or the epoch: every admitted call that took at least
     /// `slow_call_duration` is slow), and records it in the window if there is one and the
-    /// circuit is closed. Returns whether the window took it. Out of line, so that the default
-    /// failure path stays small.
+    /// circuit is closed (or metrics-only). Returns `None` if the window took it, otherwise
+    /// whether the call was slow. Out of line, so that the default failure path stays small.
     #[inline(never)]
     fn record_counted<F: FnMut() -> u64>(
         &self,
@@ -653,14 +938,20 @@ impl Machine {
         ticket: Ticket,
         outcome: Outcome,
         now: &mut Now<F>,
-    ) -> bool {
+    ) -> Option<bool> {
         self.counters.finished(outcome);
+        let admitted_in = Word(u64::from(ticket.epoch));
+        if let Some(extras) = self.counting() {
+            if admitted_in.kind() != DISABLED {
+                extras.finished(admitted_in.generation(), outcome);
+            }
+        }
         if !self.windowed.load(Ordering::Relaxed) {
-            return false;
+            return Some(false);
         }
         let guard = self.window.load();
         let Some(window) = &*guard else {
-            return false;
+            return Some(false);
         };
         let rules = window.rules;
         let slow = rules.slow_nanos > 0
@@ -669,11 +960,11 @@ impl Machine {
         if slow {
             self.counters.slow();
         }
-        if w.kind() != CLOSED || outcome == Outcome::Ignored {
-            return false;
+        if !counts_toward_trip(w.kind()) || outcome == Outcome::Ignored {
+            return Some(slow);
         }
         self.record_in_window(w, window, ticket, outcome, slow, now);
-        true
+        None
     }
 
     /// Closed with a failure-rate window: the outcome goes into the window, which may call for
@@ -707,12 +998,29 @@ impl Machine {
             }
         }
         let t = if window.needs_time() { now.get() } else { 0 };
-        if let Some(trip) = window.record(w.generation(), t, Mark { failed, slow }) {
-            let reason = match trip {
+        let gen = w.generation();
+        let Some(sums) = window.record(gen, t, Mark { failed, slow }) else {
+            return; // this generation's window is gone
+        };
+        let reason = if self.has_rule() {
+            // The rule decides, and only on a failed or slow outcome.
+            let counts = WindowCounts::new(
+                sums.calls,
+                sums.failures,
+                sums.slow,
+                window.slow_failed(gen, t),
+                window.rules.minimum_calls,
+            );
+            let trips = (failed || slow) && self.ask_rule(gen, Some(counts)) == Some(true);
+            trips.then_some(Reason::TripRule)
+        } else {
+            sums.verdict(&window.rules).map(|trip| match trip {
                 Trip::FailureRate => Reason::FailureRate,
                 Trip::SlowCallRate => Reason::SlowCallRate,
-            };
-            self.transition(w, OPEN, now, reason, |_| true);
+            })
+        };
+        if let Some(reason) = reason {
+            self.transition(w, Self::trip_to(w.kind()), now, reason, |_| true);
         }
     }
 
@@ -723,7 +1031,7 @@ impl Machine {
         let guard = self.window.load();
         let window = guard.as_ref()?;
         let t = if window.needs_time() { now.get() } else { 0 };
-        let sums = if w.kind() == CLOSED {
+        let sums = if counts_toward_trip(w.kind()) {
             window.sums(w.generation(), t)
         } else {
             Sums::default()
@@ -784,12 +1092,17 @@ impl Machine {
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_pinned();
+        let has_rule = self.has_rule();
         if totals {
             self.counters.set_on(true);
+            self.extras().counting.store(true, Ordering::Relaxed);
         }
-        self.set_slow(totals || rules.is_some());
+        self.set_slow(totals || rules.is_some() || has_rule);
         if !totals {
             self.counters.set_on(false);
+            if let Some(extras) = self.extras_if_any() {
+                extras.counting.store(has_rule, Ordering::Relaxed);
+            }
         }
         if config.jitter_seed() != current.jitter_seed() {
             self.rng.store(seed_of(&config), Ordering::Relaxed);
@@ -854,7 +1167,7 @@ impl Machine {
     /// Consecutive failures counted in the current closed stretch (0 in other states).
     pub(crate) fn consecutive_failures(&self) -> u32 {
         let w = self.load();
-        if w.kind() == CLOSED {
+        if counts_toward_trip(w.kind()) {
             w.payload()
         } else {
             0
@@ -877,7 +1190,7 @@ mod tests {
             .half_open_retries(trials)
             .build()
             .unwrap();
-        Machine::new(cfg, None)
+        Machine::new(cfg, None, 0)
     }
 
     #[test]

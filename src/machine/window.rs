@@ -95,7 +95,8 @@ pub(crate) struct Sums {
 }
 
 impl Sums {
-    fn verdict(self, rules: &Rules) -> Option<Trip> {
+    /// Whether these sums call for opening, by `rules`.
+    pub(crate) fn verdict(self, rules: &Rules) -> Option<Trip> {
         if self.calls == 0 || self.calls < u64::from(rules.minimum_calls) {
             return None;
         }
@@ -143,16 +144,24 @@ impl Counts {
     }
 
     /// Records an outcome of generation `gen` at `now` (ns; only read by time windows) and
-    /// says whether the window, with it, calls for opening.
-    pub(crate) fn record(&self, gen: u32, now: u64, mark: Mark) -> Option<Trip> {
-        let sums = match &self.kind {
-            Kind::Count(w) => w.record(gen, mark)?,
+    /// returns the window's sums with it; `None` if the generation's window is already gone.
+    pub(crate) fn record(&self, gen: u32, now: u64, mark: Mark) -> Option<Sums> {
+        match &self.kind {
+            Kind::Count(w) => w.record(gen, mark),
             Kind::Time(w) => {
                 w.record(gen, now, mark);
-                w.sums(gen, now)
+                Some(w.sums(gen, now))
             }
-        };
-        sums.verdict(&self.rules)
+        }
+    }
+
+    /// How many of generation `gen`'s outcomes in the window were both slow and failed. Kept
+    /// apart from the sums (written only by such calls), so read apart: a snapshot.
+    pub(crate) fn slow_failed(&self, gen: u32, now: u64) -> u64 {
+        match &self.kind {
+            Kind::Count(w) => w.slow_failed(gen),
+            Kind::Time(w) => w.slow_failed(gen, now),
+        }
     }
 
     /// The current sums of generation `gen`.
@@ -192,6 +201,9 @@ struct CountWindow {
     /// on its own, so a subtraction that races ahead of its addition borrows from nothing and
     /// is made good when the addition lands.
     sums: AtomicU64,
+    /// `gen16 << 48 | n`: how many marks in the ring are both failed and slow, kept the same
+    /// way (written only when such a mark comes in or goes out).
+    slow_failed: AtomicU64,
 }
 
 impl CountWindow {
@@ -200,6 +212,7 @@ impl CountWindow {
             slots: (0..n.max(1)).map(|_| AtomicU64::new(0)).collect(),
             head: AtomicU64::new(0),
             sums: AtomicU64::new(0),
+            slow_failed: AtomicU64::new(0),
         }
     }
 
@@ -224,6 +237,11 @@ impl CountWindow {
         };
         let (in_f, in_s) = (u64::from(mark.failed), u64::from(mark.slow));
         let tag = tag16(gen);
+        let slow_failed_in = u64::from(mark.failed && mark.slow);
+        let slow_failed_out = out_f & out_s;
+        if slow_failed_in != slow_failed_out {
+            self.count_slow_failed(tag, slow_failed_in, slow_failed_out);
+        }
         let mut current = self.sums.load(Ordering::Acquire);
         loop {
             let held = current >> 48;
@@ -255,6 +273,40 @@ impl CountWindow {
                 Err(actual) => current = actual,
             }
         }
+    }
+
+    fn count_slow_failed(&self, tag: u64, add: u64, sub: u64) {
+        let mut current = self.slow_failed.load(Ordering::Acquire);
+        loop {
+            let held = current >> 48;
+            let base = if held == tag {
+                current & FIELD
+            } else if newer(tag, held, TAG16_MASK) {
+                0
+            } else {
+                return;
+            };
+            let next = (tag << 48) | (base.wrapping_add(add).wrapping_sub(sub) & FIELD);
+            match self.slow_failed.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn slow_failed(&self, gen: u32) -> u64 {
+        let word = self.slow_failed.load(Ordering::Acquire);
+        let n = word & FIELD;
+        // A subtraction that raced ahead of its addition: a moment's nonsense, read as 0.
+        if word >> 48 != tag16(gen) || n > self.size() {
+            return 0;
+        }
+        n
     }
 
     fn decode(&self, word: u64) -> Sums {
@@ -304,6 +356,9 @@ struct TimeWindow {
 struct Bucket {
     key: AtomicU64,
     counts: AtomicU64,
+    /// `version << 54 | n`: outcomes both failed and slow, of the slice whose counts carry
+    /// the same version (written only by such outcomes).
+    slow_failed: AtomicU64,
 }
 
 fn split_key(key: u64) -> (u64, u64, u64) {
@@ -320,6 +375,7 @@ impl TimeWindow {
                 .map(|_| Bucket {
                     key: AtomicU64::new(0),
                     counts: AtomicU64::new(0),
+                    slow_failed: AtomicU64::new(0),
                 })
                 .collect(),
         }
@@ -373,9 +429,59 @@ impl TimeWindow {
                     let new_key = (slice << 24) | (gen << 10) | (next >> VERSION_SHIFT);
                     bucket.key.store(new_key, Ordering::Release);
                 }
+                if mark.failed && mark.slow {
+                    Self::count_slow_failed(bucket, next >> VERSION_SHIFT);
+                }
                 return;
             }
         }
+    }
+
+    /// Adds one to the slow-failed count of the slice `version` names, unless the bucket
+    /// has moved on to another slice.
+    fn count_slow_failed(bucket: &Bucket, version: u64) {
+        let mut current = bucket.slow_failed.load(Ordering::Acquire);
+        loop {
+            if bucket.counts.load(Ordering::Acquire) >> VERSION_SHIFT != version {
+                return;
+            }
+            let n = if current >> VERSION_SHIFT == version {
+                current & COUNT_MAX
+            } else {
+                0
+            };
+            let next = (version << VERSION_SHIFT) | (n + 1).min(COUNT_MAX);
+            match bucket.slow_failed.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    fn slow_failed(&self, gen: u32, now: u64) -> u64 {
+        let newest = self.slice(now);
+        let oldest = newest.saturating_sub(self.buckets.len() as u64 - 1);
+        let gen = u64::from(gen) & GEN_MASK;
+        let mut n = 0;
+        for bucket in &*self.buckets {
+            let key = bucket.key.load(Ordering::Acquire);
+            let counts = bucket.counts.load(Ordering::Acquire);
+            let slow_failed = bucket.slow_failed.load(Ordering::Acquire);
+            let (slice, held_gen, version) = split_key(key);
+            if held_gen == gen
+                && (oldest..=newest).contains(&slice)
+                && counts >> VERSION_SHIFT == version
+                && slow_failed >> VERSION_SHIFT == version
+            {
+                n += slow_failed & COUNT_MAX;
+            }
+        }
+        n
     }
 
     fn sums(&self, gen: u32, now: u64) -> Sums {
@@ -412,6 +518,36 @@ mod tests {
         failed: true,
         slow: false,
     };
+
+    const SLOW_FAIL: Mark = Mark {
+        failed: true,
+        slow: true,
+    };
+
+    #[test]
+    fn slow_failures_are_counted_in_and_out_of_a_count_window() {
+        let w = CountWindow::new(2);
+        w.record(1, SLOW_FAIL);
+        w.record(1, FAIL);
+        assert_eq!(w.slow_failed(1), 1);
+        w.record(1, OK); // the slow failure falls out
+        assert_eq!(w.slow_failed(1), 0);
+        w.record(1, SLOW_FAIL);
+        assert_eq!(w.slow_failed(1), 1);
+        w.record(2, SLOW_FAIL);
+        assert_eq!((w.slow_failed(1), w.slow_failed(2)), (0, 1));
+    }
+
+    #[test]
+    fn slow_failures_age_out_of_a_time_window_with_their_slice() {
+        let w = TimeWindow::new(Duration::from_nanos(100), 10);
+        w.record(1, 5, SLOW_FAIL);
+        w.record(1, 15, SLOW_FAIL);
+        w.record(1, 15, FAIL);
+        assert_eq!(w.slow_failed(1, 20), 2);
+        assert_eq!(w.slow_failed(1, 100), 1, "the slice of t=5 aged out");
+        assert_eq!(w.slow_failed(2, 20), 0);
+    }
 
     #[test]
     fn a_count_window_forgets_what_falls_out_of_it() {

@@ -11,6 +11,7 @@
 //! kind 2 HalfOpen  payload = successes << 16 | trials in flight
 //! kind 3 ForcedOpen  payload = 0   (set by hand: rejects everything)
 //! kind 4 Disabled    payload = 0   (set by hand: admits everything, records nothing)
+//! kind 5 MetricsOnly payload = consecutive failures (counts like Closed, never trips)
 //! ```
 //!
 //! Kind and generation are the *epoch*. Every transition takes a fresh generation, so an epoch
@@ -32,6 +33,7 @@ pub(super) const OPEN: u64 = 1;
 pub(super) const HALF_OPEN: u64 = 2;
 pub(super) const FORCED_OPEN: u64 = 3;
 pub(super) const DISABLED: u64 = 4;
+pub(super) const METRICS_ONLY: u64 = 5;
 /// An open word's payload when its deadline was adopted from the fleet: `open_info` holds the
 /// deadline itself.
 pub(super) const EXPLICIT_DEADLINE: u32 = 2;
@@ -158,8 +160,28 @@ pub(super) fn state_of(kind: u64) -> State {
         OPEN => State::Open,
         HALF_OPEN => State::HalfOpen,
         FORCED_OPEN => State::ForcedOpen,
-        _ => State::Disabled,
+        DISABLED => State::Disabled,
+        _ => State::MetricsOnly,
     }
+}
+
+/// The word kind of a state.
+pub(super) fn kind_of(state: State) -> u64 {
+    match state {
+        State::Closed => CLOSED,
+        State::Open => OPEN,
+        State::HalfOpen => HALF_OPEN,
+        State::ForcedOpen => FORCED_OPEN,
+        State::Disabled => DISABLED,
+        State::MetricsOnly => METRICS_ONLY,
+    }
+}
+
+/// Whether a word of `kind` counts outcomes toward a trip (Closed does; metrics-only counts the
+/// same way, but only reports a trip).
+#[inline]
+pub(super) fn counts_toward_trip(kind: u64) -> bool {
+    kind == CLOSED || kind == METRICS_ONLY
 }
 
 #[cfg(all(test, not(protego_loom)))]

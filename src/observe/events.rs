@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 use crate::error::Rejected;
 use crate::machine::link::Link;
 use crate::machine::state::State;
+use crate::machine::Extras;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
 /// Why a circuit changed state.
@@ -24,16 +25,27 @@ pub enum Reason {
     /// `Open` -> `HalfOpen`: the open period ended.
     OpenPeriodEnded,
     /// `Closed` -> `Open`: the failure rate in the window reached `failure_rate_threshold`.
+    /// Also `HalfOpen` -> `Open` when [`half_open_by_rate`](crate::Config::half_open_by_rate)
+    /// is on and the round's trials failed at that rate.
     FailureRate,
     /// `Closed` -> `Open`: the slow-call rate in the window reached
-    /// `slow_call_rate_threshold`.
+    /// `slow_call_rate_threshold` (or a half-open round's, with `half_open_by_rate`).
     SlowCallRate,
+    /// `Closed` -> `Open`: the [trip rule](crate::Breaker::set_trip_rule) said so.
+    TripRule,
     /// `HalfOpen` -> `Closed`: enough trials succeeded.
     TrialsSucceeded,
     /// `HalfOpen` -> `Open`: a trial failed.
     TrialFailed,
     /// [`Breaker::force_open`](crate::Breaker::force_open).
     ForcedOpen,
+    /// [`Breaker::open_for`](crate::Breaker::open_for) or
+    /// [`Breaker::open_until`](crate::Breaker::open_until): opened by hand for a time.
+    OpenedByHand,
+    /// [`Breaker::half_open`](crate::Breaker::half_open): a trial round started by hand.
+    HalfOpenedByHand,
+    /// [`Breaker::metrics_only`](crate::Breaker::metrics_only).
+    MetricsOnly,
     /// [`Breaker::disable`](crate::Breaker::disable).
     Disabled,
     /// [`Breaker::reset`](crate::Breaker::reset).
@@ -49,10 +61,14 @@ impl fmt::Display for Reason {
             Reason::FailureThreshold => "failure threshold reached",
             Reason::FailureRate => "failure rate threshold reached",
             Reason::SlowCallRate => "slow call rate threshold reached",
+            Reason::TripRule => "trip rule",
             Reason::OpenPeriodEnded => "open period ended",
             Reason::TrialsSucceeded => "trial calls succeeded",
             Reason::TrialFailed => "a trial call failed",
             Reason::ForcedOpen => "forced open",
+            Reason::OpenedByHand => "opened by hand",
+            Reason::HalfOpenedByHand => "half-opened by hand",
+            Reason::MetricsOnly => "metrics only",
             Reason::Disabled => "disabled",
             Reason::Reset => "reset",
             Reason::Fleet => "adopted from the fleet",
@@ -133,6 +149,12 @@ impl Transition {
     }
 }
 
+/// Whether listeners see a change from `from` to `to`: a change of state, or a metrics-only
+/// breaker's would-be trip (`metrics-only -> metrics-only`).
+pub(crate) fn shown(from: State, to: State) -> bool {
+    from != to || to == State::MetricsOnly
+}
+
 type TransitionListener = std::sync::Arc<dyn Fn(&Transition) + Send + Sync>;
 /// An integration's per-breaker state (the metrics export's instruments), typed by the
 /// integration that set it.
@@ -161,6 +183,8 @@ pub(crate) struct Events {
     /// Set once by an integration (feature `metrics`).
     #[cfg(feature = "metrics")]
     pub(crate) attachment: std::sync::OnceLock<Attachment>,
+    /// The state machine's counts that only some breakers keep (same reason).
+    pub(crate) extras: Extras,
 }
 
 impl Events {
@@ -169,6 +193,7 @@ impl Events {
             watched: AtomicBool::new(false),
             rejections_watched: AtomicBool::new(false),
             link: OnceLock::new(),
+            extras: Extras::new(),
             delivering: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
             on_transition: Mutex::new(Vec::new()),
@@ -196,7 +221,7 @@ impl Events {
         to: State,
         reason: Reason,
     ) {
-        if from == to || !self.watched.load(Ordering::Acquire) {
+        if !shown(from, to) || !self.watched.load(Ordering::Acquire) {
             return;
         }
         lock(&self.queue).push_back(Transition {

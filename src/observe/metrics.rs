@@ -47,6 +47,144 @@ pub struct Metrics {
     /// (see the `fleet` feature), `Some(false)` while it behaves as a local breaker because the
     /// store is away or the fleet's sync future is not running.
     pub fleet_online: Option<bool>,
+    /// Counts since the last transition (gobreaker's `Counts`), kept while
+    /// [`Config::totals`](crate::Config::totals) is on or a
+    /// [trip rule](crate::Breaker::set_trip_rule) is set; `None` otherwise.
+    pub counts: Option<Counts>,
+    /// With a window: its own numbers (resilience4j's buffered, failed, slow and slow failed
+    /// calls), and its rates — or [`Rate::NotEnoughCalls`] while it holds fewer than
+    /// `minimum_calls`. Empty outside the closed and metrics-only states.
+    pub window: Option<WindowCounts>,
+}
+
+/// Calls since the circuit last changed state (a transition starts them over), as gobreaker
+/// counts them; what a [trip rule](crate::Breaker::set_trip_rule) decides from. Kept only
+/// while [`Config::totals`](crate::Config::totals) is on or a trip rule is set: a few shared
+/// atomic writes per call.
+///
+/// ```
+/// use protego_breaker::{Breaker, CircuitBreaker, Config};
+///
+/// let breaker = Breaker::new(Config::builder().totals(true).build()?);
+/// # futures::executor::block_on(async {
+/// let _ = breaker.call(async { Ok::<(), &str>(()) }).await;
+/// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+/// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+/// # });
+/// let counts = breaker.metrics().counts.unwrap();
+/// assert_eq!((counts.requests, counts.successes, counts.failures), (3, 1, 2));
+/// assert_eq!((counts.consecutive_successes, counts.consecutive_failures), (0, 2));
+/// # Ok::<(), protego_breaker::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct Counts {
+    /// Calls admitted (finished or not).
+    pub requests: u64,
+    /// Admitted calls classified as successes.
+    pub successes: u64,
+    /// Admitted calls classified as failures, panics included.
+    pub failures: u64,
+    /// Successes since the last failure.
+    pub consecutive_successes: u64,
+    /// Failures since the last success.
+    pub consecutive_failures: u64,
+}
+
+/// A failure-rate window's own numbers, from [`Metrics::window`] (and given to a
+/// [trip rule](crate::Breaker::set_trip_rule)). Ignored outcomes never enter a window.
+///
+/// ```
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, Rate, Window};
+///
+/// let cfg = Config::builder().window(Window::Count(10)).minimum_calls(4).build()?;
+/// let breaker = Breaker::new(cfg);
+/// # futures::executor::block_on(async {
+/// let _ = breaker.call(async { Err::<(), _>("down") }).await;
+/// # });
+/// let window = breaker.metrics().window.unwrap();
+/// assert_eq!((window.calls, window.failed), (1, 1));
+/// assert_eq!(window.failure_rate, Rate::NotEnoughCalls { calls: 1, minimum_calls: 4 });
+/// # Ok::<(), protego_breaker::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub struct WindowCounts {
+    /// Outcomes in the window (resilience4j's buffered calls).
+    pub calls: u64,
+    /// Of those, failures.
+    pub failed: u64,
+    /// Of those, slow calls (0 without `slow_call_duration`).
+    pub slow: u64,
+    /// Of those, calls both slow and failed.
+    pub slow_failed: u64,
+    /// The failure rate, once the window holds `minimum_calls` outcomes.
+    pub failure_rate: Rate,
+    /// The slow-call rate, likewise.
+    pub slow_call_rate: Rate,
+}
+
+/// A rate over a window, or why there is none yet.
+///
+/// ```
+/// use protego_breaker::Rate;
+///
+/// assert_eq!(Rate::Percent(25.0).percent(), Some(25.0));
+/// assert_eq!(Rate::NotEnoughCalls { calls: 3, minimum_calls: 10 }.percent(), None);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[non_exhaustive]
+pub enum Rate {
+    /// The window holds fewer outcomes than `minimum_calls`: no rate is computed, and none
+    /// can open the circuit (resilience4j reports -1 here).
+    NotEnoughCalls {
+        /// Outcomes in the window.
+        calls: u64,
+        /// How many it needs.
+        minimum_calls: u32,
+    },
+    /// The rate, in percent.
+    Percent(f64),
+}
+
+impl Rate {
+    /// The rate in percent, if there is one.
+    ///
+    /// ```
+    /// assert_eq!(protego_breaker::Rate::Percent(50.0).percent(), Some(50.0));
+    /// ```
+    pub fn percent(self) -> Option<f64> {
+        match self {
+            Rate::Percent(p) => Some(p),
+            Rate::NotEnoughCalls { .. } => None,
+        }
+    }
+
+    pub(crate) fn of(part: u64, calls: u64, minimum_calls: u32) -> Rate {
+        if calls == 0 || calls < u64::from(minimum_calls) {
+            return Rate::NotEnoughCalls {
+                calls,
+                minimum_calls,
+            };
+        }
+        // Counts of at most a few million: exact in f64.
+        #[allow(clippy::cast_precision_loss)]
+        let rate = part as f64 * 100.0 / calls as f64;
+        Rate::Percent(rate)
+    }
+}
+
+impl WindowCounts {
+    pub(crate) fn new(calls: u64, failed: u64, slow: u64, slow_failed: u64, minimum: u32) -> Self {
+        WindowCounts {
+            calls,
+            failed,
+            slow,
+            slow_failed: slow_failed.min(failed).min(slow),
+            failure_rate: Rate::of(failed, calls, minimum),
+            slow_call_rate: Rate::of(slow, calls, minimum),
+        }
+    }
 }
 
 /// How many calls a breaker has seen, by fate. Exact under concurrency: no increment is ever

@@ -35,7 +35,7 @@ fn redis_server_bin() -> String {
         let root = Command::new("id")
             .arg("-u")
             .output()
-            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
         let apt = |args: &[&str]| {
             Command::new("apt-get")
                 .args(args)
