@@ -19,10 +19,7 @@ fn a_dropped_permit_is_ignored_and_gives_its_half_open_slot_back() {
     assert!(breaker.try_acquire().is_err(), "the only slot is taken");
     drop(trial);
     assert_eq!(breaker.state(), State::HalfOpen, "no verdict");
-    breaker
-        .try_acquire()
-        .expect("the slot is back")
-        .success();
+    breaker.try_acquire().expect("the slot is back").success();
     assert_eq!(breaker.state(), State::Closed);
 }
 
