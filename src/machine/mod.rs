@@ -39,6 +39,7 @@ use crate::machine::word::{
     state_of, Ticket, Word, CLOSED, DISABLED, FAST_MASK, FORCED_OPEN, HALF_OPEN, NOT_TIMED, OPEN,
     SLOW,
 };
+use crate::name::Name;
 use crate::observe::events::{Events, Reason};
 use crate::observe::metrics::Counters;
 use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
@@ -98,20 +99,30 @@ pub(crate) struct Machine {
     /// or a new config; never across user code or an `.await`. Boxed: read only by `config()`
     /// and the lock's users, so it stays off the cache lines the hot fields share.
     transition_lock: Mutex<Box<Config>>,
-    name: Option<Arc<str>>,
+    /// The name, as rejections and transitions carry it.
+    name: Name,
     /// Made when the first listener is registered; a breaker without listeners queues nothing.
     events: OnceLock<Box<Events>>,
     /// Call totals, counted on the out-of-line paths while the word's slow bit is set.
     counters: Counters,
-    /// The failure-rate window, if the config has one. Swapped whole when `reconfigure`
-    /// changes its rules, so a call sees one set of rules; loaded without a lock.
+    /// The failure-rate window the breaker was made with. Never freed before the breaker, so calls
+    /// read it with a plain load, where a load of `window` (an `ArcSwap`) costs ~6 ns of
+    /// read-modify-writes on a thread-local slot per call.
+    first: Option<Box<Counts>>,
+    /// The current window once `reconfigure` has changed the rules of the first one: swapped
+    /// whole, so a call sees one set of rules; loaded without a lock.
     window: ArcSwapOption<Counts>,
-    /// Whether `window` holds one: a plain load, so paths without a window skip the swap's.
+    /// Whether `window` rather than `first` holds the current window. Never goes back.
+    swapped: AtomicBool,
+    /// Whether there is a window: a plain load, so paths without one skip looking.
     windowed: AtomicBool,
+    /// Whether the window times slow calls: a plain load, so admissions need not load the
+    /// window (an `ArcSwap` load costs a few read-modify-writes of a thread-local slot).
+    timed: AtomicBool,
 }
 
 impl Machine {
-    pub(crate) fn new(config: Config, name: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(config: Config, name: Option<&Arc<str>>) -> Self {
         let totals = config.totals();
         let rules = config.rules();
         let slow = totals || rules.is_some();
@@ -127,20 +138,29 @@ impl Machine {
             rng: AtomicU64::new(seed_of(&config)),
             knobs: Knobs::new(&config),
             transition_lock: Mutex::new(Box::new(config)),
-            name,
+            name: Name::new(name),
             events: OnceLock::new(),
             counters: Counters::new(totals),
-            window: ArcSwapOption::new(rules.map(|rules| Arc::new(Counts::new(rules)))),
+            first: rules.map(|rules| Box::new(Counts::new(rules))),
+            window: ArcSwapOption::empty(),
+            swapped: AtomicBool::new(false),
             windowed: AtomicBool::new(rules.is_some()),
+            timed: AtomicBool::new(rules.is_some_and(|rules| rules.slow_nanos > 0)),
         }
     }
 
-    pub(crate) fn name(&self) -> Option<&Arc<str>> {
-        self.name.as_ref()
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_str()
     }
 
-    pub(crate) fn set_name(&mut self, name: Arc<str>) {
-        self.name = Some(name);
+    pub(crate) fn set_name(&mut self, name: &Arc<str>) {
+        self.name = Name::new(Some(name));
+    }
+
+    /// The name as a rejection carries it.
+    #[inline]
+    pub(crate) fn carried_name(&self) -> &Name {
+        &self.name
     }
 
     #[inline]
@@ -255,7 +275,7 @@ impl Machine {
                         }
                         let (from, to) = (state_of(current.kind()), state_of(to));
                         if let Some(events) = self.events.get() {
-                            events.push(self.name.as_ref(), from, to, reason);
+                            events.push(&self.name, from, to, reason);
                         }
                         break Ok((next, from, to));
                     }
@@ -271,7 +291,7 @@ impl Machine {
         if from != to {
             tracing::info!(
                 target: "protego_breaker",
-                breaker = self.name.as_deref().unwrap_or(""),
+                breaker = self.name.as_str().unwrap_or(""),
                 %from,
                 %to,
                 %reason,
@@ -344,13 +364,7 @@ impl Machine {
         }
         if let Ok(ticket) = &mut admitted {
             self.counters.admitted();
-            if self.windowed.load(Ordering::Relaxed)
-                && self
-                    .window
-                    .load()
-                    .as_ref()
-                    .is_some_and(|window| window.rules.slow_nanos > 0)
-            {
+            if self.timed.load(Ordering::Relaxed) {
                 ticket.started = now.get();
             }
         } else {
@@ -511,11 +525,17 @@ impl Machine {
         {
             return false;
         }
-        let Some(window) = &*self.window.load() else {
-            return false;
-        };
-        self.record_in_window(w, window, ticket, outcome, now);
-        true
+        self.with_window(|window| self.record_in_window(w, window, ticket, outcome, now))
+            .is_some()
+    }
+
+    /// `f` of the current window, if there is one.
+    #[inline]
+    fn with_window<R>(&self, f: impl FnOnce(&Counts) -> R) -> Option<R> {
+        if self.swapped.load(Ordering::Acquire) {
+            return self.window.load().as_deref().map(f);
+        }
+        self.first.as_deref().map(f)
     }
 
     /// Closed with a failure-rate window: the outcome goes into the window (the word's
@@ -559,14 +579,14 @@ impl Machine {
     /// and it holds any outcome.
     pub(crate) fn window_rates<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Option<(f64, f64)> {
         let w = self.load();
-        let guard = self.window.load();
-        let window = guard.as_ref()?;
-        let t = if window.needs_time() { now.get() } else { 0 };
-        let sums = if w.kind() == CLOSED {
-            window.sums(w.generation(), t)
-        } else {
-            Sums::default()
-        };
+        let sums = self.with_window(|window| {
+            let t = if window.needs_time() { now.get() } else { 0 };
+            if w.kind() == CLOSED {
+                window.sums(w.generation(), t)
+            } else {
+                Sums::default()
+            }
+        })?;
         if sums.calls == 0 {
             return None;
         }
@@ -615,11 +635,16 @@ impl Machine {
         self.knobs.store(&config);
         // A new window (empty) only when its rules change: other updates keep its counts.
         let rules = config.rules();
-        let held = self.window.load().as_ref().map(|window| window.rules);
+        let held = self.with_window(|window| window.rules);
         if rules != held {
             self.window
                 .store(rules.map(|rules| Arc::new(Counts::new(rules))));
+            self.swapped.store(true, Ordering::Release);
             self.windowed.store(rules.is_some(), Ordering::Relaxed);
+            self.timed.store(
+                rules.is_some_and(|rules| rules.slow_nanos > 0),
+                Ordering::Relaxed,
+            );
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
         if config.totals() {

@@ -1,5 +1,5 @@
 //! The per-thread name caches in front of a registry's stripes: `.protect` finds its handle
-//! here without a lock, without a shared write and without SipHash.
+//! here without a lock, without a shared write and without `SipHash`.
 //!
 //! Each thread keeps, per registry it has used, a map from name to a clone of its stripe's
 //! [`BreakerHandle`]. Only the owning thread touches it, so reading it needs no
@@ -20,7 +20,7 @@ use std::sync::{Arc, Weak};
 use super::hash::NameHasher;
 use super::index::Index;
 use super::BreakerHandle;
-use crate::clock::{Clock, ManualClock, SystemClock};
+use crate::clock::{Clock, CoarseClock, ManualClock, SystemClock};
 
 /// What identifies a registry to the caches: its address (kept from reuse by the caches'
 /// `Weak`s), its epoch and its hash secret.
@@ -58,6 +58,7 @@ type Names<C> = Index<BreakerHandle<C>>;
 enum Cached {
     System(Names<SystemClock>),
     Manual(Names<ManualClock>),
+    Coarse(Names<CoarseClock>),
     Other(Box<dyn Any>),
 }
 
@@ -68,8 +69,12 @@ impl Cached {
             Ok(names) => return Cached::System(*names),
             Err(any) => any,
         };
-        match any.downcast::<Names<ManualClock>>() {
-            Ok(names) => Cached::Manual(*names),
+        let any = match any.downcast::<Names<ManualClock>>() {
+            Ok(names) => return Cached::Manual(*names),
+            Err(any) => any,
+        };
+        match any.downcast::<Names<CoarseClock>>() {
+            Ok(names) => Cached::Coarse(*names),
             Err(any) => Cached::Other(any),
         }
     }
@@ -79,6 +84,7 @@ impl Cached {
         match self {
             Cached::System(names) => (names as &dyn Any).downcast_ref(),
             Cached::Manual(names) => (names as &dyn Any).downcast_ref(),
+            Cached::Coarse(names) => (names as &dyn Any).downcast_ref(),
             Cached::Other(names) => names.downcast_ref(),
         }
     }
@@ -87,6 +93,7 @@ impl Cached {
         match self {
             Cached::System(names) => (names as &mut dyn Any).downcast_mut(),
             Cached::Manual(names) => (names as &mut dyn Any).downcast_mut(),
+            Cached::Coarse(names) => (names as &mut dyn Any).downcast_mut(),
             Cached::Other(names) => names.downcast_mut(),
         }
     }

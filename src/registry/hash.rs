@@ -1,13 +1,13 @@
 //! [`NameHasher`]: the seeded short-key hash of the per-thread name caches.
 //!
-//! SipHash (std's default) costs ~15 ns for a three-byte name here, more than the rest of a
+//! `SipHash` (std's default) costs ~15 ns for a three-byte name here, more than the rest of a
 //! registry call together. This is a folded-multiply hash (the construction of foldhash and of
 //! ahash's fallback): a name of up to 16 bytes is read as two overlapping words, mixed with a
 //! 128-bit per-registry secret in one 64x64->128 multiply. It is keyed, so which names collide
 //! depends on a secret drawn from the OS (through std's `RandomState`) for every registry: a
 //! client choosing names cannot aim at collisions without it. It is not a cryptographic PRF like
-//! SipHash, which is why only the caches use it: the registry's own name map, which every name a
-//! client ever sent lands in, keeps SipHash.
+//! `SipHash`, which is why only the caches use it: the registry's own name map, which every name a
+//! client ever sent lands in, keeps `SipHash`.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
