@@ -100,6 +100,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration".to_owned());
     }
+    if text.starts_with('-') {
+        return Err(format!("a duration cannot be negative: {text:?}"));
+    }
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
@@ -117,6 +120,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .map_or(rest.len(), |(i, _)| i);
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        if unit.starts_with(['.', ',']) && !rest.is_empty() {
+            return Err(format!(
+                "fractions are not supported in {text:?} (use a smaller unit: 1500ms, not 1.5s)"
+            ));
+        }
         let part = match unit {
             "d" => n.checked_mul(86_400).map(Duration::from_secs),
             "h" => n.checked_mul(3_600).map(Duration::from_secs),
@@ -510,8 +518,12 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                 let mut named: BTreeMap<String, Partial> = BTreeMap::new();
                 while let Some(key) = map.next_key::<String>()? {
                     match key.as_str() {
-                        "default" => default = map.next_value()?,
-                        "breakers" => named = map.next_value()?,
+                        "default" => {
+                            default = map
+                                .next_value()
+                                .map_err(|e| de::Error::custom(format!("default: {e}")))?;
+                        }
+                        "breakers" => named = map.next_value::<Named>()?.0,
                         other => {
                             return Err(de::Error::unknown_field(other, &["default", "breakers"]))
                         }
@@ -532,6 +544,32 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                     default: default_config,
                     breakers,
                 })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The `breakers` section: its errors name the breaker (`breakers.db: ...`).
+struct Named(BTreeMap<String, Partial>);
+
+impl<'de> Deserialize<'de> for Named {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Named;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`breakers`: a table of breaker configs by name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Named, A::Error> {
+                let mut named = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let partial = map
+                        .next_value::<Partial>()
+                        .map_err(|e| de::Error::custom(format!("breakers.{name}: {e}")))?;
+                    named.insert(name, partial);
+                }
+                Ok(Named(named))
             }
         }
         d.deserialize_map(V)
