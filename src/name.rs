@@ -4,7 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 
 /// Names up to this many bytes are copied into each rejection.
-const INLINE: usize = 22;
+const INLINE: usize = 15;
+
+/// The bytes of a short name and, in the last byte, its length; word-aligned, so copying a
+/// rejection moves the tag and two whole words. (With a length byte next to the tag, the copy
+/// is made of overlapping 4-byte pieces, and reading them back stalls store forwarding:
+/// measured +2.5 ns per rejection.)
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(align(8))]
+pub(crate) struct Bytes([u8; INLINE + 1]);
 
 /// A breaker's name, made once when the breaker is named and copied into every rejection.
 ///
@@ -16,10 +24,7 @@ const INLINE: usize = 22;
 pub(crate) enum Name {
     #[default]
     None,
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE],
-    },
+    Inline(Bytes),
     Shared(Arc<str>),
 }
 
@@ -30,9 +35,10 @@ impl Name {
         };
         match u8::try_from(name.len()) {
             Ok(len) if name.len() <= INLINE => {
-                let mut bytes = [0; INLINE];
+                let mut bytes = [0; INLINE + 1];
                 bytes[..name.len()].copy_from_slice(name.as_bytes());
-                Name::Inline { len, bytes }
+                bytes[INLINE] = len;
+                Name::Inline(Bytes(bytes))
             }
             _ => Name::Shared(Arc::clone(name)),
         }
@@ -42,7 +48,9 @@ impl Name {
         match self {
             Name::None => None,
             // Copied whole from a `str`, so always valid; `""` would only hide a bug.
-            Name::Inline { len, bytes } => std::str::from_utf8(&bytes[..usize::from(*len)]).ok(),
+            Name::Inline(Bytes(bytes)) => {
+                std::str::from_utf8(&bytes[..usize::from(bytes[INLINE])]).ok()
+            }
             Name::Shared(name) => Some(name),
         }
     }
@@ -62,12 +70,15 @@ mod tests {
     fn short_names_are_copied_and_long_ones_shared() {
         let short: Arc<str> = Arc::from("payments");
         let name = Name::new(Some(&short));
-        assert!(matches!(name, Name::Inline { .. }));
+        assert!(matches!(name, Name::Inline(_)));
         assert_eq!(Arc::strong_count(&short), 1, "no reference taken");
         assert_eq!(name.as_str(), Some("payments"));
 
-        let edge: Arc<str> = Arc::from("é".repeat(11).as_str()); // 22 bytes
+        let edge: Arc<str> = Arc::from("abcdefghijklmnó"); // 16 bytes: shared
         assert_eq!(Name::new(Some(&edge)).as_str(), Some(&*edge));
+        let fits: Arc<str> = Arc::from("abcdefghijklmó"); // 15 bytes: inline
+        assert!(matches!(Name::new(Some(&fits)), Name::Inline(_)));
+        assert_eq!(Name::new(Some(&fits)).as_str(), Some(&*fits));
 
         let long: Arc<str> = Arc::from("x".repeat(INLINE + 1).as_str());
         let name = Name::new(Some(&long));
