@@ -56,7 +56,7 @@ fn shared(cfg: Config) -> (ManualClock, Shared) {
 /// Starts a call and polls it once: `Some` (in flight, with its gate) if admitted.
 fn start(b: &Shared) -> Option<(Arc<AtomicU8>, Call)> {
     let gate = Arc::new(AtomicU8::new(PENDING));
-    let mut call = Box::pin(Arc::clone(b).call(Gate(Arc::clone(&gate))));
+    let mut call = Box::pin(Arc::clone(b).call_owned(Gate(Arc::clone(&gate))));
     match poll(call.as_mut()) {
         Poll::Pending => Some((gate, call)),
         Poll::Ready(Err(Error::Rejected(_))) => None,
