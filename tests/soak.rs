@@ -102,7 +102,7 @@ const COARSE: u64 = 1024;
 
 impl Histogram {
     fn new() -> Self {
-        Histogram((0..FINE + COARSE + 1).map(|_| AtomicU64::new(0)).collect())
+        Histogram((0..=FINE + COARSE).map(|_| AtomicU64::new(0)).collect())
     }
 
     fn record(&self, us: u64) {
@@ -150,6 +150,207 @@ fn resident_bytes() -> u64 {
         .map_or(0, |pages| pages * 4096)
 }
 
+/// One client: requests until the deadline (and at most 10 million), one in four without
+/// the layer; what it saw.
+async fn client_loop(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    addr: std::net::SocketAddr,
+    n: usize,
+    deadline: Instant,
+    down: &Downstream,
+    protected_us: &Histogram,
+    plain_us: &Histogram,
+) -> Seen {
+    let mut mine = Seen::default();
+    // Bounded in count as well as in time.
+    for i in 0..10_000_000_u64 {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let plain = (i + u64::try_from(n).unwrap()) % 4 == 0;
+        let path = if plain { "/plain" } else { "/quote" };
+        let uri = format!("http://{addr}{path}").parse().unwrap();
+        let up_before = !down.down.load(Ordering::SeqCst);
+        let sent = Instant::now();
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, client.get(uri)).await;
+        let answered = Instant::now();
+        let response = match answer {
+            Err(_) => {
+                mine.hung += 1;
+                continue;
+            }
+            Ok(Err(e)) => {
+                mine.broken.push(e.to_string());
+                continue;
+            }
+            Ok(Ok(response)) => response,
+        };
+        let up_after = !down.down.load(Ordering::SeqCst);
+        match response.status().as_u16() {
+            200 => {
+                mine.ok += 1;
+                if up_before && up_after {
+                    let us = u64::try_from((answered - sent).as_micros()).unwrap();
+                    if plain {
+                        plain_us.record(us);
+                    } else {
+                        protected_us.record(us);
+                    }
+                }
+            }
+            500 => mine.failed += 1,
+            503 => {
+                mine.rejected += 1;
+                if response.headers().get("retry-after").is_none() {
+                    mine.rejected_without_header.push((sent, answered));
+                }
+                // A client that was told to come back later waits a little.
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            other => mine.other_status.push(other),
+        }
+    }
+    mine
+}
+
+/// Every request ended in 200, 500 or 503; none hung, none lost its connection; a 503 without
+/// `Retry-After` came only from a half-open circuit.
+fn check_answers(seen: &Seen, log: &[(Instant, State)], deadline: Instant) {
+    assert_eq!(
+        seen.hung, 0,
+        "requests with no answer in {REQUEST_TIMEOUT:?}"
+    );
+    assert!(
+        seen.broken.is_empty(),
+        "broken requests: {:?}",
+        &seen.broken[..seen.broken.len().min(5)]
+    );
+    assert!(
+        seen.other_status.is_empty(),
+        "unexpected statuses: {:?}",
+        seen.other_status
+    );
+    assert!(
+        seen.ok > 0 && seen.failed > 0 && seen.rejected > 0,
+        "every outcome happened"
+    );
+
+    let half_open: Vec<(Instant, Instant)> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, to))| *to == State::HalfOpen)
+        .map(|(i, (at, _))| (*at, log.get(i + 1).map_or(deadline + SLACK, |next| next.0)))
+        .collect();
+    for (sent, answered) in &seen.rejected_without_header {
+        assert!(
+            half_open
+                .iter()
+                .any(|(from, to)| from <= answered && sent <= to),
+            "a 503 without Retry-After while the circuit was not half-open"
+        );
+    }
+}
+
+/// Each outage opened the circuit, and each recovery closed it within `reset_timeout` plus one
+/// trial round.
+fn check_recoveries(log: &[(Instant, State)], ups: &[Instant], deadline: Instant) {
+    // Each outage opened the circuit, and each recovery closed it within reset_timeout plus
+    // one trial round. At the recovery the circuit is open (at most `reset_timeout` left), or
+    // half-open with trials that started before it and still fail (`FAILING_TAKES`), which
+    // reopen it for one `reset_timeout`; then one round of trials closes it.
+    for (i, up) in ups.iter().enumerate() {
+        let bound = RESET_TIMEOUT + FAILING_TAKES + SLACK;
+        if *up + bound * 2 > deadline {
+            continue; // the run ended too soon after this recovery to judge it
+        }
+        let went_down = up.checked_sub(DOWN).unwrap();
+        assert!(
+            log.iter()
+                .any(|(at, to)| *to == State::Open && *at >= went_down && at <= up),
+            "outage {i} did not open the circuit"
+        );
+        let closed = log
+            .iter()
+            .find(|(at, to)| *to == State::Closed && at >= up)
+            .map(|(at, _)| *at - *up)
+            .expect("the circuit closed after the recovery");
+        assert!(
+            closed <= bound,
+            "recovery {i}: closed {closed:?} after the downstream came back (bound {bound:?})"
+        );
+    }
+}
+
+/// The app on a loopback port: `/quote` behind the layer (keyed by path), `/plain` without it.
+async fn start_app(
+    registry: &Arc<Registry>,
+    down: &Arc<Downstream>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let app = Router::new()
+        .route("/quote", get(|s| serve(s, true)))
+        // Keyed by path, so the per-thread registry caches are on the path under test.
+        .route_layer(HttpCircuitBreakerLayer::keyed(
+            Arc::clone(registry),
+            |req: &axum::http::Request<axum::body::Body>| req.uri().path().to_owned(),
+        ))
+        .route("/plain", get(|s| serve(s, false)))
+        .with_state(Arc::clone(down));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+    });
+
+    (addr, stop, server)
+}
+
+/// Prints what the run did and the latency the layer adds (printed, not asserted).
+fn report(
+    secs: u64,
+    seen: &Seen,
+    transitions: usize,
+    max_half_open: usize,
+    protected_us: &Histogram,
+    plain_us: &Histogram,
+    (warm, end): (u64, u64),
+) {
+    let (p50, p99) = (protected_us.percentile(0.5), protected_us.percentile(0.99));
+    let (q50, q99) = (plain_us.percentile(0.5), plain_us.percentile(0.99));
+    println!(
+        "soak {secs} s, {CLIENTS} clients: {} requests ({} 200, {} 500, {} 503 of which {} half-open), \
+         {} transitions, max in flight while half-open {max_half_open}/{TRIALS}",
+        seen.ok + seen.failed + seen.rejected,
+        seen.ok,
+        seen.failed,
+        seen.rejected,
+        seen.rejected_without_header.len(),
+        transitions,
+    );
+    println!(
+        "latency of 200s while up: with the layer p50 {p50} µs p99 {p99} µs ({} samples), \
+         without p50 {q50} µs p99 {q99} µs ({} samples): added p50 {} µs p99 {} µs",
+        protected_us.count(),
+        plain_us.count(),
+        i128::from(p50) - i128::from(q50),
+        i128::from(p99) - i128::from(q99),
+    );
+    println!(
+        "resident memory: {} KiB after the first cycle, {} KiB at the end",
+        warm >> 10,
+        end >> 10
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "a 20 s load test: run by .ci/run with --ignored"]
 async fn sixty_four_clients_through_outages() {
@@ -176,26 +377,7 @@ async fn sixty_four_clients_through_outages() {
         .get_or_create("/quote")
         .on_transition(move |t| sink.lock().unwrap().push((Instant::now(), t.to())));
 
-    let app = Router::new()
-        .route("/quote", get(|s| serve(s, true)))
-        // Keyed by path, so the per-thread registry caches are on the path under test.
-        .route_layer(HttpCircuitBreakerLayer::keyed(
-            Arc::clone(&registry),
-            |req: &axum::http::Request<axum::body::Body>| req.uri().path().to_owned(),
-        ))
-        .route("/plain", get(|s| serve(s, false)))
-        .with_state(Arc::clone(&down));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-            .unwrap();
-    });
+    let (addr, stop, server) = start_app(&registry, &down).await;
 
     let start = Instant::now();
     let deadline = start + run_for;
@@ -229,55 +411,8 @@ async fn sixty_four_clients_through_outages() {
         let (client, seen, down) = (client.clone(), Arc::clone(&seen), Arc::clone(&down));
         let (protected_us, plain_us) = (Arc::clone(&protected_us), Arc::clone(&plain_us));
         clients.push(tokio::spawn(async move {
-            let mut mine = Seen::default();
-            // Bounded in count as well as in time.
-            for i in 0..10_000_000_u64 {
-                if Instant::now() >= deadline {
-                    break;
-                }
-                let plain = (i + u64::try_from(n).unwrap()) % 4 == 0;
-                let path = if plain { "/plain" } else { "/quote" };
-                let uri = format!("http://{addr}{path}").parse().unwrap();
-                let up_before = !down.down.load(Ordering::SeqCst);
-                let sent = Instant::now();
-                let answer = tokio::time::timeout(REQUEST_TIMEOUT, client.get(uri)).await;
-                let answered = Instant::now();
-                let response = match answer {
-                    Err(_) => {
-                        mine.hung += 1;
-                        continue;
-                    }
-                    Ok(Err(e)) => {
-                        mine.broken.push(e.to_string());
-                        continue;
-                    }
-                    Ok(Ok(response)) => response,
-                };
-                let up_after = !down.down.load(Ordering::SeqCst);
-                match response.status().as_u16() {
-                    200 => {
-                        mine.ok += 1;
-                        if up_before && up_after {
-                            let us = u64::try_from((answered - sent).as_micros()).unwrap();
-                            if plain {
-                                plain_us.record(us);
-                            } else {
-                                protected_us.record(us);
-                            }
-                        }
-                    }
-                    500 => mine.failed += 1,
-                    503 => {
-                        mine.rejected += 1;
-                        if response.headers().get("retry-after").is_none() {
-                            mine.rejected_without_header.push((sent, answered));
-                        }
-                        // A client that was told to come back later waits a little.
-                        tokio::time::sleep(Duration::from_millis(2)).await;
-                    }
-                    other => mine.other_status.push(other),
-                }
-            }
+            let mine =
+                client_loop(&client, addr, n, deadline, &down, &protected_us, &plain_us).await;
             let mut all = seen.lock().unwrap();
             all.ok += mine.ok;
             all.failed += mine.failed;
@@ -302,74 +437,14 @@ async fn sixty_four_clients_through_outages() {
     let log = log.lock().unwrap().clone();
     let ups = ups.lock().unwrap().clone();
 
-    // Every request ended in 200, 500 or 503; none hung, none lost its connection.
-    assert_eq!(
-        seen.hung, 0,
-        "requests with no answer in {REQUEST_TIMEOUT:?}"
-    );
-    assert!(
-        seen.broken.is_empty(),
-        "broken requests: {:?}",
-        &seen.broken[..seen.broken.len().min(5)]
-    );
-    assert!(
-        seen.other_status.is_empty(),
-        "unexpected statuses: {:?}",
-        seen.other_status
-    );
-    assert!(
-        seen.ok > 0 && seen.failed > 0 && seen.rejected > 0,
-        "every outcome happened"
-    );
-
-    // A 503 without `Retry-After` comes only from a half-open circuit.
-    let half_open: Vec<(Instant, Instant)> = log
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, to))| *to == State::HalfOpen)
-        .map(|(i, (at, _))| (*at, log.get(i + 1).map_or(deadline + SLACK, |next| next.0)))
-        .collect();
-    for (sent, answered) in &seen.rejected_without_header {
-        assert!(
-            half_open
-                .iter()
-                .any(|(from, to)| from <= answered && sent <= to),
-            "a 503 without Retry-After while the circuit was not half-open"
-        );
-    }
-
-    // Half-open never let more than `half_open_retries` requests reach the downstream.
+    check_answers(&seen, &log, deadline);
+    // Half-open never let more than `half_open_retries` requests reach the downstream at once.
     let max_half_open = down.max_in_flight_half_open.load(Ordering::SeqCst);
     assert!(
         max_half_open <= TRIALS as usize,
         "{max_half_open} requests in flight at the downstream while half-open"
     );
-
-    // Each outage opened the circuit, and each recovery closed it within reset_timeout plus
-    // one trial round. At the recovery the circuit is open (at most `reset_timeout` left), or
-    // half-open with trials that started before it and still fail (`FAILING_TAKES`), which
-    // reopen it for one `reset_timeout`; then one round of trials closes it.
-    for (i, up) in ups.iter().enumerate() {
-        let bound = RESET_TIMEOUT + FAILING_TAKES + SLACK;
-        if *up + bound * 2 > deadline {
-            continue; // the run ended too soon after this recovery to judge it
-        }
-        let went_down = *up - DOWN;
-        assert!(
-            log.iter()
-                .any(|(at, to)| *to == State::Open && *at >= went_down && at <= up),
-            "outage {i} did not open the circuit"
-        );
-        let closed = log
-            .iter()
-            .find(|(at, to)| *to == State::Closed && at >= up)
-            .map(|(at, _)| *at - *up)
-            .expect("the circuit closed after the recovery");
-        assert!(
-            closed <= bound,
-            "recovery {i}: closed {closed:?} after the downstream came back (bound {bound:?})"
-        );
-    }
+    check_recoveries(&log, &ups, deadline);
 
     // State cycles leak nothing; the registry holds only the route the clients use.
     assert_eq!(registry.len(), 1);
@@ -380,29 +455,13 @@ async fn sixty_four_clients_through_outages() {
         "resident memory grew by {grown} bytes"
     );
 
-    let (p50, p99) = (protected_us.percentile(0.5), protected_us.percentile(0.99));
-    let (q50, q99) = (plain_us.percentile(0.5), plain_us.percentile(0.99));
-    println!(
-        "soak {secs} s, {CLIENTS} clients: {} requests ({} 200, {} 500, {} 503 of which {} half-open), \
-         {} transitions, max in flight while half-open {max_half_open}/{TRIALS}",
-        seen.ok + seen.failed + seen.rejected,
-        seen.ok,
-        seen.failed,
-        seen.rejected,
-        seen.rejected_without_header.len(),
+    report(
+        secs,
+        &seen,
         log.len(),
-    );
-    println!(
-        "latency of 200s while up: with the layer p50 {p50} µs p99 {p99} µs ({} samples), \
-         without p50 {q50} µs p99 {q99} µs ({} samples): added p50 {} µs p99 {} µs",
-        protected_us.count(),
-        plain_us.count(),
-        i128::from(p50) - i128::from(q50),
-        i128::from(p99) - i128::from(q99),
-    );
-    println!(
-        "resident memory: {:.1} MiB after the first cycle, {:.1} MiB at the end",
-        warm as f64 / (1 << 20) as f64,
-        end as f64 / (1 << 20) as f64
+        max_half_open,
+        &protected_us,
+        &plain_us,
+        (warm, end),
     );
 }
