@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use protego_breaker::{
-    Breaker, CircuitBreaker, Config, ManualClock, Outcome, ProtectExt, Registry, State, Window,
+    Breaker, CircuitBreaker, CoarseClock, Config, ManualClock, Outcome, ProtectExt, Registry,
+    State, Window,
 };
 
 type Out = Result<u64, u64>;
@@ -86,17 +87,72 @@ fn open_rejection(c: &mut Criterion) {
     let mut cx = new_cx();
     let system = Breaker::new(config(1, 2));
     let _ = poll_once(system.call(err()), &mut cx);
+    let named = Breaker::new(config(1, 2)).named("payments");
+    let _ = poll_once(named.call(err()), &mut cx);
     let manual = Breaker::with_clock(config(1, 2), ManualClock::new()).named("key");
     let _ = poll_once(manual.call(err()), &mut cx);
     let unnamed = Breaker::with_clock(config(1, 2), ManualClock::new());
     let _ = poll_once(unnamed.call(err()), &mut cx);
+    // Nothing ticks it here: reading it is the cost measured.
+    let coarse = Breaker::with_clock(config(1, 2), CoarseClock::new()).named("payments");
+    let _ = poll_once(coarse.call(err()), &mut cx);
+    assert_eq!(coarse.state(), State::Open);
     assert_eq!(system.state(), State::Open);
     assert_eq!(manual.state(), State::Open);
+
+    // The peers, open on the system clock, polled through the same harness.
+    let recloser = recloser::AsyncRecloser::from(
+        recloser::Recloser::custom()
+            .closed_len(1)
+            .open_wait(Duration::from_secs(3600))
+            .build(),
+    );
+    for _ in 0..3 {
+        let _ = poll_once(recloser.call(err()), &mut cx);
+    }
+    assert!(matches!(
+        poll_once(recloser.call(ok()), &mut cx),
+        Poll::Ready(Err(recloser::Error::Rejected))
+    ));
+    let failsafe = failsafe::Config::new()
+        .failure_policy(failsafe::failure_policy::consecutive_failures(
+            1,
+            failsafe::backoff::constant(Duration::from_secs(3600)),
+        ))
+        .build();
+    let _ = poll_once(
+        failsafe::futures::CircuitBreaker::call(&failsafe, err()),
+        &mut cx,
+    );
+    assert!(matches!(
+        poll_once(
+            failsafe::futures::CircuitBreaker::call(&failsafe, ok()),
+            &mut cx
+        ),
+        Poll::Ready(Err(failsafe::Error::Rejected))
+    ));
 
     let mut g = c.benchmark_group("open_rejection");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("system_clock", |b| {
         b.iter(|| poll_once(system.call(ok()), &mut cx));
+    });
+    g.bench_function("system_clock_named", |b| {
+        b.iter(|| poll_once(named.call(ok()), &mut cx));
+    });
+    g.bench_function("recloser_1_4", |b| {
+        b.iter(|| poll_once(recloser.call(ok()), &mut cx));
+    });
+    g.bench_function("failsafe_1_3", |b| {
+        b.iter(|| {
+            poll_once(
+                failsafe::futures::CircuitBreaker::call(&failsafe, ok()),
+                &mut cx,
+            )
+        });
+    });
+    g.bench_function("coarse_clock_named", |b| {
+        b.iter(|| poll_once(coarse.call(ok()), &mut cx));
     });
     g.bench_function("manual_clock_named", |b| {
         b.iter(|| poll_once(manual.call(ok()), &mut cx));
@@ -204,6 +260,12 @@ fn policies(c: &mut Criterion) {
             .build()
             .unwrap(),
     );
+    let time_coarse = Breaker::with_clock(
+        never(Config::builder().window(Window::time(Duration::from_secs(10))))
+            .build()
+            .unwrap(),
+        CoarseClock::new(),
+    );
     let slow = Breaker::new(
         never(Config::builder().window(Window::Count(100)))
             .slow_call_duration(Duration::from_secs(1))
@@ -233,18 +295,9 @@ fn policies(c: &mut Criterion) {
         ("consecutive_totals", &totals),
     ];
     for (name, breaker) in cases {
-        g.bench_function(format!("{name}/success"), |b| {
-            b.iter(|| poll_once(breaker.call(ok()), &mut cx));
-        });
-        let mut i = 0u32;
-        g.bench_function(format!("{name}/10pct_failures"), |b| {
-            b.iter(|| {
-                i = i.wrapping_add(1);
-                let fut = if i % 10 == 0 { err() } else { ok() };
-                poll_once(breaker.call(fut), &mut cx)
-            });
-        });
+        policy_rows(&mut g, &mut cx, name, breaker);
     }
+    policy_rows(&mut g, &mut cx, "time_window_coarse_clock", &time_coarse);
     g.bench_function("consecutive_classified/success", |b| {
         b.iter(|| poll_once(consecutive.call(ok()).classify(classify), &mut cx));
     });
@@ -273,6 +326,26 @@ fn metrics_export(c: &mut Criterion) {
     g.finish();
 }
 
+/// A policy's success and 10 %-failure rows.
+fn policy_rows<C: protego_breaker::Clock>(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    cx: &mut Context<'_>,
+    name: &str,
+    breaker: &Breaker<C>,
+) {
+    g.bench_function(format!("{name}/success"), |b| {
+        b.iter(|| poll_once(breaker.call(ok()), cx));
+    });
+    let mut i = 0u32;
+    g.bench_function(format!("{name}/10pct_failures"), |b| {
+        b.iter(|| {
+            i = i.wrapping_add(1);
+            let fut = if i % 10 == 0 { err() } else { ok() };
+            poll_once(breaker.call(fut), cx)
+        });
+    });
+}
+
 fn contention(c: &mut Criterion) {
     let cores = thread::available_parallelism().map_or(2, usize::from);
     let mut counts = vec![1, 2, cores];
@@ -287,6 +360,8 @@ fn contention(c: &mut Criterion) {
     );
     let registry = Registry::new().with_default_config(config(u32::MAX, 2));
     registry.get_or_create("key");
+    let open = Breaker::new(config(1, 2)).named("payments");
+    let _ = poll_once(open.call(err()), &mut new_cx());
 
     let mut g = c.benchmark_group("contention");
     for &t in &counts {
@@ -319,6 +394,12 @@ fn contention(c: &mut Criterion) {
             for i in 0..n {
                 let fut = if i % 10 == 0 { err() } else { ok() };
                 let _ = black_box(poll_once(breaker.call(fut), &mut cx));
+            }
+        });
+        bench("rejection_named", &|n| {
+            let mut cx = new_cx();
+            for _ in 0..n {
+                let _ = black_box(poll_once(open.call(ok()), &mut cx));
             }
         });
         bench("registry_success", &|n| {

@@ -111,7 +111,7 @@ impl<C: Clock> Breaker<C> {
     /// ```
     #[must_use]
     pub fn named(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.machine.set_name(name.into());
+        self.machine.set_name(&name.into());
         self
     }
 
@@ -121,7 +121,7 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(protego_breaker::Breaker::new(protego_breaker::Config::default()).name(), None);
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.machine.name().map(|name| &**name)
+        self.machine.name()
     }
 
     /// The current state. An open circuit whose `reset_timeout` has passed becomes half-open
@@ -594,7 +594,11 @@ impl<C: Clock> Breaker<C> {
         if let Some(events) = self.machine.events_if_any() {
             // Out of line, with its own copy: a reference to the `Rejected` returned below
             // would make it go through memory, a store-forwarding stall on every rejection.
-            events.rejected(self.machine.name(), refusal.state, refusal.retry_after);
+            events.rejected(
+                self.machine.carried_name(),
+                refusal.state,
+                refusal.retry_after,
+            );
         }
         #[cfg(feature = "tracing")]
         tracing::debug!(
@@ -605,7 +609,7 @@ impl<C: Clock> Breaker<C> {
             "call rejected"
         );
         Rejected::new(
-            self.machine.name().cloned(),
+            self.machine.carried_name().clone(),
             refusal.state,
             refusal.retry_after,
         )

@@ -6,6 +6,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::machine::state::State;
+use crate::name::Name;
 
 /// What a protected call returns instead of its own `Ok`: either the breaker refused to run it,
 /// or it ran and failed.
@@ -115,7 +116,7 @@ impl<E> Error<E> {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejected {
-    name: Option<std::sync::Arc<str>>,
+    name: Name,
     state: State,
     /// Nanoseconds; `u64::MAX` for "unknown". Half the size of an `Option<Duration>`.
     retry_after: u64,
@@ -123,11 +124,7 @@ pub struct Rejected {
 
 impl Rejected {
     #[inline]
-    pub(crate) fn new(
-        name: Option<std::sync::Arc<str>>,
-        state: State,
-        retry_after: Option<u64>,
-    ) -> Self {
+    pub(crate) fn new(name: Name, state: State, retry_after: Option<u64>) -> Self {
         Rejected {
             name,
             state,
@@ -148,7 +145,7 @@ impl Rejected {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_str()
     }
 
     /// The state the circuit was in when it refused: [`State::Open`] or [`State::HalfOpen`].
@@ -190,7 +187,7 @@ impl Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
+        match self.name.as_str() {
             Some(name) => write!(f, "circuit `{name}` is {}", self.state)?,
             None => write!(f, "circuit is {}", self.state)?,
         }

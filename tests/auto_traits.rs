@@ -33,6 +33,9 @@ fn shared_types_are_send_sync_unpin_and_static() {
     send_sync_static::<State>();
     send_sync_static::<SystemClock>();
     send_sync_static::<ManualClock>();
+    send_sync_static::<protego_breaker::CoarseClock>();
+    send_sync_static::<Breaker<protego_breaker::CoarseClock>>();
+    send_sync_static::<Registry<protego_breaker::CoarseClock>>();
     unpin::<Breaker>();
     unpin::<Registry>();
 }

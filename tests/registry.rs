@@ -279,3 +279,60 @@ fn handles_agree_with_the_map_after_racing_removes() {
         });
     }
 }
+
+#[test]
+fn a_threads_remembered_handle_is_forgotten_when_the_name_is_removed() {
+    let (_clock, registry) = manual_registry();
+    let old = registry.handle("db").to_arc();
+    let _ = registry.handle("db"); // now served from this thread's cache
+    registry.remove("db");
+    let new = registry.handle("db").to_arc();
+    assert!(
+        !Arc::ptr_eq(&old, &new),
+        "the cache handed out a removed breaker"
+    );
+    assert!(Arc::ptr_eq(&new, &registry.get("db").unwrap()));
+}
+
+#[test]
+fn two_registries_on_one_thread_keep_their_own_breakers() {
+    let (_clock, first) = manual_registry();
+    let (_clock, second) = manual_registry();
+    for _ in 0..3 {
+        for (registry, other) in [(&first, &second), (&second, &first)] {
+            let mine = registry.handle("db").to_arc();
+            assert!(Arc::ptr_eq(&mine, &registry.get("db").unwrap()));
+            assert!(!Arc::ptr_eq(&mine, &other.get_or_create("db")));
+        }
+    }
+}
+
+#[test]
+fn a_dropped_registrys_breakers_are_freed_by_the_threads_that_used_them() {
+    let (_clock, registry) = manual_registry();
+    let breaker = Arc::downgrade(&registry.handle("db").to_arc());
+    let _ = registry.handle("db");
+    drop(registry);
+    // This thread's next miss (in any registry) drops the caches of dropped registries.
+    let (_clock, other) = manual_registry();
+    let _ = other.handle("search");
+    assert!(
+        breaker.upgrade().is_none(),
+        "a thread cache kept the breaker alive"
+    );
+}
+
+#[test]
+fn many_names_on_one_thread_each_find_their_own_breaker() {
+    let (_clock, registry) = manual_registry();
+    let names: Vec<String> = (0..2_000)
+        .map(|i| format!("name-{i}-{}", "x".repeat(i % 40)))
+        .collect();
+    for round in 0..2 {
+        for name in &names {
+            let handle = registry.handle(name);
+            assert_eq!(handle.name(), Some(name.as_str()), "round {round}");
+        }
+    }
+    assert_eq!(registry.len(), names.len());
+}

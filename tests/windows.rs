@@ -213,3 +213,27 @@ fn bad_window_knobs_are_refused_by_name() {
         assert_eq!(result.unwrap_err().knob(), knob);
     }
 }
+#[test]
+fn every_window_rule_change_counts_in_its_own_fresh_window() {
+    let (_clock, breaker) = manual(cfg(3, secs(60), 1));
+    // No window, then a first one, then two replacements, then none, then one again.
+    let rules = [
+        Some(windowed(Window::Count(10), 90, 10)),
+        Some(windowed(Window::Count(20), 90, 10)),
+        Some(windowed(Window::Count(30), 90, 10)),
+        None,
+        Some(windowed(Window::Count(40), 90, 10)),
+    ];
+    for (round, config) in rules.into_iter().enumerate() {
+        let has_window = config.is_some();
+        breaker.reconfigure(config.unwrap_or_else(|| cfg(3, secs(60), 1)));
+        assert_eq!(breaker.metrics().failure_rate, None, "round {round}: fresh");
+        start(&breaker).unwrap().fail();
+        start(&breaker).unwrap().succeed();
+        start(&breaker).unwrap().succeed();
+        start(&breaker).unwrap().succeed();
+        let expected = has_window.then_some(25.0);
+        assert_eq!(breaker.metrics().failure_rate, expected, "round {round}");
+        assert_eq!(breaker.state(), State::Closed);
+    }
+}

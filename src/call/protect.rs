@@ -47,7 +47,7 @@ pub trait ProtectExt: Future + Sized {
     ) -> Protected<Self, BreakerHandle<C>>
     where
         Self: Future<Output = Result<T, E>>,
-        C: Clock + Clone,
+        C: Clock + Clone + 'static,
     {
         registry.handle(name).call_owned(self)
     }

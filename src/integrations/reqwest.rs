@@ -196,7 +196,7 @@ impl<C: Clock> CircuitBreakerMiddleware<C> {
     }
 }
 
-impl<C: Clock + Clone> CircuitBreakerMiddleware<C> {
+impl<C: Clock + Clone + 'static> CircuitBreakerMiddleware<C> {
     /// Every request through the registry's breaker called `name`.
     ///
     /// ```
@@ -279,7 +279,7 @@ impl<C: Clock, K> CircuitBreakerMiddleware<C, K> {
     }
 }
 
-impl<C: Clock + Clone, K> CircuitBreakerMiddleware<C, K> {
+impl<C: Clock + Clone + 'static, K> CircuitBreakerMiddleware<C, K> {
     fn pick(&self, req: &Request) -> Picked<C> {
         match &self.pick {
             Pick::Single(breaker) => Picked::Arc(Arc::clone(breaker)),
@@ -314,7 +314,7 @@ impl<C: Clock + Clone, K> CircuitBreakerMiddleware<C, K> {
 #[async_trait::async_trait]
 impl<C, K> Middleware for CircuitBreakerMiddleware<C, K>
 where
-    C: Clock + Clone + Send + Sync + 'static,
+    C: Clock + Clone + 'static + Send + Sync + 'static,
     K: Classify<Response, Error> + Send + Sync + 'static,
 {
     async fn handle(

@@ -104,6 +104,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if text.is_empty() {
         return Err("empty duration".to_owned());
     }
+    if text.starts_with('-') {
+        return Err(format!("a duration cannot be negative: {text:?}"));
+    }
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
@@ -121,6 +124,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .map_or(rest.len(), |(i, _)| i);
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
+        if unit.starts_with(['.', ',']) && !rest.is_empty() {
+            return Err(format!(
+                "fractions are not supported in {text:?} (use a smaller unit: 1500ms, not 1.5s)"
+            ));
+        }
         let part = match unit {
             "d" => n.checked_mul(86_400).map(Duration::from_secs),
             "h" => n.checked_mul(3_600).map(Duration::from_secs),
@@ -542,14 +550,13 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                     match key.as_str() {
                         #[cfg(feature = "fleet")]
                         "fleet" => fleet = Some(map.next_value::<FleetSection>()?.0),
-                        "default" => default = map.next_value::<Section>()?.0,
-                        "breakers" => {
-                            named = map
-                                .next_value::<BTreeMap<String, Section>>()?
-                                .into_iter()
-                                .map(|(name, section)| (name, section.0))
-                                .collect();
+                        "default" => {
+                            default = map
+                                .next_value::<Section>()
+                                .map_err(|e| de::Error::custom(format!("default: {e}")))?
+                                .0;
                         }
+                        "breakers" => named = map.next_value::<Named>()?.0,
                         other => return Err(de::Error::unknown_field(other, SECTIONS)),
                     }
                 }
@@ -570,6 +577,33 @@ impl<'de> Deserialize<'de> for RegistryConfig {
                     #[cfg(feature = "fleet")]
                     fleet,
                 })
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// The `breakers` section: its errors name the breaker (`breakers.db: ...`).
+struct Named(BTreeMap<String, Partial>);
+
+impl<'de> Deserialize<'de> for Named {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Named;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("`breakers`: a table of breaker configs by name")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Named, A::Error> {
+                let mut named = BTreeMap::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let partial = map
+                        .next_value::<Section>()
+                        .map_err(|e| de::Error::custom(format!("breakers.{name}: {e}")))?
+                        .0;
+                    named.insert(name, partial);
+                }
+                Ok(Named(named))
             }
         }
         d.deserialize_map(V)

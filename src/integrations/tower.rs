@@ -142,7 +142,7 @@ impl<C: Clock + Clone> Clone for Named<C> {
     }
 }
 
-impl<C: Clock + Clone, Req> PickBreaker<Req> for Named<C> {
+impl<C: Clock + Clone + 'static, Req> PickBreaker<Req> for Named<C> {
     type Handle = BreakerHandle<C>;
 
     fn pick(&self, _: &Req) -> BreakerHandle<C> {
@@ -199,7 +199,7 @@ impl<C: Clock + Clone, F> fmt::Debug for Keyed<C, F> {
 
 impl<C, F, K, Req> PickBreaker<Req> for Keyed<C, F>
 where
-    C: Clock + Clone,
+    C: Clock + Clone + 'static,
     F: Fn(&Req) -> K,
     K: AsRef<str>,
 {

@@ -43,6 +43,7 @@ use crate::machine::word::{
     counts_toward_trip, kind_of, state_of, Ticket, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE,
     FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, SLOW,
 };
+use crate::name::Name;
 use crate::observe::events::{shown, Events, Reason};
 use crate::observe::metrics::{Counters, Counts as CallCounts, WindowCounts};
 use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
@@ -104,20 +105,30 @@ pub(crate) struct Machine {
     /// or a new config; never across user code or an `.await`. Boxed: read only by `config()`
     /// and the lock's users, so it stays off the cache lines the hot fields share.
     transition_lock: Mutex<Box<Config>>,
-    name: Option<Arc<str>>,
+    /// The name, as rejections and transitions carry it.
+    name: Name,
     /// Made when the first listener is registered; a breaker without listeners queues nothing.
     events: OnceLock<Box<Events>>,
     /// Call totals, counted on the out-of-line paths while the word's slow bit is set.
     counters: Counters,
-    /// The failure-rate window, if the config has one. Swapped whole when `reconfigure`
-    /// changes its rules, so a call sees one set of rules; loaded without a lock.
+    /// The failure-rate window the breaker was made with. Never freed before the breaker, so calls
+    /// read it with a plain load, where a load of `window` (an `ArcSwap`) costs ~6 ns of
+    /// read-modify-writes on a thread-local slot per call.
+    first: Option<Box<Counts>>,
+    /// The current window once `reconfigure` has changed the rules of the first one: swapped
+    /// whole, so a call sees one set of rules; loaded without a lock.
     window: ArcSwapOption<Counts>,
-    /// Whether `window` holds one: a plain load, so paths without a window skip the swap's.
+    /// Whether `window` rather than `first` holds the current window. Never goes back.
+    swapped: AtomicBool,
+    /// Whether there is a window: a plain load, so paths without one skip looking.
     windowed: AtomicBool,
     /// Call totals kept on whatever the config says: a metrics export publishes them. Written
     /// under the transition lock.
     #[cfg(feature = "metrics")]
     totals_pinned: AtomicBool,
+    /// Whether the window times slow calls: a plain load, so admissions need not load the
+    /// window (an `ArcSwap` load costs a few read-modify-writes of a thread-local slot).
+    timed: AtomicBool,
 }
 
 /// A custom trip rule: see [`Breaker::set_trip_rule`](crate::Breaker::set_trip_rule).
@@ -193,7 +204,7 @@ impl Extras {
 impl Machine {
     /// A machine in the config's initial state; an initial open period starts at `created`
     /// (ns).
-    pub(crate) fn new(config: Config, name: Option<Arc<str>>, created: u64) -> Self {
+    pub(crate) fn new(config: Config, name: Option<&Arc<str>>, created: u64) -> Self {
         let totals = config.totals();
         let rules = config.rules();
         let slow = totals || rules.is_some();
@@ -206,13 +217,16 @@ impl Machine {
             rng: AtomicU64::new(seed_of(&config)),
             knobs: Knobs::new(&config),
             transition_lock: Mutex::new(Box::new(config)),
-            name,
+            name: Name::new(name),
             events: OnceLock::new(),
             counters: Counters::new(totals),
-            window: ArcSwapOption::new(rules.map(|rules| Arc::new(Counts::new(rules)))),
+            first: rules.map(|rules| Box::new(Counts::new(rules))),
+            window: ArcSwapOption::empty(),
+            swapped: AtomicBool::new(false),
             windowed: AtomicBool::new(rules.is_some()),
             #[cfg(feature = "metrics")]
             totals_pinned: AtomicBool::new(false),
+            timed: AtomicBool::new(rules.is_some_and(|rules| rules.slow_nanos > 0)),
         };
         if totals {
             machine.extras().counting.store(true, Ordering::Relaxed);
@@ -307,30 +321,30 @@ impl Machine {
         now: &mut Now<F>,
     ) -> Option<WindowCounts> {
         let w = self.load();
-        let guard = self.window.load();
-        let window = guard.as_ref()?;
-        let minimum = window.rules.minimum_calls;
-        if !counts_toward_trip(w.kind()) {
-            return Some(WindowCounts::new(0, 0, 0, 0, minimum));
-        }
-        let t = if window.needs_time() { now.get() } else { 0 };
-        let sums = window.sums(w.generation(), t);
-        let slow_failed = window.slow_failed(w.generation(), t);
-        Some(WindowCounts::new(
-            sums.calls,
-            sums.failures,
-            sums.slow,
-            slow_failed,
-            minimum,
-        ))
+        self.with_window(|window| {
+            let minimum = window.rules.minimum_calls;
+            if !counts_toward_trip(w.kind()) {
+                return WindowCounts::new(0, 0, 0, 0, minimum);
+            }
+            let t = if window.needs_time() { now.get() } else { 0 };
+            let sums = window.sums(w.generation(), t);
+            let slow_failed = window.slow_failed(w.generation(), t);
+            WindowCounts::new(sums.calls, sums.failures, sums.slow, slow_failed, minimum)
+        })
     }
 
-    pub(crate) fn name(&self) -> Option<&Arc<str>> {
-        self.name.as_ref()
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.name.as_str()
     }
 
-    pub(crate) fn set_name(&mut self, name: Arc<str>) {
-        self.name = Some(name);
+    pub(crate) fn set_name(&mut self, name: &Arc<str>) {
+        self.name = Name::new(Some(name));
+    }
+
+    /// The name as a rejection carries it.
+    #[inline]
+    pub(crate) fn carried_name(&self) -> &Name {
+        &self.name
     }
 
     #[inline]
@@ -529,7 +543,7 @@ impl Machine {
                         }
                         let (from, to) = (state_of(current.kind()), state_of(to));
                         if let Some(events) = self.events.get() {
-                            events.push(self.name.as_ref(), from, to, reason);
+                            events.push(&self.name, from, to, reason);
                         }
                         break Ok((next, from, to));
                     }
@@ -545,7 +559,7 @@ impl Machine {
         if shown(from, to) {
             tracing::info!(
                 target: "protego_breaker",
-                breaker = self.name.as_deref().unwrap_or(""),
+                breaker = self.name.as_str().unwrap_or(""),
                 %from,
                 %to,
                 %reason,
@@ -729,13 +743,7 @@ impl Machine {
                     extras.requests.bump(admitted_in.generation());
                 }
             }
-            if self.windowed.load(Ordering::Relaxed)
-                && self
-                    .window
-                    .load()
-                    .as_ref()
-                    .is_some_and(|window| window.rules.slow_nanos > 0)
-            {
+            if self.timed.load(Ordering::Relaxed) {
                 ticket.started = now.get();
             }
         } else {
@@ -946,13 +954,31 @@ impl Machine {
                 extras.finished(admitted_in.generation(), outcome);
             }
         }
+        self.with_window(|window| self.record_counted_in(w, window, ticket, outcome, now))
+            .unwrap_or(Some(false))
+    }
+
+    /// `f` of the current window, if there is one.
+    #[inline]
+    fn with_window<R>(&self, f: impl FnOnce(&Counts) -> R) -> Option<R> {
         if !self.windowed.load(Ordering::Relaxed) {
-            return Some(false);
+            return None;
         }
-        let guard = self.window.load();
-        let Some(window) = &*guard else {
-            return Some(false);
-        };
+        if self.swapped.load(Ordering::Acquire) {
+            return self.window.load().as_deref().map(f);
+        }
+        self.first.as_deref().map(f)
+    }
+
+    /// [`record_counted`](Machine::record_counted)'s part with a window.
+    fn record_counted_in<F: FnMut() -> u64>(
+        &self,
+        w: Word,
+        window: &Counts,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) -> Option<bool> {
         let rules = window.rules;
         let slow = rules.slow_nanos > 0
             && ticket.started != NOT_TIMED
@@ -1028,14 +1054,14 @@ impl Machine {
     /// and it holds any outcome.
     pub(crate) fn window_rates<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Option<(f64, f64)> {
         let w = self.load();
-        let guard = self.window.load();
-        let window = guard.as_ref()?;
-        let t = if window.needs_time() { now.get() } else { 0 };
-        let sums = if counts_toward_trip(w.kind()) {
-            window.sums(w.generation(), t)
-        } else {
-            Sums::default()
-        };
+        let sums = self.with_window(|window| {
+            let t = if window.needs_time() { now.get() } else { 0 };
+            if counts_toward_trip(w.kind()) {
+                window.sums(w.generation(), t)
+            } else {
+                Sums::default()
+            }
+        })?;
         if sums.calls == 0 {
             return None;
         }
@@ -1084,11 +1110,16 @@ impl Machine {
         self.knobs.store(&config);
         // A new window (empty) only when its rules change: other updates keep its counts.
         let rules = config.rules();
-        let held = self.window.load().as_ref().map(|window| window.rules);
+        let held = self.with_window(|window| window.rules);
         if rules != held {
             self.window
                 .store(rules.map(|rules| Arc::new(Counts::new(rules))));
+            self.swapped.store(true, Ordering::Release);
             self.windowed.store(rules.is_some(), Ordering::Relaxed);
+            self.timed.store(
+                rules.is_some_and(|rules| rules.slow_nanos > 0),
+                Ordering::Relaxed,
+            );
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_pinned();

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::sync::{spin_loop, AtomicU64, Ordering};
+use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
 
 /// How a breaker counts failures in the closed state.
 ///
@@ -148,10 +148,7 @@ impl Counts {
     pub(crate) fn record(&self, gen: u32, now: u64, mark: Mark) -> Option<Sums> {
         match &self.kind {
             Kind::Count(w) => w.record(gen, mark),
-            Kind::Time(w) => {
-                w.record(gen, now, mark);
-                Some(w.sums(gen, now))
-            }
+            Kind::Time(w) => Some(w.record_and_sum(gen, now, mark)),
         }
     }
 
@@ -351,6 +348,73 @@ const GEN_MASK: u64 = 0x3FFF;
 struct TimeWindow {
     width: u64,
     buckets: Box<[Bucket]>,
+    recent: Recent,
+}
+
+/// The current slice, worked out once per slice rather than on every call: its time span,
+/// its bucket and the sums of the *other* buckets in the window (which only late outcomes,
+/// recorded with a clock reading from before the slice began, still change). A call in this
+/// slice then adds its outcome to its bucket and reads the sums as `past` plus that bucket:
+/// no division, no walk over the buckets. A seqlock: `seq` is odd while one writer (whoever
+/// wins the compare-and-swap) refreshes it; readers that see it move fall back to the walk.
+///
+/// A late outcome that lands in a past bucket after `past` was taken is missing from these
+/// sums until the next slice refreshes them (the exact walk, used by metrics, sees it).
+struct Recent {
+    seq: AtomicU64,
+    /// First nanosecond of the slice; `u64::MAX` before the first refresh.
+    start: AtomicU64,
+    /// `slice << 14 | gen`.
+    slice_gen: AtomicU64,
+    past: [AtomicU64; 3],
+}
+
+impl Recent {
+    fn new() -> Self {
+        Recent {
+            seq: AtomicU64::new(0),
+            start: AtomicU64::new(u64::MAX),
+            slice_gen: AtomicU64::new(0),
+            past: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
+        }
+    }
+
+    /// The slice and the past sums, if `now` falls in the slice held for generation `gen`.
+    #[inline]
+    fn read(&self, now: u64, width: u64, gen: u64) -> Option<(u64, Sums)> {
+        let before = self.seq.load(Ordering::Acquire);
+        let start = self.start.load(Ordering::Relaxed);
+        let slice_gen = self.slice_gen.load(Ordering::Relaxed);
+        let past = Sums {
+            calls: self.past[0].load(Ordering::Relaxed),
+            failures: self.past[1].load(Ordering::Relaxed),
+            slow: self.past[2].load(Ordering::Relaxed),
+        };
+        fence(Ordering::Acquire);
+        let consistent = before & 1 == 0 && self.seq.load(Ordering::Relaxed) == before;
+        let held = now >= start && now - start < width && slice_gen & GEN_MASK == gen;
+        (consistent && held).then_some((slice_gen >> 14, past))
+    }
+
+    /// Publishes a refresh, unless another thread is publishing one.
+    fn write(&self, start: u64, slice: u64, gen: u64, past: Sums) {
+        let seq = self.seq.load(Ordering::Relaxed);
+        if seq & 1 != 0
+            || self
+                .seq
+                .compare_exchange(seq, seq + 1, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        fence(Ordering::Release);
+        self.start.store(start, Ordering::Relaxed);
+        self.slice_gen.store(slice << 14 | gen, Ordering::Relaxed);
+        self.past[0].store(past.calls, Ordering::Relaxed);
+        self.past[1].store(past.failures, Ordering::Relaxed);
+        self.past[2].store(past.slow, Ordering::Relaxed);
+        self.seq.store(seq + 2, Ordering::Release);
+    }
 }
 
 struct Bucket {
@@ -378,6 +442,31 @@ impl TimeWindow {
                     slow_failed: AtomicU64::new(0),
                 })
                 .collect(),
+            recent: Recent::new(),
+        }
+    }
+
+    /// Records an outcome and returns the window's sums with it.
+    fn record_and_sum(&self, gen: u32, now: u64, mark: Mark) -> Sums {
+        let tag = u64::from(gen) & GEN_MASK;
+        if let Some((slice, past)) = self.recent.read(now, self.width, tag) {
+            if let Some(counts) = self.record_in(gen, slice, mark) {
+                return Sums {
+                    calls: past.calls + ((counts >> (2 * COUNT_BITS)) & COUNT_MAX),
+                    failures: past.failures + ((counts >> COUNT_BITS) & COUNT_MAX),
+                    slow: past.slow + (counts & COUNT_MAX),
+                };
+            }
+            return self.sums_at(gen, slice);
+        }
+        let slice = self.slice(now);
+        self.record_in(gen, slice, mark);
+        let (past, current) = self.sums_split(gen, slice);
+        self.recent.write(now - now % self.width, slice, tag, past);
+        Sums {
+            calls: past.calls + current.calls,
+            failures: past.failures + current.failures,
+            slow: past.slow + current.slow,
         }
     }
 
@@ -394,8 +483,14 @@ impl TimeWindow {
         &self.buckets[i]
     }
 
+    #[cfg(test)]
     fn record(&self, gen: u32, now: u64, mark: Mark) {
-        let slice = self.slice(now);
+        self.record_in(gen, self.slice(now), mark);
+    }
+
+    /// Adds an outcome to the bucket of `slice`; returns the bucket's counts (with the outcome,
+    /// unless the slice is full), or `None` if the bucket has moved past `slice`.
+    fn record_in(&self, gen: u32, slice: u64, mark: Mark) -> Option<u64> {
         let gen = u64::from(gen) & GEN_MASK;
         let ours =
             (1 << (2 * COUNT_BITS)) | (u64::from(mark.failed) << COUNT_BITS) | u64::from(mark.slow);
@@ -411,14 +506,15 @@ impl TimeWindow {
             }
             let next = if held_slice == slice && held_gen == gen {
                 if (counts >> (2 * COUNT_BITS)) & COUNT_MAX == COUNT_MAX {
-                    return; // the slice is full: it keeps the rate of its first 262,143 calls
+                    // The slice is full: it keeps the rate of its first 262,143 calls.
+                    return Some(counts);
                 }
                 counts + ours
             } else if slice > held_slice || (slice == held_slice && newer(gen, held_gen, GEN_MASK))
             {
                 (((version + 1) & VERSION_MASK) << VERSION_SHIFT) | ours
             } else {
-                return; // the bucket holds a later slice or generation: ours is over
+                return None; // the bucket holds a later slice or generation: ours is over
             };
             if bucket
                 .counts
@@ -432,7 +528,7 @@ impl TimeWindow {
                 if mark.failed && mark.slow {
                     Self::count_slow_failed(bucket, next >> VERSION_SHIFT);
                 }
-                return;
+                return Some(next);
             }
         }
     }
@@ -485,24 +581,45 @@ impl TimeWindow {
     }
 
     fn sums(&self, gen: u32, now: u64) -> Sums {
-        let newest = self.slice(now);
+        self.sums_at(gen, self.slice(now))
+    }
+
+    /// The sums of the buckets within the window that ends with slice `newest`.
+    fn sums_at(&self, gen: u32, newest: u64) -> Sums {
+        let (past, current) = self.sums_split(gen, newest);
+        Sums {
+            calls: past.calls + current.calls,
+            failures: past.failures + current.failures,
+            slow: past.slow + current.slow,
+        }
+    }
+
+    /// The sums of the window that ends with slice `newest`: of its older buckets, and of
+    /// the bucket of `newest`.
+    fn sums_split(&self, gen: u32, newest: u64) -> (Sums, Sums) {
         let oldest = newest.saturating_sub(self.buckets.len() as u64 - 1);
         let gen = u64::from(gen) & GEN_MASK;
-        let mut sums = Sums::default();
+        let mut past = Sums::default();
+        let mut current = Sums::default();
         for bucket in &*self.buckets {
             let key = bucket.key.load(Ordering::Acquire);
             let counts = bucket.counts.load(Ordering::Acquire);
             let (slice, held_gen, version) = split_key(key);
-            let current = held_gen == gen
+            let counted = held_gen == gen
                 && (oldest..=newest).contains(&slice)
                 && counts >> VERSION_SHIFT == version;
-            if current {
+            if counted {
+                let sums = if slice == newest {
+                    &mut current
+                } else {
+                    &mut past
+                };
                 sums.calls += (counts >> (2 * COUNT_BITS)) & COUNT_MAX;
                 sums.failures += (counts >> COUNT_BITS) & COUNT_MAX;
                 sums.slow += counts & COUNT_MAX;
             }
         }
-        sums
+        (past, current)
     }
 }
 
@@ -679,5 +796,24 @@ mod tests {
                 slow: 0
             }
         );
+    }
+}
+
+#[cfg(all(test, not(protego_loom)))]
+mod recent_tests {
+    use super::*;
+
+    #[test]
+    fn the_second_call_in_a_slice_finds_it_worked_out() {
+        let w = TimeWindow::new(Duration::from_secs(10), 10);
+        let now = 123_456_789_000;
+        let ok = Mark {
+            failed: false,
+            slow: false,
+        };
+        assert!(w.recent.read(now, w.width, 5).is_none());
+        assert_eq!(w.record_and_sum(5, now, ok).calls, 1);
+        assert!(w.recent.read(now, w.width, 5).is_some());
+        assert_eq!(w.record_and_sum(5, now + 1, ok).calls, 2);
     }
 }

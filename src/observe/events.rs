@@ -8,6 +8,7 @@ use crate::error::Rejected;
 use crate::machine::link::Link;
 use crate::machine::state::State;
 use crate::machine::Extras;
+use crate::name::Name;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
 /// Why a circuit changed state.
@@ -93,7 +94,7 @@ impl fmt::Display for Reason {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
-    name: Option<std::sync::Arc<str>>,
+    name: Name,
     from: State,
     to: State,
     reason: Reason,
@@ -109,7 +110,7 @@ impl Transition {
     /// breaker.force_open();
     /// ```
     pub fn name(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.name.as_str()
     }
 
     /// The state before.
@@ -214,18 +215,12 @@ impl Events {
     }
 
     /// Queues a committed transition. Called under the transition lock.
-    pub(crate) fn push(
-        &self,
-        name: Option<&std::sync::Arc<str>>,
-        from: State,
-        to: State,
-        reason: Reason,
-    ) {
+    pub(crate) fn push(&self, name: &Name, from: State, to: State, reason: Reason) {
         if !shown(from, to) || !self.watched.load(Ordering::Acquire) {
             return;
         }
         lock(&self.queue).push_back(Transition {
-            name: name.cloned(),
+            name: name.clone(),
             from,
             to,
             reason,
@@ -264,12 +259,7 @@ impl Events {
     /// Calls the rejection listeners, if any, with a rejection built from these parts. No lock
     /// is held.
     #[inline]
-    pub(crate) fn rejected(
-        &self,
-        name: Option<&std::sync::Arc<str>>,
-        state: State,
-        retry_after: Option<u64>,
-    ) {
+    pub(crate) fn rejected(&self, name: &Name, state: State, retry_after: Option<u64>) {
         if self.rejections_watched.load(Ordering::Relaxed) {
             self.rejected_slow(name, state, retry_after);
         }
@@ -277,13 +267,8 @@ impl Events {
 
     #[cold]
     #[inline(never)]
-    fn rejected_slow(
-        &self,
-        name: Option<&std::sync::Arc<str>>,
-        state: State,
-        retry_after: Option<u64>,
-    ) {
-        let rejected = Rejected::new(name.cloned(), state, retry_after);
+    fn rejected_slow(&self, name: &Name, state: State, retry_after: Option<u64>) {
+        let rejected = Rejected::new(name.clone(), state, retry_after);
         let listeners: Vec<RejectionListener> = lock(&self.on_rejection).clone();
         for listener in &listeners {
             listener(&rejected);

@@ -229,7 +229,8 @@ type Stripe = CachePadded<[AtomicU64; 6]>;
 /// different cores write different cache lines. Allocated on first use.
 pub(crate) struct Counters {
     on: AtomicBool,
-    stripes: OnceLock<Box<[Stripe]>>,
+    /// Boxed twice: a thin pointer keeps the breaker within three cache lines.
+    stripes: OnceLock<Box<Box<[Stripe]>>>,
 }
 
 impl Counters {
@@ -245,10 +246,13 @@ impl Counters {
         }
     }
 
-    fn make() -> Box<[Stripe]> {
-        (0..stripe_count())
-            .map(|_| CachePadded(std::array::from_fn(|_| AtomicU64::new(0))))
-            .collect()
+    #[allow(clippy::unnecessary_box_returns)] // a thin pointer, see `stripes`
+    fn make() -> Box<Box<[Stripe]>> {
+        Box::new(
+            (0..stripe_count())
+                .map(|_| CachePadded(std::array::from_fn(|_| AtomicU64::new(0))))
+                .collect(),
+        )
     }
 
     pub(crate) fn set_on(&self, on: bool) {
@@ -299,7 +303,7 @@ impl Counters {
             return None;
         }
         let mut sums = [0u64; 6];
-        for stripe in self.stripes.get().map_or(&[][..], |s| &s[..]) {
+        for stripe in self.stripes.get().map_or(&[][..], |s| &s[..][..]) {
             for (sum, count) in sums.iter_mut().zip(stripe.iter()) {
                 *sum = sum.wrapping_add(count.load(Ordering::Relaxed));
             }

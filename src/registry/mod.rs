@@ -1,7 +1,10 @@
 //! [`Registry`]: breakers shared across an application, keyed by name, with per-core
 //! [`handle`]s to them.
 
+mod cache;
 mod handle;
+mod hash;
+mod index;
 
 pub use handle::BreakerHandle;
 
@@ -15,6 +18,7 @@ use crate::config::Config;
 use crate::machine::state::State;
 use crate::observe::metrics::Metrics;
 use crate::stripes::{stripe_count, thread_number, CachePadded};
+use cache::Token;
 
 type Map<C> = HashMap<Arc<str>, Arc<Breaker<C>>>;
 
@@ -64,6 +68,8 @@ pub struct Registry<C: Clock = SystemClock> {
     /// New breakers export their metrics when made (feature `metrics`).
     #[cfg(feature = "metrics")]
     exporting: std::sync::atomic::AtomicBool,
+    /// Identity, epoch and hash secret of this registry for the per-thread caches.
+    token: Arc<Token>,
 }
 
 type Joiner<C> = Box<dyn Fn(&Arc<Breaker<C>>) + Send + Sync>;
@@ -110,6 +116,7 @@ impl<C: Clock + Clone> Registry<C> {
             clock,
             #[cfg(feature = "metrics")]
             exporting: std::sync::atomic::AtomicBool::new(false),
+            token: Token::new(),
         }
     }
 
@@ -320,16 +327,23 @@ impl<C: Clock + Clone> Registry<C> {
                 .remove(name);
             stale.extend(handle);
         }
+        // Every thread's cache was filled before these sweeps: none may be used any more.
+        self.token.bump();
         drop(map);
         drop(stale); // dropped outside every lock
         Some(removed)
     }
 
     /// The breaker called `name` (created with the default config if absent), as the
-    /// [`BreakerHandle`] that [`.protect`](crate::ProtectExt::protect) gives its future: this
-    /// thread's stripe's handle, made on the stripe's first use of the name. Cloning a handle
-    /// writes only the stripe's reference count, where cloning the `Arc` from
+    /// [`BreakerHandle`] that [`.protect`](crate::ProtectExt::protect) gives its future: a
+    /// clone of this thread's stripe's handle, made on the stripe's first use of the name.
+    /// Cloning a handle writes only the stripe's reference count, where cloning the `Arc` from
     /// [`get_or_create`](Registry::get_or_create) writes one count that every thread shares.
+    ///
+    /// Each thread remembers the handles it got, so a name it has used before is found without
+    /// a lock and without writing anything but that reference count. A thread's memory of a
+    /// registry is dropped on its first call after a [`remove`](Registry::remove), and after
+    /// the registry is dropped, on its next first use of a name in any registry.
     ///
     /// ```
     /// use protego_breaker::{CircuitBreaker, Registry};
@@ -342,7 +356,31 @@ impl<C: Clock + Clone> Registry<C> {
     /// # });
     /// ```
     #[inline]
-    pub fn handle(&self, name: &str) -> BreakerHandle<C> {
+    pub fn handle(&self, name: &str) -> BreakerHandle<C>
+    where
+        C: 'static,
+    {
+        if let Some(handle) = cache::get(&self.token, name) {
+            return handle;
+        }
+        self.handle_uncached(name)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn handle_uncached(&self, name: &str) -> BreakerHandle<C>
+    where
+        C: 'static,
+    {
+        // Read before the look-up: a `remove` after this makes the cache entry stale.
+        let epoch = self.token.epoch();
+        let handle = self.stripe_handle(name);
+        cache::put(&self.token, epoch, name, &handle);
+        handle
+    }
+
+    /// This thread's stripe's handle for `name`, made if the stripe has none.
+    fn stripe_handle(&self, name: &str) -> BreakerHandle<C> {
         let stripe = &self.stripes[thread_number() & (self.stripes.len() - 1)];
         if let Some(handle) = stripe
             .read()
@@ -351,12 +389,6 @@ impl<C: Clock + Clone> Registry<C> {
         {
             return handle.clone();
         }
-        self.handle_slow(stripe, name)
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn handle_slow(&self, stripe: &Stripe<C>, name: &str) -> BreakerHandle<C> {
         loop {
             {
                 // The map's read lock is held while the stripe is filled, so `remove` (which
