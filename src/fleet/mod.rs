@@ -61,6 +61,6 @@ pub use timeout::AsyncIoSleeper;
 pub use timeout::TokioSleeper;
 pub use timeout::{with_timeout, Sleep, Sleeper};
 pub use types::{
-    Change, Epoch, LeaseId, LeaseOutcome, LeaseResult, Manual, ReportResult, SharedState,
-    StateKind, TrialOutcome, Trip, TripOutcome, TripResult,
+    Change, Epoch, Failures, FailuresOutcome, FailuresResult, LeaseId, LeaseOutcome, LeaseResult,
+    Manual, ReportResult, SharedState, StateKind, TrialOutcome, Trip, TripOutcome, TripResult,
 };

@@ -11,6 +11,8 @@
 //!
 //! The closed-state success path is one load, plus one compare-and-swap only when there are
 //! failures to reset. It takes no lock, reads no clock and writes nothing when nothing changes.
+//! A shared breaker's fleet hears of the closed count only where it changes (a failure, or
+//! the success that resets a non-zero count): never on the clean closed success.
 //!
 //! # Start times
 //! A transition stamps when its new generation began in `since[gen & 1]` *before* publishing the
@@ -399,6 +401,21 @@ impl Machine {
         self.knobs.half_open_retries.load(Ordering::Relaxed)
     }
 
+    /// For the fleet-wide failure count: the consecutive failures of the current closed
+    /// stretch and the `failure_threshold`, or `None` when a failure-rate window decides
+    /// (the window trips per replica) or the circuit is not closed.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn closed_failures(&self) -> Option<(u32, u32)> {
+        let w = self.load();
+        if w.kind() != CLOSED || self.windowed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some((
+            w.payload(),
+            self.knobs.failure_threshold.load(Ordering::Relaxed),
+        ))
+    }
+
     /// Whether the fleet's store is reachable: `None` when the breaker shares nothing.
     pub(crate) fn fleet_online(&self) -> Option<bool> {
         self.link().map(Link::is_online)
@@ -635,9 +652,24 @@ impl Machine {
                 _ => return,
             };
             match self.try_swap(w, next) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if w.kind() == CLOSED {
+                        self.failures_changed();
+                    }
+                    return;
+                }
                 Err(actual) => w = actual,
             }
+        }
+    }
+
+    /// The closed state's consecutive-failure count changed (a failure below the threshold,
+    /// or the success that reset a non-zero count): tells the fleet, if the breaker has one.
+    /// Off the clean closed path; without a fleet, one load of the listeners pointer.
+    #[inline]
+    fn failures_changed(&self) {
+        if let Some(link) = self.link() {
+            link.failures_changed();
         }
     }
 
