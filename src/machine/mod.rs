@@ -955,6 +955,51 @@ mod tests {
         assert_eq!(m.consecutive_failures(), 0);
     }
 
+    /// A link that counts `failures_changed` calls.
+    struct Counting(Arc<std::sync::atomic::AtomicU32>);
+
+    impl Link for Counting {
+        fn transitioned(&self, _: State, _: State, _: Reason) {}
+        fn trial_budget(&self) -> Option<u32> {
+            None
+        }
+        fn trial_wanted(&self) {}
+        fn trial_finished(&self, _: Outcome) {}
+        fn failures_changed(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn is_online(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
+        let m = machine(3, 10, 1);
+        let heard = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        assert!(m.set_link(Box::new(Counting(Arc::clone(&heard)))));
+        let call = |outcome| {
+            let t = m.admit(&mut now(0)).unwrap();
+            m.record(t, outcome, &mut now(0));
+            heard.load(Ordering::Relaxed)
+        };
+        assert_eq!(call(Outcome::Success), 0, "a clean success: nothing");
+        assert_eq!(call(Outcome::Failure), 1);
+        assert_eq!(m.closed_failures(), Some((1, 3)));
+        assert_eq!(call(Outcome::Failure), 2);
+        assert_eq!(call(Outcome::Success), 3, "the reset");
+        assert_eq!(m.closed_failures(), Some((0, 3)));
+        assert_eq!(call(Outcome::Success), 3, "clean again: nothing");
+        call(Outcome::Failure);
+        call(Outcome::Failure);
+        assert_eq!(
+            call(Outcome::Failure),
+            5,
+            "the tripping failure is a transition"
+        );
+        assert_eq!(m.closed_failures(), None, "open");
+    }
+
     #[test]
     fn the_tripping_failure_stamps_the_open_generation() {
         let m = machine(1, 100, 1);
