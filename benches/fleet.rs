@@ -3,7 +3,8 @@
 //! - trip propagation p50/p99 from one replica to another, with pushes and by polling only;
 //! - store round trips per trip, per half-open round and per closed call (counted);
 //! - the headline: 20 replicas in front of a dependency that dies: calls that reach it until
-//!   every replica is open, and trials in one half-open round, with and without sharing.
+//!   every replica is open, and trials in one half-open round: local breakers, a fleet whose
+//!   replicas trip on their own failures, and a fleet tripping on fleet-wide failures.
 //!
 //! ```text
 //! cargo bench --bench fleet --features redis-tokio
@@ -193,16 +194,29 @@ fn half_open_round_trips(rt: &tokio::runtime::Runtime, server: &RedisServer) -> 
     })
 }
 
+/// How the replicas' breakers are set up in the headline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// 20 local breakers.
+    Local,
+    /// One fleet; each replica trips on its own failures and publishes the trip.
+    PerReplica,
+    /// One fleet tripping on the sum of every replica's consecutive failures (the default).
+    FleetWide,
+}
+
 /// The headline: `n` replicas, replica `i` calling a dependency every `pace(i)`; it dies.
-/// Returns the calls that reached it from its death until every replica was open, and in the
-/// next `reset_timeout * 1.5` (one half-open round, still dead).
+/// Returns the calls that reached it from its death until every replica was open, in the
+/// next `reset_timeout * 1.5` (one half-open round, still dead), and the failure-share writes
+/// (store round trips) until every replica was open.
 fn dies(
     rt: &tokio::runtime::Runtime,
     server: &RedisServer,
-    shared: bool,
+    mode: Mode,
     n: usize,
     pace: fn(usize) -> Duration,
-) -> (usize, usize) {
+) -> (usize, usize, u64) {
+    let shared = mode != Mode::Local;
     rt.block_on(async {
         let reset = Duration::from_millis(400);
         let cfg = Config::builder()
@@ -211,8 +225,9 @@ fn dies(
             .half_open_retries(2)
             .build()
             .unwrap();
-        let setup = Setup::new(server.url(), cfg);
-        let name = format!("dies-{shared}-{:?}", pace(1));
+        let mut setup = Setup::new(server.url(), cfg);
+        setup.fleet_wide_failures = mode == Mode::FleetWide;
+        let name = format!("dies-{mode:?}-{:?}", pace(1));
         let rs: Arc<Vec<Replica<SystemClock>>> = Arc::new(
             (0..n)
                 .map(|i| {
@@ -269,13 +284,17 @@ fn dies(
         };
         support::until("all open", Duration::from_secs(10), all_open).await;
         let until_open = reached.swap(0, Ordering::Relaxed);
+        let writes = rs
+            .iter()
+            .map(|r| r.ops.failures.load(Ordering::Relaxed))
+            .sum();
         tokio::time::sleep(reset.mul_f64(1.5)).await;
         let round = reached.load(Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         for t in tasks {
             t.await.unwrap();
         }
-        (until_open, round)
+        (until_open, round, writes)
     })
 }
 
@@ -316,16 +335,16 @@ fn main() {
         ("even: every replica calls every 5 ms", even),
         ("uneven: replica i calls every 5(i+1) ms", uneven),
     ] {
-        for shared in [false, true] {
-            let (open, round) = dies(&rt, &server, shared, 20, pace);
-            println!(
-                "| {load} | {} | {open} | {round} |",
-                if shared {
-                    "shared (one fleet)"
-                } else {
-                    "local (20 breakers)"
+        for mode in [Mode::Local, Mode::PerReplica, Mode::FleetWide] {
+            let (open, round, writes) = dies(&rt, &server, mode, 20, pace);
+            let breakers = match mode {
+                Mode::Local => "local (20 breakers)".to_owned(),
+                Mode::PerReplica => "shared, `fleet_wide_failures(false)`".to_owned(),
+                Mode::FleetWide => {
+                    format!("shared, fleet-wide failures (default; {writes} share writes)")
                 }
-            );
+            };
+            println!("| {load} | {breakers} | {open} | {round} |");
         }
     }
     c.final_summary();

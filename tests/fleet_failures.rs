@@ -26,7 +26,7 @@ const WAIT: Duration = Duration::from_secs(5);
 
 type Sys = Replica<SystemClock>;
 
-fn share<'a>(epoch: Epoch, replica: &'a str, failures: u32, threshold: u32) -> Failures<'a> {
+fn share(epoch: Epoch, replica: &str, failures: u32, threshold: u32) -> Failures<'_> {
     Failures {
         expected_epoch: epoch,
         replica_id: replica,
