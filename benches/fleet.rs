@@ -3,7 +3,8 @@
 //! - trip propagation p50/p99 from one replica to another, with pushes and by polling only;
 //! - store round trips per trip, per half-open round and per closed call (counted);
 //! - the headline: 20 replicas in front of a dependency that dies: calls that reach it until
-//!   every replica is open, and trials in one half-open round, with and without sharing.
+//!   every replica is open, and trials in one half-open round: local breakers, a fleet whose
+//!   replicas trip on their own failures, and a fleet tripping on fleet-wide failures.
 //!
 //! ```text
 //! cargo bench --bench fleet --features redis-tokio
@@ -14,7 +15,8 @@
     clippy::cast_precision_loss,
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss,
-    clippy::inline_always
+    clippy::inline_always,
+    clippy::too_many_lines
 )]
 
 #[path = "../tests/support/redis_server.rs"]
@@ -193,16 +195,44 @@ fn half_open_round_trips(rt: &tokio::runtime::Runtime, server: &RedisServer) -> 
     })
 }
 
+/// What one headline run measured.
+struct Outcome {
+    /// Calls that reached the dependency from its death until every replica was open.
+    until_open: usize,
+    /// Of those, calls that started after the first replica was open.
+    late: usize,
+    /// From the death until the first replica was open.
+    first_open_after: Duration,
+    /// Calls that reached it in the next `reset_timeout * 1.5`.
+    round: usize,
+    /// Failure-share writes (store round trips) until every replica was open.
+    writes: u64,
+}
+
+/// How the replicas' breakers are set up in the headline.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// 20 local breakers.
+    Local,
+    /// One fleet; each replica trips on its own failures and publishes the trip.
+    PerReplica,
+    /// One fleet tripping on the sum of every replica's consecutive failures (the default).
+    FleetWide,
+}
+
 /// The headline: `n` replicas, replica `i` calling a dependency every `pace(i)`; it dies.
-/// Returns the calls that reached it from its death until every replica was open, and in the
-/// next `reset_timeout * 1.5` (one half-open round, still dead).
+/// Returns the calls that reached it from its death until every replica was open (and how
+/// many of them started after the first replica was open), in the
+/// next `reset_timeout * 1.5` (one half-open round, still dead), and the failure-share writes
+/// (store round trips) until every replica was open.
 fn dies(
     rt: &tokio::runtime::Runtime,
     server: &RedisServer,
-    shared: bool,
+    mode: Mode,
     n: usize,
     pace: fn(usize) -> Duration,
-) -> (usize, usize) {
+) -> Outcome {
+    let shared = mode != Mode::Local;
     rt.block_on(async {
         let reset = Duration::from_millis(400);
         let cfg = Config::builder()
@@ -211,13 +241,25 @@ fn dies(
             .half_open_retries(2)
             .build()
             .unwrap();
-        let setup = Setup::new(server.url(), cfg);
-        let name = format!("dies-{shared}-{:?}", pace(1));
+        let mut setup = Setup::new(server.url(), cfg);
+        setup.fleet_wide_failures = mode == Mode::FleetWide;
+        let name = format!("dies-{mode:?}-{:?}", pace(1));
+        // Set when the first replica opens (by its own policy or the fleet's): calls that
+        // start later and still reach the dependency are the ones propagation did not stop.
+        let first_open = Arc::new(AtomicBool::new(false));
+        let epoch = Instant::now();
+        let opened_at = Arc::new(std::sync::atomic::AtomicU64::new(u64::MAX));
         let rs: Arc<Vec<Replica<SystemClock>>> = Arc::new(
             (0..n)
                 .map(|i| {
                     let r = Replica::new(&setup, &format!("d{i}"), SystemClock);
-                    r.registry.get_or_create(&name);
+                    let (seen, at) = (Arc::clone(&first_open), Arc::clone(&opened_at));
+                    r.registry.get_or_create(&name).on_transition(move |t| {
+                        if t.to() == State::Open {
+                            seen.store(true, Ordering::Relaxed);
+                            at.fetch_min(epoch.elapsed().as_micros() as u64, Ordering::Relaxed);
+                        }
+                    });
                     if shared {
                         r.run()
                     } else {
@@ -234,6 +276,7 @@ fn dies(
         }
         let dead = Arc::new(AtomicBool::new(false));
         let reached = Arc::new(AtomicUsize::new(0));
+        let late = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for i in 0..n {
@@ -244,13 +287,18 @@ fn dies(
                 Arc::clone(&stop),
                 name.clone(),
             );
+            let (first_open, late) = (Arc::clone(&first_open), Arc::clone(&late));
             tasks.push(tokio::spawn(async move {
                 let breaker = rs[i].registry.get_or_create(&name);
                 while !stop.load(Ordering::Relaxed) {
+                    let after_first_open = first_open.load(Ordering::Relaxed);
                     let _ = breaker
                         .call(async {
                             if dead.load(Ordering::Relaxed) {
                                 reached.fetch_add(1, Ordering::Relaxed);
+                                if after_first_open {
+                                    late.fetch_add(1, Ordering::Relaxed);
+                                }
                                 Err("dead")
                             } else {
                                 Ok(())
@@ -262,6 +310,7 @@ fn dies(
             }));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+        let died = epoch.elapsed().as_micros() as u64;
         dead.store(true, Ordering::Relaxed);
         let all_open = || {
             rs.iter()
@@ -269,13 +318,26 @@ fn dies(
         };
         support::until("all open", Duration::from_secs(10), all_open).await;
         let until_open = reached.swap(0, Ordering::Relaxed);
+        let late = late.load(Ordering::Relaxed);
+        let first_open_after =
+            Duration::from_micros(opened_at.load(Ordering::Relaxed).saturating_sub(died));
+        let writes = rs
+            .iter()
+            .map(|r| r.ops.failures.load(Ordering::Relaxed))
+            .sum();
         tokio::time::sleep(reset.mul_f64(1.5)).await;
         let round = reached.load(Ordering::Relaxed);
         stop.store(true, Ordering::Relaxed);
         for t in tasks {
             t.await.unwrap();
         }
-        (until_open, round)
+        Outcome {
+            until_open,
+            late,
+            first_open_after,
+            round,
+            writes,
+        }
     })
 }
 
@@ -316,15 +378,23 @@ fn main() {
         ("even: every replica calls every 5 ms", even),
         ("uneven: replica i calls every 5(i+1) ms", uneven),
     ] {
-        for shared in [false, true] {
-            let (open, round) = dies(&rt, &server, shared, 20, pace);
-            println!(
-                "| {load} | {} | {open} | {round} |",
-                if shared {
-                    "shared (one fleet)"
-                } else {
-                    "local (20 breakers)"
+        for mode in [Mode::Local, Mode::PerReplica, Mode::FleetWide] {
+            let Outcome {
+                until_open: open,
+                late,
+                first_open_after,
+                round,
+                writes,
+            } = dies(&rt, &server, mode, 20, pace);
+            let breakers = match mode {
+                Mode::Local => "local (20 breakers)".to_owned(),
+                Mode::PerReplica => "shared, `fleet_wide_failures(false)`".to_owned(),
+                Mode::FleetWide => {
+                    format!("shared, fleet-wide failures (default; {writes} share writes)")
                 }
+            };
+            println!(
+                "| {load} | {breakers} | {open} ({late} started after the first replica opened, {first_open_after:.1?} after the death) | {round} |"
             );
         }
     }

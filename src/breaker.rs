@@ -583,6 +583,13 @@ impl<C: Clock> Breaker<C> {
         self.machine.half_open_retries()
     }
 
+    /// The closed consecutive-failure count and `failure_threshold`, when they decide (see
+    /// `Machine::closed_failures`).
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn closed_failures(&self) -> Option<(u32, u32)> {
+        self.machine.closed_failures()
+    }
+
     #[inline]
     pub(crate) fn admit(&self) -> Result<Ticket, Refusal> {
         self.machine.admit(&mut self.now())

@@ -133,6 +133,8 @@ mod fleet_section {
             lease = "5s"
             quorum = 2
             quorum_window = "30s"
+            fleet_wide_failures = false
+            failure_window = "3s"
         "#;
         let config: RegistryConfig = toml::from_str(file).unwrap();
         let settings = config.fleet().unwrap();
@@ -143,6 +145,8 @@ mod fleet_section {
         assert_eq!(fleet.get_lease(), Duration::from_secs(5));
         assert_eq!(fleet.get_quorum(), 2);
         assert_eq!(fleet.get_quorum_window(), Duration::from_secs(30));
+        assert!(!fleet.get_fleet_wide_failures());
+        assert_eq!(fleet.get_failure_window(), Duration::from_secs(3));
         let again: RegistryConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
         assert_eq!(again, config);
         assert!(toml::from_str::<RegistryConfig>("[default]")

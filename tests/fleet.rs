@@ -110,7 +110,15 @@ async fn replicas_tripping_at_once_make_exactly_one_fleet_open() {
         rs.iter().all(|r| r.state() == State::Open)
     })
     .await;
-    let state = watcher.read(NAME).await.unwrap();
+    // Each replica opens on its own policy before its trip reaches the store: wait for that.
+    let start = std::time::Instant::now();
+    let state = loop {
+        let state = watcher.read(NAME).await.unwrap();
+        if state.kind != StateKind::Closed || start.elapsed() > WAIT {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
     assert_eq!(state.kind, StateKind::Open);
     // Every change made since: exactly one Open, the current one. A marker change (a trip of
     // another name) ends the stream's backlog.

@@ -587,7 +587,7 @@ async fn garbage_in_keys_gives_errors_not_panics_and_reset_repairs() {
     let server = RedisServer::start();
     let store = server.store();
     let mut c = server.conn().unwrap();
-    let [state, leases, _votes] = store.keys(NAME);
+    let [state, leases, _votes, _failures] = store.keys(NAME);
     let garbage = |e: StoreError, needle: &str| match e {
         StoreError::Garbage { name, detail } => {
             assert_eq!(name, NAME);

@@ -9,7 +9,8 @@ use crate::fleet::Sleeper;
 
 /// How a [`Fleet`](crate::fleet::Fleet) syncs with its store. Defaults: a random replica id,
 /// sync every 1 s, trial leases of 10 s, quorum 1 (any replica's trip opens the fleet) within
-/// 10 s, store operations bounded by 100 ms.
+/// 10 s, fleet-wide failure counting on with shares counted for 10 s, store operations bounded
+/// by 100 ms.
 ///
 /// The [`Sleeper`] makes the timers of the sync future (the sync interval, op timeouts) on your
 /// runtime: `TokioSleeper` (feature `redis-tokio`), `AsyncIoSleeper` (feature `redis-smol`),
@@ -34,6 +35,8 @@ pub struct FleetConfig {
     pub(crate) lease: Duration,
     pub(crate) quorum: u32,
     pub(crate) quorum_window: Duration,
+    pub(crate) fleet_wide_failures: bool,
+    pub(crate) failure_window: Duration,
     pub(crate) op_timeout: Duration,
     pub(crate) sleeper: Arc<dyn Sleeper>,
 }
@@ -46,6 +49,8 @@ impl fmt::Debug for FleetConfig {
             .field("lease", &self.lease)
             .field("quorum", &self.quorum)
             .field("quorum_window", &self.quorum_window)
+            .field("fleet_wide_failures", &self.fleet_wide_failures)
+            .field("failure_window", &self.failure_window)
             .field("op_timeout", &self.op_timeout)
             .finish_non_exhaustive()
     }
@@ -88,6 +93,8 @@ impl FleetConfig {
             lease: Duration::from_secs(10),
             quorum: 1,
             quorum_window: Duration::from_secs(10),
+            fleet_wide_failures: true,
+            failure_window: Duration::from_secs(10),
             op_timeout: Duration::from_millis(100),
             sleeper,
         }
@@ -168,6 +175,44 @@ impl FleetConfig {
         self
     }
 
+    /// Whether the fleet trips on fleet-wide consecutive failures (default `true`).
+    ///
+    /// On: each replica sends the store its consecutive-failure count whenever it changes (a
+    /// failure, or the success that resets it; never on a clean closed success), coalesced in
+    /// the sync future, and the store opens the circuit for everyone when the counts of all
+    /// replicas sum to `failure_threshold`: 3 replicas with one failure each open a fleet whose
+    /// threshold is 3. Off: a replica trips only on its own count, then publishes the trip.
+    /// Breakers with a failure-rate window trip per replica either way.
+    ///
+    /// ```
+    /// # use protego_breaker::fleet::{FleetConfig, Sleep};
+    /// # let config = FleetConfig::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// assert!(config.get_fleet_wide_failures());
+    /// assert!(!config.fleet_wide_failures(false).get_fleet_wide_failures());
+    /// ```
+    #[must_use]
+    pub fn fleet_wide_failures(mut self, on: bool) -> Self {
+        self.fleet_wide_failures = on;
+        self
+    }
+
+    /// How long a replica's share of the fleet-wide failure count counts after it last
+    /// changed, on the store's time (default 10 s; > 0): a replica that died, or stopped
+    /// calling, drops out of the sum.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use protego_breaker::fleet::{FleetConfig, Sleep};
+    /// # let config = FleetConfig::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// let config = config.failure_window(Duration::from_secs(5));
+    /// assert_eq!(config.get_failure_window(), Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn failure_window(mut self, window: Duration) -> Self {
+        self.failure_window = window;
+        self
+    }
+
     /// How long any one store operation may take before the fleet counts the store as away
     /// (default 100 ms; > 0).
     ///
@@ -239,6 +284,28 @@ impl FleetConfig {
         self.quorum_window
     }
 
+    /// Whether fleet-wide failure counting is on.
+    ///
+    /// ```
+    /// # use protego_breaker::fleet::{FleetConfig, Sleep};
+    /// # let config = FleetConfig::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// assert!(config.get_fleet_wide_failures());
+    /// ```
+    pub fn get_fleet_wide_failures(&self) -> bool {
+        self.fleet_wide_failures
+    }
+
+    /// The failure window.
+    ///
+    /// ```
+    /// # use protego_breaker::fleet::{FleetConfig, Sleep};
+    /// # let config = FleetConfig::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// assert_eq!(config.get_failure_window(), std::time::Duration::from_secs(10));
+    /// ```
+    pub fn get_failure_window(&self) -> Duration {
+        self.failure_window
+    }
+
     /// The op timeout.
     ///
     /// ```
@@ -262,6 +329,7 @@ impl FleetConfig {
         positive("sync_interval", self.sync_interval)?;
         positive("lease", self.lease)?;
         positive("quorum_window", self.quorum_window)?;
+        positive("failure_window", self.failure_window)?;
         positive("op_timeout", self.op_timeout)?;
         if self.quorum == 0 {
             return Err(ConfigError::new("quorum", "be at least 1", 0));

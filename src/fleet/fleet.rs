@@ -26,6 +26,12 @@ use crate::registry::Registry;
 /// - a trip on any replica opens the circuit on every replica (pushed, and read again every
 ///   [sync interval](FleetConfig::sync_interval) in case a push is lost); concurrent trips make
 ///   one fleet-wide Open (a compare-and-set on the fleet's epoch);
+/// - the fleet trips on fleet-wide failures: each replica's consecutive-failure count is a
+///   share the store sums, and the circuit opens when the sum reaches `failure_threshold`
+///   (3 replicas with one failure each, threshold 3); shares of replicas that stop reporting
+///   drop out after the [failure window](FleetConfig::failure_window). The count is sent only
+///   when it changes, from the sync future ([opt out](FleetConfig::fleet_wide_failures));
+///   breakers with a failure-rate window trip per replica;
 /// - the open period is measured on the store's clock; each replica turns the time left into a
 ///   deadline on its own clock;
 /// - half-open is fleet-wide: at most `half_open_retries` trials in flight across the fleet,
@@ -225,6 +231,7 @@ impl Fleet {
             budget: AtomicU32::new(0),
             fleet_round: AtomicBool::new(false),
             want: AtomicBool::new(false),
+            failures_changed: AtomicBool::new(false),
         });
         let link = FleetLink {
             slot: Arc::clone(&slot),

@@ -29,6 +29,8 @@ pub(crate) enum Command {
     NeedLeases,
     /// A trial of the current round ended.
     TrialFinished(Outcome),
+    /// The closed consecutive-failure count changed: send the store the current one.
+    Failures,
 }
 
 /// The part of a breaker's sync state both sides read: the breaker on its call path (atomics
@@ -44,6 +46,10 @@ pub(crate) struct Slot {
     pub(crate) fleet_round: AtomicBool,
     /// A call wanted a trial lease; set by the breaker, cleared by the sync future.
     pub(crate) want: AtomicBool,
+    /// The closed failure count changed since the sync future last sent it: set by the
+    /// breaker (queuing one [`Command::Failures`]), cleared by the sync future before it
+    /// reads the count. Coalesces a burst of failures into one write of the latest count.
+    pub(crate) failures_changed: AtomicBool,
 }
 
 /// The `Link` a fleet attaches to each breaker it shares.
@@ -77,6 +83,17 @@ impl Link for FleetLink {
         }
     }
 
+    fn failures_changed(&self) {
+        if !self.fleet.config.fleet_wide_failures
+            || self.slot.failures_changed.load(Ordering::Relaxed)
+        {
+            return;
+        }
+        if !self.slot.failures_changed.swap(true, Ordering::AcqRel) {
+            self.fleet.push(&self.slot, Command::Failures);
+        }
+    }
+
     fn is_online(&self) -> bool {
         self.fleet.is_online()
     }
@@ -87,6 +104,7 @@ pub(crate) trait Member: Send + Sync {
     fn adopt(&self, state: State, open_remaining: Duration) -> bool;
     fn half_open_retries(&self) -> u32;
     fn open_length(&self, reopens: u32) -> Duration;
+    fn closed_failures(&self) -> Option<(u32, u32)>;
 }
 
 impl<C: Clock + Send + Sync + 'static> Member for Breaker<C> {
@@ -100,5 +118,9 @@ impl<C: Clock + Send + Sync + 'static> Member for Breaker<C> {
 
     fn open_length(&self, reopens: u32) -> Duration {
         Breaker::open_length(self, reopens)
+    }
+
+    fn closed_failures(&self) -> Option<(u32, u32)> {
+        Breaker::closed_failures(self)
     }
 }

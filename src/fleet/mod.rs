@@ -6,6 +6,26 @@
 //! path never touches the store, and while the store is away each replica is a local breaker.
 //! See [`Fleet`] for the guarantees.
 //!
+//! # Fleet-wide failures
+//! A replica that only trips on its own consecutive failures lets every replica send
+//! `failure_threshold` failing calls when load is even. So each replica's closed
+//! consecutive-failure count is also a **share** the store sums
+//! ([`Store::count_failures`]): the circuit opens for everyone when the live shares reach
+//! `failure_threshold` (3 replicas with one failure each open a fleet whose threshold is 3),
+//! in the same atomic step that stores the share (a compare-and-set on the Closed epoch, like
+//! a trip).
+//! - The count changes only on the out-of-line failure path (a failure, or the success that
+//!   resets a non-zero count); the breaker then tells its fleet (one flag, one queued
+//!   command per burst) and the sync future writes the latest count. A clean closed success
+//!   sends nothing and costs what it costs unshared.
+//! - A share counts for [`failure_window`](FleetConfig::failure_window) (store time) after it
+//!   last changed, so a replica that died drops out; every new epoch starts with no shares.
+//! - With a [quorum](FleetConfig::quorum) Q > 1 the shares open the circuit only when Q
+//!   distinct replicas fail: a replica with a live non-zero share and a replica that tripped
+//!   within the quorum window count once each, for shares and trips alike.
+//! - Breakers with a failure-rate window keep tripping per replica (each publishes its trip).
+//! - [`FleetConfig::fleet_wide_failures`]`(false)` turns it off: per-replica trips only.
+//!
 //! - [`Store`]: the async, dyn-compatible trait a store implements (one atomic operation per
 //!   step); `redis::RedisStore` (features `redis-tokio`, `redis-smol`) is the one this crate ships.
 //! - [`Fleet`] and [`FleetConfig`]: sharing registries or breakers, and the sync future
@@ -61,6 +81,6 @@ pub use timeout::AsyncIoSleeper;
 pub use timeout::TokioSleeper;
 pub use timeout::{with_timeout, Sleep, Sleeper};
 pub use types::{
-    Change, Epoch, LeaseId, LeaseOutcome, LeaseResult, Manual, ReportResult, SharedState,
-    StateKind, TrialOutcome, Trip, TripOutcome, TripResult,
+    Change, Epoch, Failures, FailuresOutcome, FailuresResult, LeaseId, LeaseOutcome, LeaseResult,
+    Manual, ReportResult, SharedState, StateKind, TrialOutcome, Trip, TripOutcome, TripResult,
 };

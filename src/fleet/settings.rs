@@ -17,6 +17,8 @@ use crate::fleet::FleetConfig;
 /// lease = "10s"
 /// quorum = 1
 /// quorum_window = "10s"
+/// fleet_wide_failures = true       # trip on the sum of every replica's consecutive failures
+/// failure_window = "10s"
 /// ```
 ///
 /// ```
@@ -51,6 +53,10 @@ pub struct FleetSettings {
     pub quorum: Option<u32>,
     /// [`FleetConfig::quorum_window`].
     pub quorum_window: Option<Duration>,
+    /// [`FleetConfig::fleet_wide_failures`].
+    pub fleet_wide_failures: Option<bool>,
+    /// [`FleetConfig::failure_window`].
+    pub failure_window: Option<Duration>,
 }
 
 impl FleetSettings {
@@ -81,6 +87,12 @@ impl FleetSettings {
         }
         if let Some(d) = self.quorum_window {
             config = config.quorum_window(d);
+        }
+        if let Some(on) = self.fleet_wide_failures {
+            config = config.fleet_wide_failures(on);
+        }
+        if let Some(d) = self.failure_window {
+            config = config.failure_window(d);
         }
         config
     }

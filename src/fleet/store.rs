@@ -6,8 +6,8 @@ use std::time::Duration;
 use futures_core::Stream;
 
 use crate::fleet::{
-    Change, Epoch, LeaseId, LeaseResult, Manual, ReportResult, SharedState, StoreError,
-    TrialOutcome, Trip, TripResult,
+    Change, Epoch, Failures, FailuresResult, LeaseId, LeaseResult, Manual, ReportResult,
+    SharedState, StoreError, TrialOutcome, Trip, TripResult,
 };
 
 /// Pushed changes. The stream ends when the subscription is lost: subscribe again (and read,
@@ -31,6 +31,16 @@ pub trait Store: Send + Sync {
     /// Opens the circuit fleet-wide iff it is Closed in `trip.expected_epoch` (and the quorum
     /// is reached); otherwise records the vote or changes nothing.
     async fn trip(&self, name: &str, trip: Trip<'_>) -> Result<TripResult, StoreError>;
+
+    /// Stores this replica's share of the fleet-wide failure count (replacing its last one;
+    /// 0 removes it) iff the breaker is Closed in `failures.expected_epoch`, drops shares
+    /// older than their window, and opens the circuit iff the live shares sum to
+    /// `failures.threshold` and the quorum holds: all one atomic step.
+    async fn count_failures(
+        &self,
+        name: &str,
+        failures: Failures<'_>,
+    ) -> Result<FailuresResult, StoreError>;
 
     /// A trial lease of length `lease`, granted only while the breaker is half-open in `epoch`
     /// (or `epoch` is the Open one whose period just ended) and fewer than `max_trials` leases

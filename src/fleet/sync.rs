@@ -20,8 +20,8 @@ use crate::call::classify::Outcome;
 use crate::fleet::fleet::Inner;
 use crate::fleet::link::{Command, Slot};
 use crate::fleet::{
-    with_timeout, Change, ChangeStream, Epoch, LeaseId, LeaseOutcome, Manual, SharedState, Sleep,
-    StateKind, StoreError, TrialOutcome, Trip, TripOutcome,
+    with_timeout, Change, ChangeStream, Epoch, Failures, FailuresOutcome, LeaseId, LeaseOutcome,
+    Manual, SharedState, Sleep, StateKind, StoreError, TrialOutcome, Trip, TripOutcome,
 };
 use crate::machine::state::State;
 use crate::observe::events::Reason;
@@ -43,10 +43,15 @@ struct Member {
     lease_epoch: Epoch,
     /// The store said every trial slot is taken: ask again on the next push or tick.
     full: bool,
+    /// This replica's share of the fleet-wide failure count as the store holds it in the
+    /// `known` epoch (0 after an epoch change: the store clears the shares with it).
+    reported: u32,
 }
 
 impl Member {
     fn new(slot: Arc<Slot>) -> Self {
+        // Whatever was queued before this sync future is caught up on its first tick.
+        slot.failures_changed.store(false, Ordering::Release);
         Member {
             slot,
             known: None,
@@ -56,6 +61,7 @@ impl Member {
             leases: Vec::new(),
             lease_epoch: Epoch(0),
             full: false,
+            reported: 0,
         }
     }
 
@@ -253,6 +259,8 @@ impl Run {
                 self.publish_trip(i).await;
             }
             self.retry_lease(i).await;
+            // A share changed while the store was away (or a queued one was lost): send it.
+            self.send_failures(i).await;
         }
     }
 
@@ -318,6 +326,9 @@ impl Run {
         let Some(member) = m.slot.member.upgrade() else {
             return;
         };
+        if m.known.map(|k| k.epoch) != Some(state.epoch) {
+            m.reported = 0; // a new epoch starts with no failure shares
+        }
         m.known = Some(state);
         if state.kind == StateKind::Closed && m.own_open {
             // Open on our own below the quorum (or an unpublished trip): stay so.
@@ -379,6 +390,11 @@ impl Run {
             Command::TrialFinished(outcome) => {
                 if online {
                     self.report(i, outcome).await;
+                }
+            }
+            Command::Failures => {
+                if online {
+                    self.send_failures(i).await;
                 }
             }
         }
@@ -457,6 +473,83 @@ impl Run {
                 TripOutcome::Opened | TripOutcome::Stale => {
                     self.members[i].own_open = false;
                     self.reconcile(i, r.state, false);
+                }
+            }
+            return;
+        }
+    }
+
+    /// Sends the store this replica's share of the fleet-wide failure count if it changed
+    /// since the store last took it. The count is read from the breaker now, so a burst of
+    /// failures makes one write of the latest count. The store opens the circuit when the
+    /// shares reach the threshold; a stale epoch changes nothing (retried once with the
+    /// store's, if it is Closed in a newer one).
+    async fn send_failures(&mut self, i: usize) {
+        if !self.inner.config.fleet_wide_failures {
+            return;
+        }
+        // Cleared before the count is read: a change after the read queues a new command.
+        self.members[i]
+            .slot
+            .failures_changed
+            .store(false, Ordering::Release);
+        for attempt in 0..2 {
+            let m = &self.members[i];
+            let Some(known) = m.known else {
+                return;
+            };
+            if known.kind != StateKind::Closed || m.own_open {
+                return;
+            }
+            let Some(member) = m.slot.member.upgrade() else {
+                return;
+            };
+            let Some((count, threshold)) = member.closed_failures() else {
+                return; // a failure-rate window decides: it trips per replica
+            };
+            if count == m.reported {
+                return;
+            }
+            let open_for = member.open_length(0);
+            drop(member);
+            let name = Arc::clone(&m.slot.name);
+            let config = &self.inner.config;
+            let failures = Failures {
+                expected_epoch: known.epoch,
+                replica_id: &config.replica_id,
+                failures: count,
+                threshold,
+                window: config.failure_window,
+                open_for,
+                quorum: config.quorum,
+                quorum_window: config.quorum_window,
+            };
+            let result = bounded(
+                &self.inner,
+                self.inner.store.count_failures(&name, failures),
+            )
+            .await;
+            let r = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    self.failed(&e);
+                    return;
+                }
+            };
+            match r.outcome {
+                FailuresOutcome::Counted { .. } => {
+                    let m = &mut self.members[i];
+                    m.reported = count;
+                    m.known = Some(r.state);
+                }
+                FailuresOutcome::Opened => self.reconcile(i, r.state, false),
+                FailuresOutcome::Stale => {
+                    let newer_closed =
+                        r.state.kind == StateKind::Closed && r.state.epoch > known.epoch;
+                    self.reconcile(i, r.state, false);
+                    if newer_closed && attempt == 0 {
+                        continue;
+                    }
                 }
             }
             return;
@@ -571,6 +664,7 @@ impl Drop for Run {
             m.slot.budget.store(0, Ordering::Release);
             m.slot.fleet_round.store(false, Ordering::Release);
             m.slot.want.store(false, Ordering::Release);
+            m.slot.failures_changed.store(false, Ordering::Release);
             queue.joined.push(m.slot);
         }
     }

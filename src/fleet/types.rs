@@ -122,7 +122,9 @@ pub struct Trip<'a> {
     pub replica_id: &'a str,
     /// The open period (store time).
     pub open_for: Duration,
-    /// Distinct replicas that must trip within `quorum_window` before the fleet opens (1 = any).
+    /// Distinct failing replicas needed before the fleet opens (1 = any): replicas that
+    /// tripped within `quorum_window`, this one included, and replicas holding a live non-zero
+    /// failure share (see [`Failures`]).
     pub quorum: u32,
     /// The quorum window (store time).
     pub quorum_window: Duration,
@@ -147,6 +149,56 @@ pub enum TripOutcome {
 pub struct TripResult {
     /// What happened.
     pub outcome: TripOutcome,
+    /// The state after the operation.
+    pub state: SharedState,
+}
+
+/// A replica's share of the fleet-wide failure count: its consecutive failures in the
+/// breaker's Closed state. The store keeps one share per replica (the latest), each counted
+/// for `window` after it was written; when their sum reaches `threshold` the store opens the
+/// circuit in the same atomic step (a compare-and-set on the epoch, like [`Trip`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Failures<'a> {
+    /// The epoch of the Closed state the failures were counted in (compare-and-set).
+    pub expected_epoch: Epoch,
+    /// This replica's id: the share's key, and one replica toward the quorum while non-zero.
+    pub replica_id: &'a str,
+    /// This replica's consecutive failures now; 0 (after a success) removes its share.
+    pub failures: u32,
+    /// The sum of the live shares that opens the circuit (this replica's `failure_threshold`).
+    pub threshold: u32,
+    /// How long a share counts after it was written (store time): a replica that stopped
+    /// reporting (it died, or its calls stopped) drops out.
+    pub window: Duration,
+    /// The open period if this report opens the circuit (store time).
+    pub open_for: Duration,
+    /// Distinct failing replicas needed to open (see [`Trip::quorum`]): replicas with a live
+    /// non-zero share and replicas that tripped within `quorum_window` count together.
+    pub quorum: u32,
+    /// The quorum window of the trips counted with the shares (store time).
+    pub quorum_window: Duration,
+}
+
+/// What a failure report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailuresOutcome {
+    /// The share was stored; the circuit stays Closed. `total` is the sum of the live shares,
+    /// this one included (at or above the threshold only when the quorum is short).
+    Counted {
+        /// The fleet-wide consecutive failures now.
+        total: u32,
+    },
+    /// The sum reached the threshold (and the quorum): this report opened the circuit.
+    Opened,
+    /// The expected epoch is not the current one, or the state is not Closed: nothing changed.
+    Stale,
+}
+
+/// The answer to [`Store::count_failures`](crate::fleet::Store::count_failures).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailuresResult {
+    /// What happened.
+    pub outcome: FailuresOutcome,
     /// The state after the operation.
     pub state: SharedState,
 }

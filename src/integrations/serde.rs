@@ -639,6 +639,8 @@ const FLEET_KEYS: &[&str] = &[
     "lease",
     "quorum",
     "quorum_window",
+    "fleet_wide_failures",
+    "failure_window",
 ];
 
 #[cfg(feature = "fleet")]
@@ -673,6 +675,12 @@ impl<'de> Deserialize<'de> for FleetSection {
                         "quorum_window" => {
                             s.quorum_window = Some(Duration::read(&mut map, k).map_err(named)?);
                         }
+                        "fleet_wide_failures" => {
+                            s.fleet_wide_failures = Some(value(&mut map, k).map_err(named)?);
+                        }
+                        "failure_window" => {
+                            s.failure_window = Some(Duration::read(&mut map, k).map_err(named)?);
+                        }
                         other => return Err(de::Error::unknown_field(other, FLEET_KEYS)),
                     }
                 }
@@ -699,6 +707,8 @@ impl Serialize for FleetSectionRef<'_> {
         f.lease.write(&mut m, "lease")?;
         f.quorum.write(&mut m, "quorum")?;
         f.quorum_window.write(&mut m, "quorum_window")?;
+        f.fleet_wide_failures.write(&mut m, "fleet_wide_failures")?;
+        f.failure_window.write(&mut m, "failure_window")?;
         m.end()
     }
 }

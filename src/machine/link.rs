@@ -2,7 +2,7 @@
 //! (see `crate::fleet`) attaches to a breaker. Without one (the default) nothing here runs.
 //!
 //! The machine stays synchronous and never waits on the link: it tells the link what happened
-//! (a transition, a trial's end) and asks it one question (how many trials this replica may run
+//! (a transition, a trial's end, a change of the closed failure count) and asks it one question (how many trials this replica may run
 //! in the current half-open round). All store I/O happens in the fleet's own future.
 
 use crate::call::classify::Outcome;
@@ -29,6 +29,12 @@ pub(crate) trait Link: Send + Sync {
     /// A trial of the current half-open round ended with `outcome` (`Ignored` for a
     /// cancellation).
     fn trial_finished(&self, outcome: Outcome);
+
+    /// The closed state's consecutive-failure count changed: a failure below the threshold,
+    /// or a success that reset a non-zero count (never the success that finds none). The
+    /// fleet reads the count itself when it writes it, so only the latest value travels.
+    /// Not called while a failure-rate window decides.
+    fn failures_changed(&self);
 
     /// Whether the fleet's store is reachable now (for the metrics snapshot).
     fn is_online(&self) -> bool;

@@ -11,6 +11,8 @@
 //!
 //! The closed-state success path is one load, plus one compare-and-swap only when there are
 //! failures to reset. It takes no lock, reads no clock and writes nothing when nothing changes.
+//! A shared breaker's fleet hears of the closed count only where it changes (a failure, or
+//! the success that resets a non-zero count): never on the clean closed success.
 //!
 //! # Start times
 //! A transition stamps when its new generation began in `since[gen & 1]` *before* publishing the
@@ -647,6 +649,21 @@ impl Machine {
         self.knobs.half_open().trials()
     }
 
+    /// For the fleet-wide failure count: the consecutive failures of the current closed
+    /// stretch and the `failure_threshold`, or `None` when a failure-rate window decides
+    /// (the window trips per replica) or the circuit is not closed.
+    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
+    pub(crate) fn closed_failures(&self) -> Option<(u32, u32)> {
+        let w = self.load();
+        if w.kind() != CLOSED || self.windowed.load(Ordering::Relaxed) {
+            return None;
+        }
+        Some((
+            w.payload(),
+            self.knobs.failure_threshold.load(Ordering::Relaxed),
+        ))
+    }
+
     /// Whether the fleet's store is reachable: `None` when the breaker shares nothing.
     pub(crate) fn fleet_online(&self) -> Option<bool> {
         self.link().map(Link::is_online)
@@ -928,9 +945,24 @@ impl Machine {
                 _ => return,
             };
             match self.try_swap(w, next) {
-                Ok(()) => return,
+                Ok(()) => {
+                    if w.kind() == CLOSED {
+                        self.failures_changed();
+                    }
+                    return;
+                }
                 Err(actual) => w = actual,
             }
+        }
+    }
+
+    /// The closed state's consecutive-failure count changed (a failure below the threshold,
+    /// or the success that reset a non-zero count): tells the fleet, if the breaker has one.
+    /// Off the clean closed path; without a fleet, one load of the listeners pointer.
+    #[inline]
+    fn failures_changed(&self) {
+        if let Some(link) = self.link() {
+            link.failures_changed();
         }
     }
 
@@ -1265,6 +1297,51 @@ mod tests {
         let t = m.admit(&mut no_clock).unwrap();
         m.record(t, Outcome::Success, &mut no_clock);
         assert_eq!(m.consecutive_failures(), 0);
+    }
+
+    /// A link that counts `failures_changed` calls.
+    struct Counting(Arc<std::sync::atomic::AtomicU32>);
+
+    impl Link for Counting {
+        fn transitioned(&self, _: State, _: State, _: Reason) {}
+        fn trial_budget(&self) -> Option<u32> {
+            None
+        }
+        fn trial_wanted(&self) {}
+        fn trial_finished(&self, _: Outcome) {}
+        fn failures_changed(&self) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+        fn is_online(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
+        let m = machine(3, 10, 1);
+        let heard = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        assert!(m.set_link(Box::new(Counting(Arc::clone(&heard)))));
+        let call = |outcome| {
+            let t = m.admit(&mut now(0)).unwrap();
+            m.record(t, outcome, &mut now(0));
+            heard.load(Ordering::Relaxed)
+        };
+        assert_eq!(call(Outcome::Success), 0, "a clean success: nothing");
+        assert_eq!(call(Outcome::Failure), 1);
+        assert_eq!(m.closed_failures(), Some((1, 3)));
+        assert_eq!(call(Outcome::Failure), 2);
+        assert_eq!(call(Outcome::Success), 3, "the reset");
+        assert_eq!(m.closed_failures(), Some((0, 3)));
+        assert_eq!(call(Outcome::Success), 3, "clean again: nothing");
+        call(Outcome::Failure);
+        call(Outcome::Failure);
+        assert_eq!(
+            call(Outcome::Failure),
+            5,
+            "the tripping failure is a transition"
+        );
+        assert_eq!(m.closed_failures(), None, "open");
     }
 
     #[test]

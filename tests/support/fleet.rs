@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{
-    Change, ChangeStream, Epoch, Fleet, FleetConfig, LeaseId, LeaseResult, Manual, ReportResult,
-    SharedState, Store, StoreError, TokioSleeper, TrialOutcome, Trip, TripResult,
+    Change, ChangeStream, Epoch, Failures, FailuresResult, Fleet, FleetConfig, LeaseId,
+    LeaseResult, Manual, ReportResult, SharedState, Store, StoreError, TokioSleeper, TrialOutcome,
+    Trip, TripResult,
 };
 use protego_breaker::{Breaker, Clock, Config, Reason, Registry, State, Transition};
 
@@ -26,6 +27,7 @@ pub struct Wrapped {
 pub struct Ops {
     pub read: AtomicU64,
     pub trip: AtomicU64,
+    pub failures: AtomicU64,
     pub acquire: AtomicU64,
     pub report: AtomicU64,
     pub manual: AtomicU64,
@@ -37,6 +39,7 @@ impl Ops {
         [
             &self.read,
             &self.trip,
+            &self.failures,
             &self.acquire,
             &self.report,
             &self.manual,
@@ -50,6 +53,7 @@ impl Ops {
     /// Round trips other than the periodic reads and subscriptions.
     pub fn transitions(&self) -> u64 {
         self.trip.load(Ordering::Relaxed)
+            + self.failures.load(Ordering::Relaxed)
             + self.acquire.load(Ordering::Relaxed)
             + self.report.load(Ordering::Relaxed)
             + self.manual.load(Ordering::Relaxed)
@@ -65,6 +69,14 @@ impl Store for Wrapped {
     async fn trip(&self, name: &str, trip: Trip<'_>) -> Result<TripResult, StoreError> {
         self.ops.trip.fetch_add(1, Ordering::Relaxed);
         self.inner.trip(name, trip).await
+    }
+    async fn count_failures(
+        &self,
+        name: &str,
+        failures: Failures<'_>,
+    ) -> Result<FailuresResult, StoreError> {
+        self.ops.failures.fetch_add(1, Ordering::Relaxed);
+        self.inner.count_failures(name, failures).await
     }
     async fn acquire_lease(
         &self,
@@ -119,6 +131,8 @@ pub struct Setup {
     pub quorum: u32,
     pub deaf: bool,
     pub op_timeout: Duration,
+    pub fleet_wide_failures: bool,
+    pub failure_window: Duration,
 }
 
 impl Setup {
@@ -131,6 +145,8 @@ impl Setup {
             quorum: 1,
             deaf: false,
             op_timeout: Duration::from_millis(100),
+            fleet_wide_failures: true,
+            failure_window: Duration::from_secs(10),
         }
     }
 }
@@ -167,6 +183,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
             .sync_interval(setup.sync_interval)
             .lease(setup.lease)
             .quorum(setup.quorum)
+            .fleet_wide_failures(setup.fleet_wide_failures)
+            .failure_window(setup.failure_window)
             .op_timeout(setup.op_timeout);
         let fleet = Fleet::new(Arc::new(store), config).expect("fleet config");
         let registry = Registry::with_clock(clock).with_default_config(setup.config.clone());

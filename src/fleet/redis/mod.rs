@@ -12,9 +12,9 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, ErrorKind, RedisError, Script, Value};
 
 use crate::fleet::{
-    with_timeout, Change, ChangeStream, Epoch, LeaseId, LeaseOutcome, LeaseResult, Manual,
-    ReportResult, SharedState, Sleeper, StateKind, Store, StoreError, TrialOutcome, Trip,
-    TripOutcome, TripResult,
+    with_timeout, Change, ChangeStream, Epoch, Failures, FailuresOutcome, FailuresResult, LeaseId,
+    LeaseOutcome, LeaseResult, Manual, ReportResult, SharedState, Sleeper, StateKind, Store,
+    StoreError, TrialOutcome, Trip, TripOutcome, TripResult,
 };
 
 /// Longest duration sent to a script (1e15 ms, ~31,700 years); longer ones are clamped.
@@ -29,7 +29,7 @@ const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
 pub struct RedisConfig {
     /// A `redis://` URL (`rediss://` needs a TLS feature of the `redis` crate).
     pub url: String,
-    /// Key prefix: breaker `name` lives in `{prefix:name}:state|leases|votes`; pushes go to
+    /// Key prefix: breaker `name` lives in `{prefix:name}:state|leases|votes|failures`; pushes go to
     /// channel `prefix:events`.
     pub key_prefix: String,
     /// Every operation gives up after this (default 100 ms).
@@ -61,6 +61,7 @@ impl RedisConfig {
 struct Scripts {
     read: Script,
     trip: Script,
+    failures: Script,
     acquire: Script,
     report: Script,
     manual: Script,
@@ -81,6 +82,7 @@ fn scripts() -> &'static Scripts {
     SCRIPTS.get_or_init(|| Scripts {
         read: Script::new(lua!("read.lua")),
         trip: Script::new(lua!("trip.lua")),
+        failures: Script::new(lua!("failures.lua")),
         acquire: Script::new(lua!("acquire.lua")),
         report: Script::new(lua!("report.lua")),
         manual: Script::new(lua!("manual.lua")),
@@ -163,8 +165,8 @@ impl RedisStore {
         &self.channel
     }
 
-    /// The three keys of breaker `name`, in script order: state (hash), leases (zset), votes
-    /// (zset). One hash tag, so one Redis Cluster slot.
+    /// The four keys of breaker `name`, in script order: state (hash), leases (zset), votes
+    /// (zset), failure shares (hash). One hash tag, so one Redis Cluster slot.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -175,12 +177,13 @@ impl RedisStore {
     /// assert_eq!(store.keys("db")[0], "{protego:db}:state");
     /// # Ok::<(), protego_breaker::fleet::StoreError>(())
     /// ```
-    pub fn keys(&self, name: &str) -> [String; 3] {
+    pub fn keys(&self, name: &str) -> [String; 4] {
         let tag = format!("{{{}:{}}}", self.prefix, name);
         [
             format!("{tag}:state"),
             format!("{tag}:leases"),
             format!("{tag}:votes"),
+            format!("{tag}:failures"),
         ]
     }
 
@@ -220,9 +223,9 @@ impl RedisStore {
         script: &'static Script,
         args: &[Arg<'_>],
     ) -> Result<Reply, StoreError> {
-        let [state, leases, votes] = self.keys(name);
+        let [state, leases, votes, failures] = self.keys(name);
         let mut inv = script.prepare_invoke();
-        inv.key(state).key(leases).key(votes);
+        inv.key(state).key(leases).key(votes).key(failures);
         inv.arg(&self.channel).arg(name).arg(self.idle_ttl_ms);
         for a in args {
             match *a {
@@ -463,6 +466,39 @@ impl Store for RedisStore {
         })
     }
 
+    async fn count_failures(
+        &self,
+        name: &str,
+        failures: Failures<'_>,
+    ) -> Result<FailuresResult, StoreError> {
+        let args = [
+            Arg::Int(failures.expected_epoch.0),
+            Arg::Str(failures.replica_id),
+            Arg::Int(u64::from(failures.failures)),
+            Arg::Int(u64::from(failures.threshold)),
+            Arg::Int(ms(failures.window).max(1)),
+            Arg::Int(ms(failures.open_for)),
+            Arg::Int(u64::from(failures.quorum)),
+            Arg::Int(ms(failures.quorum_window)),
+        ];
+        let r = self
+            .eval("count_failures", name, &scripts().failures, &args)
+            .await?;
+        let outcome = match r.status.as_str() {
+            "opened" => FailuresOutcome::Opened,
+            "counted" => FailuresOutcome::Counted {
+                total: u32::try_from(r.extra)
+                    .map_err(|_| bad("count_failures", "failure sum out of range"))?,
+            },
+            "stale" => FailuresOutcome::Stale,
+            _ => return Err(r.unexpected("count_failures")),
+        };
+        Ok(FailuresResult {
+            outcome,
+            state: r.state,
+        })
+    }
+
     async fn acquire_lease(
         &self,
         name: &str,
@@ -649,7 +685,8 @@ mod tests {
             [
                 "{protego:x}:state".to_owned(),
                 "{protego:x}:leases".to_owned(),
-                "{protego:x}:votes".to_owned()
+                "{protego:x}:votes".to_owned(),
+                "{protego:x}:failures".to_owned()
             ]
         );
         assert_eq!(store.channel(), "protego:events");

@@ -2,10 +2,11 @@
 -- KEYS[1] = {prefix:name}:state   hash
 -- KEYS[2] = {prefix:name}:leases  zset  member = lease id, score = expiry (ms, Redis TIME)
 -- KEYS[3] = {prefix:name}:votes   zset  member = replica id, score = vote time (ms, Redis TIME)
+-- KEYS[4] = {prefix:name}:failures hash field = replica id, value = '<consecutive failures> <expiry ms>'
 -- ARGV[1] = pub/sub channel, ARGV[2] = breaker name, ARGV[3] = idle TTL (ms); the rest is per script.
 -- Every reply: {status, epoch, kind, open_remaining_ms, reopens, trials_in_flight, trial_successes, extra}
 -- Errors raised on purpose start with PROTEGO_GARBAGE or PROTEGO_ARG.
-local STATE, LEASES, VOTES = KEYS[1], KEYS[2], KEYS[3]
+local STATE, LEASES, VOTES, FAILURES = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local CHANNEL, NAME = ARGV[1], ARGV[2]
 local MAX_MS = 1000000000000000 -- 1e15 ms (~31,700 years): every duration is clamped to this
 
@@ -70,6 +71,7 @@ local function load()
   check_type(STATE, 'hash')
   check_type(LEASES, 'zset')
   check_type(VOTES, 'zset')
+  check_type(FAILURES, 'hash')
   local raw = redis.call('HGETALL', STATE)
   local s = {exists = false, epoch = 0, prev_epoch = 0, kind = 'closed', open_until = 0,
              reopens = 0, successes = 0, lease_seq = 0}
@@ -107,6 +109,7 @@ local function touch(s, now, floor)
   redis.call('PEXPIRE', STATE, int(t))
   redis.call('PEXPIRE', LEASES, int(t))
   redis.call('PEXPIRE', VOTES, int(t))
+  redis.call('PEXPIRE', FAILURES, int(t))
 end
 
 local function save(s, now)
@@ -131,7 +134,7 @@ local function transition(s, now, kind)
   s.kind = kind
   s.successes = 0
   if kind ~= 'open' then s.open_until = 0 end
-  redis.call('DEL', LEASES, VOTES)
+  redis.call('DEL', LEASES, VOTES, FAILURES)
 end
 
 local function commit(s, now, floor)
@@ -154,4 +157,34 @@ end
 
 local function reply(status, s, now, extra)
   return {status, s.epoch, s.kind, remaining(s, now), s.reopens, in_flight(now), s.successes, extra or 0}
+end
+
+-- The live failure shares (a replica's consecutive failures in this Closed epoch, until its
+-- expiry): their sum and the set of replicas holding one. Expired or unreadable shares are removed.
+local function live_failures(now)
+  local raw = redis.call('HGETALL', FAILURES)
+  local total, holders = 0, {}
+  for i = 1, #raw, 2 do
+    local count, expires = string.match(raw[i + 1], '^(%d+) (%d+)$')
+    count, expires = tonumber(count), tonumber(expires)
+    if count == nil or expires == nil or count == 0 or expires <= now then
+      redis.call('HDEL', FAILURES, raw[i])
+    else
+      total = total + count
+      holders[raw[i]] = true
+    end
+  end
+  return total, holders
+end
+
+-- Distinct failing replicas for the quorum: those that tripped within `window` and those holding a
+-- live failure share (`holders`), each counted once. Drops votes older than the window.
+local function failing(now, window, holders)
+  redis.call('ZREMRANGEBYSCORE', VOTES, '-inf', '(' .. int(now - window))
+  local n = 0
+  for _ in pairs(holders) do n = n + 1 end
+  for _, r in ipairs(redis.call('ZRANGE', VOTES, 0, -1)) do
+    if not holders[r] then n = n + 1 end
+  end
+  return n
 end

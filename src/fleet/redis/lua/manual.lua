@@ -9,7 +9,7 @@ if mode == 'reset' then
     s = {exists = false, epoch = 0, prev_epoch = 0, kind = 'closed', open_until = 0,
          reopens = 0, successes = 0, lease_seq = 0}
   end
-  redis.call('DEL', STATE, LEASES, VOTES)
+  redis.call('DEL', STATE, LEASES, VOTES, FAILURES)
   transition(s, now, 'closed')
   s.reopens = 0
 elseif mode == 'force_open' then

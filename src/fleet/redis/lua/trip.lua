@@ -1,7 +1,8 @@
 -- trip: ARGV[4] expected epoch, ARGV[5] replica id, ARGV[6] open for (ms), ARGV[7] quorum,
 -- ARGV[8] quorum window (ms).
 -- Opens the circuit iff the breaker is Closed in the expected epoch (compare-and-set) and, with a
--- quorum Q > 1, Q distinct replicas have voted within the window (this vote included).
+-- quorum Q > 1, Q distinct replicas fail: replicas that tripped within the window (this one
+-- included) and replicas holding a live failure share (see failures.lua), each counted once.
 -- Replies 'opened' | 'voted' (extra = distinct votes in the window) | 'stale' (nothing changed).
 local expected = arg_id(4, 'expected epoch')
 local replica = ARGV[5]
@@ -16,8 +17,8 @@ if s.kind ~= 'closed' or s.epoch ~= expected then
 end
 if quorum > 1 then
   redis.call('ZADD', VOTES, int(now), replica)
-  redis.call('ZREMRANGEBYSCORE', VOTES, '-inf', '(' .. int(now - window))
-  local votes = redis.call('ZCARD', VOTES)
+  local _, holders = live_failures(now)
+  local votes = failing(now, window, holders)
   if votes < quorum then
     touch(s, now, window)
     return reply('voted', s, now, votes)
