@@ -311,6 +311,7 @@ fn policies(c: &mut Criterion) {
 fn metrics_export(c: &mut Criterion) {
     let mut cx = new_cx();
     let plain = Breaker::new(Config::default()).named("plain");
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     let exported = Breaker::new(Config::default()).named("exported");
     #[cfg(feature = "metrics")]
     protego_breaker::metrics::ExportMetrics::export_metrics(&exported);

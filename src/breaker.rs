@@ -520,8 +520,8 @@ impl<C: Clock> Breaker<C> {
         self.machine.set_trip_rule(Some(Box::new(rule)));
     }
 
-    /// Removes the trip rule: `failure_threshold` (or the window) decides again. The counts
-    /// since the last transition stay on only if [`Config::totals`] is.
+    /// Removes the trip rule: `failure_threshold` (or the window) decides again, and the counts
+    /// since the last transition are no longer kept.
     ///
     /// ```
     /// use protego_breaker::{Breaker, Config};

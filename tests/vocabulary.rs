@@ -385,12 +385,8 @@ fn a_registry_update_never_applies_a_new_initial_state() {
 
 #[test]
 fn counts_since_the_last_transition_start_over_at_each_transition() {
-    let cfg = cfg(2, secs(10), 1)
-        .to_builder()
-        .totals(true)
-        .build()
-        .unwrap();
-    let (clock, breaker) = manual(cfg);
+    let (clock, breaker) = manual(cfg(2, secs(10), 1));
+    breaker.set_trip_rule(|counts, _| counts.consecutive_failures >= 2);
     run(&breaker, Finish::Succeed).unwrap();
     run(&breaker, Finish::Succeed).unwrap();
     run(&breaker, Finish::Ignore).unwrap();
@@ -415,10 +411,15 @@ fn counts_since_the_last_transition_start_over_at_each_transition() {
 }
 
 #[test]
-fn counts_are_kept_only_with_totals_or_a_trip_rule() {
-    let (_clock, breaker) = manual(Config::default());
+fn counts_are_kept_only_with_a_trip_rule() {
+    let totals = Config::builder().totals(true).build().unwrap();
+    let (_clock, breaker) = manual(totals);
     run(&breaker, Finish::Fail).unwrap();
-    assert_eq!(breaker.metrics().counts, None);
+    assert_eq!(
+        breaker.metrics().counts,
+        None,
+        "totals alone keep no counts"
+    );
     assert_eq!(breaker.metrics().window, None, "no window");
 }
 

@@ -142,7 +142,7 @@ pub(crate) struct Extras {
     /// The current half-open round's failed and slow trials, when rounds are decided by rate.
     round_failures: Tally,
     round_slow: Tally,
-    /// Whether the counts since the last transition below are kept (totals or a trip rule).
+    /// Whether the counts since the last transition below are kept (while a trip rule is set).
     counting: AtomicBool,
     requests: Tally,
     successes: Tally,
@@ -211,7 +211,7 @@ impl Machine {
         let rules = config.rules();
         let slow = totals || rules.is_some();
         let kind = kind_of(config.initial_state());
-        let machine = Machine {
+        Machine {
             word: AtomicU64::new(if slow { kind | u64::from(SLOW) } else { kind }),
             since: [AtomicU64::new(created), AtomicU64::new(0)],
             open_info: [AtomicU64::new(0), AtomicU64::new(0)],
@@ -229,11 +229,7 @@ impl Machine {
             #[cfg(feature = "metrics")]
             totals_pinned: AtomicBool::new(false),
             timed: AtomicBool::new(rules.is_some_and(|rules| rules.slow_nanos > 0)),
-        };
-        if totals {
-            machine.extras().counting.store(true, Ordering::Relaxed);
         }
-        machine
     }
 
     /// The extra counts, made on first use (off the closed path: only by breakers that keep
@@ -266,9 +262,7 @@ impl Machine {
         extras.rule.store(rule.map(Arc::new));
         extras.ruled.store(ruled, Ordering::Relaxed);
         self.set_slow(config.totals() || config.rules().is_some() || ruled);
-        extras
-            .counting
-            .store(config.totals() || ruled, Ordering::Relaxed);
+        extras.counting.store(ruled, Ordering::Relaxed);
     }
 
     /// Asks the trip rule, if one is set, whether generation `gen` opens: `None` without one.
@@ -1158,14 +1152,10 @@ impl Machine {
         let has_rule = self.has_rule();
         if totals {
             self.counters.set_on(true);
-            self.extras().counting.store(true, Ordering::Relaxed);
         }
         self.set_slow(totals || rules.is_some() || has_rule);
         if !totals {
             self.counters.set_on(false);
-            if let Some(extras) = self.extras_if_any() {
-                extras.counting.store(has_rule, Ordering::Relaxed);
-            }
         }
         if config.jitter_seed() != current.jitter_seed() {
             self.rng.store(seed_of(&config), Ordering::Relaxed);
@@ -1184,6 +1174,7 @@ impl Machine {
     }
 
     #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
     fn totals_pinned(&self) -> bool {
         #[cfg(feature = "metrics")]
         return self.totals_pinned.load(Ordering::Relaxed);

@@ -47,8 +47,7 @@ pub struct Metrics {
     /// (see the `fleet` feature), `Some(false)` while it behaves as a local breaker because the
     /// store is away or the fleet's sync future is not running.
     pub fleet_online: Option<bool>,
-    /// Counts since the last transition (gobreaker's `Counts`), kept while
-    /// [`Config::totals`](crate::Config::totals) is on or a
+    /// Counts since the last transition (gobreaker's `Counts`), kept while a
     /// [trip rule](crate::Breaker::set_trip_rule) is set; `None` otherwise.
     pub counts: Option<Counts>,
     /// With a window: its own numbers (resilience4j's buffered, failed, slow and slow failed
@@ -59,13 +58,14 @@ pub struct Metrics {
 
 /// Calls since the circuit last changed state (a transition starts them over), as gobreaker
 /// counts them; what a [trip rule](crate::Breaker::set_trip_rule) decides from. Kept only
-/// while [`Config::totals`](crate::Config::totals) is on or a trip rule is set: a few shared
-/// atomic writes per call.
+/// while a trip rule is set: a few atomic writes per call that every thread shares (the call
+/// [`Totals`] are counted per core instead, and cost far less under contention).
 ///
 /// ```
 /// use protego_breaker::{Breaker, CircuitBreaker, Config};
 ///
-/// let breaker = Breaker::new(Config::builder().totals(true).build()?);
+/// let breaker = Breaker::new(Config::default());
+/// breaker.set_trip_rule(|counts, _| counts.consecutive_failures >= 3);
 /// # futures::executor::block_on(async {
 /// let _ = breaker.call(async { Ok::<(), &str>(()) }).await;
 /// let _ = breaker.call(async { Err::<(), _>("down") }).await;
