@@ -43,7 +43,7 @@ use crate::machine::tally::Tally;
 use crate::machine::window::{Counts, Mark, Sums, Trip};
 use crate::machine::word::{
     counts_toward_trip, kind_of, state_of, Ticket, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE,
-    FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, SLOW,
+    FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, OPEN_PLAIN_MASK, SLOW,
 };
 use crate::name::Name;
 use crate::observe::events::{shown, Events, Reason};
@@ -736,6 +736,21 @@ impl Machine {
         let w = self.load();
         if w.low() & FAST_MASK == 0 {
             return Ok(Ticket::new(w.low()));
+        }
+        // A plain open period with nothing to count: the rejection path, inlined too. One
+        // clock read, two loads, no call (measured: the trip through `admit_slow` and its
+        // `Result` in memory cost ~3 ns per rejection, ~10% of one on the system clock).
+        if w.0 & OPEN_PLAIN_MASK == OPEN {
+            let t = now.get();
+            let deadline = self
+                .since(w)
+                .saturating_add(self.knobs.reset_timeout.load(Ordering::Relaxed));
+            if t < deadline {
+                return Err(Refusal {
+                    state: State::Open,
+                    retry_after: Some(deadline - t),
+                });
+            }
         }
         self.admit_slow(w, now)
     }

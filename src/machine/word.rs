@@ -44,6 +44,11 @@ pub(super) const GEN_MASK: u32 = (SLOW - 1) >> GEN_SHIFT;
 /// under this mask is Closed (kind 0) with no counting.
 pub(super) const FAST_MASK: u32 = 0b111 | SLOW;
 pub(super) const PAYLOAD_SHIFT: u32 = 32;
+/// The bits that tell a plain open period (kind Open, payload 0: no backoff, no jitter, no
+/// adopted deadline) with nothing to count (slow bit clear): under this mask such a word is
+/// exactly `OPEN`, and its deadline is `since + reset_timeout`.
+pub(super) const OPEN_PLAIN_MASK: u64 =
+    KIND_MASK | SLOW as u64 | (u32::MAX as u64) << PAYLOAD_SHIFT;
 pub(super) const IN_FLIGHT_MASK: u32 = 0xFFFF;
 pub(super) const SUCCESS_SHIFT: u32 = 16;
 
