@@ -42,8 +42,9 @@ use crate::machine::state::State;
 use crate::machine::tally::Tally;
 use crate::machine::window::{Counts, Mark, Sums, Trip};
 use crate::machine::word::{
-    counts_toward_trip, kind_of, state_of, Ticket, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE,
-    FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, SLOW,
+    counts_toward_trip, kind_of, state_of, Ticket, Word, CLOSED, COUNT, COUNTED_MASK, DISABLED,
+    EXPLICIT_DEADLINE, FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, PATHS,
+    SLOW,
 };
 use crate::name::Name;
 use crate::observe::events::{shown, Events, Reason};
@@ -111,7 +112,8 @@ pub(crate) struct Machine {
     name: Name,
     /// Made when the first listener is registered; a breaker without listeners queues nothing.
     events: OnceLock<Box<Events>>,
-    /// Call totals, counted on the out-of-line paths while the word's slow bit is set.
+    /// Call totals, counted while the word's count bit is set: inline on the closed path,
+    /// else on the out-of-line paths.
     counters: Counters,
     /// The failure-rate window the breaker was made with. Never freed before the breaker, so calls
     /// read it with a plain load, where a load of `window` (an `ArcSwap`) costs ~6 ns of
@@ -209,10 +211,10 @@ impl Machine {
     pub(crate) fn new(config: Config, name: Option<&Arc<str>>, created: u64) -> Self {
         let totals = config.totals();
         let rules = config.rules();
-        let slow = totals || rules.is_some();
         let kind = kind_of(config.initial_state());
+        let paths = Self::paths(rules.is_some(), totals);
         Machine {
-            word: AtomicU64::new(if slow { kind | u64::from(SLOW) } else { kind }),
+            word: AtomicU64::new(kind | u64::from(paths)),
             since: [AtomicU64::new(created), AtomicU64::new(0)],
             open_info: [AtomicU64::new(0), AtomicU64::new(0)],
             reopens: AtomicU32::new(0),
@@ -261,7 +263,10 @@ impl Machine {
         }
         extras.rule.store(rule.map(Arc::new));
         extras.ruled.store(ruled, Ordering::Relaxed);
-        self.set_slow(config.totals() || config.rules().is_some() || ruled);
+        self.set_paths(
+            config.rules().is_some() || ruled,
+            config.totals() || self.totals_pinned(),
+        );
         extras.counting.store(ruled, Ordering::Relaxed);
     }
 
@@ -730,12 +735,20 @@ impl Machine {
     }
 
     /// Admits a call, or says why not. Reads the clock only when the circuit is not closed.
-    #[inline]
+    // Always: the counting path makes the body too big for the inliner, and a call here costs
+    // the default closed path ~4 ns (4.7 -> 8.6 ns measured).
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn admit<F: FnMut() -> u64>(&self, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         // The closed path, inlined into the caller: one load, no write.
         let w = self.load();
         if w.low() & FAST_MASK == 0 {
             return Ok(Ticket::new(w.low()));
+        }
+        // Closed with totals (and no window or rule): counted inline, on this thread's stripe.
+        if w.low() & COUNTED_MASK == 0 {
+            self.counters.admitted();
+            return Ok(Ticket::new(w.epoch()));
         }
         self.admit_slow(w, now)
     }
@@ -743,7 +756,7 @@ impl Machine {
     #[inline(never)]
     fn admit_slow<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Result<Ticket, Refusal> {
         let mut admitted = self.decide(w, now);
-        if w.low() & SLOW == 0 {
+        if w.low() & PATHS == 0 {
             return admitted; // no totals, no window: nothing more to do
         }
         if let Ok(ticket) = &mut admitted {
@@ -820,7 +833,9 @@ impl Machine {
 
     /// Records the outcome of a call admitted with `ticket`. An outcome from an epoch that is no
     /// longer current changes nothing.
-    #[inline]
+    // Always: as `admit`.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     pub(crate) fn record<F: FnMut() -> u64>(
         &self,
         ticket: Ticket,
@@ -828,11 +843,18 @@ impl Machine {
         now: &mut Now<F>,
     ) {
         // The closed success path with nothing to reset, inlined into the caller: one load, no
-        // write. (A ticket's epoch with a zero payload and no slow bit is exactly this closed
-        // stretch, clean.)
+        // write. (A ticket's epoch with a zero payload and no slow or count bit is exactly this
+        // closed stretch, clean.)
         let w = self.load();
-        if outcome == Outcome::Success && w.0 == u64::from(ticket.epoch) && w.kind() == CLOSED {
-            return;
+        if outcome == Outcome::Success && w.kind() == CLOSED {
+            if w.0 == u64::from(ticket.epoch) {
+                return;
+            }
+            // The same with totals (and no window or rule): counted inline.
+            if w.0 == u64::from(ticket.epoch | COUNT) {
+                self.counters.finished(Outcome::Success);
+                return;
+            }
         }
         self.record_slow(w, ticket, outcome, now);
     }
@@ -847,7 +869,7 @@ impl Machine {
     ) {
         // Totals or a window: with both off (the default) this is one test of a register.
         let mut slow = false;
-        if w.low() & SLOW != 0 {
+        if w.low() & PATHS != 0 {
             match self.record_counted(w, ticket, outcome, now) {
                 Some(is_slow) => slow = is_slow,
                 None => return,
@@ -1153,7 +1175,7 @@ impl Machine {
         if totals {
             self.counters.set_on(true);
         }
-        self.set_slow(totals || rules.is_some() || has_rule);
+        self.set_paths(rules.is_some() || has_rule, totals);
         if !totals {
             self.counters.set_on(false);
         }
@@ -1170,7 +1192,8 @@ impl Machine {
         let _guard = lock(&self.transition_lock);
         self.totals_pinned.store(true, Ordering::Relaxed);
         self.counters.set_on(true);
-        self.set_slow(true);
+        let w = self.load();
+        self.set_paths(w.low() & SLOW != 0, true);
     }
 
     #[inline]
@@ -1182,11 +1205,17 @@ impl Machine {
         false
     }
 
-    /// Sets or clears the slow bit, leaving epoch and payload as they are.
-    fn set_slow(&self, on: bool) {
+    /// The word's slow and count bits: `slow` with a window or a trip rule, `count` with totals.
+    fn paths(slow: bool, count: bool) -> u32 {
+        (if slow { SLOW } else { 0 }) | if count { COUNT } else { 0 }
+    }
+
+    /// Sets the slow and count bits, leaving epoch and payload as they are.
+    fn set_paths(&self, slow: bool, count: bool) {
+        let paths = Self::paths(slow, count);
         let mut w = self.load();
         loop {
-            let low = if on { w.low() | SLOW } else { w.low() & !SLOW };
+            let low = (w.low() & !PATHS) | paths;
             let next = Word((w.0 & !u64::from(u32::MAX)) | u64::from(low));
             if next == w {
                 return;
@@ -1212,7 +1241,7 @@ impl Machine {
         Some(self.deadline(w).saturating_sub(now.get()))
     }
 
-    /// The current generation: how many transitions have happened (modulo 2^28).
+    /// The current generation: how many transitions have happened (modulo 2^27).
     #[cfg(protego_loom)]
     pub(crate) fn generation(&self) -> u32 {
         self.load().generation()
