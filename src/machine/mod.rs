@@ -11,6 +11,9 @@
 //!
 //! The closed-state success path is one load, plus one compare-and-swap only when there are
 //! failures to reset. It takes no lock, reads no clock and writes nothing when nothing changes.
+//! With call totals on (and no window or trip rule) it also counts the admission and the success
+//! inline, each with a plain load and store on a cache line the calling thread owns (see
+//! `Counters`; a thread that owns none shares its group's line, with a read-modify-write).
 //! A shared breaker's fleet hears of the closed count only where it changes (a failure, or
 //! the success that resets a non-zero count): never on the clean closed success.
 //!
