@@ -185,7 +185,7 @@ impl<C: Clock> Breaker<C> {
         self.machine.consecutive_failures()
     }
 
-    /// How many transitions this breaker has made (modulo 2^28); for the loom models only.
+    /// How many transitions this breaker has made (modulo 2^27); for the loom models only.
     #[cfg(protego_loom)]
     #[doc(hidden)]
     pub fn generation(&self) -> u32 {

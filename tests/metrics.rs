@@ -77,6 +77,47 @@ fn totals_lose_no_increment_under_threads() {
 }
 
 #[test]
+fn totals_lose_no_increment_with_more_threads_than_stripes_coming_and_going() {
+    // Four waves of threads, each wave four times the cores: in every wave some threads own a
+    // stripe (plain stores) and the others share one (read-modify-writes) with its owner
+    // running; a stripe whose owner exited passes to a thread of a later wave, which must
+    // carry on from the count its last owner left.
+    const WAVES: u64 = 4;
+    const CALLS: u64 = 20_000;
+    let threads = 4 * std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let config = cfg(u32::MAX, secs(30), 1)
+        .to_builder()
+        .totals(true)
+        .build()
+        .unwrap();
+    let breaker = Breaker::with_clock(config, ManualClock::new());
+    for _ in 0..WAVES {
+        let start = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    start.wait();
+                    for i in 0..CALLS {
+                        let fut = breaker.call(async move {
+                            if i % 4 == 0 {
+                                Err(BOOM)
+                            } else {
+                                Ok(())
+                            }
+                        });
+                        let _ = futures::executor::block_on(fut);
+                    }
+                });
+            }
+        });
+    }
+    let t = breaker.metrics().totals.unwrap();
+    let calls = WAVES * threads as u64 * CALLS;
+    assert_eq!(t.admitted, calls);
+    assert_eq!((t.succeeded, t.failed), (calls * 3 / 4, calls / 4));
+}
+
+#[test]
 fn the_registry_lists_every_breakers_metrics_by_name() {
     let registry = Registry::with_clock(ManualClock::new());
     registry.breaker("b", cfg(1, secs(10), 1)).force_open();

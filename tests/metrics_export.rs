@@ -244,6 +244,24 @@ fn an_exported_breaker_keeps_counting_across_a_reconfigure_without_totals() {
 }
 
 #[test]
+fn an_exported_breaker_keeps_counting_after_its_trip_rule_is_cleared() {
+    let recorder = DebuggingRecorder::new();
+    let mut snapshotter = scraper(&recorder);
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let breaker = Breaker::new(config(5, 1)).named("ruled");
+    breaker.export_metrics();
+    breaker.set_trip_rule(|counts, _| counts.consecutive_failures >= 10);
+    succeed(&breaker);
+    breaker.clear_trip_rule(); // totals off in the config, but the export still counts
+    succeed(&breaker);
+    fail(&breaker);
+    breaker.publish_metrics();
+    let all = series(&mut snapshotter);
+    assert_eq!(all[&format!("{CALLS}{{name=ruled,kind=successful}}")], 2.0);
+    assert_eq!(all[&format!("{CALLS}{{name=ruled,kind=failed}}")], 1.0);
+}
+
+#[test]
 fn window_rates_are_published_and_minus_one_while_empty() {
     let recorder = DebuggingRecorder::new();
     let mut snapshotter = scraper(&recorder);

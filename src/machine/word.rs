@@ -2,10 +2,10 @@
 //! its outcome, and the [`Ticket`] a call keeps.
 //!
 //! ```text
-//!  63                              32  31  30              3 2      0
-//! +----------------------------------+----+-----------------+--------+
-//! |             payload              |slow|   generation    |  kind  |
-//! +----------------------------------+----+-----------------+--------+
+//!  63                              32  31    30    29              3 2      0
+//! +----------------------------------+----+-----+-----------------+--------+
+//! |             payload              |slow|count|   generation    |  kind  |
+//! +----------------------------------+----+-----+-----------------+--------+
 //! kind 0 Closed    payload = consecutive failures
 //! kind 1 Open      payload = 1 if the period backs off or jitters (see `open_info`), else 0
 //! kind 2 HalfOpen  payload = successes << 16 | trials in flight
@@ -16,14 +16,17 @@
 //!
 //! Kind and generation are the *epoch*. Every transition takes a fresh generation, so an epoch
 //! names one stretch of one state; a call keeps the epoch that admitted it (its [`Ticket`]) and
-//! its outcome counts only while the word still carries that epoch. The generation is 28 bits
-//! wide: an outcome would have to arrive exactly 2^28 transitions late to be mistaken for a
+//! its outcome counts only while the word still carries that epoch. The generation is 27 bits
+//! wide: an outcome would have to arrive exactly 2^27 transitions late to be mistaken for a
 //! current one.
 //!
-//! The `slow` bit is not part of the epoch: set while call totals are on, it sends every call
-//! down the out-of-line paths (which count), so the inlined closed fast path stays one load and
-//! one compare whether the feature exists or not. Transitions carry it over; `reconfigure` sets
-//! or clears it without changing the epoch, so calls in flight keep counting.
+//! The `slow` and `count` bits are not part of the epoch. `slow`, set while there is a window
+//! or a trip rule, sends every call down the out-of-line paths. `count`, set while call totals
+//! are on, sends a closed call to count its admission and its success inline (a plain store
+//! on a stripe its thread owns, see `Counters`), and anything else down the out-of-line paths
+//! (which count too). So the inlined closed fast path stays one load and one compare whether
+//! the features exist or not. Transitions carry both over; `reconfigure` sets or clears them
+//! without changing the epoch, so calls in flight keep counting.
 
 use crate::machine::state::State;
 
@@ -39,14 +42,20 @@ pub(super) const METRICS_ONLY: u64 = 5;
 pub(super) const EXPLICIT_DEADLINE: u32 = 2;
 pub(super) const GEN_SHIFT: u32 = 3;
 pub(super) const SLOW: u32 = 1 << 31;
-pub(super) const GEN_MASK: u32 = (SLOW - 1) >> GEN_SHIFT;
-/// The low-half bits the closed fast path checks: kind (`KIND_MASK`) and the slow bit. Zero
-/// under this mask is Closed (kind 0) with no counting.
-pub(super) const FAST_MASK: u32 = 0b111 | SLOW;
+pub(super) const COUNT: u32 = 1 << 30;
+pub(super) const GEN_MASK: u32 = (COUNT - 1) >> GEN_SHIFT;
+/// The bits of the low half that are not the epoch.
+pub(super) const PATHS: u32 = SLOW | COUNT;
+/// The low-half bits the closed fast path checks: kind (`KIND_MASK`), the slow and the count
+/// bits. Zero under this mask is Closed (kind 0) with no counting.
+pub(super) const FAST_MASK: u32 = 0b111 | PATHS;
+/// The low-half bits the closed counting path checks: zero under this mask is Closed with
+/// nothing but totals to keep.
+pub(super) const COUNTED_MASK: u32 = 0b111 | SLOW;
 pub(super) const PAYLOAD_SHIFT: u32 = 32;
 /// The bits that tell a plain open period (kind Open, payload 0: no backoff, no jitter, no
-/// adopted deadline) with nothing to count (slow bit clear): under this mask such a word is
-/// exactly `OPEN`, and its deadline is `since + reset_timeout`.
+/// adopted deadline) with no window or rule (slow bit clear; the count bit may be set): under
+/// this mask such a word is exactly `OPEN`, and its deadline is `since + reset_timeout`.
 pub(super) const OPEN_PLAIN_MASK: u64 =
     KIND_MASK | SLOW as u64 | (u32::MAX as u64) << PAYLOAD_SHIFT;
 pub(super) const IN_FLIGHT_MASK: u32 = 0xFFFF;
@@ -65,10 +74,10 @@ impl Word {
     /// Kind and generation: which stretch of which state this is.
     #[inline]
     pub(super) fn epoch(self) -> u32 {
-        self.low() & !SLOW
+        self.low() & !PATHS
     }
 
-    /// The low half: epoch and slow bit.
+    /// The low half: epoch, slow and count bits.
     #[inline]
     pub(super) fn low(self) -> u32 {
         // Truncation intended.
@@ -98,7 +107,7 @@ impl Word {
     /// The first word of the next generation, in state `kind`, with an empty payload.
     pub(super) fn next(self, kind: u64) -> Word {
         let generation = self.generation().wrapping_add(1) & GEN_MASK;
-        Word((u64::from(generation) << GEN_SHIFT) | kind | u64::from(self.low() & SLOW))
+        Word((u64::from(generation) << GEN_SHIFT) | kind | u64::from(self.low() & PATHS))
     }
 
     #[inline]
@@ -210,6 +219,21 @@ mod tests {
         assert_eq!(w.next(OPEN).low() & SLOW, SLOW);
         assert_eq!(w.next(OPEN).generation(), 6);
         assert_eq!(Word(5 << GEN_SHIFT).next(OPEN).low() & SLOW, 0);
+    }
+
+    #[test]
+    fn the_count_bit_survives_transitions_and_counting_but_is_not_epoch() {
+        let w = Word(u64::from(COUNT) | (u64::from(GEN_MASK) << GEN_SHIFT) | CLOSED);
+        assert_eq!(w.epoch(), GEN_MASK << GEN_SHIFT);
+        assert_eq!(w.with_payload(7).low() & PATHS, COUNT);
+        let next = w.next(OPEN);
+        assert_eq!((next.low() & PATHS, next.generation()), (COUNT, 0));
+        assert_eq!(
+            w.low() & COUNTED_MASK,
+            0,
+            "closed with totals only: the counting path"
+        );
+        assert_ne!(w.low() & FAST_MASK, 0, "not the plain fast path");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::call::classify::Outcome;
 use crate::machine::state::State;
-use crate::stripes::{stripe_count, thread_number, CachePadded};
+use crate::stripes::{counting_slot, stripe_count, CachePadded, OWNED};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// A snapshot of a breaker, from [`Breaker::metrics`](crate::Breaker::metrics).
@@ -222,15 +222,20 @@ const FAILED: usize = 3;
 const IGNORED: usize = 4;
 const SLOW: usize = 5;
 
-/// One thread group's counters, on cache lines of their own.
-type Stripe = CachePadded<[AtomicU64; 6]>;
+/// One thread group's counters, on cache lines of their own: the cells its owner thread bumps
+/// with plain stores, and the cells threads sharing it bump with read-modify-writes (see
+/// [`counting_slot`]). A total is the sum of both over every stripe.
+struct Stripe {
+    owned: [AtomicU64; 6],
+    shared: [AtomicU64; 6],
+}
 
 /// Counters bumped by every call when on: one stripe per thread group, so that threads on
-/// different cores write different cache lines. Allocated on first use.
+/// different cores write different cache lines. Allocated when first turned on.
 pub(crate) struct Counters {
     on: AtomicBool,
     /// Boxed twice: a thin pointer keeps the breaker within three cache lines.
-    stripes: OnceLock<Box<Box<[Stripe]>>>,
+    stripes: OnceLock<Box<Box<[CachePadded<Stripe>]>>>,
 }
 
 impl Counters {
@@ -247,30 +252,49 @@ impl Counters {
     }
 
     #[allow(clippy::unnecessary_box_returns)] // a thin pointer, see `stripes`
-    fn make() -> Box<Box<[Stripe]>> {
+    fn make() -> Box<Box<[CachePadded<Stripe>]>> {
+        let zeros = || std::array::from_fn(|_| AtomicU64::new(0));
         Box::new(
             (0..stripe_count())
-                .map(|_| CachePadded(std::array::from_fn(|_| AtomicU64::new(0))))
+                .map(|_| {
+                    CachePadded(Stripe {
+                        owned: zeros(),
+                        shared: zeros(),
+                    })
+                })
                 .collect(),
         )
     }
 
     pub(crate) fn set_on(&self, on: bool) {
+        if on {
+            // Made before counting starts, so that no call has to.
+            let _ = self.stripes.get_or_init(Self::make);
+        }
         self.on.store(on, Ordering::Relaxed);
     }
 
+    /// Adds one to `counter` in this thread's stripe: inlined, with a plain load and store
+    /// when the thread owns the stripe (it is the cell's only writer, so nothing is lost).
     #[inline]
     fn bump(&self, counter: usize) {
-        if self.on.load(Ordering::Relaxed) {
-            self.bump_slow(counter);
+        if !self.on.load(Ordering::Relaxed) {
+            return;
         }
-    }
-
-    #[inline(never)]
-    fn bump_slow(&self, counter: usize) {
-        let stripes = self.stripes.get_or_init(Self::make);
-        let stripe = &stripes[thread_number() & (stripes.len() - 1)];
-        stripe[counter].fetch_add(1, Ordering::Relaxed);
+        let Some(stripes) = self.stripes.get() else {
+            return;
+        };
+        let slot = counting_slot();
+        let stripe = &stripes[(slot >> 1) & (stripes.len() - 1)];
+        if slot & OWNED != 0 {
+            let cell = &stripe.owned[counter];
+            cell.store(
+                cell.load(Ordering::Relaxed).wrapping_add(1),
+                Ordering::Relaxed,
+            );
+        } else {
+            stripe.shared[counter].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     #[inline]
@@ -304,8 +328,14 @@ impl Counters {
         }
         let mut sums = [0u64; 6];
         for stripe in self.stripes.get().map_or(&[][..], |s| &s[..][..]) {
-            for (sum, count) in sums.iter_mut().zip(stripe.iter()) {
-                *sum = sum.wrapping_add(count.load(Ordering::Relaxed));
+            for (sum, (owned, shared)) in sums
+                .iter_mut()
+                .zip(stripe.owned.iter().zip(stripe.shared.iter()))
+            {
+                let count = owned.load(Ordering::Relaxed);
+                *sum = sum
+                    .wrapping_add(count)
+                    .wrapping_add(shared.load(Ordering::Relaxed));
             }
         }
         Some(Totals {
