@@ -68,6 +68,10 @@ fn closed_success(c: &mut Criterion) {
     g.bench_function("registry_resolved_call", |b| {
         b.iter(|| poll_once(resolved.as_ref().call(ok()), &mut cx));
     });
+    let handle = registry.handle("key");
+    g.bench_function("registry_handle_clone_call", |b| {
+        b.iter(|| poll_once(black_box(&handle).clone().call_owned(ok()), &mut cx));
+    });
     g.finish();
 }
 
