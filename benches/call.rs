@@ -68,6 +68,10 @@ fn closed_success(c: &mut Criterion) {
     g.bench_function("registry_resolved_call", |b| {
         b.iter(|| poll_once(resolved.as_ref().call(ok()), &mut cx));
     });
+    let handle = registry.handle("key");
+    g.bench_function("registry_handle_clone_call", |b| {
+        b.iter(|| poll_once(black_box(&handle).clone().call_owned(ok()), &mut cx));
+    });
     g.finish();
 }
 
@@ -210,6 +214,20 @@ fn registry(c: &mut Criterion) {
             b.iter(|| poll_once(ok().protect(&registry, key), &mut cx));
         });
     }
+    // Two names in turn: the last name found is never the one asked for, so every call hashes
+    // and probes.
+    let registry = Registry::new();
+    let pair = ["svc-1".to_string(), "svc-2".to_string()];
+    for name in &pair {
+        registry.get_or_create(name);
+    }
+    let mut turn = 0;
+    g.bench_function("protect_alternating", |b| {
+        b.iter(|| {
+            turn ^= 1;
+            poll_once(ok().protect(&registry, &pair[turn]), &mut cx)
+        });
+    });
     let names: Vec<String> = (0..1_000_000).map(|i| format!("new-{i}")).collect();
     let registry = Registry::new();
     let mut next = 0;

@@ -323,6 +323,22 @@ fn a_dropped_registrys_breakers_are_freed_by_the_threads_that_used_them() {
 }
 
 #[test]
+fn a_new_registry_never_finds_a_dropped_ones_breakers() {
+    // The new registry may well live at the dropped one's address: what tells them apart in a
+    // thread's cache is a stamp never given to two registries.
+    for _ in 0..10 {
+        let (_clock, old) = manual_registry();
+        let stale = old.handle("db").to_arc();
+        let _ = old.handle("db");
+        drop(old);
+        let (_clock, new) = manual_registry();
+        let found = new.handle("db").to_arc();
+        assert!(!Arc::ptr_eq(&stale, &found), "a dropped registry's breaker");
+        assert!(Arc::ptr_eq(&found, &new.get("db").unwrap()));
+    }
+}
+
+#[test]
 fn many_names_on_one_thread_each_find_their_own_breaker() {
     let (_clock, registry) = manual_registry();
     let names: Vec<String> = (0..2_000)

@@ -40,6 +40,10 @@ pub trait ProtectExt: Future + Sized {
     /// drop(registry); // the future owns its breaker
     /// assert!(futures::executor::block_on(fut).is_err());
     /// ```
+    // Measured (benches/call.rs): out of line, the call and the future returned through
+    // memory cost ~1 ns of a ~10 ns call.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn protect<C, T, E>(
         self,
         registry: &Registry<C>,

@@ -22,13 +22,35 @@ pub(crate) struct NameHasher {
 /// bytes, hold every byte of it (so two such names are equal exactly when their keys are).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) struct Key {
-    pub(crate) hash: u64,
-    lo: u64,
-    hi: u64,
-    len: usize,
+    pub(crate) lo: u64,
+    pub(crate) hi: u64,
+    pub(crate) len: usize,
 }
 
 impl Key {
+    /// The key of a name of up to 16 bytes: its bytes as they are (no secret needed, nothing
+    /// to multiply), read as two overlapping words.
+    #[inline]
+    pub(crate) fn short(name: &str) -> Option<Key> {
+        let bytes = name.as_bytes();
+        let len = bytes.len();
+        let (lo, hi) = if len > 16 {
+            return None;
+        } else if len >= 8 {
+            (word(bytes), word(&bytes[len - 8..]))
+        } else if len >= 4 {
+            (half(bytes), half(&bytes[len - 4..]))
+        } else if len > 0 {
+            let packed = u64::from(bytes[0])
+                | u64::from(bytes[len / 2]) << 8
+                | u64::from(bytes[len - 1]) << 16;
+            (packed, 0)
+        } else {
+            (0, 0)
+        };
+        Some(Key { lo, hi, len })
+    }
+
     /// Whether comparing keys is comparing names: names of up to 16 bytes.
     #[inline]
     pub(crate) fn is_exact(&self) -> bool {
@@ -48,40 +70,36 @@ impl NameHasher {
         }
     }
 
-    /// The key of `name` under this secret.
+    /// The words a name is compared and hashed by (the secret enters only a long name's).
     #[inline]
     pub(crate) fn key(&self, name: &str) -> Key {
+        if let Some(key) = Key::short(name) {
+            return key;
+        }
         let bytes = name.as_bytes();
         let len = bytes.len();
         let seed = self.seed;
-        let (lo, hi) = if len <= 16 {
-            if len >= 8 {
-                (word(bytes), word(&bytes[len - 8..]))
-            } else if len >= 4 {
-                (half(bytes), half(&bytes[len - 4..]))
-            } else if len > 0 {
-                let packed = u64::from(bytes[0])
-                    | u64::from(bytes[len / 2]) << 8
-                    | u64::from(bytes[len - 1]) << 16;
-                (packed, 0)
-            } else {
-                (0, 0)
-            }
-        } else {
-            let mut acc = seed[1];
-            let mut rest = bytes;
-            while rest.len() > 16 {
-                acc = folded_multiply(word(rest) ^ seed[0], word(&rest[8..]) ^ acc);
-                rest = &rest[16..];
-            }
-            (word(&bytes[len - 16..]) ^ acc, word(&bytes[len - 8..]))
-        };
+        let mut acc = seed[1];
+        let mut rest = bytes;
+        while rest.len() > 16 {
+            acc = folded_multiply(word(rest) ^ seed[0], word(&rest[8..]) ^ acc);
+            rest = &rest[16..];
+        }
         Key {
-            hash: folded_multiply(lo ^ seed[0], hi ^ seed[1] ^ len as u64),
-            lo,
-            hi,
+            lo: word(&bytes[len - 16..]) ^ acc,
+            hi: word(&bytes[len - 8..]),
             len,
         }
+    }
+
+    /// The hash of `key` (of a name of any length), computed apart from the key so that a
+    /// lookup that finds its entry without it does not wait for the multiply.
+    #[inline]
+    pub(crate) fn hash(&self, key: &Key) -> u64 {
+        folded_multiply(
+            key.lo ^ self.seed[0],
+            key.hi ^ self.seed[1] ^ key.len as u64,
+        )
     }
 }
 
@@ -114,7 +132,7 @@ mod tests {
     use std::collections::HashSet;
 
     fn hash(h: &NameHasher, name: &str) -> u64 {
-        h.key(name).hash
+        h.hash(&h.key(name))
     }
 
     #[test]

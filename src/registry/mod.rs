@@ -68,7 +68,7 @@ pub struct Registry<C: Clock = SystemClock> {
     /// New breakers export their metrics when made (feature `metrics`).
     #[cfg(feature = "metrics")]
     exporting: std::sync::atomic::AtomicBool,
-    /// Identity, epoch and hash secret of this registry for the per-thread caches.
+    /// Stamp (identity and generation) and hash secret of this registry for the per-thread caches.
     token: Arc<Token>,
 }
 
@@ -355,7 +355,8 @@ impl<C: Clock + Clone> Registry<C> {
     /// assert_eq!(paid.unwrap(), "paid");
     /// # });
     /// ```
-    #[inline]
+    #[allow(clippy::inline_always)] // the hot half of `.protect`, see there
+    #[inline(always)]
     pub fn handle(&self, name: &str) -> BreakerHandle<C>
     where
         C: 'static,
@@ -373,9 +374,9 @@ impl<C: Clock + Clone> Registry<C> {
         C: 'static,
     {
         // Read before the look-up: a `remove` after this makes the cache entry stale.
-        let epoch = self.token.epoch();
+        let stamp = self.token.stamp();
         let handle = self.stripe_handle(name);
-        cache::put(&self.token, epoch, name, &handle);
+        cache::put(&self.token, stamp, name, &handle);
         handle
     }
 
