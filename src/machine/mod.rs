@@ -244,6 +244,7 @@ impl Machine {
     }
 
     /// The extra counts, if made.
+    #[inline]
     fn extras_if_any(&self) -> Option<&Extras> {
         self.events.get().map(|events| &events.extras)
     }

@@ -145,6 +145,7 @@ impl Counts {
 
     /// Records an outcome of generation `gen` at `now` (ns; only read by time windows) and
     /// returns the window's sums with it; `None` if the generation's window is already gone.
+    #[inline]
     pub(crate) fn record(&self, gen: u32, now: u64, mark: Mark) -> Option<Sums> {
         match &self.kind {
             Kind::Count(w) => w.record(gen, mark),
