@@ -46,8 +46,8 @@ use crate::machine::tally::Tally;
 use crate::machine::window::{Counts, Mark, Sums, Trip};
 use crate::machine::word::{
     counts_toward_trip, kind_of, state_of, Ticket, Word, CLOSED, COUNT, COUNTED_MASK, DISABLED,
-    EXPLICIT_DEADLINE, FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN,
-    OPEN_PLAIN_MASK, PATHS, SLOW,
+    EXPLICIT_DEADLINE, FAST_MASK, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, PATHS,
+    SLOW,
 };
 use crate::name::Name;
 use crate::observe::events::{shown, Events, Reason};
@@ -267,10 +267,7 @@ impl Machine {
         }
         extras.rule.store(rule.map(Arc::new));
         extras.ruled.store(ruled, Ordering::Relaxed);
-        self.set_paths(
-            config.rules().is_some() || ruled,
-            config.totals() || self.totals_pinned(),
-        );
+        self.refresh_paths(&config);
         extras.counting.store(ruled, Ordering::Relaxed);
     }
 
@@ -754,9 +751,9 @@ impl Machine {
             self.counters.admitted();
             return Ok(Ticket::new(w.epoch()));
         }
-        // A plain open period (no window or rule): the rejection path, decided in a small
-        // function of its own that answers in registers.
-        if w.0 & OPEN_PLAIN_MASK == OPEN {
+        // Open with no window or rule: the rejection path, decided in a small function of its
+        // own that answers in registers.
+        if u64::from(w.low() & COUNTED_MASK) == OPEN {
             if let Some(left) = self.open_left(w, now) {
                 return Err(Refusal {
                     state: State::Open,
@@ -767,14 +764,12 @@ impl Machine {
         self.admit_slow(w, now)
     }
 
-    /// For a plain open word: the time left of its open period, counting the rejection if
-    /// totals are on; `None` once the period is over (`admit_slow` then moves to half-open).
+    /// For an open word: the time left of its open period, counting the rejection if totals
+    /// are on; `None` once the period is over (`admit_slow` then moves to half-open).
     #[inline(never)]
     fn open_left<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Option<u64> {
         let t = now.get();
-        let deadline = self
-            .since(w)
-            .saturating_add(self.knobs.reset_timeout.load(Ordering::Relaxed));
+        let deadline = self.deadline(w);
         if t >= deadline {
             return None;
         }
@@ -1202,11 +1197,10 @@ impl Machine {
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_pinned();
-        let has_rule = self.has_rule();
         if totals {
             self.counters.set_on(true);
         }
-        self.set_paths(rules.is_some() || has_rule, totals);
+        self.refresh_paths(&config);
         if !totals {
             self.counters.set_on(false);
         }
@@ -1220,11 +1214,10 @@ impl Machine {
     /// publishes them (feature `metrics`). The hook the export needs in the core.
     #[cfg(feature = "metrics")]
     pub(crate) fn pin_totals(&self) {
-        let _guard = lock(&self.transition_lock);
+        let config = lock(&self.transition_lock);
         self.totals_pinned.store(true, Ordering::Relaxed);
         self.counters.set_on(true);
-        let w = self.load();
-        self.set_paths(w.low() & SLOW != 0, true);
+        self.refresh_paths(&config);
     }
 
     #[inline]
@@ -1241,9 +1234,14 @@ impl Machine {
         (if slow { SLOW } else { 0 }) | if count { COUNT } else { 0 }
     }
 
-    /// Sets the slow and count bits, leaving epoch and payload as they are.
-    fn set_paths(&self, slow: bool, count: bool) {
-        let paths = Self::paths(slow, count);
+    /// Sets the slow and count bits for `config` and what the breaker holds beyond it (a trip
+    /// rule, a metrics export), leaving epoch and payload as they are. Called under the
+    /// transition lock, after whatever they depend on is stored.
+    fn refresh_paths(&self, config: &Config) {
+        let paths = Self::paths(
+            config.rules().is_some() || self.has_rule(),
+            config.totals() || self.totals_pinned(),
+        );
         let mut w = self.load();
         loop {
             let low = (w.low() & !PATHS) | paths;

@@ -50,14 +50,9 @@ pub(super) const PATHS: u32 = SLOW | COUNT;
 /// bits. Zero under this mask is Closed (kind 0) with no counting.
 pub(super) const FAST_MASK: u32 = 0b111 | PATHS;
 /// The low-half bits the closed counting path checks: zero under this mask is Closed with
-/// nothing but totals to keep.
+/// nothing but totals to keep, and `OPEN` is Open with nothing but totals to keep.
 pub(super) const COUNTED_MASK: u32 = 0b111 | SLOW;
 pub(super) const PAYLOAD_SHIFT: u32 = 32;
-/// The bits that tell a plain open period (kind Open, payload 0: no backoff, no jitter, no
-/// adopted deadline) with no window or rule (slow bit clear; the count bit may be set): under
-/// this mask such a word is exactly `OPEN`, and its deadline is `since + reset_timeout`.
-pub(super) const OPEN_PLAIN_MASK: u64 =
-    KIND_MASK | SLOW as u64 | (u32::MAX as u64) << PAYLOAD_SHIFT;
 pub(super) const IN_FLIGHT_MASK: u32 = 0xFFFF;
 pub(super) const SUCCESS_SHIFT: u32 = 16;
 
