@@ -226,6 +226,25 @@ mod tests {
     }
 
     #[test]
+    fn readings_never_go_back_and_bracket_std_instants() {
+        let mut last = elapsed(Instant::now());
+        for _ in 0..10_000 {
+            let before = elapsed(Instant::now());
+            let a = Instant::now();
+            let b = Instant::now();
+            let after = elapsed(Instant::now());
+            assert!(
+                before >= last && after >= before,
+                "went back: {last:?} {before:?} {after:?}"
+            );
+            // Two std instants taken between two readings are no further apart than the readings.
+            let (readings, instants) = (after.saturating_sub(before), b.duration_since(a));
+            assert!(readings >= instants, "{readings:?} < {instants:?}");
+            last = after;
+        }
+    }
+
+    #[test]
     fn between_handles_borrows_and_saturation() {
         let p = |secs, nanos| Parts { secs, nanos };
         assert_eq!(
