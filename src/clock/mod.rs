@@ -58,8 +58,8 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 /// 20-25 ns on a VM) and a few integer instructions: the reading is taken apart into seconds
 /// and nanoseconds through `Instant`'s `Hash` impl instead of std's out-of-line `Instant`
 /// subtraction, which cost another ~3 ns. The first reading checks that this gives exactly what
-/// std's own arithmetic gives and, on a platform where it does not, every reading uses std's
-/// subtraction. Where even one `clock_gettime` per call is too much, see [`CoarseClock`].
+/// std's own arithmetic gives at five distances from the origin and, on a platform where it
+/// does not, every reading uses std's subtraction. Where even one `clock_gettime` per call is too much, see [`CoarseClock`].
 ///
 /// ```
 /// use protego_breaker::{Clock, SystemClock};

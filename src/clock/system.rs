@@ -5,15 +5,17 @@
 //! calls std does not inline: about 3 ns on top of the `clock_gettime` itself, measured on
 //! every reading an open circuit takes to reject a call. std offers no other safe way from an
 //! `Instant` to a number, except one: `Instant` implements `Hash`, derived over the reading's
-//! whole seconds and nanoseconds (`Timespec` on Unix, a `Duration` on Windows). A `Hasher` that
-//! keeps what it is given receives those two numbers, inlined, and the elapsed time is plain
-//! integer arithmetic from there.
+//! whole seconds and nanoseconds (`Timespec` on Unix, a `Duration` on Windows, WASI and UEFI).
+//! A `Hasher` that keeps what it is given receives those two numbers, inlined, and the elapsed
+//! time is plain integer arithmetic from there (the same borrow as std's own `sub_timespec`).
 //!
 //! How std hashes an `Instant` is not a promise, so nothing trusts it unchecked: when the origin
-//! is fixed, the origin and instants a known distance after it (built with std's own
-//! arithmetic) are taken apart and must give exactly those distances back, or every reading takes
-//! std's subtraction instead. A platform or a future std that hashes differently is slower,
-//! never wrong.
+//! is fixed, the origin and instants five known distances after it (built with std's own
+//! arithmetic: within a second, across a second boundary, across decades) are taken apart and
+//! must give exactly those distances back, or every reading takes std's subtraction instead. A
+//! change in the number, order, types or units of the hashed fields is caught there; a platform
+//! whose `Instant` is one number (SOLID's microsecond ticks) fails the check and falls back, as
+//! meant. In debug builds every reading is also compared with std's subtraction.
 
 use std::hash::{Hash, Hasher};
 use std::sync::OnceLock;
@@ -74,7 +76,7 @@ impl Hasher for Keep {
 }
 
 #[inline]
-fn parts(at: &Instant) -> Option<Parts> {
+fn parts(at: &impl Hash) -> Option<Parts> {
     let mut keep = Keep::default();
     at.hash(&mut keep);
     (keep.seen == 2).then_some(Parts {
@@ -134,8 +136,9 @@ fn takes_apart(origin: Instant, origin_parts: Parts) -> bool {
 
 static ORIGIN: OnceLock<Origin> = OnceLock::new();
 
-/// Time elapsed from the shared origin to `now`, zero if `now` is before it. The first reading
-/// ever taken becomes the origin.
+/// Time elapsed from the shared origin to `now`, zero if `now` is before it. The origin is the
+/// reading of the first call to fix it; a reading taken just before it by a thread that lost
+/// that race comes out as zero.
 #[inline]
 pub(super) fn elapsed(now: Instant) -> Duration {
     ORIGIN.get_or_init(|| Origin::new(now)).to(now)
@@ -146,7 +149,9 @@ impl Origin {
     fn to(&self, now: Instant) -> Duration {
         if let Some(from) = self.parts {
             if let Some(to) = parts(&now) {
-                return between(from, to);
+                let elapsed = between(from, to);
+                debug_assert_eq!(elapsed, now.saturating_duration_since(self.at));
+                return elapsed;
             }
         }
         now.saturating_duration_since(self.at)
@@ -157,6 +162,9 @@ impl Origin {
 mod tests {
     use super::*;
 
+    // On Unix and Windows std hashes an `Instant` as seconds then nanoseconds; elsewhere (SOLID)
+    // falling back is the right answer, so the tests that insist on the fast path stop here.
+    #[cfg(any(unix, windows))]
     #[test]
     fn instants_come_apart_on_this_platform() {
         // The fast path is what CI measures and ships on Linux; if std changes how it hashes an
@@ -166,6 +174,7 @@ mod tests {
         assert!(takes_apart(now, p));
     }
 
+    #[cfg(any(unix, windows))]
     #[test]
     fn taken_apart_differences_agree_with_std() {
         let a = Instant::now();
@@ -205,8 +214,49 @@ mod tests {
         let mut k = Keep::default();
         k.write_u64(u64::MAX); // seconds past i64
         assert_eq!(k.seen, SPOILED);
+        let mut k = Keep::default();
+        k.write_i64(1);
+        k.write_i64(2); // two 64-bit fields
+        assert_eq!(k.seen, SPOILED);
     }
 
+    #[test]
+    fn only_seconds_then_nanoseconds_come_apart() {
+        assert_eq!(parts(&(7i64, 9u32)), Some(Parts { secs: 7, nanos: 9 }));
+        assert_eq!(parts(&(7u64, 9u32)), Some(Parts { secs: 7, nanos: 9 }));
+        assert_eq!(parts(&5u64), None, "one number (SOLID's ticks)");
+        assert_eq!(parts(&(1i64, 2i64)), None);
+        assert_eq!(parts(&(2u32, 1i64)), None, "nanoseconds first");
+        assert_eq!(parts(&(1i64, 2u32, 0u8)), None, "a third field");
+        assert_eq!(parts(&(1i64, NANOS_PER_SEC)), None, "not below a second");
+    }
+
+    #[cfg(any(unix, windows))]
+    #[test]
+    fn an_origin_whose_parts_are_off_fails_the_check() {
+        let at = Instant::now();
+        let p = parts(&at).unwrap();
+        assert!(takes_apart(at, p));
+        let off = [
+            Parts {
+                secs: p.secs - 1,
+                ..p
+            },
+            Parts {
+                secs: p.secs + 1,
+                ..p
+            },
+            Parts {
+                nanos: (p.nanos + 1) % NANOS_PER_SEC,
+                ..p
+            },
+        ];
+        for bad in off {
+            assert!(!takes_apart(at, bad), "{bad:?} passed for {p:?}");
+        }
+    }
+
+    #[cfg(any(unix, windows))]
     #[test]
     fn both_ways_of_reading_agree_and_saturate() {
         let at = Instant::now();
@@ -258,5 +308,14 @@ mod tests {
             between(p(i64::MIN, 0), p(i64::MAX, 5)),
             Duration::new(u64::MAX, 5)
         );
+        assert_eq!(
+            between(p(i64::MIN, 5), p(i64::MAX, 0)),
+            Duration::new(u64::MAX - 1, 999_999_995)
+        );
+        assert_eq!(
+            between(p(-1, 999_999_999), p(0, 0)),
+            Duration::from_nanos(1)
+        );
+        assert_eq!(between(p(0, 999_999_999), p(0, 0)), Duration::ZERO);
     }
 }
