@@ -44,6 +44,20 @@ fn totals_count_every_fate() {
     );
 }
 
+/// `calls` calls on `breaker`, every `nth` of them (the first included) failing.
+fn calls_failing_every(breaker: &Breaker<ManualClock>, calls: u64, nth: u64) {
+    for i in 0..calls {
+        let fut = breaker.call(async move {
+            if i % nth == 0 {
+                Err(BOOM)
+            } else {
+                Ok(())
+            }
+        });
+        let _ = futures::executor::block_on(fut);
+    }
+}
+
 #[test]
 fn totals_lose_no_increment_under_threads() {
     const THREADS: u64 = 4;
@@ -56,18 +70,7 @@ fn totals_lose_no_increment_under_threads() {
     let breaker = Breaker::with_clock(config, ManualClock::new());
     std::thread::scope(|s| {
         for _ in 0..THREADS {
-            s.spawn(|| {
-                for i in 0..CALLS {
-                    let fut = breaker.call(async move {
-                        if i % 5 == 0 {
-                            Err(BOOM)
-                        } else {
-                            Ok(())
-                        }
-                    });
-                    let _ = futures::executor::block_on(fut);
-                }
-            });
+            s.spawn(|| calls_failing_every(&breaker, CALLS, 5));
         }
     });
     let t = breaker.metrics().totals.unwrap();
@@ -97,16 +100,7 @@ fn totals_lose_no_increment_with_more_threads_than_stripes_coming_and_going() {
             for _ in 0..threads {
                 s.spawn(|| {
                     start.wait();
-                    for i in 0..CALLS {
-                        let fut = breaker.call(async move {
-                            if i % 4 == 0 {
-                                Err(BOOM)
-                            } else {
-                                Ok(())
-                            }
-                        });
-                        let _ = futures::executor::block_on(fut);
-                    }
+                    calls_failing_every(&breaker, CALLS, 4);
                 });
             }
         });
