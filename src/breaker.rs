@@ -9,8 +9,9 @@ use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
 use crate::machine::link::Link;
 use crate::machine::state::State;
+use crate::machine::transition::Manual;
 use crate::machine::word::Ticket;
-use crate::machine::{Machine, Manual, Now, Refusal};
+use crate::machine::{Machine, Now, Refusal};
 use crate::observe::events::Transition;
 use crate::observe::metrics::{Counts, Metrics, WindowCounts};
 

@@ -8,7 +8,7 @@
 //! within three cache lines.
 
 use crate::config::Config;
-use crate::machine::backoff::Period;
+use crate::machine::open_period::Period;
 use crate::sync::{fence, spin_loop, AtomicU32, AtomicU64, Ordering};
 
 pub(crate) struct Knobs {

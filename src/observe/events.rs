@@ -5,9 +5,9 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use crate::error::Rejected;
+use crate::machine::companion::Extras;
 use crate::machine::link::Link;
 use crate::machine::state::State;
-use crate::machine::Extras;
 use crate::name::Name;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 

@@ -1,0 +1,97 @@
+//! Reconfiguration in place, and the word's path bits that follow the config.
+//!
+//! Owns `reconfigure` (new knobs under the transition lock; state, counts, generation and start
+//! times stay) and `refresh_paths`, the one place the out-of-line and count bits are derived
+//! from the config and what the breaker holds beyond it (a trip rule, totals kept on for an
+//! exporter). Keeps: the path bits change by compare-and-swap without touching the epoch, so
+//! calls in flight keep their tickets; counting starts before a bit sends calls to be counted
+//! and stops after.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::machine::open_period::seed_of;
+use crate::machine::window::Counts;
+use crate::machine::word::{Word, COUNT, PATHS, SLOW};
+use crate::machine::Machine;
+use crate::sync::{lock, Ordering};
+
+impl Machine {
+    /// Replaces the knobs in place. State, counts, generation and start times stay as they are.
+    pub(crate) fn reconfigure(&self, config: Config) {
+        let mut current = lock(&self.transition_lock);
+        self.knobs.store(&config);
+        // A new window (empty) only when its rules change: other updates keep its counts.
+        let rules = config.rules();
+        let held = self.with_window(|window| window.rules);
+        if rules != held {
+            self.window
+                .store(rules.map(|rules| Arc::new(Counts::new(rules))));
+            self.swapped.store(true, Ordering::Release);
+            self.windowed.store(rules.is_some(), Ordering::Relaxed);
+            self.timed.store(
+                rules.is_some_and(|rules| rules.slow_nanos > 0),
+                Ordering::Relaxed,
+            );
+        }
+        // Counting starts before the slow bit sends calls to be counted, and stops after.
+        let totals = config.totals() || self.totals_pinned();
+        if totals {
+            self.counters.set_on(true);
+        }
+        self.refresh_paths(&config);
+        if !totals {
+            self.counters.set_on(false);
+        }
+        if config.jitter_seed() != current.jitter_seed() {
+            self.rng.store(seed_of(&config), Ordering::Relaxed);
+        }
+        **current = config;
+    }
+
+    /// Turns call totals on for good, whatever the config says now or later: a metrics export
+    /// publishes them (feature `metrics`). The hook the export needs in the core.
+    #[cfg(feature = "metrics")]
+    pub(crate) fn pin_totals(&self) {
+        let config = lock(&self.transition_lock);
+        self.totals_pinned.store(true, Ordering::Relaxed);
+        self.counters.set_on(true);
+        self.refresh_paths(&config);
+    }
+
+    #[inline]
+    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
+    pub(super) fn totals_pinned(&self) -> bool {
+        #[cfg(feature = "metrics")]
+        return self.totals_pinned.load(Ordering::Relaxed);
+        #[cfg(not(feature = "metrics"))]
+        false
+    }
+
+    /// The word's slow and count bits: `slow` with a window or a trip rule, `count` with totals.
+    pub(super) fn paths(slow: bool, count: bool) -> u32 {
+        (if slow { SLOW } else { 0 }) | if count { COUNT } else { 0 }
+    }
+
+    /// Sets the slow and count bits for `config` and what the breaker holds beyond it (a trip
+    /// rule, a metrics export), leaving epoch and payload as they are. Called under the
+    /// transition lock, after whatever they depend on is stored.
+    pub(super) fn refresh_paths(&self, config: &Config) {
+        let paths = Self::paths(
+            config.rules().is_some() || self.has_rule(),
+            config.totals() || self.totals_pinned(),
+        );
+        let mut w = self.load();
+        loop {
+            let low = (w.low() & !PATHS) | paths;
+            let next = Word((w.0 & !u64::from(u32::MAX)) | u64::from(low));
+            if next == w {
+                return;
+            }
+            match self.try_swap(w, next) {
+                Ok(()) => return,
+                Err(actual) => w = actual,
+            }
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Unit tests of the machine that need its private parts.
+
+use super::*;
+use crate::call::classify::Outcome;
+use crate::machine::link::Link;
+use crate::observe::events::Reason;
+
+fn now(t: u64) -> Now<impl FnMut() -> u64> {
+    Now::new(move || t)
+}
+
+fn machine(threshold: u32, timeout_ns: u64, trials: u32) -> Machine {
+    let cfg = Config::builder()
+        .failure_threshold(threshold)
+        .reset_timeout(std::time::Duration::from_nanos(timeout_ns))
+        .half_open_retries(trials)
+        .build()
+        .unwrap();
+    Machine::new(cfg, None, 0)
+}
+
+#[test]
+fn turning_totals_on_keeps_the_epoch_of_calls_in_flight() {
+    let m = machine(2, 10, 1);
+    let t = m.admit(&mut now(0)).unwrap();
+    let totals_on = Config::builder()
+        .failure_threshold(2)
+        .totals(true)
+        .build()
+        .unwrap();
+    m.reconfigure(totals_on);
+    m.record(t, Outcome::Failure, &mut now(0));
+    assert_eq!(m.consecutive_failures(), 1, "the failure still counts");
+    let t = m.admit(&mut now(0)).unwrap();
+    m.record(t, Outcome::Failure, &mut now(0));
+    assert_eq!(m.state(&mut now(0)), State::Open);
+    let totals = m.totals().unwrap();
+    assert_eq!(
+        (totals.admitted, totals.failed),
+        (1, 2),
+        "counted from the switch on"
+    );
+}
+
+#[test]
+fn closed_success_with_no_failures_leaves_the_word_untouched() {
+    let m = machine(3, 10, 1);
+    let before = m.word.load(Ordering::Relaxed);
+    let t = m.admit(&mut now(0)).unwrap();
+    m.record(t, Outcome::Success, &mut Now::new(|| panic!("clock read")));
+    assert_eq!(m.word.load(Ordering::Relaxed), before);
+}
+
+#[test]
+fn closed_path_never_reads_the_clock() {
+    let m = machine(3, 10, 1);
+    let mut no_clock = Now::new(|| -> u64 { panic!("clock read on the closed path") });
+    let t = m.admit(&mut no_clock).unwrap();
+    m.record(t, Outcome::Failure, &mut no_clock);
+    let t = m.admit(&mut no_clock).unwrap();
+    m.record(t, Outcome::Success, &mut no_clock);
+    assert_eq!(m.consecutive_failures(), 0);
+}
+
+/// A link that counts `failures_changed` calls.
+struct Counting(Arc<std::sync::atomic::AtomicU32>);
+
+impl Link for Counting {
+    fn transitioned(&self, _: State, _: State, _: Reason) {}
+    fn trial_budget(&self) -> Option<u32> {
+        None
+    }
+    fn trial_wanted(&self) {}
+    fn trial_finished(&self, _: Outcome) {}
+    fn failures_changed(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+    fn is_online(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
+    let m = machine(3, 10, 1);
+    let heard = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    assert!(m.set_link(Box::new(Counting(Arc::clone(&heard)))));
+    let call = |outcome| {
+        let t = m.admit(&mut now(0)).unwrap();
+        m.record(t, outcome, &mut now(0));
+        heard.load(Ordering::Relaxed)
+    };
+    assert_eq!(call(Outcome::Success), 0, "a clean success: nothing");
+    assert_eq!(call(Outcome::Failure), 1);
+    assert_eq!(m.closed_failures(), Some((1, 3)));
+    assert_eq!(call(Outcome::Failure), 2);
+    assert_eq!(call(Outcome::Success), 3, "the reset");
+    assert_eq!(m.closed_failures(), Some((0, 3)));
+    assert_eq!(call(Outcome::Success), 3, "clean again: nothing");
+    call(Outcome::Failure);
+    call(Outcome::Failure);
+    assert_eq!(
+        call(Outcome::Failure),
+        5,
+        "the tripping failure is a transition"
+    );
+    assert_eq!(m.closed_failures(), None, "open");
+}
+
+#[test]
+fn the_tripping_failure_stamps_the_open_generation() {
+    let m = machine(1, 100, 1);
+    let t = m.admit(&mut now(7)).unwrap();
+    m.record(t, Outcome::Failure, &mut now(7));
+    assert_eq!(
+        m.admit(&mut now(50)),
+        Err(Refusal {
+            state: State::Open,
+            retry_after: Some(57)
+        })
+    );
+}
