@@ -56,8 +56,7 @@
 
 mod config;
 mod error;
-#[allow(clippy::module_inception)]
-mod fleet;
+mod handle;
 mod link;
 #[cfg(feature = "serde")]
 mod settings;
@@ -69,9 +68,13 @@ mod types;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+// link.rs still names the handle's module by its old name; drop this once it imports
+// `handle::Inner`.
+use self::handle as fleet;
+
 pub use config::FleetConfig;
 pub use error::StoreError;
-pub use fleet::Fleet;
+pub use handle::Fleet;
 #[cfg(feature = "serde")]
 pub use settings::FleetSettings;
 pub use store::{ChangeStream, Store};

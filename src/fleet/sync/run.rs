@@ -17,7 +17,7 @@ use std::task::Poll;
 use std::time::Duration;
 
 use crate::call::classify::Outcome;
-use crate::fleet::fleet::Inner;
+use crate::fleet::handle::Inner;
 use crate::fleet::link::{Command, Slot};
 use crate::fleet::{
     with_timeout, Change, ChangeStream, Epoch, Failures, FailuresOutcome, LeaseId, LeaseOutcome,

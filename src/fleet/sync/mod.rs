@@ -1,0 +1,3 @@
+mod run;
+
+pub(crate) use run::Run;
