@@ -60,6 +60,7 @@ mod handle;
 mod link;
 #[cfg(feature = "serde")]
 mod settings;
+mod sleeper;
 mod store;
 mod sync;
 mod timeout;
@@ -77,12 +78,13 @@ pub use error::StoreError;
 pub use handle::Fleet;
 #[cfg(feature = "serde")]
 pub use settings::FleetSettings;
-pub use store::{ChangeStream, Store};
 #[cfg(feature = "redis-smol")]
-pub use timeout::AsyncIoSleeper;
+pub use sleeper::AsyncIoSleeper;
 #[cfg(feature = "redis-tokio")]
-pub use timeout::TokioSleeper;
-pub use timeout::{with_timeout, Sleep, Sleeper};
+pub use sleeper::TokioSleeper;
+pub use sleeper::{Sleep, Sleeper};
+pub use store::{ChangeStream, Store};
+pub use timeout::with_timeout;
 pub use types::{
     Change, Epoch, Failures, FailuresOutcome, FailuresResult, LeaseId, LeaseOutcome, LeaseResult,
     Manual, ReportResult, SharedState, StateKind, TrialOutcome, Trip, TripOutcome, TripResult,

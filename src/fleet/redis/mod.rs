@@ -1,5 +1,27 @@
-//! [`Store`](crate::fleet::Store) on Redis: one Lua script per operation, a multiplexed connection, pub/sub pushes.
+//! [`Store`](crate::fleet::Store) on Redis: one Lua script per operation over a multiplexed
+//! connection, and pub/sub pushes of every change.
+//!
+//! Each store operation is one script that runs atomically on the server, so a compare-and-set on
+//! the epoch (a trip, a failure share) and all that follows from it (the votes or shares counted,
+//! the push) happen in one step that no other replica can interleave with. Every transition a
+//! script makes takes a new epoch, greater than every earlier one even after the keys expired or
+//! Redis lost its data (epochs are seeded from the store's time), and publishes the change. The
+//! store owns no task of its own and trusts nothing it reads: a reply or a push that does not parse
+//! is an error naming the operation.
+//!
+//! - [`RedisConfig`]: the address, the key prefix, the op timeout and the idle TTL.
+//! - [`RedisStore`]: the [`Store`](crate::fleet::Store) itself; cheap to share behind an `Arc`.
+//! - [`parse_change`]: a pushed message read back, for tools that subscribe on their own.
+//! - [`MAX_MS`]: the longest duration a script takes; longer ones are clamped.
 
+mod changes;
+mod config;
+mod connection;
+mod reply;
+mod script;
 mod store;
 
-pub use store::{parse_change, RedisConfig, RedisStore, MAX_MS};
+pub use changes::parse_change;
+pub use config::RedisConfig;
+pub use script::MAX_MS;
+pub use store::RedisStore;
