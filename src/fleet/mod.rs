@@ -56,11 +56,11 @@
 
 mod config;
 mod error;
-#[allow(clippy::module_inception)]
-mod fleet;
+mod handle;
 mod link;
 #[cfg(feature = "serde")]
 mod settings;
+mod sleeper;
 mod store;
 mod sync;
 mod timeout;
@@ -69,17 +69,22 @@ mod types;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+// link.rs still names the handle's module by its old name; drop this once it imports
+// `handle::Inner`.
+use self::handle as fleet;
+
 pub use config::FleetConfig;
 pub use error::StoreError;
-pub use fleet::Fleet;
+pub use handle::Fleet;
 #[cfg(feature = "serde")]
 pub use settings::FleetSettings;
-pub use store::{ChangeStream, Store};
 #[cfg(feature = "redis-smol")]
-pub use timeout::AsyncIoSleeper;
+pub use sleeper::AsyncIoSleeper;
 #[cfg(feature = "redis-tokio")]
-pub use timeout::TokioSleeper;
-pub use timeout::{with_timeout, Sleep, Sleeper};
+pub use sleeper::TokioSleeper;
+pub use sleeper::{Sleep, Sleeper};
+pub use store::{ChangeStream, Store};
+pub use timeout::with_timeout;
 pub use types::{
     Change, Epoch, Failures, FailuresOutcome, FailuresResult, LeaseId, LeaseOutcome, LeaseResult,
     Manual, ReportResult, SharedState, StateKind, TrialOutcome, Trip, TripOutcome, TripResult,

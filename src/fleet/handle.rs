@@ -1,4 +1,11 @@
-//! [`Fleet`]: the handle that shares breakers through a store, and makes the sync future.
+//! [`Fleet`]: the handle that shares breakers through a store and makes the sync future, and
+//! [`Inner`], what its clones, the breakers' links and the sync future share.
+//!
+//! The handle does no I/O: joining a breaker attaches a link and queues the breaker for the
+//! sync future, which alone talks to the store and alone sets the fleet online. Commands are
+//! queued only while a sync future runs, checked again under the queue's lock, which the sync
+//! future also takes to clear the queue as it ends, so no command outlives it; breakers
+//! joined while none runs wait in the queue for the next one.
 
 use std::collections::VecDeque;
 use std::fmt;

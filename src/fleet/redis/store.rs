@@ -1,0 +1,287 @@
+//! [`RedisStore`]: the store itself, its key layout, and each [`Store`] operation as one
+//! script run.
+//!
+//! Breaker `name` lives in four keys under one hash tag, `{prefix:name}` ([`RedisStore::keys`]),
+//! so every script touches one Redis Cluster slot; the scripts read them in that order. Each
+//! operation sends the keys, the channel, the name and the idle TTL, then its own arguments,
+//! and reads back one status; a status the operation does not know is a
+//! [`StoreError::BadReply`], never taken for another. The open period, lease, vote and share
+//! expiries all run on the store's clock (`TIME` inside the scripts), so replicas' clocks never
+//! need to agree.
+
+use std::sync::atomic::AtomicU32;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+
+use super::reply::bad;
+use super::script::{ms, scripts, Arg};
+use super::RedisConfig;
+use crate::fleet::{
+    ChangeStream, Epoch, Failures, FailuresOutcome, FailuresResult, LeaseId, LeaseOutcome,
+    LeaseResult, Manual, ReportResult, SharedState, Sleeper, Store, StoreError, TrialOutcome, Trip,
+    TripOutcome, TripResult,
+};
+
+/// The Redis store. Cheap to share behind an `Arc`; connects lazily and reconnects after a
+/// dropped connection or repeated timeouts. Owns no task of its own: the `redis` crate runs
+/// one driver task per connection on the runtime of its feature (tokio or smol), which ends
+/// when the connection (this store, or a subscription stream) is dropped.
+pub struct RedisStore {
+    pub(super) client: redis::Client,
+    prefix: String,
+    pub(super) channel: String,
+    pub(super) op_timeout: Duration,
+    pub(super) idle_ttl_ms: u64,
+    pub(super) sleeper: Arc<dyn Sleeper>,
+    pub(super) conn: Mutex<Option<MultiplexedConnection>>,
+    pub(super) timeouts_in_a_row: AtomicU32,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("prefix", &self.prefix)
+            .field("op_timeout", &self.op_timeout)
+            .field("idle_ttl_ms", &self.idle_ttl_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A store for `config`; no I/O until the first operation. `sleeper` makes the op-timeout
+    /// timers on the user's runtime.
+    ///
+    /// # Errors
+    /// [`StoreError::Refused`] when the URL does not parse.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// use protego_breaker::fleet::{Sleep, Sleeper};
+    /// let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// assert!(RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), sleeper.clone()).is_ok());
+    /// assert!(RedisStore::new(RedisConfig::new("nope://"), sleeper).is_err());
+    /// ```
+    pub fn new(config: RedisConfig, sleeper: Arc<dyn Sleeper>) -> Result<Self, StoreError> {
+        let client = redis::Client::open(config.url.as_str()).map_err(|e| StoreError::Refused {
+            op: "open",
+            detail: format!("bad store address {:?}: {e}", config.url),
+        })?;
+        Ok(Self {
+            client,
+            channel: format!("{}:events", config.key_prefix),
+            prefix: config.key_prefix,
+            op_timeout: config.op_timeout,
+            idle_ttl_ms: ms(config.idle_ttl).max(1),
+            sleeper,
+            conn: Mutex::new(None),
+            timeouts_in_a_row: AtomicU32::new(0),
+        })
+    }
+
+    /// The pub/sub channel of this store's prefix.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Sleep, Sleeper};
+    /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
+    /// assert_eq!(store.channel(), "protego:events");
+    /// # Ok::<(), protego_breaker::fleet::StoreError>(())
+    /// ```
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+
+    /// The four keys of breaker `name`, in script order: state (hash), leases (zset), votes
+    /// (zset), failure shares (hash). One hash tag, so one Redis Cluster slot.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Sleep, Sleeper};
+    /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
+    /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
+    /// assert_eq!(store.keys("db")[0], "{protego:db}:state");
+    /// # Ok::<(), protego_breaker::fleet::StoreError>(())
+    /// ```
+    pub fn keys(&self, name: &str) -> [String; 4] {
+        let tag = format!("{{{}:{}}}", self.prefix, name);
+        [
+            format!("{tag}:state"),
+            format!("{tag}:leases"),
+            format!("{tag}:votes"),
+            format!("{tag}:failures"),
+        ]
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for RedisStore {
+    async fn read(&self, name: &str) -> Result<SharedState, StoreError> {
+        let r = self.eval("read", name, &scripts().read, &[]).await?;
+        match r.status.as_str() {
+            "ok" => Ok(r.state),
+            _ => Err(r.unexpected("read")),
+        }
+    }
+
+    async fn trip(&self, name: &str, trip: Trip<'_>) -> Result<TripResult, StoreError> {
+        let args = [
+            Arg::Int(trip.expected_epoch.0),
+            Arg::Str(trip.replica_id),
+            Arg::Int(ms(trip.open_for)),
+            Arg::Int(u64::from(trip.quorum)),
+            Arg::Int(ms(trip.quorum_window)),
+        ];
+        let r = self.eval("trip", name, &scripts().trip, &args).await?;
+        let outcome = match r.status.as_str() {
+            "opened" => TripOutcome::Opened,
+            "voted" => TripOutcome::Voted {
+                votes: u32::try_from(r.extra)
+                    .map_err(|_| bad("trip", "vote count out of range"))?,
+            },
+            "stale" => TripOutcome::Stale,
+            _ => return Err(r.unexpected("trip")),
+        };
+        Ok(TripResult {
+            outcome,
+            state: r.state,
+        })
+    }
+
+    async fn count_failures(
+        &self,
+        name: &str,
+        failures: Failures<'_>,
+    ) -> Result<FailuresResult, StoreError> {
+        let args = [
+            Arg::Int(failures.expected_epoch.0),
+            Arg::Str(failures.replica_id),
+            Arg::Int(u64::from(failures.failures)),
+            Arg::Int(u64::from(failures.threshold)),
+            Arg::Int(ms(failures.window).max(1)),
+            Arg::Int(ms(failures.open_for)),
+            Arg::Int(u64::from(failures.quorum)),
+            Arg::Int(ms(failures.quorum_window)),
+        ];
+        let r = self
+            .eval("count_failures", name, &scripts().failures, &args)
+            .await?;
+        let outcome = match r.status.as_str() {
+            "opened" => FailuresOutcome::Opened,
+            "counted" => FailuresOutcome::Counted {
+                total: u32::try_from(r.extra)
+                    .map_err(|_| bad("count_failures", "failure sum out of range"))?,
+            },
+            "stale" => FailuresOutcome::Stale,
+            _ => return Err(r.unexpected("count_failures")),
+        };
+        Ok(FailuresResult {
+            outcome,
+            state: r.state,
+        })
+    }
+
+    async fn acquire_lease(
+        &self,
+        name: &str,
+        epoch: Epoch,
+        lease: Duration,
+        max_trials: u32,
+    ) -> Result<LeaseResult, StoreError> {
+        let args = [
+            Arg::Int(epoch.0),
+            Arg::Int(ms(lease).max(1)),
+            Arg::Int(u64::from(max_trials)),
+        ];
+        let r = self
+            .eval("acquire_lease", name, &scripts().acquire, &args)
+            .await?;
+        let outcome = match r.status.as_str() {
+            "granted" => LeaseOutcome::Granted(LeaseId(r.extra)),
+            "full" => LeaseOutcome::Full,
+            "stale" => LeaseOutcome::Stale,
+            _ => return Err(r.unexpected("acquire_lease")),
+        };
+        Ok(LeaseResult {
+            outcome,
+            state: r.state,
+        })
+    }
+
+    async fn report(
+        &self,
+        name: &str,
+        epoch: Epoch,
+        lease: LeaseId,
+        outcome: TrialOutcome,
+        max_trials: u32,
+        next_open: Duration,
+    ) -> Result<ReportResult, StoreError> {
+        let args = [
+            Arg::Int(epoch.0),
+            Arg::Int(lease.0),
+            Arg::Str(outcome.as_str()),
+            Arg::Int(u64::from(max_trials)),
+            Arg::Int(ms(next_open)),
+        ];
+        let r = self.eval("report", name, &scripts().report, &args).await?;
+        let applied = match r.status.as_str() {
+            "applied" => true,
+            "stale" => false,
+            _ => return Err(r.unexpected("report")),
+        };
+        Ok(ReportResult {
+            applied,
+            state: r.state,
+        })
+    }
+
+    async fn set_manual(&self, name: &str, manual: Manual) -> Result<SharedState, StoreError> {
+        let args = [Arg::Str(manual.as_str())];
+        let r = self
+            .eval("set_manual", name, &scripts().manual, &args)
+            .await?;
+        match r.status.as_str() {
+            "applied" => Ok(r.state),
+            _ => Err(r.unexpected("set_manual")),
+        }
+    }
+
+    async fn subscribe(&self) -> Result<ChangeStream, StoreError> {
+        self.changes().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_share_one_hash_tag() {
+        let store = RedisStore::new(
+            RedisConfig::new("redis://127.0.0.1:1/"),
+            Arc::new(|_| -> crate::fleet::Sleep { Box::pin(std::future::pending()) }),
+        )
+        .unwrap();
+        assert_eq!(
+            store.keys("x"),
+            [
+                "{protego:x}:state".to_owned(),
+                "{protego:x}:leases".to_owned(),
+                "{protego:x}:votes".to_owned(),
+                "{protego:x}:failures".to_owned()
+            ]
+        );
+        assert_eq!(store.channel(), "protego:events");
+        assert!(RedisStore::new(
+            RedisConfig::new("nope://"),
+            Arc::new(|_| -> crate::fleet::Sleep { Box::pin(std::future::pending()) })
+        )
+        .is_err());
+    }
+}
