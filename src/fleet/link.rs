@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::breaker::Breaker;
 use crate::call::classify::Outcome;
 use crate::clock::Clock;
-use crate::fleet::fleet::Inner;
+use crate::fleet::handle::Inner;
 use crate::machine::link::Link;
 use crate::machine::state::State;
 use crate::observe::events::Reason;

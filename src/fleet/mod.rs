@@ -69,10 +69,6 @@ mod types;
 #[cfg(feature = "redis")]
 pub mod redis;
 
-// link.rs still names the handle's module by its old name; drop this once it imports
-// `handle::Inner`.
-use self::handle as fleet;
-
 pub use config::FleetConfig;
 pub use error::StoreError;
 pub use handle::Fleet;
