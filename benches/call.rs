@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use protego_breaker::{
-    Breaker, CircuitBreaker, CoarseClock, Config, ManualClock, Outcome, ProtectExt, Registry,
-    State, Window,
+    call::Outcome, clock::CoarseClock, config::Window, Breaker, CircuitBreaker, Config,
+    ManualClock, ProtectExt, Registry, State,
 };
 
 type Out = Result<u64, u64>;
@@ -265,8 +265,9 @@ fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> D
 /// (reads it twice), call totals on, and a classifier.
 fn policies(c: &mut Criterion) {
     let mut cx = new_cx();
-    let never =
-        |b: protego_breaker::ConfigBuilder| b.failure_rate_threshold(100).minimum_calls(100);
+    let never = |b: protego_breaker::config::ConfigBuilder| {
+        b.failure_rate_threshold(100).minimum_calls(100)
+    };
     let consecutive = Breaker::new(config(u32::MAX, 2));
     let count = Breaker::new(
         never(Config::builder().window(Window::Count(100)))
@@ -332,7 +333,7 @@ fn metrics_export(c: &mut Criterion) {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     let exported = Breaker::new(Config::default()).named("exported");
     #[cfg(feature = "metrics")]
-    protego_breaker::metrics::ExportMetrics::export_metrics(&exported);
+    protego_breaker::integrations::metrics::ExportMetrics::export_metrics(&exported);
     let mut g = c.benchmark_group("metrics");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("not_exported", |b| {

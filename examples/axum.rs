@@ -22,9 +22,9 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use axum::Router;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use protego_breaker::admin::AdminService;
-use protego_breaker::http::HttpCircuitBreakerLayer;
-use protego_breaker::metrics::ExportMetrics;
+use protego_breaker::integrations::admin::AdminService;
+use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
+use protego_breaker::integrations::metrics::ExportMetrics;
 use protego_breaker::{Config, Registry};
 
 /// A downstream service that is down between 5 s and 15 s after the app starts.

@@ -6,7 +6,7 @@
 //! cargo run --example config_file --features serde -- my-breakers.toml
 //! ```
 
-use protego_breaker::serde::RegistryConfig;
+use protego_breaker::integrations::serde::RegistryConfig;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()

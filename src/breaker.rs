@@ -171,7 +171,7 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// Consecutive failures counted since the circuit last closed or saw a success (0 when it
-    /// is not closed). With a failure-rate [`Window`](crate::Window) they are counted as well,
+    /// is not closed). With a failure-rate [`Window`](crate::config::Window) they are counted as well,
     /// but the window's rates, not this count, decide when to open.
     ///
     /// ```
@@ -248,7 +248,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, observe::Reason, State};
     ///
     /// let clock = ManualClock::new();
     /// let breaker = Breaker::with_clock(Config::default(), clock.clone());
@@ -316,7 +316,7 @@ impl<C: Clock> Breaker<C> {
     /// Puts the breaker in [`State::MetricsOnly`], from any state: every call is admitted and
     /// counted exactly as when closed (consecutive failures, window, totals, trip rule,
     /// listeners), but the circuit never opens. Where it would have opened, listeners see a
-    /// `metrics-only -> metrics-only` transition whose [`reason`](crate::Transition::reason)
+    /// `metrics-only -> metrics-only` transition whose [`reason`](crate::observe::Transition::reason)
     /// is why (`FailureThreshold`, `FailureRate`, `SlowCallRate` or `TripRule`), and the
     /// counts start over as after a real trip. Roll a breaker out in shadow, watch what it
     /// would have done, then arm it with [`reset`](Breaker::reset). Returns `false` if it
@@ -324,7 +324,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Reason, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, observe::Reason, State};
     ///
     /// let breaker = Breaker::new(Config::builder().failure_threshold(2).build()?);
     /// let would_trip = Arc::new(Mutex::new(Vec::new()));
@@ -384,7 +384,7 @@ impl<C: Clock> Breaker<C> {
     ///
     /// ```
     /// use std::sync::{Arc, Mutex};
-    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, observe::Reason, State};
     /// use std::time::Duration;
     ///
     /// let clock = ManualClock::new();
@@ -485,7 +485,7 @@ impl<C: Clock> Breaker<C> {
     /// longer do. It is asked after each outcome recorded as a failure or as slow (never after
     /// a plain success, so the success path does not run it), with the [`Counts`] since the
     /// last transition (this outcome included) and, with a window, its [`WindowCounts`]. It
-    /// opens the circuit with [`Reason::TripRule`](crate::Reason::TripRule) (in
+    /// opens the circuit with [`Reason::TripRule`](crate::observe::Reason::TripRule) (in
     /// [`State::MetricsOnly`], a would-be trip). Half-open rounds are decided as before.
     ///
     /// The rule runs on the caller's thread, under no lock of the breaker; keep it quick. A
@@ -497,7 +497,7 @@ impl<C: Clock> Breaker<C> {
     /// [`reconfigure`](Breaker::reconfigure) keeps the rule.
     ///
     /// ```
-    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Reason, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, observe::Reason, State};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// // gobreaker's example: at least 3 requests, and 60 % of them failed.

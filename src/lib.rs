@@ -21,20 +21,30 @@
 //! ```
 //!
 //! - [`Breaker`] is one circuit; [`CircuitBreaker::call`] runs a future through it and returns
-//!   a [`Protected`] future resolving to `Result<T, Error<E>>`.
+//!   a [`Protected`](call::Protected) future resolving to `Result<T, Error<E>>`.
 //! - [`Registry`] holds breakers by name; [`ProtectExt::protect`] runs a future through one:
 //!   `fetch().protect(&registry, "payments").await`.
-//! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`].
+//! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`](config::ConfigBuilder::build).
 //! - [`Clock`] is where time comes from: [`SystemClock`] by default, [`ManualClock`] to drive
 //!   the whole machine from a test without sleeping.
 //!
-//! Beyond Protego's three knobs, all off by default: [`Classify`] which results count
-//! ([`Protected::classify`]); failure-rate [`Window`]s and slow calls
+//! The root holds what a first program types; the rest lives in its module:
+//!
+//! | module | what is there |
+//! | --- | --- |
+//! | [`call`] | the [`Protected`](call::Protected) future, [`Permit`](call::Permit)s, [`Classify`](call::Classify) and [`Outcome`](call::Outcome) for which results count |
+//! | [`config`] | [`ConfigBuilder`](config::ConfigBuilder) and failure-rate [`Window`](config::Window)s |
+//! | [`clock`] | [`CoarseClock`](clock::CoarseClock), a cheaper clock for rejection-heavy paths |
+//! | [`observe`] | listeners' [`Transition`](observe::Transition) and [`Reason`](observe::Reason), the [`Metrics`](observe::Metrics) snapshot with exact call [`Totals`](observe::Totals) |
+//! | [`registry`] | [`BreakerHandle`](registry::BreakerHandle), a registry breaker held by name |
+//! | [`integrations`] | tower, http, reqwest, metrics, serde and admin, each behind its feature |
+//! | `fleet` | shared state across replicas (feature `fleet`, Redis with `redis-tokio` / `redis-smol`) |
+//!
+//! Beyond Protego's three knobs, all off by default: failure-rate windows and slow calls
 //! ([`Config::window`], [`Config::slow_call_duration`]); backoff and jitter of the open period
 //! ([`Config::backoff_multiplier`], [`Config::jitter`]); manual control
 //! ([`Breaker::force_open`], [`Breaker::disable`], [`Breaker::reset`]); listeners
-//! ([`Breaker::on_transition`] with [`Transition`] and [`Reason`]); and [`Metrics`] with exact
-//! call [`Totals`] ([`Breaker::metrics`], [`Config::totals`]).
+//! ([`Breaker::on_transition`]); and call totals ([`Breaker::metrics`], [`Config::totals`]).
 //!
 //! The library depends on no async runtime and spawns nothing: it runs under tokio, async-std,
 //! smol, `futures::executor` or any other executor. See [`Breaker`] for the exact semantics.
@@ -42,47 +52,27 @@
 #![forbid(unsafe_code)]
 
 mod breaker;
-mod call;
-mod clock;
-mod config;
+pub mod call;
+pub mod clock;
+pub mod config;
 mod error;
 #[cfg(feature = "fleet")]
 pub mod fleet;
-mod integrations;
+pub mod integrations;
 mod machine;
 mod name;
-mod observe;
-mod registry;
+pub mod observe;
+pub mod registry;
 mod stripes;
 mod sync;
 
-#[cfg(feature = "admin")]
-pub use integrations::admin;
-#[cfg(feature = "http")]
-pub use integrations::http;
-#[cfg(feature = "metrics")]
-pub use integrations::metrics;
-#[cfg(feature = "reqwest")]
-pub use integrations::reqwest;
-#[cfg(feature = "serde")]
-pub use integrations::serde;
-#[cfg(feature = "tower")]
-pub use integrations::tower;
-
 pub use breaker::Breaker;
-pub use call::circuit_breaker::CircuitBreaker;
-pub use call::classify::{Classify, ErrorsAsFailures, Outcome};
-pub use call::permit::Permit;
-pub use call::protect::ProtectExt;
-pub use call::protected::Protected;
-pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
-pub use config::{Config, ConfigBuilder};
+pub use call::{CircuitBreaker, ProtectExt};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::Config;
 pub use error::{ConfigError, Error, Rejected};
 pub use machine::state::State;
-pub use machine::window::Window;
-pub use observe::events::{Reason, Transition};
-pub use observe::metrics::{Counts, Metrics, Rate, Totals, WindowCounts};
-pub use registry::{BreakerHandle, Registry};
+pub use registry::Registry;
 
 /// The README's examples, compiled and run as doc tests. Its integration examples need every
 /// optional feature: `cargo test --all-features` (the README's test command) runs them.

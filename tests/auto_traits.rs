@@ -4,8 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use protego_breaker::{
-    Breaker, BreakerHandle, Config, ConfigBuilder, ConfigError, Error, ManualClock, ProtectExt,
-    Protected, Registry, Rejected, State, SystemClock,
+    call::Protected, config::ConfigBuilder, registry::BreakerHandle, Breaker, Config, ConfigError,
+    Error, ManualClock, ProtectExt, Registry, Rejected, State, SystemClock,
 };
 
 fn send_sync<T: Send + Sync>() {}
@@ -33,9 +33,9 @@ fn shared_types_are_send_sync_unpin_and_static() {
     send_sync_static::<State>();
     send_sync_static::<SystemClock>();
     send_sync_static::<ManualClock>();
-    send_sync_static::<protego_breaker::CoarseClock>();
-    send_sync_static::<Breaker<protego_breaker::CoarseClock>>();
-    send_sync_static::<Registry<protego_breaker::CoarseClock>>();
+    send_sync_static::<protego_breaker::clock::CoarseClock>();
+    send_sync_static::<Breaker<protego_breaker::clock::CoarseClock>>();
+    send_sync_static::<Registry<protego_breaker::clock::CoarseClock>>();
     unpin::<Breaker>();
     unpin::<Registry>();
 }

@@ -6,7 +6,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
-use protego_breaker::{Breaker, CircuitBreaker, ManualClock, Outcome, State};
+use protego_breaker::{call::Outcome, Breaker, CircuitBreaker, ManualClock, State};
 
 #[test]
 fn ignored_outcomes_leave_the_closed_count_alone() {

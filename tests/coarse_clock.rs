@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use protego_breaker::{
-    Breaker, CircuitBreaker, Clock, CoarseClock, Config, Error, ManualClock, ProtectExt, Registry,
-    State, Window,
+    clock::CoarseClock, config::Window, Breaker, CircuitBreaker, Clock, Config, Error, ManualClock,
+    ProtectExt, Registry, State,
 };
 
 fn ms(n: u64) -> Duration {

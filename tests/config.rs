@@ -112,7 +112,7 @@ mod fleet_section {
     use std::time::Duration;
 
     use protego_breaker::fleet::{FleetConfig, Sleep};
-    use protego_breaker::serde::RegistryConfig;
+    use protego_breaker::integrations::serde::RegistryConfig;
 
     fn never(_: Duration) -> Sleep {
         Box::pin(std::future::pending())

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use protego_breaker::serde::{format_duration, parse_duration, RegistryConfig};
+use protego_breaker::integrations::serde::{format_duration, parse_duration, RegistryConfig};
 use toml::{Table, Value};
 
 const KNOBS: &[&str] = &[

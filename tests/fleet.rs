@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use common::RedisServer;
 use futures::StreamExt;
 use protego_breaker::fleet::{Epoch, StateKind, Store, Trip, TripOutcome};
-use protego_breaker::{CircuitBreaker, Clock, ManualClock, Reason, State, SystemClock};
+use protego_breaker::{observe::Reason, CircuitBreaker, Clock, ManualClock, State, SystemClock};
 use support::{config, until, Replica, Setup, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);

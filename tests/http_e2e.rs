@@ -14,7 +14,7 @@ use http_body_util::Empty;
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use protego_breaker::http::HttpCircuitBreakerLayer;
+use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
 use protego_breaker::{Config, ManualClock, Registry};
 
 #[derive(Default)]

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use futures::executor::block_on;
-use protego_breaker::http::{retry_after_secs, HttpCircuitBreakerLayer};
+use protego_breaker::integrations::http::{retry_after_secs, HttpCircuitBreakerLayer};
 use protego_breaker::{Breaker, CircuitBreaker, ManualClock, State};
 use tower::{service_fn, Layer, ServiceExt};
 
@@ -58,7 +58,8 @@ fn retry_after_is_absent_when_unknown() {
     breaker.force_open();
     let rejected = breaker.try_acquire().unwrap_err();
     assert_eq!(retry_after_secs(&rejected), None);
-    let response: http::Response<()> = protego_breaker::http::service_unavailable(&rejected);
+    let response: http::Response<()> =
+        protego_breaker::integrations::http::service_unavailable(&rejected);
     assert_eq!(response.status(), 503);
     assert!(response.headers().get("retry-after").is_none());
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::*;
-use protego_breaker::{Breaker, CircuitBreaker, ManualClock, Reason, State};
+use protego_breaker::{observe::Reason, Breaker, CircuitBreaker, ManualClock, State};
 
 #[test]
 fn listeners_see_every_transition_in_order_with_its_reason() {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use protego_breaker::{ManualClock, Reason, Registry, State};
+use protego_breaker::{observe::Reason, ManualClock, Registry, State};
 
 #[test]
 fn forced_open_rejects_everything_without_a_retry_time() {

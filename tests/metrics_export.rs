@@ -9,10 +9,12 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use protego_breaker::metrics::{
+use protego_breaker::integrations::metrics::{
     ExportMetrics, CALLS, FAILURE_RATE, SLOW_CALLS, SLOW_CALL_RATE, STATE, TRANSITIONS,
 };
-use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Registry, State, Window};
+use protego_breaker::{
+    config::Window, Breaker, CircuitBreaker, Config, ManualClock, Registry, State,
+};
 
 /// Scrapes a debugging recorder: every series as `name{label=value,...}` (labels in recording
 /// order) -> value.

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use common::*;
 use proptest::prelude::*;
-use protego_breaker::{Breaker, Config, Counts, ManualClock, State, Totals, Window};
+use protego_breaker::{
+    config::Window, observe::Counts, observe::Totals, Breaker, Config, ManualClock, State,
+};
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here
 /// can overflow; the real breaker's u64 saturation only shows past 584 years, which the

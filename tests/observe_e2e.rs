@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
-use protego_breaker::admin::AdminService;
+use protego_breaker::integrations::admin::AdminService;
 use protego_breaker::{CircuitBreaker, Config, ManualClock, Registry, State};
 
 #[allow(dead_code)] // its `main`

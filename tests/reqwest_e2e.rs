@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use axum::extract::State as Extract;
 use axum::http::StatusCode;
 use axum::routing::get;
-use protego_breaker::reqwest::{rejected, CircuitBreakerMiddleware, OTHER_HOSTS};
-use protego_breaker::{Config, ManualClock, Outcome, Registry, State};
+use protego_breaker::integrations::reqwest::{rejected, CircuitBreakerMiddleware, OTHER_HOSTS};
+use protego_breaker::{call::Outcome, Config, ManualClock, Registry, State};
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Middleware};
 use reqwest_retry::{policies::ExponentialBackoff, RetryTransientMiddleware};
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use protego_breaker::serde::{format_duration, parse_duration, RegistryConfig};
-use protego_breaker::{Config, Window};
+use protego_breaker::integrations::serde::{format_duration, parse_duration, RegistryConfig};
+use protego_breaker::{config::Window, Config};
 
 #[test]
 fn durations_round_trip() {

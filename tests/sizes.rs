@@ -4,7 +4,7 @@
 use std::mem::size_of;
 use std::sync::Arc;
 
-use protego_breaker::{Breaker, ManualClock, Protected};
+use protego_breaker::{call::Protected, Breaker, ManualClock};
 
 type Inner = std::future::Ready<Result<u64, u64>>;
 

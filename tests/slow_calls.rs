@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use protego_breaker::{Breaker, CircuitBreaker, ManualClock, Reason, State, Window};
+use protego_breaker::{
+    config::Window, observe::Reason, Breaker, CircuitBreaker, ManualClock, State,
+};
 
 #[test]
 fn slow_calls_open_the_circuit_at_the_slow_call_rate() {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures::executor::block_on;
-use protego_breaker::tower::CircuitBreakerLayer;
-use protego_breaker::{Error, ManualClock, Outcome, Registry, State};
+use protego_breaker::integrations::tower::CircuitBreakerLayer;
+use protego_breaker::{call::Outcome, Error, ManualClock, Registry, State};
 use tower::{Layer, Service, ServiceExt};
 
 use common::*;

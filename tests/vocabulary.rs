@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use protego_breaker::{
-    Breaker, Clock, Config, Counts, ManualClock, Rate, Reason, Registry, State, Window,
+    config::Window, observe::Counts, observe::Rate, observe::Reason, Breaker, Clock, Config,
+    ManualClock, Registry, State,
 };
 
 fn log_transitions<C: Clock>(breaker: &Breaker<C>) -> Arc<Mutex<Vec<(State, State, Reason)>>> {

@@ -6,7 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Reason, State, Window};
+use protego_breaker::{
+    config::Window, observe::Reason, Breaker, CircuitBreaker, Config, ManualClock, State,
+};
 
 #[test]
 fn a_count_window_opens_at_the_failure_rate_once_it_has_minimum_calls() {

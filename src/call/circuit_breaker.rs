@@ -13,7 +13,7 @@ use crate::error::Rejected;
 /// A handle to a [`Breaker`] that can run calls through it.
 ///
 /// Implemented for [`Breaker`], `&Breaker`, `Arc<Breaker>` and the registry's
-/// [`BreakerHandle`](crate::BreakerHandle). Every method comes in two forms, as tokio's
+/// [`BreakerHandle`](crate::registry::BreakerHandle). Every method comes in two forms, as tokio's
 /// `acquire` / `acquire_owned` do:
 ///
 /// - [`call`](CircuitBreaker::call) and [`try_acquire`](CircuitBreaker::try_acquire) *borrow*
@@ -79,7 +79,7 @@ pub trait CircuitBreaker {
     }
 
     /// Protects `fut` like [`call`](CircuitBreaker::call), taking this handle into the future:
-    /// with an `Arc` or a [`BreakerHandle`](crate::BreakerHandle), the future is `'static`
+    /// with an `Arc` or a [`BreakerHandle`](crate::registry::BreakerHandle), the future is `'static`
     /// whenever `fut` is, so it can be spawned.
     ///
     /// ```

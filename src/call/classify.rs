@@ -3,7 +3,7 @@
 /// What one finished call means for its breaker.
 ///
 /// ```
-/// use protego_breaker::Outcome;
+/// use protego_breaker::call::Outcome;
 ///
 /// assert_ne!(Outcome::Success, Outcome::Ignored);
 /// ```
@@ -23,14 +23,14 @@ pub enum Outcome {
 ///
 /// By default ([`ErrorsAsFailures`]) `Ok` is a success and `Err` a failure. Implemented for every
 /// `Fn(&Result<T, E>) -> Outcome`, so a closure is a classifier; pass it with
-/// [`Protected::classify`](crate::Protected::classify) (`breaker.call(fut).classify(k)`,
+/// [`Protected::classify`](crate::call::Protected::classify) (`breaker.call(fut).classify(k)`,
 /// `fut.protect(&registry, name).classify(k)`), or the same builder on a layer. The caller still
 /// gets the result as it was: an `Ok` classified as a failure is returned as `Ok`.
 ///
 /// A panic is always a failure and a cancellation always ignored; the classifier sees neither.
 ///
 /// ```
-/// use protego_breaker::{Breaker, CircuitBreaker, Config, Outcome};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, call::Outcome};
 ///
 /// #[derive(Debug)]
 /// enum ApiError { NotFound, Unavailable }
@@ -73,7 +73,7 @@ where
 /// that do not classify pay nothing for the feature.
 ///
 /// ```
-/// use protego_breaker::{Classify, Outcome, ErrorsAsFailures};
+/// use protego_breaker::{call::Classify, call::Outcome, call::ErrorsAsFailures};
 ///
 /// assert_eq!(ErrorsAsFailures.classify(&Ok::<(), ()>(())), Outcome::Success);
 /// assert_eq!(ErrorsAsFailures.classify(&Err::<(), ()>(())), Outcome::Failure);

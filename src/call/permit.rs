@@ -43,7 +43,7 @@ impl<B: CircuitBreaker> Permit<B> {
     /// Reports the call's outcome.
     ///
     /// ```
-    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Outcome};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, call::Outcome};
     ///
     /// let breaker = Breaker::new(Config::default());
     /// breaker.try_acquire().unwrap().record(Outcome::Failure);

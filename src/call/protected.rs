@@ -88,7 +88,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     /// layer of the crate (`tower`, `http`, `reqwest`).
     ///
     /// ```
-    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Outcome, State};
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, call::Outcome, State};
     ///
     /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
     /// // An HTTP-like status: 5xx is the downstream failing, even though the call "worked".

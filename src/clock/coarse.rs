@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// A clock that costs one atomic load to read: the time of its last *tick*.
 ///
 /// Reading [`SystemClock`] costs a `clock_gettime` (about 20-25 ns on a VM), and a breaker reads
-/// its clock on every rejection and, with a time [`Window`](crate::Window) or slow-call timing,
+/// its clock on every rejection and, with a time [`Window`](crate::config::Window) or slow-call timing,
 /// on every call. A `CoarseClock` keeps the time in one shared atomic that only [`tick`]
 /// writes: `tick` copies its source clock's time (the system clock unless you pick another)
 /// into it. The library ticks nothing and spawns nothing; the application does, on a thread
@@ -38,7 +38,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::{Breaker, CoarseClock, Config, State};
+/// use protego_breaker::{Breaker, clock::CoarseClock, Config, State};
 ///
 /// let clock = CoarseClock::new();
 /// let ticking = clock.clone();
@@ -68,7 +68,7 @@ impl CoarseClock<SystemClock> {
     /// A coarse clock over the system clock, at the system clock's time now.
     ///
     /// ```
-    /// use protego_breaker::{Clock, CoarseClock, SystemClock};
+    /// use protego_breaker::{Clock, clock::CoarseClock, SystemClock};
     ///
     /// let clock = CoarseClock::new();
     /// assert!(clock.now() <= SystemClock.now());
@@ -91,7 +91,7 @@ impl<S: Clock> CoarseClock<S> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego_breaker::{Clock, CoarseClock, ManualClock};
+    /// use protego_breaker::{Clock, clock::CoarseClock, ManualClock};
     ///
     /// let source = ManualClock::new();
     /// let clock = CoarseClock::with_source(source.clone());
@@ -113,7 +113,7 @@ impl<S: Clock> CoarseClock<S> {
     /// Sets this clock (and every clone) to its source's time, unless that would move it back.
     ///
     /// ```
-    /// use protego_breaker::{Clock, CoarseClock};
+    /// use protego_breaker::{Clock, clock::CoarseClock};
     ///
     /// let clock = CoarseClock::new();
     /// let before = clock.now();
@@ -137,7 +137,7 @@ impl<S: Clock> CoarseClock<S> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego_breaker::CoarseClock;
+    /// use protego_breaker::clock::CoarseClock;
     ///
     /// let clock = CoarseClock::new();
     /// let ticking = clock.clone();
@@ -158,7 +158,7 @@ impl<S: Clock> CoarseClock<S> {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego_breaker::{Clock, CoarseClock};
+    /// use protego_breaker::{Clock, clock::CoarseClock};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {

@@ -1,5 +1,16 @@
 //! A breaker's knobs: [`Config`] and its validating [`ConfigBuilder`], both made from the one
-//! list in [`knobs`].
+//! list in `knobs.rs`, and the failure-rate [`Window`] a config may name.
+//!
+//! ```
+//! use std::time::Duration;
+//! use protego_breaker::config::{ConfigBuilder, Window};
+//! use protego_breaker::Config;
+//!
+//! let builder: ConfigBuilder = Config::builder().window(Window::Count(20));
+//! let config = builder.reset_timeout(Duration::from_secs(10)).build()?;
+//! assert_eq!(config.window(), Some(Window::Count(20)));
+//! # Ok::<(), protego_breaker::ConfigError>(())
+//! ```
 
 pub(crate) mod knobs;
 
@@ -8,7 +19,8 @@ use std::time::Duration;
 
 use crate::error::ConfigError;
 use crate::machine::state::State;
-use crate::machine::window::{Rules, Window};
+use crate::machine::window::Rules;
+pub use crate::machine::window::Window;
 
 /// The knobs' names, as errors and config files spell them: `knob::failure_threshold`.
 #[allow(non_upper_case_globals)]

@@ -276,7 +276,7 @@ impl Fleet {
 
     /// Whether the sync future runs and the store answered its last operation: while `false`,
     /// every shared breaker behaves as a local one. Also in each breaker's
-    /// [`Metrics::fleet_online`](crate::Metrics::fleet_online).
+    /// [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online).
     ///
     /// ```
     /// # #[cfg(feature = "redis-tokio")] {

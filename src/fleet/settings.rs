@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::fleet::FleetConfig;
 
-/// The `[fleet]` section of a [`RegistryConfig`](crate::serde::RegistryConfig) file. Every
+/// The `[fleet]` section of a [`RegistryConfig`](crate::integrations::serde::RegistryConfig) file. Every
 /// key is optional; unknown keys are errors. Durations are written `"100ms"`, `"1s"`.
 ///
 /// ```toml
@@ -23,7 +23,7 @@ use crate::fleet::FleetConfig;
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::serde::RegistryConfig;
+/// use protego_breaker::integrations::serde::RegistryConfig;
 /// use protego_breaker::fleet::{FleetConfig, Sleep};
 ///
 /// let file: RegistryConfig = toml::from_str("[fleet]\nquorum = 2\nsync_interval = \"250ms\"")?;
@@ -101,7 +101,7 @@ impl FleetSettings {
     /// `op_timeout` applied.
     ///
     /// ```
-    /// let file: protego_breaker::serde::RegistryConfig =
+    /// let file: protego_breaker::integrations::serde::RegistryConfig =
     ///     toml::from_str("[fleet]\nurl = \"redis://10.0.0.7/\"\nkey_prefix = \"shop\"")?;
     /// let redis = file.fleet().unwrap().redis_config().unwrap();
     /// assert_eq!((redis.url.as_str(), redis.key_prefix.as_str()), ("redis://10.0.0.7/", "shop"));

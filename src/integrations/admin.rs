@@ -25,7 +25,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use protego_breaker::admin::AdminService;
+//! use protego_breaker::integrations::admin::AdminService;
 //! use protego_breaker::Registry;
 //! use tower::ServiceExt;
 //!
@@ -61,7 +61,7 @@ use crate::registry::Registry;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::admin::AdminService;
+/// use protego_breaker::integrations::admin::AdminService;
 ///
 /// let admin = AdminService::new(Arc::new(protego_breaker::Registry::new()));
 /// assert!(!admin.mutations_allowed());
@@ -76,7 +76,7 @@ impl<C: Clock + Clone> AdminService<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let admin = protego_breaker::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
+    /// let admin = protego_breaker::integrations::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
     /// # drop(admin);
     /// ```
     pub fn new(registry: Arc<Registry<C>>) -> Self {
@@ -91,7 +91,7 @@ impl<C: Clock + Clone> AdminService<C> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego_breaker::admin::AdminService;
+    /// use protego_breaker::integrations::admin::AdminService;
     /// use protego_breaker::{Registry, State};
     /// use tower::ServiceExt;
     ///
@@ -114,7 +114,7 @@ impl<C: Clock + Clone> AdminService<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let admin = protego_breaker::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
+    /// let admin = protego_breaker::integrations::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
     /// assert!(admin.allow_mutations(true).mutations_allowed());
     /// ```
     pub fn mutations_allowed(&self) -> bool {
@@ -125,7 +125,7 @@ impl<C: Clock + Clone> AdminService<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let admin = protego_breaker::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
+    /// let admin = protego_breaker::integrations::admin::AdminService::new(Arc::new(protego_breaker::Registry::new()));
     /// let health = admin.answer(&http::Method::GET, "/health");
     /// assert_eq!(health.status(), 200);
     /// assert_eq!(health.body(), r#"{"status":"up","open":[]}"#);

@@ -10,7 +10,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use protego_breaker::http::HttpCircuitBreakerLayer;
+//! use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
 //! use protego_breaker::Registry;
 //!
 //! let registry = Arc::new(Registry::new());
@@ -43,8 +43,8 @@ use crate::integrations::tower::{
 /// success, and an error (no response at all) a failure.
 ///
 /// ```
-/// use protego_breaker::http::ServerErrorsAsFailures;
-/// use protego_breaker::{Classify, Outcome};
+/// use protego_breaker::integrations::http::ServerErrorsAsFailures;
+/// use protego_breaker::{call::Classify, call::Outcome};
 ///
 /// let response = |status: u16| http::Response::builder().status(status).body(()).unwrap();
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(200))), Outcome::Success);
@@ -76,7 +76,7 @@ impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
 /// breaker.try_acquire().unwrap().failure();
 /// clock.advance(Duration::from_millis(500));
 /// let rejected = breaker.try_acquire().unwrap_err();
-/// assert_eq!(protego_breaker::http::retry_after_secs(&rejected), Some(60)); // 59.5 s, rounded up
+/// assert_eq!(protego_breaker::integrations::http::retry_after_secs(&rejected), Some(60)); // 59.5 s, rounded up
 /// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 pub fn retry_after_secs(rejected: &Rejected) -> Option<u64> {
@@ -93,7 +93,7 @@ pub fn retry_after_secs(rejected: &Rejected) -> Option<u64> {
 /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
 /// breaker.try_acquire().unwrap().failure();
 /// let response: http::Response<String> =
-///     protego_breaker::http::service_unavailable(&breaker.try_acquire().unwrap_err());
+///     protego_breaker::integrations::http::service_unavailable(&breaker.try_acquire().unwrap_err());
 /// assert_eq!(response.status(), 503);
 /// assert_eq!(response.headers()["retry-after"], "60");
 /// # Ok::<(), protego_breaker::ConfigError>(())
@@ -114,7 +114,7 @@ pub fn service_unavailable<B: Default>(rejected: &Rejected) -> http::Response<B>
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::http::HttpCircuitBreakerLayer;
+/// use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
 /// use protego_breaker::{Breaker, Config};
 ///
 /// let per_service = HttpCircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default())));
@@ -130,7 +130,7 @@ pub struct HttpCircuitBreakerLayer<P, K = ServerErrorsAsFailures> {
 
 picker_constructors!(
     HttpCircuitBreakerLayer,
-    "protego_breaker::http::HttpCircuitBreakerLayer",
+    "protego_breaker::integrations::http::HttpCircuitBreakerLayer",
     "|r: &http::Request<()>| r.method().to_string()"
 );
 
@@ -139,8 +139,8 @@ impl<P> HttpCircuitBreakerLayer<P> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// use protego_breaker::tower::Named;
-    /// let layer = protego_breaker::http::HttpCircuitBreakerLayer::with_picker(Named::new(Arc::new(protego_breaker::Registry::new()), "db"));
+    /// use protego_breaker::integrations::tower::Named;
+    /// let layer = protego_breaker::integrations::http::HttpCircuitBreakerLayer::with_picker(Named::new(Arc::new(protego_breaker::Registry::new()), "db"));
     /// # drop(layer);
     /// ```
     pub fn with_picker(pick: P) -> Self {
@@ -155,8 +155,8 @@ impl<P, K> HttpCircuitBreakerLayer<P, K> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego_breaker::http::HttpCircuitBreakerLayer;
-    /// use protego_breaker::Outcome;
+    /// use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
+    /// use protego_breaker::call::Outcome;
     ///
     /// // 429 Too Many Requests counts against the downstream too.
     /// let layer = HttpCircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "api")
@@ -188,7 +188,7 @@ impl<S, P: Clone, K: Clone> Layer<S> for HttpCircuitBreakerLayer<P, K> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::http::HttpCircuitBreakerLayer;
+/// use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
 /// use tower::{service_fn, Layer, ServiceExt};
 ///
 /// # futures::executor::block_on(async {
@@ -217,7 +217,7 @@ where
     type Future = HttpResponseFuture<S::Future, P::Handle, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Readiness is the inner service's (see `protego_breaker::tower`).
+        // Readiness is the inner service's (see `protego_breaker::integrations::tower`).
         self.inner.get_mut().poll_ready(cx)
     }
 

@@ -28,7 +28,7 @@
 //!
 //! ```
 //! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-//! use protego_breaker::metrics::{ExportMetrics, CALLS, STATE};
+//! use protego_breaker::integrations::metrics::{ExportMetrics, CALLS, STATE};
 //! use protego_breaker::{CircuitBreaker, Registry};
 //!
 //! let recorder = DebuggingRecorder::new();
@@ -69,21 +69,21 @@ use crate::registry::Registry;
 /// Gauge `protego_circuitbreaker_state{name, state}`: 1 for the current state, 0 for the others.
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::STATE, "protego_circuitbreaker_state");
+/// assert_eq!(protego_breaker::integrations::metrics::STATE, "protego_circuitbreaker_state");
 /// ```
 pub const STATE: &str = "protego_circuitbreaker_state";
 
 /// Counter `protego_circuitbreaker_calls_total{name, kind}`: calls by fate (see [`KINDS`]).
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::CALLS, "protego_circuitbreaker_calls_total");
+/// assert_eq!(protego_breaker::integrations::metrics::CALLS, "protego_circuitbreaker_calls_total");
 /// ```
 pub const CALLS: &str = "protego_circuitbreaker_calls_total";
 
 /// Counter `protego_circuitbreaker_transitions_total{name, from, to}`.
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::TRANSITIONS, "protego_circuitbreaker_transitions_total");
+/// assert_eq!(protego_breaker::integrations::metrics::TRANSITIONS, "protego_circuitbreaker_transitions_total");
 /// ```
 pub const TRANSITIONS: &str = "protego_circuitbreaker_transitions_total";
 
@@ -91,14 +91,14 @@ pub const TRANSITIONS: &str = "protego_circuitbreaker_transitions_total";
 /// window; -1 while the window holds no outcome (resilience4j's convention).
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::FAILURE_RATE, "protego_circuitbreaker_failure_rate");
+/// assert_eq!(protego_breaker::integrations::metrics::FAILURE_RATE, "protego_circuitbreaker_failure_rate");
 /// ```
 pub const FAILURE_RATE: &str = "protego_circuitbreaker_failure_rate";
 
 /// Gauge `protego_circuitbreaker_slow_call_rate{name}`, in percent; like [`FAILURE_RATE`].
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::SLOW_CALL_RATE, "protego_circuitbreaker_slow_call_rate");
+/// assert_eq!(protego_breaker::integrations::metrics::SLOW_CALL_RATE, "protego_circuitbreaker_slow_call_rate");
 /// ```
 pub const SLOW_CALL_RATE: &str = "protego_circuitbreaker_slow_call_rate";
 
@@ -106,7 +106,7 @@ pub const SLOW_CALL_RATE: &str = "protego_circuitbreaker_slow_call_rate";
 /// `slow_call_duration`; only for breakers that time calls (a window and a slow-call duration).
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::SLOW_CALLS, "protego_circuitbreaker_slow_calls_total");
+/// assert_eq!(protego_breaker::integrations::metrics::SLOW_CALLS, "protego_circuitbreaker_slow_calls_total");
 /// ```
 pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
 
@@ -115,7 +115,7 @@ pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
 /// running.
 ///
 /// ```
-/// assert_eq!(protego_breaker::metrics::KINDS, ["successful", "failed", "ignored", "not_permitted"]);
+/// assert_eq!(protego_breaker::integrations::metrics::KINDS, ["successful", "failed", "ignored", "not_permitted"]);
 /// ```
 pub const KINDS: [&str; 4] = ["successful", "failed", "ignored", "not_permitted"];
 
@@ -132,7 +132,7 @@ const STATES: [State; 6] = [
 /// The `state`, `from` and `to` label value of a state: resilience4j's spelling.
 ///
 /// ```
-/// use protego_breaker::{metrics::state_label, State};
+/// use protego_breaker::{integrations::metrics::state_label, State};
 ///
 /// assert_eq!(state_label(State::HalfOpen), "half_open");
 /// assert_eq!(state_label(State::ForcedOpen), "forced_open");
@@ -156,7 +156,7 @@ fn index(state: State) -> usize {
 /// [module docs](self).
 ///
 /// ```
-/// use protego_breaker::metrics::ExportMetrics;
+/// use protego_breaker::integrations::metrics::ExportMetrics;
 /// use protego_breaker::{Breaker, Config};
 ///
 /// let breaker = Breaker::new(Config::default()).named("search");
@@ -171,7 +171,7 @@ pub trait ExportMetrics {
     /// from now on, when it makes it.
     ///
     /// ```
-    /// use protego_breaker::metrics::ExportMetrics;
+    /// use protego_breaker::integrations::metrics::ExportMetrics;
     /// use protego_breaker::Registry;
     ///
     /// let registry = Registry::new();
@@ -186,7 +186,7 @@ pub trait ExportMetrics {
     /// half-open (as [`Breaker::state`] does). Exports first what is not exported yet.
     ///
     /// ```
-    /// use protego_breaker::metrics::ExportMetrics;
+    /// use protego_breaker::integrations::metrics::ExportMetrics;
     /// use protego_breaker::Registry;
     ///
     /// let registry = Registry::new();

@@ -1,4 +1,16 @@
 //! Optional integrations, each behind its feature. The core depends on none of them.
+//!
+//! They live here rather than at the crate root so that `use protego_breaker::*` never shadows
+//! the crates they integrate with (`tower`, `http`, `metrics`, `reqwest`, `serde`).
+//!
+//! | module | feature | what it gives |
+//! | --- | --- | --- |
+//! | `tower` | `tower` | a tower `Layer`/`Service` around any service |
+//! | `http` | `http` | HTTP classification (5xx = failure) and 503 + `Retry-After` rejections |
+//! | `reqwest` | `reqwest` | `reqwest-middleware` middleware, one breaker per host |
+//! | `metrics` | `metrics` | export through the `metrics` facade |
+//! | `serde` | `serde` | configs from files |
+//! | `admin` | `admin` | a JSON admin view and operator actions as a tower service |
 
 #[cfg(feature = "admin")]
 pub mod admin;

@@ -2,7 +2,7 @@
 //! outgoing request through a breaker.
 //!
 //! [`CircuitBreakerMiddleware`] asks its breaker for admission before the request is sent
-//! ([`CircuitBreaker::try_acquire_owned`] and a [`Permit`](crate::Permit): no second state
+//! ([`CircuitBreaker::try_acquire_owned`] and a [`Permit`](crate::call::Permit): no second state
 //! machine) and reports the response. A rejected request is never sent: it fails at once with
 //! [`reqwest_middleware::Error::Middleware`] holding the [`Rejected`] error, which
 //! [`rejected`] (or `anyhow`'s `downcast_ref`) gets back, `retry_after` included.
@@ -24,7 +24,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use protego_breaker::reqwest::{rejected, CircuitBreakerMiddleware};
+//! use protego_breaker::integrations::reqwest::{rejected, CircuitBreakerMiddleware};
 //! use protego_breaker::Registry;
 //!
 //! # async fn run() -> Result<(), reqwest_middleware::Error> {
@@ -69,7 +69,7 @@ use crate::registry::{BreakerHandle, Registry};
 /// breaker.force_open();
 /// let refusal = breaker.try_acquire().unwrap_err();
 /// let error = reqwest_middleware::Error::Middleware(anyhow::Error::new(refusal));
-/// assert!(protego_breaker::reqwest::rejected(&error).is_some());
+/// assert!(protego_breaker::integrations::reqwest::rejected(&error).is_some());
 /// ```
 pub fn rejected(error: &Error) -> Option<&Rejected> {
     match error {
@@ -90,8 +90,8 @@ pub fn rejected(error: &Error) -> Option<&Rejected> {
 /// ignored.
 ///
 /// ```
-/// use protego_breaker::reqwest::TransientAsFailures;
-/// use protego_breaker::{Classify, Outcome};
+/// use protego_breaker::integrations::reqwest::TransientAsFailures;
+/// use protego_breaker::{call::Classify, call::Outcome};
 ///
 /// let response = |status: u16| -> Result<reqwest::Response, reqwest_middleware::Error> {
 ///     Ok(http::Response::builder().status(status).body("").unwrap().into())
@@ -141,7 +141,7 @@ enum Pick<C: Clock> {
 /// The name every host past the cap shares, under [`CircuitBreakerMiddleware::per_host`].
 ///
 /// ```
-/// assert_eq!(protego_breaker::reqwest::OTHER_HOSTS, "other-hosts");
+/// assert_eq!(protego_breaker::integrations::reqwest::OTHER_HOSTS, "other-hosts");
 /// ```
 pub const OTHER_HOSTS: &str = "other-hosts";
 
@@ -166,7 +166,7 @@ impl<C: Clock> CircuitBreaker for Picked<C> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::reqwest::CircuitBreakerMiddleware;
+/// use protego_breaker::integrations::reqwest::CircuitBreakerMiddleware;
 /// use protego_breaker::{Breaker, Config, Registry};
 ///
 /// let one = CircuitBreakerMiddleware::new(Arc::new(Breaker::new(Config::default())));
@@ -185,7 +185,7 @@ impl<C: Clock> CircuitBreakerMiddleware<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let mw = protego_breaker::reqwest::CircuitBreakerMiddleware::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));
+    /// let mw = protego_breaker::integrations::reqwest::CircuitBreakerMiddleware::new(Arc::new(protego_breaker::Breaker::new(protego_breaker::Config::default())));
     /// # drop(mw);
     /// ```
     pub fn new(breaker: Arc<Breaker<C>>) -> Self {
@@ -201,7 +201,7 @@ impl<C: Clock + Clone + 'static> CircuitBreakerMiddleware<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let mw = protego_breaker::reqwest::CircuitBreakerMiddleware::named(Arc::new(protego_breaker::Registry::new()), "search-api");
+    /// let mw = protego_breaker::integrations::reqwest::CircuitBreakerMiddleware::named(Arc::new(protego_breaker::Registry::new()), "search-api");
     /// # drop(mw);
     /// ```
     pub fn named(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
@@ -223,7 +223,7 @@ impl<C: Clock + Clone + 'static> CircuitBreakerMiddleware<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let mw = protego_breaker::reqwest::CircuitBreakerMiddleware::per_host(Arc::new(protego_breaker::Registry::new()));
+    /// let mw = protego_breaker::integrations::reqwest::CircuitBreakerMiddleware::per_host(Arc::new(protego_breaker::Registry::new()));
     /// # drop(mw);
     /// ```
     pub fn per_host(registry: Arc<Registry<C>>) -> Self {
@@ -244,7 +244,7 @@ impl<C: Clock, K> CircuitBreakerMiddleware<C, K> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let mw = protego_breaker::reqwest::CircuitBreakerMiddleware::per_host(Arc::new(protego_breaker::Registry::new())).max_hosts(8);
+    /// let mw = protego_breaker::integrations::reqwest::CircuitBreakerMiddleware::per_host(Arc::new(protego_breaker::Registry::new())).max_hosts(8);
     /// # drop(mw);
     /// ```
     #[must_use]
@@ -259,8 +259,8 @@ impl<C: Clock, K> CircuitBreakerMiddleware<C, K> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego_breaker::reqwest::CircuitBreakerMiddleware;
-    /// use protego_breaker::Outcome;
+    /// use protego_breaker::integrations::reqwest::CircuitBreakerMiddleware;
+    /// use protego_breaker::call::Outcome;
     ///
     /// // Only 503 counts against the service; errors are not its fault here.
     /// let mw = CircuitBreakerMiddleware::named(Arc::new(protego_breaker::Registry::new()), "api")

@@ -6,7 +6,7 @@
 //! error names the key it is about. Bring your own format crate:
 //!
 //! ```
-//! use protego_breaker::serde::RegistryConfig;
+//! use protego_breaker::integrations::serde::RegistryConfig;
 //! use protego_breaker::State;
 //!
 //! let file = r#"
@@ -55,7 +55,7 @@ use crate::registry::Registry;
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::serde::{format_duration, parse_duration};
+/// use protego_breaker::integrations::serde::{format_duration, parse_duration};
 ///
 /// assert_eq!(format_duration(Duration::from_millis(90_500)), "1m30s500ms");
 /// assert_eq!(parse_duration("1m30s500ms"), Ok(Duration::from_millis(90_500)));
@@ -93,7 +93,7 @@ pub fn format_duration(d: Duration) -> String {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::serde::parse_duration;
+/// use protego_breaker::integrations::serde::parse_duration;
 ///
 /// assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5_400)));
 /// assert!(parse_duration("30").unwrap_err().contains("unit"));
@@ -371,7 +371,7 @@ impl Serialize for State {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::Window;
+/// use protego_breaker::config::Window;
 ///
 /// let w: Window = serde_json::from_str(r#"{"time": "30s", "buckets": 6}"#)?;
 /// assert_eq!(w, Window::Time { length: Duration::from_secs(30), buckets: 6 });
@@ -437,7 +437,7 @@ impl Serialize for Window {
 /// is read; an error names the breaker and the key.
 ///
 /// ```
-/// use protego_breaker::serde::RegistryConfig;
+/// use protego_breaker::integrations::serde::RegistryConfig;
 ///
 /// let json = r#"{"default": {"reset_timeout": "10s"}, "breakers": {"db": {"failure_threshold": 0}}}"#;
 /// let err = serde_json::from_str::<RegistryConfig>(json).unwrap_err();
@@ -455,7 +455,7 @@ impl RegistryConfig {
     /// The config of names created on first use.
     ///
     /// ```
-    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"default": {"failure_threshold": 9}}"#)?;
+    /// let config: protego_breaker::integrations::serde::RegistryConfig = serde_json::from_str(r#"{"default": {"failure_threshold": 9}}"#)?;
     /// assert_eq!(config.default_config().failure_threshold(), 9);
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -466,7 +466,7 @@ impl RegistryConfig {
     /// The named breakers' configs, by name.
     ///
     /// ```
-    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// let config: protego_breaker::integrations::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
     /// assert_eq!(config.breakers()["db"], protego_breaker::Config::default());
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -478,7 +478,7 @@ impl RegistryConfig {
     /// shares its breakers with other replicas. See [`FleetSettings`](crate::fleet::FleetSettings).
     ///
     /// ```
-    /// let config: protego_breaker::serde::RegistryConfig = toml::from_str("[fleet]\nquorum = 2")?;
+    /// let config: protego_breaker::integrations::serde::RegistryConfig = toml::from_str("[fleet]\nquorum = 2")?;
     /// assert_eq!(config.fleet().unwrap().quorum, Some(2));
     /// # Ok::<(), toml::de::Error>(())
     /// ```
@@ -490,7 +490,7 @@ impl RegistryConfig {
     /// A registry on the system clock with these configs: the named breakers made now.
     ///
     /// ```
-    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// let config: protego_breaker::integrations::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
     /// assert_eq!(config.registry().len(), 1);
     /// # Ok::<(), serde_json::Error>(())
     /// ```
@@ -501,7 +501,7 @@ impl RegistryConfig {
     /// The same on `clock`.
     ///
     /// ```
-    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
+    /// let config: protego_breaker::integrations::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {}}}"#)?;
     /// let registry = config.registry_with_clock(protego_breaker::ManualClock::new());
     /// assert!(registry.get("db").is_some());
     /// # Ok::<(), serde_json::Error>(())
@@ -520,7 +520,7 @@ impl RegistryConfig {
     /// ```
     /// use protego_breaker::Registry;
     /// let registry = Registry::new();
-    /// let config: protego_breaker::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {"failure_threshold": 7}}}"#)?;
+    /// let config: protego_breaker::integrations::serde::RegistryConfig = serde_json::from_str(r#"{"breakers": {"db": {"failure_threshold": 7}}}"#)?;
     /// config.apply(&registry);
     /// assert_eq!(registry.get("db").unwrap().config().failure_threshold(), 7);
     /// # Ok::<(), serde_json::Error>(())

@@ -1,5 +1,5 @@
 //! [`RegistrySnapshot`]: every breaker of a registry, serializable for a dashboard (feature
-//! `serde`). Re-exported from [`protego_breaker::serde`](crate::serde).
+//! `serde`). Re-exported from [`protego_breaker::integrations::serde`](crate::integrations::serde).
 
 use ::serde::ser::{SerializeStruct, Serializer};
 use ::serde::Serialize;
@@ -16,7 +16,7 @@ use crate::registry::Registry;
 /// [`BreakerSnapshot`].
 ///
 /// ```
-/// use protego_breaker::serde::RegistrySnapshot;
+/// use protego_breaker::integrations::serde::RegistrySnapshot;
 /// use protego_breaker::{Registry, State};
 ///
 /// let registry = Registry::new();
@@ -43,7 +43,7 @@ impl RegistrySnapshot {
     ///
     /// ```
     /// let registry = protego_breaker::Registry::new();
-    /// assert!(protego_breaker::serde::RegistrySnapshot::of(&registry).breakers.is_empty());
+    /// assert!(protego_breaker::integrations::serde::RegistrySnapshot::of(&registry).breakers.is_empty());
     /// ```
     pub fn of<C: Clock + Clone>(registry: &Registry<C>) -> Self {
         RegistrySnapshot {
@@ -61,7 +61,7 @@ impl RegistrySnapshot {
     /// ```
     /// let registry = protego_breaker::Registry::new();
     /// registry.get_or_create("db").disable();
-    /// assert_eq!(protego_breaker::serde::RegistrySnapshot::of(&registry).open().count(), 0);
+    /// assert_eq!(protego_breaker::integrations::serde::RegistrySnapshot::of(&registry).open().count(), 0);
     /// ```
     pub fn open(&self) -> impl Iterator<Item = &str> {
         self.breakers
@@ -80,7 +80,7 @@ impl RegistrySnapshot {
 /// `rejected`, `succeeded`, `failed`, `ignored`, `slow`).
 ///
 /// ```
-/// use protego_breaker::serde::BreakerSnapshot;
+/// use protego_breaker::integrations::serde::BreakerSnapshot;
 /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
 /// use std::time::Duration;
 ///
@@ -125,7 +125,7 @@ impl BreakerSnapshot {
     ///
     /// ```
     /// let breaker = protego_breaker::Breaker::new(protego_breaker::Config::default()).named("a");
-    /// assert_eq!(protego_breaker::serde::BreakerSnapshot::of(&breaker).name, "a");
+    /// assert_eq!(protego_breaker::integrations::serde::BreakerSnapshot::of(&breaker).name, "a");
     /// ```
     pub fn of<C: Clock>(breaker: &Breaker<C>) -> Self {
         Self::of_named(breaker.name().unwrap_or(""), breaker)

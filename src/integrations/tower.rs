@@ -14,7 +14,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use protego_breaker::tower::CircuitBreakerLayer;
+//! use protego_breaker::integrations::tower::CircuitBreakerLayer;
 //! use protego_breaker::{Config, Error, Registry};
 //! use tower::{service_fn, Layer, Service, ServiceExt};
 //!
@@ -57,7 +57,7 @@ use crate::registry::{BreakerHandle, Registry};
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::tower::{Keyed, PickBreaker};
+/// use protego_breaker::integrations::tower::{Keyed, PickBreaker};
 /// use protego_breaker::Registry;
 ///
 /// let registry = Arc::new(Registry::new());
@@ -77,7 +77,7 @@ pub trait PickBreaker<Req> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::tower::{PickBreaker, Single};
+/// use protego_breaker::integrations::tower::{PickBreaker, Single};
 /// use protego_breaker::{Breaker, Config};
 ///
 /// let single = Single(Arc::new(Breaker::new(Config::default())));
@@ -105,7 +105,7 @@ impl<C: Clock, Req> PickBreaker<Req> for Single<C> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::tower::{Named, PickBreaker};
+/// use protego_breaker::integrations::tower::{Named, PickBreaker};
 /// use protego_breaker::Registry;
 ///
 /// let named = Named::new(Arc::new(Registry::new()), "payments");
@@ -122,7 +122,7 @@ impl<C: Clock + Clone> Named<C> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let named = protego_breaker::tower::Named::new(Arc::new(protego_breaker::Registry::new()), "db");
+    /// let named = protego_breaker::integrations::tower::Named::new(Arc::new(protego_breaker::Registry::new()), "db");
     /// # drop(named);
     /// ```
     pub fn new(registry: Arc<Registry<C>>, name: impl Into<Arc<str>>) -> Self {
@@ -155,7 +155,7 @@ impl<C: Clock + Clone + 'static, Req> PickBreaker<Req> for Named<C> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::tower::{Keyed, PickBreaker};
+/// use protego_breaker::integrations::tower::{Keyed, PickBreaker};
 /// use protego_breaker::Registry;
 ///
 /// struct Request { route: &'static str }
@@ -172,7 +172,7 @@ impl<C: Clock + Clone, F> Keyed<C, F> {
     ///
     /// ```
     /// # use std::sync::Arc;
-    /// let keyed = protego_breaker::tower::Keyed::new(Arc::new(protego_breaker::Registry::new()), |r: &String| r.clone());
+    /// let keyed = protego_breaker::integrations::tower::Keyed::new(Arc::new(protego_breaker::Registry::new()), |r: &String| r.clone());
     /// # drop(keyed);
     /// ```
     pub fn new(registry: Arc<Registry<C>>, key: F) -> Self {
@@ -214,8 +214,8 @@ where
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::tower::CircuitBreakerLayer;
-/// use protego_breaker::{Breaker, Config, Outcome};
+/// use protego_breaker::integrations::tower::CircuitBreakerLayer;
+/// use protego_breaker::{Breaker, Config, call::Outcome};
 ///
 /// let one = CircuitBreakerLayer::new(Arc::new(Breaker::new(Config::default())));
 /// let per_route = CircuitBreakerLayer::keyed(Arc::new(protego_breaker::Registry::new()), |path: &String| path.clone())
@@ -286,7 +286,7 @@ pub(crate) use picker_constructors;
 
 picker_constructors!(
     CircuitBreakerLayer,
-    "protego_breaker::tower::CircuitBreakerLayer",
+    "protego_breaker::integrations::tower::CircuitBreakerLayer",
     "|r: &String| r.clone()"
 );
 
@@ -295,7 +295,7 @@ impl<P> CircuitBreakerLayer<P> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego_breaker::tower::{CircuitBreakerLayer, Named};
+    /// use protego_breaker::integrations::tower::{CircuitBreakerLayer, Named};
     ///
     /// let layer = CircuitBreakerLayer::with_picker(Named::new(Arc::new(protego_breaker::Registry::new()), "db"));
     /// # drop(layer);
@@ -313,8 +313,8 @@ impl<P, K> CircuitBreakerLayer<P, K> {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use protego_breaker::tower::CircuitBreakerLayer;
-    /// use protego_breaker::Outcome;
+    /// use protego_breaker::integrations::tower::CircuitBreakerLayer;
+    /// use protego_breaker::call::Outcome;
     ///
     /// let layer = CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "db")
     ///     .classify(|r: &Result<(), std::io::Error>| if r.is_ok() { Outcome::Success } else { Outcome::Ignored });
@@ -344,7 +344,7 @@ impl<S, P: Clone, K: Clone> Layer<S> for CircuitBreakerLayer<P, K> {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use protego_breaker::tower::{CircuitBreakerService, CircuitBreakerLayer};
+/// use protego_breaker::integrations::tower::{CircuitBreakerService, CircuitBreakerLayer};
 /// use tower::{service_fn, Layer};
 ///
 /// let svc = CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "echo")
@@ -365,7 +365,7 @@ impl<S, P, K> CircuitBreakerService<S, P, K> {
     /// ```
     /// # use std::sync::Arc;
     /// # use tower::{service_fn, Layer};
-    /// let svc = protego_breaker::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
+    /// let svc = protego_breaker::integrations::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
     ///     .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
     /// let _inner = svc.get_ref();
     /// ```
@@ -378,7 +378,7 @@ impl<S, P, K> CircuitBreakerService<S, P, K> {
     /// ```
     /// # use std::sync::Arc;
     /// # use tower::{service_fn, Layer};
-    /// let mut svc = protego_breaker::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
+    /// let mut svc = protego_breaker::integrations::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
     ///     .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
     /// let _inner = svc.get_mut();
     /// ```

@@ -12,7 +12,7 @@ use crate::sync::{fence, spin_loop, AtomicU64, Ordering};
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::{Config, Window};
+/// use protego_breaker::{Config, config::Window};
 ///
 /// // Open when half of the last 100 calls failed, once at least 20 are in the window.
 /// let cfg = Config::builder()
@@ -53,7 +53,7 @@ impl Window {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego_breaker::Window;
+    /// use protego_breaker::config::Window;
     ///
     /// assert_eq!(
     ///     Window::time(Duration::from_secs(30)),

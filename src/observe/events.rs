@@ -14,7 +14,7 @@ use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 /// Why a circuit changed state.
 ///
 /// ```
-/// use protego_breaker::Reason;
+/// use protego_breaker::observe::Reason;
 ///
 /// assert_eq!(Reason::FailureThreshold.to_string(), "failure threshold reached");
 /// ```
@@ -81,7 +81,7 @@ impl fmt::Display for Reason {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use protego_breaker::{Breaker, Config, Reason, State};
+/// use protego_breaker::{Breaker, Config, observe::Reason, State};
 ///
 /// let breaker = Breaker::new(Config::default()).named("payments");
 /// let seen = Arc::new(Mutex::new(Vec::new()));
@@ -140,7 +140,7 @@ impl Transition {
     /// Why.
     ///
     /// ```
-    /// # use protego_breaker::{Breaker, Config, Reason};
+    /// # use protego_breaker::{Breaker, Config, observe::Reason};
     /// let breaker = Breaker::new(Config::default());
     /// breaker.on_transition(|t| assert_eq!(t.reason(), Reason::Disabled));
     /// breaker.disable();

@@ -95,7 +95,7 @@ pub struct Counts {
 /// [trip rule](crate::Breaker::set_trip_rule)). Ignored outcomes never enter a window.
 ///
 /// ```
-/// use protego_breaker::{Breaker, CircuitBreaker, Config, Rate, Window};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, observe::Rate, config::Window};
 ///
 /// let cfg = Config::builder().window(Window::Count(10)).minimum_calls(4).build()?;
 /// let breaker = Breaker::new(cfg);
@@ -127,7 +127,7 @@ pub struct WindowCounts {
 /// A rate over a window, or why there is none yet.
 ///
 /// ```
-/// use protego_breaker::Rate;
+/// use protego_breaker::observe::Rate;
 ///
 /// assert_eq!(Rate::Percent(25.0).percent(), Some(25.0));
 /// assert_eq!(Rate::NotEnoughCalls { calls: 3, minimum_calls: 10 }.percent(), None);
@@ -151,7 +151,7 @@ impl Rate {
     /// The rate in percent, if there is one.
     ///
     /// ```
-    /// assert_eq!(protego_breaker::Rate::Percent(50.0).percent(), Some(50.0));
+    /// assert_eq!(protego_breaker::observe::Rate::Percent(50.0).percent(), Some(50.0));
     /// ```
     pub fn percent(self) -> Option<f64> {
         match self {
@@ -192,7 +192,7 @@ impl WindowCounts {
 /// while it is taken may be in some fields and not yet in others.
 ///
 /// ```
-/// let totals = protego_breaker::Totals::default();
+/// let totals = protego_breaker::observe::Totals::default();
 /// assert_eq!(totals.admitted, 0);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

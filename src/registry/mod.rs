@@ -1,5 +1,5 @@
-//! [`Registry`]: breakers shared across an application, keyed by name, with per-core
-//! [`handle`]s to them.
+//! [`Registry`]: breakers shared across an application, keyed by name, and [`BreakerHandle`]s,
+//! a registry breaker held by name.
 
 mod cache;
 mod handle;

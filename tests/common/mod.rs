@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use protego_breaker::{
-    Breaker, CircuitBreaker, Config, Error, ManualClock, Outcome, Protected, Reason, Rejected,
-    State, Window,
+    call::Outcome, call::Protected, config::Window, observe::Reason, Breaker, CircuitBreaker,
+    Config, Error, ManualClock, Rejected, State,
 };
 
 pub const BOOM: &str = "boom";

@@ -13,7 +13,9 @@ use protego_breaker::fleet::{
     LeaseResult, Manual, ReportResult, SharedState, Store, StoreError, TokioSleeper, TrialOutcome,
     Trip, TripResult,
 };
-use protego_breaker::{Breaker, Clock, Config, Reason, Registry, State, Transition};
+use protego_breaker::{
+    observe::Reason, observe::Transition, Breaker, Clock, Config, Registry, State,
+};
 
 /// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes).
 pub struct Wrapped {
