@@ -68,7 +68,8 @@
 //! - **Nothing runs behind your back**: the work of sharing (subscribing, polling, publishing)
 //!   is the future [`Fleet::run`] returns, which you spawn on your executor; dropping it makes
 //!   every breaker local again.
-//! - Every transition adopted from the fleet carries `Reason::Fleet` in listener events.
+//! - Every transition adopted from the fleet carries
+//!   [`Reason::Fleet`](crate::observe::Reason::Fleet) in listener events.
 //!
 //! # Fleet-wide failures
 //! A replica that only trips on its own consecutive failures lets every replica send
@@ -98,7 +99,8 @@
 //! (its own trips, its own half-open). A trip or manual state made meanwhile is published when
 //! the store is back, after the replica has read the store's state (it never overwrites a newer
 //! one). If the store lost its data, replicas adopt Closed. Whether the store is reachable shows
-//! in [`Fleet::is_online`], in each breaker's `Metrics::fleet_online` (`None`: not shared), and
+//! in [`Fleet::is_online`], in each breaker's
+//! [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online) (`None`: not shared), and
 //! as `tracing` events (feature `tracing`, target `protego_breaker::fleet`).
 //!
 //! # From a config file
