@@ -1,30 +1,12 @@
 //! Shared state across replicas (feature `fleet`): one breaker for the whole fleet.
 //!
-//! A [`Fleet`] shares breakers with every other process that uses the same [`Store`]: a trip
-//! on any replica opens the circuit everywhere, the open period runs on the store's clock,
-//! half-open trials are leased fleet-wide, and manual states reach every replica. The closed
-//! path never touches the store, and while the store is away each replica is a local breaker.
-//! See [`Fleet`] for the guarantees.
-//!
-//! # Fleet-wide failures
-//! A replica that only trips on its own consecutive failures lets every replica send
-//! `failure_threshold` failing calls when load is even. So each replica's closed
-//! consecutive-failure count is also a **share** the store sums
-//! ([`Store::count_failures`]): the circuit opens for everyone when the live shares reach
-//! `failure_threshold` (3 replicas with one failure each open a fleet whose threshold is 3),
-//! in the same atomic step that stores the share (a compare-and-set on the Closed epoch, like
-//! a trip).
-//! - The count changes only on the out-of-line failure path (a failure, or the success that
-//!   resets a non-zero count); the breaker then tells its fleet (one flag, one queued
-//!   command per burst) and the sync future writes the latest count. A clean closed success
-//!   sends nothing and costs what it costs unshared.
-//! - A share counts for [`failure_window`](FleetConfig::failure_window) (store time) after it
-//!   last changed, so a replica that died drops out; every new epoch starts with no shares.
-//! - With a [quorum](FleetConfig::quorum) Q > 1 the shares open the circuit only when Q
-//!   distinct replicas fail: a replica with a live non-zero share and a replica that tripped
-//!   within the quorum window count once each, for shares and trips alike.
-//! - Breakers with a failure-rate window keep tripping per replica (each publishes its trip).
-//! - [`FleetConfig::fleet_wide_failures`]`(false)` turns it off: per-replica trips only.
+//! When a dependency dies in front of 20 replicas, 20 local breakers each learn it alone, and
+//! each sends its own trials every half-open round. A [`Fleet`] shares breakers with every other
+//! process that uses the same [`Store`]: a trip on any replica opens the circuit everywhere,
+//! failures add up across the fleet, the open period runs on the store's clock, half-open trials
+//! are leased fleet-wide, and manual states reach every replica. The closed path never touches
+//! the store, and while the store is away each replica is a local breaker. Sharing is opt-in, per
+//! registry ([`Fleet::share`]) or per breaker ([`Fleet::join`]); without it nothing changes.
 //!
 //! - [`Store`]: the async, dyn-compatible trait a store implements (one atomic operation per
 //!   step); `redis::RedisStore` (features `redis-tokio`, `redis-smol`) is the one this crate ships.
@@ -45,14 +27,88 @@
 //! let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), Arc::new(TokioSleeper))?;
 //! let fleet = Fleet::new(Arc::new(store), FleetConfig::new(TokioSleeper).replica_id("web-1"))?;
 //! let registry = Registry::new();
-//! fleet.share(&registry);
-//! tokio::spawn(fleet.run());
+//! fleet.share(&registry); // every breaker of the registry, now and later
+//! tokio::spawn(fleet.run()); // the one future that syncs; the library spawns nothing
 //!
 //! let answer = async { Ok::<_, std::io::Error>(42) }.protect(&registry, "payments").await;
 //! # let _ = answer;
 //! # Ok(()) }
 //! # #[cfg(not(feature = "redis-tokio"))] fn main() {}
 //! ```
+//!
+//! # Guarantees
+//! - **The closed path stays local**: a closed call never touches the store (no I/O, no
+//!   `.await`); a closed success writes nothing and costs the same with sharing on. A closed
+//!   failure, already off the fast path, also tests a per-breaker flag and, once per burst,
+//!   queues one command for the sync future.
+//! - **A trip is fleet-wide**: when any replica's own policy opens its circuit it publishes the
+//!   trip (one atomic step: a compare-and-set on the fleet's epoch), and every other replica
+//!   rejects too, pushed (within milliseconds on one host) and read again every
+//!   [sync interval](FleetConfig::sync_interval) (default 1 s) in case a push is lost. Replicas
+//!   tripping at once make exactly one fleet-wide Open; a write carrying a stale epoch changes
+//!   nothing.
+//! - **Failures count fleet-wide** (on by default): the circuit opens for everyone when the
+//!   replicas' consecutive failures sum to `failure_threshold`; see
+//!   [Fleet-wide failures](#fleet-wide-failures).
+//! - **One time base**: the open period runs on the store's time (Redis `TIME`); each replica
+//!   turns the time left into a deadline on its own [`Clock`](crate::Clock), so `retry_after`
+//!   is exact on every replica whatever its clock says.
+//! - **Half-open is fleet-wide**: at most `half_open_retries` trials in flight across the fleet,
+//!   each holding a [lease](FleetConfig::lease) (default 10 s), so a replica that dies
+//!   mid-trial frees its slot when the lease ends; that many successes anywhere close the
+//!   circuit everywhere; the first failure anywhere reopens it, with the shared backoff.
+//! - **Manual states** (`force_open`, `disable`, `reset`) on one replica reach all.
+//! - **Joining never resets**: a replica that starts or restarts adopts what the store holds and
+//!   never overwrites it; a name the store does not hold is Closed. Keys expire when unused
+//!   (after 24 h with Redis: `RedisConfig::idle_ttl`).
+//! - **Optional quorum**: with [`FleetConfig::quorum`]`(q)`, q distinct replicas must fail
+//!   before the fleet opens; below it a tripping replica is open on its own. A replica counts
+//!   once whether it tripped within the [quorum window](FleetConfig::quorum_window) or holds a
+//!   live failure share, so one sick replica alone never opens the fleet.
+//! - **Nothing runs behind your back**: the work of sharing (subscribing, polling, publishing)
+//!   is the future [`Fleet::run`] returns, which you spawn on your executor; dropping it makes
+//!   every breaker local again.
+//! - Every transition adopted from the fleet carries
+//!   [`Reason::Fleet`](crate::observe::Reason::Fleet) in listener events.
+//!
+//! # Fleet-wide failures
+//! A replica that only trips on its own consecutive failures lets every replica send
+//! `failure_threshold` failing calls when load is even. So each replica's closed
+//! consecutive-failure count is also a **share** the store sums
+//! ([`Store::count_failures`]): the circuit opens for everyone when the live shares reach
+//! `failure_threshold` (3 replicas with one failure each open a fleet whose threshold is 3),
+//! in the same atomic step that stores the share (a compare-and-set on the Closed epoch, like
+//! a trip).
+//! - The count changes only on the out-of-line failure path (a failure, or the success that
+//!   resets a non-zero count); the breaker then tells its fleet (one flag, one queued
+//!   command per burst) and the sync future writes the latest count, so a burst of failures
+//!   is one write. A clean closed success sends nothing and costs what it costs unshared.
+//! - A share counts for [`failure_window`](FleetConfig::failure_window) (default 10 s, store
+//!   time) after it last changed, so a replica that died drops out; every new epoch starts with
+//!   no shares.
+//! - With a [quorum](FleetConfig::quorum) Q > 1 the shares open the circuit only when Q
+//!   distinct replicas fail: a replica with a live non-zero share and a replica that tripped
+//!   within the quorum window count once each, for shares and trips alike.
+//! - Breakers with a failure-rate window keep tripping per replica (each publishes its trip).
+//! - [`FleetConfig::fleet_wide_failures`]`(false)` turns it off: per-replica trips only.
+//!
+//! # When the store is down or slow
+//! The store failing never fails a call and never blocks one. Every store operation is bounded
+//! by [`op_timeout`](FleetConfig::op_timeout) (default 100 ms) and runs in the sync future,
+//! never in a call. While the store cannot be reached each replica is exactly a local breaker
+//! (its own trips, its own half-open). A trip or manual state made meanwhile is published when
+//! the store is back, after the replica has read the store's state (it never overwrites a newer
+//! one). If the store lost its data, replicas adopt Closed. Whether the store is reachable shows
+//! in [`Fleet::is_online`], in each breaker's
+//! [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online) (`None`: not shared), and
+//! as `tracing` events (feature `tracing`, target `protego_breaker::fleet`).
+//!
+//! # From a config file
+//! With the `serde` feature, a `[fleet]` section of a `RegistryConfig` file (`url`,
+//! `key_prefix`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
+//! `quorum_window`, `fleet_wide_failures`, `failure_window`) is read into `FleetSettings`:
+//! `settings.redis_config()` gives the store's config and `settings.apply(FleetConfig::new(..))`
+//! the fleet's.
 
 mod config;
 mod error;
