@@ -26,7 +26,8 @@
 //!   `fetch().protect(&registry, "payments").await`.
 //! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`].
 //! - [`Clock`] is where time comes from: [`SystemClock`] by default, [`ManualClock`] to drive
-//!   the whole machine from a test without sleeping.
+//!   the whole machine from a test without sleeping; [`CoarseClock`] and (feature `quanta`)
+//!   `QuantaClock` where a reading must cost less.
 //!
 //! Beyond Protego's three knobs, all off by default: [`Classify`] which results count
 //! ([`Protected::classify`]); failure-rate [`Window`]s and slow calls
@@ -75,6 +76,8 @@ pub use call::classify::{Classify, ErrorsAsFailures, Outcome};
 pub use call::permit::Permit;
 pub use call::protect::ProtectExt;
 pub use call::protected::Protected;
+#[cfg(feature = "quanta")]
+pub use clock::QuantaClock;
 pub use clock::{Clock, CoarseClock, ManualClock, SystemClock};
 pub use config::{Config, ConfigBuilder};
 pub use error::{ConfigError, Error, Rejected};

@@ -1,5 +1,6 @@
-//! Where the breaker reads the time: the [`Clock`] trait, the real [`SystemClock`] and the
-//! test-only [`ManualClock`].
+//! Where the breaker reads the time: the [`Clock`] trait, the real [`SystemClock`], the
+//! test-only [`ManualClock`], and the cheaper [`CoarseClock`] and (feature `quanta`)
+//! `QuantaClock`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -57,7 +58,7 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 /// A reading costs one `Instant::now()` (a `clock_gettime` through the vDSO on Linux, about
 /// 20-25 ns on a VM) and std's subtraction of the origin (`saturating_duration_since`), a few
 /// ns more. Where even that is too much, see [`CoarseClock`] (one atomic load, advanced by a
-/// ticker you run).
+/// ticker you run) or, with feature `quanta`, `QuantaClock` (the CPU's counter).
 ///
 /// ```
 /// use protego_breaker::{Clock, SystemClock};
@@ -160,6 +161,10 @@ impl fmt::Debug for ManualClock {
 }
 
 mod coarse;
+#[cfg(feature = "quanta")]
+mod quanta;
 mod system;
 
 pub use coarse::CoarseClock;
+#[cfg(feature = "quanta")]
+pub use quanta::QuantaClock;
