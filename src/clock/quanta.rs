@@ -10,6 +10,9 @@ use super::Clock;
 /// one `rdtsc` and a multiply and shift, where [`SystemClock`](crate::SystemClock) pays a
 /// `clock_gettime` (about 20-25 ns on a VM) and std's subtraction. Needs feature `quanta`.
 ///
+/// In `benches/call.rs` (`open_rejection`, one run on a loaded 2-core VM) a reading cost 17.8 ns
+/// against `SystemClock`'s 45.6 ns, and a rejection 25.8 ns against 67.3 ns.
+///
 /// `now()` is the time since this clock was built; clones share that origin, so a registry and
 /// every breaker in it can share one clock. What it trades for the cheaper reading:
 ///
