@@ -5,6 +5,7 @@
 //! cargo bench --bench call                 # everything
 //! cargo bench --bench call -- contention   # one group
 //! cargo bench --bench call -- --test       # run each once (CI)
+//! cargo bench --bench call --features quanta -- open_rejection   # with QuantaClock's rows
 //! ```
 #![allow(missing_docs, clippy::cast_possible_truncation, clippy::inline_always)]
 
@@ -101,6 +102,13 @@ fn open_rejection(c: &mut Criterion) {
     let coarse = Breaker::with_clock(config(1, 2), CoarseClock::new()).named("payments");
     let _ = poll_once(coarse.call(err()), &mut cx);
     assert_eq!(coarse.state(), State::Open);
+    #[cfg(feature = "quanta")]
+    let quanta = {
+        let quanta = Breaker::with_clock(config(1, 2), protego_breaker::clock::QuantaClock::new());
+        let _ = poll_once(quanta.call(err()), &mut cx);
+        assert_eq!(quanta.state(), State::Open);
+        quanta
+    };
     assert_eq!(system.state(), State::Open);
     assert_eq!(manual.state(), State::Open);
 
@@ -141,6 +149,11 @@ fn open_rejection(c: &mut Criterion) {
     g.bench_function("system_clock", |b| {
         b.iter(|| poll_once(system.call(ok()), &mut cx));
     });
+    // The same rejection on the CPU's counter, beside the system clock's in one run.
+    #[cfg(feature = "quanta")]
+    g.bench_function("quanta_clock", |b| {
+        b.iter(|| poll_once(quanta.call(ok()), &mut cx));
+    });
     g.bench_function("system_clock_named", |b| {
         b.iter(|| poll_once(named.call(ok()), &mut cx));
     });
@@ -168,6 +181,13 @@ fn open_rejection(c: &mut Criterion) {
     g.bench_function("system_clock_read_alone", |b| {
         b.iter(|| protego_breaker::Clock::now(&protego_breaker::SystemClock));
     });
+    #[cfg(feature = "quanta")]
+    {
+        let clock = protego_breaker::clock::QuantaClock::new();
+        g.bench_function("quanta_clock_read_alone", |b| {
+            b.iter(|| protego_breaker::Clock::now(&clock));
+        });
+    }
     g.finish();
 }
 

@@ -26,7 +26,8 @@
 //!   `fetch().protect(&registry, "payments").await`.
 //! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`](config::ConfigBuilder::build).
 //! - [`Clock`] is where time comes from: [`SystemClock`] by default, [`ManualClock`] to drive
-//!   the whole machine from a test without sleeping.
+//!   the whole machine from a test without sleeping; [`CoarseClock`](clock::CoarseClock) and (feature `quanta`)
+//!   `clock::QuantaClock` where a reading must cost less.
 //!
 //! The root holds what a first program types; the rest lives in its module:
 //!
@@ -34,7 +35,7 @@
 //! | --- | --- |
 //! | [`call`] | the [`Protected`](call::Protected) future, [`Permit`](call::Permit)s, [`Classify`](call::Classify) and [`Outcome`](call::Outcome) for which results count |
 //! | [`config`] | [`ConfigBuilder`](config::ConfigBuilder) and failure-rate [`Window`](config::Window)s |
-//! | [`clock`] | [`CoarseClock`](clock::CoarseClock), a cheaper clock for rejection-heavy paths |
+//! | [`clock`] | [`CoarseClock`](clock::CoarseClock) and (feature `quanta`) `QuantaClock`, cheaper clocks for rejection-heavy paths |
 //! | [`observe`] | listeners' [`Transition`](observe::Transition) and [`Reason`](observe::Reason), the [`Metrics`](observe::Metrics) snapshot with exact call [`Totals`](observe::Totals) |
 //! | [`registry`] | [`BreakerHandle`](registry::BreakerHandle), a registry breaker held by name |
 //! | [`integrations`] | tower, http, reqwest, metrics, serde and admin, each behind its feature |

@@ -40,6 +40,16 @@ fn shared_types_are_send_sync_unpin_and_static() {
     unpin::<Registry>();
 }
 
+#[cfg(feature = "quanta")]
+#[test]
+fn quanta_clock_is_send_sync_unpin_and_static() {
+    use protego_breaker::clock::QuantaClock;
+    send_sync_static::<QuantaClock>();
+    unpin::<QuantaClock>();
+    send_sync_static::<Breaker<QuantaClock>>();
+    send_sync_static::<Registry<QuantaClock>>();
+}
+
 #[test]
 fn protected_is_send_and_sync_when_its_inner_future_is() {
     send_sync::<Protected<PendingOk, &'static Breaker>>();

@@ -1,5 +1,6 @@
-//! Where the breaker reads the time: the [`Clock`] trait, the real [`SystemClock`] and the
-//! test-only [`ManualClock`].
+//! Where the breaker reads the time: the [`Clock`] trait, the real [`SystemClock`], the
+//! test-only [`ManualClock`], and the cheaper [`CoarseClock`] and (feature `quanta`)
+//! `QuantaClock`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -55,11 +56,9 @@ impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
 /// All `SystemClock`s share one origin, fixed the first time any of them is read.
 ///
 /// A reading costs one `Instant::now()` (a `clock_gettime` through the vDSO on Linux, about
-/// 20-25 ns on a VM) and a few integer instructions: the reading is taken apart into seconds
-/// and nanoseconds through `Instant`'s `Hash` impl instead of std's out-of-line `Instant`
-/// subtraction, which cost another ~3 ns. The first reading checks that this gives exactly what
-/// std's own arithmetic gives at five distances from the origin and, on a platform where it
-/// does not, every reading uses std's subtraction. Where even one `clock_gettime` per call is too much, see [`CoarseClock`].
+/// 20-25 ns on a VM) and std's subtraction of the origin (`saturating_duration_since`), a few
+/// ns more. Where even that is too much, see [`CoarseClock`] (one atomic load, advanced by a
+/// ticker you run) or, with feature `quanta`, `QuantaClock` (the CPU's counter).
 ///
 /// ```
 /// use protego_breaker::{Clock, SystemClock};
@@ -162,6 +161,10 @@ impl fmt::Debug for ManualClock {
 }
 
 mod coarse;
+#[cfg(feature = "quanta")]
+mod quanta;
 mod system;
 
 pub use coarse::CoarseClock;
+#[cfg(feature = "quanta")]
+pub use quanta::QuantaClock;
