@@ -20,7 +20,7 @@ use protego_breaker::{
 /// order) -> value.
 ///
 /// The debugging recorder's snapshot drains what it reads (counters and gauges go back to 0).
-/// The export sets all five state gauges at each transition and publishes call counts as
+/// The export sets all six state gauges at each transition and publishes call counts as
 /// absolute totals, so a scrape after the step that set them reads them whole; transition
 /// counters are incremented, so their drained deltas are summed here across scrapes.
 struct Scraper {
@@ -160,9 +160,14 @@ fn a_closed_open_half_open_closed_cycle_leaves_every_series_exact() {
         ),
         (4.0, 2.0, 0.0, 2.0)
     );
+    assert_eq!(
+        all.keys().filter(|k| k.starts_with(TRANSITIONS)).count(),
+        31,
+        "every pair a listener can see is registered at export: 30 changes and metrics-only's own"
+    );
     let transitions: Vec<(&String, &f64)> = all
         .iter()
-        .filter(|(k, _)| k.starts_with(TRANSITIONS))
+        .filter(|(k, v)| k.starts_with(TRANSITIONS) && **v != 0.0)
         .collect();
     let expected = [
         format!("{TRANSITIONS}{{name=payments,from=closed,to=open}}"),
@@ -329,4 +334,84 @@ fn a_registry_exports_breakers_it_makes_later_and_nothing_before_it_is_asked() {
         0.0,
         "calls before the export were not counted"
     );
+}
+
+#[test]
+fn a_trip_on_another_thread_reaches_the_recorder_in_effect_at_export() {
+    let recorder = DebuggingRecorder::new();
+    let mut snapshotter = scraper(&recorder);
+    let breaker = std::sync::Arc::new(Breaker::new(config(1, 1)).named("remote"));
+    // The recorder is this thread's, and only while the export runs.
+    metrics::with_local_recorder(&recorder, || breaker.export_metrics());
+
+    let remote = std::sync::Arc::clone(&breaker);
+    std::thread::spawn(move || {
+        fail(&remote); // trips the circuit: a transition made on this thread
+        succeed(&remote); // rejected
+        remote.publish_metrics();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(breaker.state(), State::Open);
+
+    let all = series(&mut snapshotter);
+    assert_eq!(
+        all.get(&format!("{TRANSITIONS}{{name=remote,from=closed,to=open}}")),
+        Some(&1.0),
+        "{all:#?}"
+    );
+    assert_eq!(states_of(&all, "remote"), one_hot("open"));
+    assert_eq!(all[&format!("{CALLS}{{name=remote,kind=failed}}")], 1.0);
+    assert_eq!(
+        all[&format!("{CALLS}{{name=remote,kind=not_permitted}}")],
+        1.0
+    );
+}
+
+#[test]
+fn a_registry_exported_under_a_local_recorder_keeps_it_for_its_breakers_on_other_threads() {
+    let recorder = DebuggingRecorder::new();
+    let mut snapshotter = scraper(&recorder);
+    let registry = std::sync::Arc::new(Registry::new().with_default_config(config(1, 1)));
+    registry.get_or_create("made-before");
+    metrics::with_local_recorder(&recorder, || registry.export_metrics());
+
+    let remote = std::sync::Arc::clone(&registry);
+    std::thread::spawn(move || fail(&remote.handle("made-before")))
+        .join()
+        .unwrap();
+
+    let all = series(&mut snapshotter);
+    assert_eq!(
+        all.get(&format!(
+            "{TRANSITIONS}{{name=made-before,from=closed,to=open}}"
+        )),
+        Some(&1.0),
+        "{all:#?}"
+    );
+    assert_eq!(states_of(&all, "made-before"), one_hot("open"));
+}
+
+#[test]
+fn a_window_added_after_the_export_gets_its_rates_at_the_next_publish() {
+    let recorder = DebuggingRecorder::new();
+    let mut snapshotter = scraper(&recorder);
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let breaker = Breaker::new(config(3, 1)).named("widened");
+    breaker.export_metrics();
+    assert!(!series(&mut snapshotter)
+        .keys()
+        .any(|k| k.starts_with(FAILURE_RATE)));
+    breaker.reconfigure(
+        Config::builder()
+            .window(Window::Count(4))
+            .minimum_calls(4)
+            .build()
+            .unwrap(),
+    );
+    fail(&breaker);
+    breaker.publish_metrics();
+    let all = series(&mut snapshotter);
+    assert_eq!(all[&format!("{FAILURE_RATE}{{name=widened}}")], 100.0);
+    assert_eq!(all[&format!("{SLOW_CALL_RATE}{{name=widened}}")], 0.0);
 }

@@ -271,3 +271,101 @@ async fn stacked_outside_reqwest_retry_it_sees_one_call_per_request() {
     assert!(rejected(&error).is_some());
     assert_eq!(server.hits(), 6, "rejected before any attempt");
 }
+
+#[tokio::test]
+async fn a_host_config_given_in_advance_applies_to_that_host_only() {
+    let strict_host = Server::start().await;
+    let other_host = Server::start().await;
+    strict_host.answer(500);
+    other_host.answer(500);
+    let clock = ManualClock::new();
+    let registry = registry(&clock, 3); // the default: 3 failures in a row
+    let strict = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let strict_name = format!("127.0.0.1:{}", strict_host.addr.port());
+    let other_name = format!("127.0.0.1:{}", other_host.addr.port());
+    let middleware = CircuitBreakerMiddleware::per_host(Arc::clone(&registry))
+        .host_config(&strict_name, strict)
+        .unwrap();
+    let client = client(middleware);
+
+    assert_eq!(status(&client, &strict_host.url()).await.unwrap(), 500);
+    assert_eq!(status(&client, &other_host.url()).await.unwrap(), 500);
+    assert_eq!(
+        registry.get(&strict_name).unwrap().state(),
+        State::Open,
+        "one failure opens the host given a threshold of 1"
+    );
+    let error = status(&client, &strict_host.url()).await.unwrap_err();
+    let refusal = rejected(&error).expect("rejected without being sent");
+    assert_eq!(refusal.name(), Some(strict_name.as_str()));
+    assert_eq!(strict_host.hits(), 1);
+
+    // The other host has the registry's default: a second failure still goes out.
+    assert_eq!(status(&client, &other_host.url()).await.unwrap(), 500);
+    assert_eq!(other_host.hits(), 2);
+    let other = registry.get(&other_name).unwrap();
+    assert_eq!(other.state(), State::Closed);
+    assert_eq!(other.config().failure_threshold(), 3);
+}
+
+#[test]
+fn a_host_config_for_a_malformed_host_is_an_error_not_a_panic() {
+    for bad in [
+        "",
+        ":",
+        ":443",
+        "api.example.com",
+        "api.example.com:",
+        "api.example.com:99999",
+        "api.example.com:-1",
+        "a b:80",
+        "user@api.example.com:80",
+        "api.example.com:80/path",
+        "api.example.com:80?query",
+        "https://api.example.com:443",
+        "[::1]",
+        "[::1:80",
+        "a<b:80",
+        "\u{0}:80",
+    ] {
+        let registry = Arc::new(Registry::new());
+        let err = CircuitBreakerMiddleware::per_host(Arc::clone(&registry))
+            .host_config(bad, Config::default())
+            .expect_err(bad);
+        assert_eq!(err.host(), bad);
+        assert!(
+            err.to_string().starts_with("invalid host "),
+            "{bad:?}: {err}"
+        );
+        assert!(registry.is_empty(), "{bad:?}: nothing is made");
+    }
+}
+
+#[test]
+fn a_host_config_is_named_the_way_requests_to_that_host_are() {
+    let registry = Arc::new(Registry::new());
+    let config = Config::builder().failure_threshold(7).build().unwrap();
+    let _ = CircuitBreakerMiddleware::per_host(Arc::clone(&registry))
+        .host_config("API.Example.com:443", config.clone())
+        .unwrap()
+        .host_config("[::1]:8080", config.clone())
+        .unwrap()
+        .host_config("bücher.example:80", config)
+        .unwrap();
+    let url = |u: &str| {
+        protego_breaker::integrations::reqwest::host_breaker_name(&reqwest::Url::parse(u).unwrap())
+    };
+    for request in [
+        "https://api.example.com/v1",
+        "http://[::1]:8080/",
+        "http://bücher.example/",
+    ] {
+        let breaker = registry.get(&url(request)).expect(request);
+        assert_eq!(breaker.config().failure_threshold(), 7, "{request}");
+    }
+    assert_eq!(registry.len(), 3);
+}

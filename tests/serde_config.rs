@@ -4,8 +4,35 @@
 
 use std::time::Duration;
 
-use protego_breaker::integrations::serde::{format_duration, parse_duration, RegistryConfig};
+use protego_breaker::integrations::serde::RegistryConfig;
 use protego_breaker::{config::Window, Config};
+
+/// `d` written into a config file and read back, as a window's length (any duration, zero
+/// included) and as `reset_timeout` (any but zero).
+fn through_a_config(d: Duration) -> (Duration, Option<Duration>) {
+    let window = Window::Time {
+        length: d,
+        buckets: 1,
+    };
+    let text = serde_json::to_string(&window).unwrap();
+    let Window::Time { length, .. } = serde_json::from_str(&text).unwrap() else {
+        panic!("{text} read back as another window");
+    };
+    let timeout = (!d.is_zero()).then(|| {
+        let config = Config::builder().reset_timeout(d).build().unwrap();
+        let text = toml::to_string(&config).unwrap();
+        toml::from_str::<Config>(&text).unwrap().reset_timeout()
+    });
+    (length, timeout)
+}
+
+/// The error for `reset_timeout = "<text>"`.
+fn reset_timeout_error(text: &str) -> String {
+    let json = serde_json::json!({ "reset_timeout": text }).to_string();
+    serde_json::from_str::<Config>(&json)
+        .expect_err(&json)
+        .to_string()
+}
 
 #[test]
 fn durations_round_trip() {
@@ -14,24 +41,57 @@ fn durations_round_trip() {
         Duration::from_nanos(1),
         Duration::from_micros(1500),
         Duration::from_millis(250),
+        Duration::from_millis(90_500),
         Duration::from_secs(59),
         Duration::from_secs(3_600 * 25 + 61),
+        Duration::from_secs(86_400 * 400),
         Duration::new(7, 123_456_789),
         Duration::MAX,
     ] {
-        assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{d:?}");
+        let (length, timeout) = through_a_config(d);
+        assert_eq!(length, d, "{d:?}");
+        assert!(
+            timeout.is_none() || timeout == Some(d),
+            "{d:?}: {timeout:?}"
+        );
     }
-    assert_eq!(parse_duration("10µs"), Ok(Duration::from_micros(10)));
-    for bad in [
-        "",
-        "10",
-        "s",
-        "1x",
-        "1m 30s",
-        "-1s",
-        "99999999999999999999d",
+}
+
+#[test]
+fn durations_are_read_with_or_without_spaces_and_in_fractions() {
+    for (text, expected) in [
+        ("1m30s500ms", Duration::from_millis(90_500)),
+        ("1m 30s 500ms", Duration::from_millis(90_500)),
+        ("1h30m", Duration::from_secs(5_400)),
+        ("30s", Duration::from_secs(30)),
+        ("500ms", Duration::from_millis(500)),
+        ("10µs", Duration::from_micros(10)),
+        ("10us", Duration::from_micros(10)),
+        ("1.5s", Duration::from_millis(1500)),
+        ("2d", Duration::from_secs(2 * 86_400)),
     ] {
-        assert!(parse_duration(bad).is_err(), "{bad:?}");
+        let config: Config = toml::from_str(&format!("reset_timeout = {text:?}")).unwrap();
+        assert_eq!(config.reset_timeout(), expected, "{text}");
+    }
+}
+
+#[test]
+fn bad_durations_are_refused_naming_the_key() {
+    for (bad, says) in [
+        ("", "value was empty"),
+        ("30", "time unit needed"),
+        ("3 fortnights", "unknown time unit \"fortnights\""),
+        ("s", "expected number"),
+        ("1x", "unknown time unit \"x\""),
+        ("-1s", "cannot be negative"),
+        ("99999999999999999999d", "too large"),
+        // humantime 2.4 panics on these (chronotope/humantime#66): refused before it sees them.
+        ("18446744073709551615s 1000ms", "too large"),
+        ("18446744073709551615s 999999999ns 1ns", "too large"),
+    ] {
+        let err = reset_timeout_error(bad);
+        assert!(err.starts_with("reset_timeout: "), "{bad:?}: {err}");
+        assert!(err.contains(says), "{bad:?}: {err}");
     }
 }
 
@@ -71,8 +131,8 @@ fn errors_name_the_key() {
         ),
         (r#"{"reset_timeout": 30}"#, "reset_timeout: invalid type"),
         (
-            r#"{"reset_timeout": "30 seconds"}"#,
-            "reset_timeout: unknown unit",
+            r#"{"reset_timeout": "3 fortnights"}"#,
+            "reset_timeout: invalid duration \"3 fortnights\": unknown time unit",
         ),
         (
             r#"{"jitter": 2.0}"#,

@@ -14,7 +14,9 @@
 //! prefix); a name is one path segment, percent-decoded. The action is in the path and a body
 //! is ignored. Errors answer a JSON `{"error": "..."}`: 404 for an unknown path or name, 400
 //! for a malformed name or an unknown action, 405 for a wrong method, 403 for a state change
-//! while they are off. No request makes it panic.
+//! while they are off. A `POST` is checked in path order: the name first (404 or 400 whether
+//! state changes are on or off), then the action, then whether state changes are on. No request
+//! makes it panic.
 //!
 //! # State changes are off by default
 //! The `POST` actions answer 403 unless the application turns them on with
@@ -166,26 +168,28 @@ impl<C: Clock + Clone> AdminService<C> {
         json(status, &Health { status: word, open })
     }
 
+    /// The checks in path order: the name (404 unknown, 400 malformed, whatever the mode),
+    /// then the action (400 unknown), then whether state changes are on (403).
     fn act(&self, name: &str, action: &str) -> Response<String> {
         type Act<C> = fn(&crate::Breaker<C>) -> bool;
-        let change: Act<C> = match action {
-            "close" => crate::Breaker::reset,
-            "force-open" => crate::Breaker::force_open,
-            "disable" => crate::Breaker::disable,
-            _ => {
-                return error(
-                    StatusCode::BAD_REQUEST,
-                    "unknown action: use close, force-open or disable",
-                )
-            }
-        };
-        if !self.mutations {
-            return error(
-                StatusCode::FORBIDDEN,
-                "state changes are off (AdminService::allow_mutations)",
-            );
-        }
         self.with_breaker(name, |breaker| {
+            let change: Act<C> = match action {
+                "close" => crate::Breaker::reset,
+                "force-open" => crate::Breaker::force_open,
+                "disable" => crate::Breaker::disable,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "unknown action: use close, force-open or disable",
+                    )
+                }
+            };
+            if !self.mutations {
+                return error(
+                    StatusCode::FORBIDDEN,
+                    "state changes are off (AdminService::allow_mutations)",
+                );
+            }
             change(breaker);
             json(StatusCode::OK, &BreakerSnapshot::of(breaker))
         })

@@ -9,9 +9,9 @@
 //!
 //! | instrument | type | labels | value |
 //! | --- | --- | --- | --- |
-//! | [`STATE`] | gauge | `name`, `state` | one series per state ([`state_label`]): 1 for the current state, 0 for the four others, all five set on every transition |
+//! | [`STATE`] | gauge | `name`, `state` | one series per state ([`state_label`]): 1 for the current state, 0 for the five others, all six set on every transition |
 //! | [`CALLS`] | counter | `name`, `kind` | calls by fate: `successful`, `failed`, `ignored`, `not_permitted` ([`KINDS`]) |
-//! | [`TRANSITIONS`] | counter | `name`, `from`, `to` | transitions made, by state pair |
+//! | [`TRANSITIONS`] | counter | `name`, `from`, `to` | transitions made, by state pair: a series for each of the 31 pairs a listener can see (every change of state, and `metrics_only` to `metrics_only`), 0 until it happens |
 //! | [`FAILURE_RATE`] | gauge | `name` | with a window: percentage of failures in it, -1 while it is empty |
 //! | [`SLOW_CALL_RATE`] | gauge | `name` | with a window: percentage of slow calls in it, -1 while it is empty |
 //! | [`SLOW_CALLS`] | counter | `name` | with slow-call timing on: calls that took at least `slow_call_duration` |
@@ -21,10 +21,23 @@
 //! whose period has passed turns half-open when it is next asked, and `publish_metrics` asks.
 //! Call counts and rates are published by `publish_metrics`, from the breaker's own per-core
 //! totals: an exported breaker counts its calls (as with [`Config::totals`](crate::Config::totals)
-//! on), and no call ever touches a `metrics` handle. Handles are registered once per breaker
-//! (a transition pair's counter when that pair first happens), with the recorder in effect at
-//! that moment. Call durations are not exported: the closed path never reads the clock; with
-//! slow-call timing on, [`SLOW_CALLS`] counts the slow ones.
+//! on), and no call ever touches a `metrics` handle. Call durations are not exported: the
+//! closed path never reads the clock; with slow-call timing on, [`SLOW_CALLS`] counts the slow
+//! ones.
+//!
+//! # Which recorder
+//! A breaker's handles are registered once, when it is exported, with the recorder in effect
+//! where and when `export_metrics` is called: the thread's local recorder
+//! ([`metrics::with_local_recorder`](::metrics::with_local_recorder)) if it has one, else the
+//! global one. They are kept: a transition, or a `publish_metrics`, on any other thread later
+//! updates those handles and registers nothing, so a thread-local recorder sees trips made on
+//! other threads. Two handles may come later, with the recorder in effect then:
+//! - a breaker a registry makes after the registry was exported is exported when it is made,
+//!   on the thread that makes it (the first call to a new name); with a thread-local recorder,
+//!   make the names up front, or install the recorder globally;
+//! - the rate gauges and the slow-call counter of a breaker that had no window (or no
+//!   slow-call duration) when it was exported and gains one later
+//!   ([`Breaker::reconfigure`]) are registered by the next `publish_metrics`.
 //!
 //! ```
 //! use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -63,7 +76,10 @@ use ::metrics::{Counter, Gauge, SharedString, Unit};
 
 use crate::breaker::Breaker;
 use crate::clock::Clock;
+use crate::config::Config;
 use crate::machine::state::State;
+use crate::observe::events::shown;
+use crate::observe::metrics::Metrics;
 use crate::registry::Registry;
 
 /// Gauge `protego_circuitbreaker_state{name, state}`: 1 for the current state, 0 for the others.
@@ -224,31 +240,77 @@ impl<C: Clock + Clone> ExportMetrics for Registry<C> {
     }
 }
 
-/// One breaker's handles. The label values are the breaker's; a handle made later (a
-/// transition pair's counter, a rate gauge) uses the recorder in effect then.
+/// One breaker's handles, registered when it is exported (see "Which recorder" in the
+/// [module docs](self)) and only updated after that.
 pub(crate) struct Instruments {
     name: Arc<str>,
     states: [Gauge; 6],
     calls: [Counter; 4],
-    transitions: [[OnceLock<Counter>; 6]; 6],
+    /// By `[from][to]`: a counter for every pair listeners see, `None` for the others.
+    transitions: [[Option<Counter>; 6]; 6],
+    /// Registered at export if the config then times slow calls, else by the first publish
+    /// that finds it does.
     slow_calls: OnceLock<Counter>,
+    /// Likewise, with a window.
     failure_rate: OnceLock<Gauge>,
     slow_call_rate: OnceLock<Gauge>,
 }
 
 impl Instruments {
-    fn new(name: Arc<str>) -> Self {
+    /// Registers every handle `config` calls for with the recorder in effect now.
+    fn new(name: Arc<str>, config: &Config) -> Self {
         describe();
         let label = || SharedString::from(Arc::clone(&name));
-        Instruments {
+        let instruments = Instruments {
             states: STATES
                 .map(|s| ::metrics::gauge!(STATE, "name" => label(), "state" => state_label(s))),
             calls: KINDS.map(|kind| ::metrics::counter!(CALLS, "name" => label(), "kind" => kind)),
-            transitions: Default::default(),
+            transitions: STATES.map(|from| {
+                STATES.map(|to| {
+                    shown(from, to).then(|| {
+                        ::metrics::counter!(
+                            TRANSITIONS,
+                            "name" => label(),
+                            "from" => state_label(from),
+                            "to" => state_label(to)
+                        )
+                    })
+                })
+            }),
             slow_calls: OnceLock::new(),
             failure_rate: OnceLock::new(),
             slow_call_rate: OnceLock::new(),
             name,
+        };
+        instruments.register_optional(config);
+        instruments
+    }
+
+    /// Registers the slow-call counter and the rate gauges `config` calls for, if not yet
+    /// registered.
+    fn register_optional(&self, config: &Config) {
+        if config.slow_call_duration().is_some() {
+            self.slow_calls
+                .get_or_init(|| ::metrics::counter!(SLOW_CALLS, "name" => self.label()));
+        }
+        if config.window().is_some() {
+            self.failure_rate
+                .get_or_init(|| ::metrics::gauge!(FAILURE_RATE, "name" => self.label()));
+            self.slow_call_rate
+                .get_or_init(|| ::metrics::gauge!(SLOW_CALL_RATE, "name" => self.label()));
+        }
+    }
+
+    /// The rate gauges from `metrics`, -1 while the window is empty; nothing without a window.
+    fn set_rates(&self, metrics: &Metrics, config: &Config) {
+        if config.window().is_none() {
+            return;
+        }
+        if let Some(gauge) = self.failure_rate.get() {
+            gauge.set(metrics.failure_rate.unwrap_or(-1.0));
+        }
+        if let Some(gauge) = self.slow_call_rate.get() {
+            gauge.set(metrics.slow_call_rate.unwrap_or(-1.0));
         }
     }
 
@@ -256,7 +318,7 @@ impl Instruments {
         SharedString::from(Arc::clone(&self.name))
     }
 
-    /// All five series: 1 for `current`, 0 for the others.
+    /// All six series: 1 for `current`, 0 for the five others.
     fn set_state(&self, current: State) {
         for (state, gauge) in STATES.iter().zip(&self.states) {
             gauge.set(if *state == current { 1.0 } else { 0.0 });
@@ -265,16 +327,10 @@ impl Instruments {
 
     fn transition(&self, from: State, to: State) {
         self.set_state(to);
-        self.transitions[index(from)][index(to)]
-            .get_or_init(|| {
-                ::metrics::counter!(
-                    TRANSITIONS,
-                    "name" => self.label(),
-                    "from" => state_label(from),
-                    "to" => state_label(to)
-                )
-            })
-            .increment(1);
+        // Every pair a listener is given was registered at export.
+        if let Some(counter) = &self.transitions[index(from)][index(to)] {
+            counter.increment(1);
+        }
     }
 }
 
@@ -305,7 +361,10 @@ pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
     let mut made = false;
     let slot = breaker.attachment().get_or_init(|| {
         made = true;
-        Arc::new(Instruments::new(Arc::from(breaker.name().unwrap_or(""))))
+        Arc::new(Instruments::new(
+            Arc::from(breaker.name().unwrap_or("")),
+            &breaker.config(),
+        ))
     });
     let Some(instruments) = instruments(slot) else {
         return;
@@ -327,6 +386,8 @@ pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
         }
         state = now;
     }
+    // Registered above: read -1 while the window is empty, not 0, before the first publish.
+    instruments.set_rates(&breaker.metrics(), &breaker.config());
 }
 
 /// The instruments in a breaker's slot (the slot holds nothing else).
@@ -351,21 +412,13 @@ fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
             counter.absolute(count);
         }
         let config = breaker.config();
+        // Registered at export, unless the config gained them since.
+        instruments.register_optional(&config);
         if config.slow_call_duration().is_some() {
-            instruments
-                .slow_calls
-                .get_or_init(|| ::metrics::counter!(SLOW_CALLS, "name" => instruments.label()))
-                .absolute(totals.slow);
+            if let Some(counter) = instruments.slow_calls.get() {
+                counter.absolute(totals.slow);
+            }
         }
-        if config.window().is_some() {
-            let gauge = |slot: &OnceLock<Gauge>, name: &'static str| {
-                slot.get_or_init(|| ::metrics::gauge!(name, "name" => instruments.label()))
-                    .clone()
-            };
-            gauge(&instruments.failure_rate, FAILURE_RATE)
-                .set(snapshot.failure_rate.unwrap_or(-1.0));
-            gauge(&instruments.slow_call_rate, SLOW_CALL_RATE)
-                .set(snapshot.slow_call_rate.unwrap_or(-1.0));
-        }
+        instruments.set_rates(&snapshot, &config);
     }
 }

@@ -12,6 +12,13 @@
 //! included) is a success, and other errors (a request that could not be built, a redirect
 //! loop) are ignored. [`CircuitBreakerMiddleware::classify`] takes any [`Classify`].
 //!
+//! One breaker for every request ([`new`](CircuitBreakerMiddleware::new)), one registry name
+//! ([`named`](CircuitBreakerMiddleware::named)), or one per host
+//! ([`per_host`](CircuitBreakerMiddleware::per_host)): each host's breaker is named
+//! `host:port` (`api.example.com:443`, see [`host_breaker_name`]) and made on the host's first
+//! request with the registry's default config, unless
+//! [`host_config`](CircuitBreakerMiddleware::host_config) gave that host its own in advance.
+//!
 //! # With `reqwest-retry`
 //! Order matters, and both orders are safe from a tight loop of rejections:
 //! - **Retry outside the breaker** (`.with(retry).with(breaker)`, usual): every attempt is a
@@ -55,8 +62,14 @@ use crate::breaker::Breaker;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, Outcome};
 use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
 use crate::error::Rejected;
 use crate::registry::{BreakerHandle, Registry};
+
+mod host;
+
+use host::host_config_name;
+pub use host::{host_breaker_name, HostError};
 
 /// The [`Rejected`] error inside a middleware error, if the breaker refused to send the
 /// request: the error itself or any error in its chain of causes (`reqwest-retry` wraps the
@@ -211,20 +224,41 @@ impl<C: Clock + Clone + 'static> CircuitBreakerMiddleware<C> {
         }
     }
 
-    /// Each request through the registry's breaker named after its host (`host` or
-    /// `host:port` when the URL names a port), so one failing host does not stop calls to the
-    /// others.
+    /// Each request through the registry's breaker named after its host, so one failing host
+    /// does not stop calls to the others.
     ///
-    /// Bounded: the middleware makes at most [`max_hosts`](Self::max_hosts) breakers (64 by
-    /// default); requests to hosts past the cap share one breaker, [`OTHER_HOSTS`]. Hosts the
-    /// registry already holds a breaker for (configured up front, say) always use their own.
-    /// A client that calls hosts taken from user input needs the cap: each new host would
-    /// otherwise be a breaker kept for good.
+    /// # Names and configs
+    /// A host's breaker is named `host:port`, the port being the one the request goes to:
+    /// `https://api.example.com/v1` goes through `api.example.com:443`,
+    /// `http://127.0.0.1:8080/` through `127.0.0.1:8080` ([`host_breaker_name`] says how a URL
+    /// is named). The middleware makes it on the first request to that host, with the
+    /// registry's default config. To give a host its own config, give it in advance:
+    /// [`host_config`](Self::host_config), or a breaker of that name made in the registry
+    /// (from a config file, say); a breaker the registry already holds is used as it is.
+    ///
+    /// # A bound
+    /// The middleware makes at most [`max_hosts`](Self::max_hosts) breakers (64 by default);
+    /// requests to hosts past the cap share one breaker, [`OTHER_HOSTS`]. Hosts the registry
+    /// already holds a breaker for (those given a config in advance among them) always use
+    /// their own and do not count. A client that calls hosts taken from user input needs the
+    /// cap: each new host would otherwise be a breaker kept for good.
     ///
     /// ```
-    /// # use std::sync::Arc;
-    /// let mw = protego_breaker::integrations::reqwest::CircuitBreakerMiddleware::per_host(Arc::new(protego_breaker::Registry::new()));
-    /// # drop(mw);
+    /// use std::sync::Arc;
+    /// use protego_breaker::integrations::reqwest::CircuitBreakerMiddleware;
+    /// use protego_breaker::{Config, Registry};
+    ///
+    /// let registry = Arc::new(Registry::new()); // the default config: 3 failures in a row
+    /// let payments = Config::builder().failure_threshold(1).build()?;
+    /// let mw = CircuitBreakerMiddleware::per_host(Arc::clone(&registry))
+    ///     .host_config("payments.example.com:443", payments)?;
+    /// let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(mw).build();
+    /// // https://payments.example.com/... goes through this breaker; other hosts get their own
+    /// // on their first request, with the default config.
+    /// let breaker = registry.get("payments.example.com:443").unwrap();
+    /// assert_eq!(breaker.config().failure_threshold(), 1);
+    /// # drop(client);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn per_host(registry: Arc<Registry<C>>) -> Self {
         CircuitBreakerMiddleware {
@@ -280,6 +314,40 @@ impl<C: Clock, K> CircuitBreakerMiddleware<C, K> {
 }
 
 impl<C: Clock + Clone + 'static, K> CircuitBreakerMiddleware<C, K> {
+    /// Gives `host`, written `host:port`, its own config under
+    /// [`per_host`](Self::per_host): the registry's breaker for that host is made now with
+    /// `config` (or, if the registry has one, reconfigured in place, see
+    /// [`Registry::breaker`]). The host is read as a URL's would be (`API.Example.com:443` is
+    /// `api.example.com:443`, `[::1]:8080` an IPv6 address); no effect on the other pickers.
+    ///
+    /// # Errors
+    /// [`HostError`] for anything but a bare `host:port` (no port, a port past 65535, a
+    /// scheme, a path, a malformed host); nothing is made then.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego_breaker::integrations::reqwest::CircuitBreakerMiddleware;
+    /// use protego_breaker::{Config, Registry};
+    ///
+    /// let registry = Arc::new(Registry::new());
+    /// let patient = Config::builder().failure_threshold(10).build()?;
+    /// let mw = CircuitBreakerMiddleware::per_host(Arc::clone(&registry))
+    ///     .host_config("Search.Example.com:8443", patient)?;
+    /// assert_eq!(registry.get("search.example.com:8443").unwrap().config().failure_threshold(), 10);
+    /// assert!(CircuitBreakerMiddleware::per_host(Arc::clone(&registry))
+    ///     .host_config("https://search.example.com", Config::default())
+    ///     .is_err());
+    /// # drop(mw);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn host_config(self, host: &str, config: Config) -> Result<Self, HostError> {
+        let name = host_config_name(host)?;
+        if let Pick::PerHost { registry, .. } = &self.pick {
+            registry.breaker(&name, config);
+        }
+        Ok(self)
+    }
+
     fn pick(&self, req: &Request) -> Picked<C> {
         match &self.pick {
             Pick::Single(breaker) => Picked::Arc(Arc::clone(breaker)),
@@ -289,12 +357,7 @@ impl<C: Clock + Clone + 'static, K> CircuitBreakerMiddleware<C, K> {
                 max_hosts,
                 made,
             } => {
-                let url = req.url();
-                let host = url.host_str().unwrap_or("");
-                let name = match url.port() {
-                    Some(port) => format!("{host}:{port}"),
-                    None => host.to_owned(),
-                };
+                let name = host_breaker_name(req.url());
                 if registry.get(&name).is_some() {
                     return Picked::Handle(registry.handle(&name));
                 }

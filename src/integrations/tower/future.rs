@@ -1,0 +1,99 @@
+//! [`ResponseFuture`]: the inner service's future, holding the permit it reports to.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project::pin_project;
+
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::Classify;
+use crate::call::permit::Permit;
+use crate::error::{Error, Rejected};
+
+/// The future of a [`CircuitBreakerService`](super::CircuitBreakerService) call.
+#[pin_project]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ResponseFuture<F, B: CircuitBreaker, K> {
+    #[pin]
+    state: State<F, B, K>,
+}
+
+impl<F, B: CircuitBreaker, K> ResponseFuture<F, B, K> {
+    /// An admitted request: `fut` runs, and its output is reported through `permit`.
+    pub(super) fn running(fut: F, permit: Permit<B>, classifier: K) -> Self {
+        ResponseFuture {
+            state: State::Running {
+                fut,
+                permit: Some(permit),
+                classifier,
+            },
+        }
+    }
+
+    /// A rejected request: resolves to `rejected` at once.
+    pub(super) fn rejected(rejected: Rejected) -> Self {
+        ResponseFuture {
+            state: State::Rejected {
+                rejected: Some(rejected),
+            },
+        }
+    }
+}
+
+#[pin_project(project = StateProj)]
+enum State<F, B: CircuitBreaker, K> {
+    Running {
+        #[pin]
+        fut: F,
+        permit: Option<Permit<B>>,
+        classifier: K,
+    },
+    Rejected {
+        rejected: Option<Rejected>,
+    },
+}
+
+impl<F, B, K, T, E> Future for ResponseFuture<F, B, K>
+where
+    F: Future<Output = Result<T, E>>,
+    B: CircuitBreaker,
+    K: Classify<T, E>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().state.project() {
+            StateProj::Running {
+                fut,
+                permit,
+                classifier,
+            } => {
+                // A panic in `fut` drops the permit while unwinding: recorded as a failure.
+                let output = std::task::ready!(fut.poll(cx));
+                if let Some(permit) = permit.take() {
+                    permit.record(classifier.classify(&output));
+                }
+                Poll::Ready(output.map_err(Error::Inner))
+            }
+            StateProj::Rejected { rejected } => Poll::Ready(Err(Error::Rejected(
+                rejected
+                    .take()
+                    .expect("`ResponseFuture` polled after completion"),
+            ))),
+        }
+    }
+}
+
+impl<F, B: CircuitBreaker, K> fmt::Debug for ResponseFuture<F, B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.state {
+            State::Running { .. } => "running",
+            State::Rejected { .. } => "rejected",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}

@@ -1,0 +1,91 @@
+//! [`CircuitBreakerService`]: asks the picked breaker for admission before calling the inner
+//! service.
+
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::pick::PickBreaker;
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::{Classify, ErrorsAsFailures};
+use crate::error::Error;
+
+/// A service protected by circuit breakers; made by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
+///
+/// ```
+/// use std::sync::Arc;
+/// use protego_breaker::integrations::tower::{CircuitBreakerService, CircuitBreakerLayer};
+/// use tower::{service_fn, Layer};
+///
+/// let svc = CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "echo")
+///     .layer(service_fn(|s: String| async move { Ok::<_, std::io::Error>(s) }));
+/// # fn check<S, P, K>(_: &CircuitBreakerService<S, P, K>) {}
+/// check(&svc);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CircuitBreakerService<S, P, K = ErrorsAsFailures> {
+    inner: S,
+    pick: P,
+    classifier: K,
+}
+
+impl<S, P, K> CircuitBreakerService<S, P, K> {
+    pub(super) fn new(inner: S, pick: P, classifier: K) -> Self {
+        CircuitBreakerService {
+            inner,
+            pick,
+            classifier,
+        }
+    }
+
+    /// The inner service.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tower::{service_fn, Layer};
+    /// let svc = protego_breaker::integrations::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
+    ///     .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
+    /// let _inner = svc.get_ref();
+    /// ```
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use tower::{service_fn, Layer};
+    /// let mut svc = protego_breaker::integrations::tower::CircuitBreakerLayer::named(Arc::new(protego_breaker::Registry::new()), "x")
+    ///     .layer(service_fn(|(): ()| async { Ok::<_, ()>(()) }));
+    /// let _inner = svc.get_mut();
+    /// ```
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+}
+
+impl<S, P, K, Req> Service<Req> for CircuitBreakerService<S, P, K>
+where
+    S: Service<Req>,
+    P: PickBreaker<Req>,
+    K: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = Error<S::Error>;
+    type Future = ResponseFuture<S::Future, P::Handle, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Error::Inner)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        match self.pick.pick(&req).try_acquire_owned() {
+            Ok(permit) => {
+                ResponseFuture::running(self.inner.call(req), permit, self.classifier.clone())
+            }
+            Err(rejected) => ResponseFuture::rejected(rejected),
+        }
+    }
+}
