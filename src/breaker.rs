@@ -1,19 +1,21 @@
 //! [`Breaker`]: one circuit, on one clock.
 
+use std::any::Any;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::call::classify::Outcome;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{saturating_nanos, Config};
 use crate::error::Rejected;
-use crate::machine::link::Link;
+use crate::machine::companion::Companion;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
-use crate::machine::transition::Manual;
 use crate::machine::word::Ticket;
 use crate::machine::{Machine, Now, Refusal};
 use crate::observe::events::Transition;
 use crate::observe::metrics::{Counts, Metrics, WindowCounts};
+use crate::observe::tap::Tap;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
 ///
@@ -213,8 +215,7 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::Closed);
     /// ```
     pub fn force_open(&self) -> bool {
-        self.machine
-            .manual(Manual::ForceOpen, &mut self.now())
+        self.set_state(State::ForcedOpen, None, Reason::ForcedOpen, false)
             .is_some()
     }
 
@@ -235,8 +236,7 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn disable(&self) -> bool {
-        self.machine
-            .manual(Manual::Disable, &mut self.now())
+        self.set_state(State::Disabled, None, Reason::Disabled, false)
             .is_some()
     }
 
@@ -263,9 +263,8 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::HalfOpen);
     /// ```
     pub fn open_for(&self, duration: std::time::Duration) {
-        let mut now = self.now();
-        let deadline = now.get().saturating_add(saturating_nanos(duration));
-        self.machine.open_until(deadline, &mut now);
+        let until = saturating_nanos(self.clock.now()).saturating_add(saturating_nanos(duration));
+        self.set_state(State::Open, Some(until), Reason::OpenedByHand, true);
     }
 
     /// Opens the circuit by hand until `instant`, a reading of this breaker's
@@ -286,8 +285,8 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::HalfOpen);
     /// ```
     pub fn open_until(&self, instant: std::time::Duration) {
-        self.machine
-            .open_until(saturating_nanos(instant), &mut self.now());
+        let until = saturating_nanos(instant);
+        self.set_state(State::Open, Some(until), Reason::OpenedByHand, true);
     }
 
     /// Starts a half-open round by hand, from any state: `half_open_retries` trial calls are
@@ -309,8 +308,7 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn half_open(&self) -> bool {
-        self.machine
-            .manual(Manual::HalfOpen, &mut self.now())
+        self.set_state(State::HalfOpen, None, Reason::HalfOpenedByHand, false)
             .is_some()
     }
 
@@ -348,8 +346,7 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn metrics_only(&self) -> bool {
-        self.machine
-            .manual(Manual::MetricsOnly, &mut self.now())
+        self.set_state(State::MetricsOnly, None, Reason::MetricsOnly, false)
             .is_some()
     }
 
@@ -373,7 +370,7 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn reset(&self) -> bool {
-        let replaced = self.machine.manual(Manual::Reset, &mut self.now());
+        let replaced = self.set_state(State::Closed, None, Reason::Reset, true);
         replaced.is_some_and(|state| state != State::Closed)
     }
 
@@ -408,8 +405,8 @@ impl<C: Clock> Breaker<C> {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn on_transition(&self, listener: impl Fn(&Transition) + Send + Sync + 'static) {
-        self.machine
-            .events()
+        self.companion()
+            .listeners
             .add_transition_listener(Arc::new(listener));
     }
 
@@ -433,9 +430,69 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(rejections.load(Ordering::Relaxed), 1);
     /// ```
     pub fn on_rejection(&self, listener: impl Fn(&crate::Rejected) + Send + Sync + 'static) {
-        self.machine
-            .events()
+        self.companion()
+            .listeners
             .add_rejection_listener(Arc::new(listener));
+    }
+
+    /// The value of type `T` kept with this breaker by
+    /// [`insert_extension`](Breaker::insert_extension), if any.
+    ///
+    /// Extensions are how an integration keeps per-breaker state without the breaker knowing
+    /// it: the metrics export keeps each breaker's instruments here. One value per type; use a
+    /// type of your own (a newtype) as the key.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, Config};
+    ///
+    /// struct Owner(&'static str);
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// assert!(breaker.extension::<Owner>().is_none());
+    /// breaker.insert_extension(Owner("payments team")).ok();
+    /// assert_eq!(breaker.extension::<Owner>().unwrap().0, "payments team");
+    /// ```
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.machine.companion_if_any()?.extensions.get()
+    }
+
+    /// Keeps `value` with this breaker, one value per type, set once: `Ok` with it, or `Err`
+    /// with the value already kept (and `value` dropped). Taken off every call path: a lock
+    /// in the breaker's cold companion, made on first use.
+    ///
+    /// # Errors
+    /// `Err` with the value of type `T` already kept, if there is one.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, Config};
+    ///
+    /// struct Exported;
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// assert!(breaker.insert_extension(Exported).is_ok(), "the first one is kept");
+    /// assert!(breaker.insert_extension(Exported).is_err(), "once per type");
+    /// ```
+    pub fn insert_extension<T: Any + Send + Sync>(&self, value: T) -> Result<Arc<T>, Arc<T>> {
+        self.companion().extensions.insert(value)
+    }
+
+    /// Counts call totals from now on, whatever the config says now or after an update
+    /// ([`Config::totals`] off no longer turns them off): what an exporter that publishes
+    /// [`Metrics::totals`](crate::observe::Metrics::totals) calls, so that a config change cannot
+    /// stop the counts it reports. The metrics export calls it; so may an exporter of your own.
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// assert!(breaker.metrics().totals.is_none());
+    /// breaker.keep_totals();
+    /// breaker.reconfigure(Config::builder().totals(false).build()?);
+    /// assert!(breaker.metrics().totals.is_some(), "kept through the update");
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn keep_totals(&self) {
+        self.machine.keep_totals();
     }
 
     /// A snapshot: state, consecutive failures, time until half-open, and call totals if
@@ -554,41 +611,22 @@ impl<C: Clock> Breaker<C> {
         Now::new(|| saturating_nanos(self.clock.now()))
     }
 
-    /// Attaches the fleet this breaker shares its state with (see [`Link`]). Returns `false`
-    /// if it already has one.
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn set_link(&self, link: Box<dyn Link>) -> bool {
-        self.machine.set_link(link)
+    /// Sets the state from outside the policy (see `Machine::set`): the manual changes, and
+    /// a fleet adopting the store's state. Returns the state it replaced, or `None` if nothing
+    /// changed.
+    pub(crate) fn set_state(
+        &self,
+        to: State,
+        until: Option<u64>,
+        reason: Reason,
+        always: bool,
+    ) -> Option<State> {
+        self.machine.set(to, until, reason, always, &mut self.now())
     }
 
-    /// Takes the fleet's state: `state`, and for Open the time left of its open period (turned
-    /// into a deadline on this breaker's clock). Returns whether anything changed.
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn adopt(&self, state: State, open_remaining: std::time::Duration) -> bool {
-        let mut now = self.now();
-        let deadline = (state == State::Open).then(|| {
-            saturating_nanos(self.clock.now()).saturating_add(saturating_nanos(open_remaining))
-        });
-        self.machine.adopt(state, deadline, &mut now)
-    }
-
-    /// The open period this breaker's knobs give after `reopens` reopens (no jitter).
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn open_length(&self, reopens: u32) -> std::time::Duration {
-        std::time::Duration::from_nanos(self.machine.open_length(reopens))
-    }
-
-    /// The current `half_open_retries`, without a lock.
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn half_open_retries(&self) -> u32 {
-        self.machine.half_open_retries()
-    }
-
-    /// The closed consecutive-failure count and `failure_threshold`, when they decide (see
-    /// `Machine::closed_failures`).
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn closed_failures(&self) -> Option<(u32, u32)> {
-        self.machine.closed_failures()
+    /// The machine's cold-path companion, made on first use (a fleet attaches its link there).
+    pub(crate) fn companion(&self) -> &Companion {
+        self.machine.companion()
     }
 
     #[inline]
@@ -599,41 +637,25 @@ impl<C: Clock> Breaker<C> {
     /// The error for a refused call.
     #[inline]
     pub(crate) fn rejected(&self, refusal: Refusal) -> Rejected {
-        if let Some(events) = self.machine.events_if_any() {
+        if let Some(companion) = self.machine.companion_if_any() {
             // Out of line, with its own copy: a reference to the `Rejected` returned below
             // would make it go through memory, a store-forwarding stall on every rejection.
-            events.rejected(
+            companion.listeners.rejected(
                 self.machine.carried_name(),
                 refusal.state,
                 refusal.retry_after,
             );
         }
-        #[cfg(feature = "tracing")]
-        tracing::debug!(
-            target: "protego_breaker",
-            breaker = self.name().unwrap_or(""),
-            state = %refusal.state,
-            retry_after_ms = refusal.retry_after.map(|ns| ns / 1_000_000),
-            "call rejected"
+        <crate::BuiltinTap as Tap>::rejection(
+            self.machine.carried_name(),
+            refusal.state,
+            refusal.retry_after,
         );
         Rejected::new(
             self.machine.carried_name().clone(),
             refusal.state,
             refusal.retry_after,
         )
-    }
-
-    /// The slot for an integration's per-breaker state, set once (feature `metrics`: the
-    /// export's instruments). Made with the listeners, off the breaker's own cache lines.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn attachment(&self) -> &std::sync::OnceLock<crate::observe::events::Attachment> {
-        &self.machine.events().attachment
-    }
-
-    /// Keeps call totals on whatever the config says (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    pub(crate) fn pin_totals(&self) {
-        self.machine.pin_totals();
     }
 
     #[inline]

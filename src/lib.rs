@@ -57,6 +57,7 @@ pub mod call;
 pub mod clock;
 pub mod config;
 mod error;
+mod extensions;
 #[cfg(feature = "fleet")]
 pub mod fleet;
 pub mod integrations;
@@ -66,6 +67,25 @@ pub mod observe;
 pub mod registry;
 mod stripes;
 mod sync;
+
+/// The observer compiled into every breaker (see `observe::tap`): `tracing` events with the
+/// `tracing` feature, nothing without.
+#[cfg(feature = "tracing")]
+type BuiltinTap = integrations::tracing::TracingTap;
+#[cfg(not(feature = "tracing"))]
+type BuiltinTap = Silent;
+
+/// The tap of a build without `tracing`: it does nothing, and compiles to nothing.
+#[cfg(not(feature = "tracing"))]
+struct Silent;
+
+#[cfg(not(feature = "tracing"))]
+impl observe::tap::Tap for Silent {
+    #[inline(always)]
+    fn transition(_: &name::Name, _: State, _: State, _: observe::Reason) {}
+    #[inline(always)]
+    fn rejection(_: &name::Name, _: State, _: Option<u64>) {}
+}
 
 pub use breaker::Breaker;
 pub use call::{CircuitBreaker, ProtectExt};

@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::breaker::Breaker;
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::Outcome;
+use crate::machine::outcome::Outcome;
 use crate::machine::word::Ticket;
 
 /// One admitted call, from [`CircuitBreaker::try_acquire`]: report its outcome with

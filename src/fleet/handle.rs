@@ -148,6 +148,9 @@ impl Inner {
     }
 }
 
+/// Marks a registry that shares its breakers with a fleet (one fleet per registry).
+struct SharedBy;
+
 impl Fleet {
     /// A fleet on `store`.
     ///
@@ -204,10 +207,14 @@ impl Fleet {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn share<C: Clock + Clone + Send + Sync + 'static>(&self, registry: &Registry<C>) -> bool {
+        if registry.insert_extension(SharedBy).is_err() {
+            return false;
+        }
         let fleet = self.clone();
-        registry.set_joiner(Box::new(move |breaker| {
+        registry.on_create(move |breaker| {
             fleet.join(breaker);
-        }))
+        });
+        true
     }
 
     /// Shares one breaker. It needs a name (the key in the store): returns `false` for an
@@ -244,7 +251,7 @@ impl Fleet {
             slot: Arc::clone(&slot),
             fleet: Arc::clone(&self.inner),
         };
-        if !breaker.set_link(Box::new(link)) {
+        if breaker.companion().link.set(Box::new(link)).is_err() {
             return false;
         }
         self.inner.joined(slot);

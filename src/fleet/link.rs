@@ -9,12 +9,14 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::breaker::Breaker;
-use crate::call::classify::Outcome;
 use crate::clock::Clock;
+use crate::config::saturating_nanos;
 use crate::fleet::handle::Inner;
 use crate::machine::link::Link;
+use crate::machine::open_period::Period;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
-use crate::observe::events::Reason;
 
 /// What a breaker tells the sync future.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,19 +110,37 @@ pub(crate) trait Member: Send + Sync {
 }
 
 impl<C: Clock + Send + Sync + 'static> Member for Breaker<C> {
+    /// Takes the state the fleet holds: `state` (for Open, with `open_remaining` left of its
+    /// period, turned into a deadline on this breaker's clock). A change of state, or of an open
+    /// period's end, is a transition with [`Reason::Fleet`]; adopting the state the breaker is
+    /// already in changes nothing, except that adopting half-open always starts a fresh round
+    /// (the fleet adopts it only for a new fleet round: trials of the old one count for
+    /// nothing). Returns whether it changed anything.
     fn adopt(&self, state: State, open_remaining: Duration) -> bool {
-        Breaker::adopt(self, state, open_remaining)
+        let until = (state == State::Open).then(|| {
+            saturating_nanos(self.clock().now()).saturating_add(saturating_nanos(open_remaining))
+        });
+        let always = state == State::HalfOpen;
+        self.set_state(state, until, Reason::Fleet, always)
+            .is_some()
     }
 
     fn half_open_retries(&self) -> u32 {
-        self.half_open_retries()
+        self.config().half_open_retries()
     }
 
+    /// The open period this breaker's knobs give after `reopens` reopens (no jitter).
     fn open_length(&self, reopens: u32) -> Duration {
-        Breaker::open_length(self, reopens)
+        Duration::from_nanos(Period::of(&self.config()).length(reopens, 0))
     }
 
+    /// The closed consecutive-failure count and `failure_threshold`, or `None` when a
+    /// failure-rate window decides (the window trips per replica) or the circuit is not closed.
     fn closed_failures(&self) -> Option<(u32, u32)> {
-        Breaker::closed_failures(self)
+        let config = self.config();
+        if config.window().is_some() || self.state() != State::Closed {
+            return None;
+        }
+        Some((self.consecutive_failures(), config.failure_threshold()))
     }
 }

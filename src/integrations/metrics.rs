@@ -154,7 +154,7 @@ const STATES: [State; 6] = [
 /// assert_eq!(state_label(State::ForcedOpen), "forced_open");
 /// ```
 pub fn state_label(state: State) -> &'static str {
-    state.snake_name()
+    super::labels::snake_name(state)
 }
 
 fn index(state: State) -> usize {
@@ -224,19 +224,25 @@ impl<C: Clock> ExportMetrics for Breaker<C> {
 
 impl<C: Clock + Clone> ExportMetrics for Registry<C> {
     fn export_metrics(&self) {
-        // The flag first: a breaker made from here on exports itself, and one already in the
-        // map is exported below.
-        self.start_exporting();
-        for (_, breaker) in self.breakers() {
-            export_breaker(&breaker);
-        }
+        exporting(self);
     }
 
     fn publish_metrics(&self) {
-        self.start_exporting();
+        exporting(self);
         for (_, breaker) in self.breakers() {
             publish_breaker(&breaker);
         }
+    }
+}
+
+/// Marks a registry whose breakers export themselves.
+struct Exporting;
+
+/// Makes every breaker of `registry` export itself, those it holds now and those it creates
+/// later (before any call reaches them). Once per registry.
+fn exporting<C: Clock + Clone>(registry: &Registry<C>) {
+    if registry.insert_extension(Exporting).is_ok() {
+        registry.on_create(|breaker| export_breaker(breaker));
     }
 }
 
@@ -358,21 +364,15 @@ fn describe() {
 /// Exports `breaker` once: registers its handles, turns its totals on, and installs the
 /// listener that keeps the state gauges and transition counters up to date.
 pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
-    let mut made = false;
-    let slot = breaker.attachment().get_or_init(|| {
-        made = true;
-        Arc::new(Instruments::new(
-            Arc::from(breaker.name().unwrap_or("")),
-            &breaker.config(),
-        ))
-    });
-    let Some(instruments) = instruments(slot) else {
-        return;
-    };
-    if !made {
+    if breaker.extension::<Instruments>().is_some() {
         return;
     }
-    breaker.pin_totals();
+    let made = Instruments::new(Arc::from(breaker.name().unwrap_or("")), &breaker.config());
+    // Two exports racing: the first one kept does the rest.
+    let Ok(instruments) = breaker.insert_extension(made) else {
+        return;
+    };
+    breaker.keep_totals();
     let listener = Arc::clone(&instruments);
     breaker.on_transition(move |t| listener.transition(t.from(), t.to()));
     // A transition delivered between a read and a set below would be overwritten: set, then
@@ -390,14 +390,9 @@ pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
     instruments.set_rates(&breaker.metrics(), &breaker.config());
 }
 
-/// The instruments in a breaker's slot (the slot holds nothing else).
-fn instruments(slot: &crate::observe::events::Attachment) -> Option<Arc<Instruments>> {
-    Arc::clone(slot).downcast::<Instruments>().ok()
-}
-
 fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
     export_breaker(breaker);
-    let Some(instruments) = breaker.attachment().get().and_then(instruments) else {
+    let Some(instruments) = breaker.extension::<Instruments>() else {
         return;
     };
     let snapshot = breaker.metrics();

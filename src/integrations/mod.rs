@@ -11,11 +11,14 @@
 //! | `metrics` | `metrics` | export through the `metrics` facade |
 //! | `serde` | `serde` | configs from files |
 //! | `admin` | `admin` | a JSON admin view and operator actions as a tower service |
+//! | (none) | `tracing` | `tracing` events for every transition and rejection |
 
 #[cfg(feature = "admin")]
 pub mod admin;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(any(feature = "metrics", feature = "serde"))]
+mod labels;
 #[cfg(feature = "metrics")]
 pub mod metrics;
 #[cfg(feature = "reqwest")]
@@ -26,3 +29,5 @@ pub mod serde;
 mod snapshot;
 #[cfg(feature = "tower")]
 pub mod tower;
+#[cfg(feature = "tracing")]
+pub(crate) mod tracing;

@@ -160,7 +160,7 @@ impl Serialize for BreakerSnapshot {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut s = serializer.serialize_struct("BreakerSnapshot", 7)?;
         s.serialize_field("name", &self.name)?;
-        s.serialize_field("state", self.state.snake_name())?;
+        s.serialize_field("state", super::labels::snake_name(self.state))?;
         s.serialize_field("failure_rate", &self.failure_rate)?;
         s.serialize_field("slow_call_rate", &self.slow_call_rate)?;
         s.serialize_field("consecutive_failures", &self.consecutive_failures)?;

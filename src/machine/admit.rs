@@ -10,13 +10,13 @@
 //! count, and a round that is full refuses with no `retry_after`. Reads the clock only when the
 //! circuit is not closed.
 
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
 use crate::machine::word::{
     Ticket, Word, CLOSED, COUNT, COUNTED_MASK, DISABLED, FAST_MASK, FORCED_OPEN, HALF_OPEN,
     METRICS_ONLY, OPEN, PATHS,
 };
 use crate::machine::{Machine, Now, Refusal};
-use crate::observe::events::Reason;
 use crate::sync::Ordering;
 
 impl Machine {

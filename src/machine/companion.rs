@@ -1,24 +1,46 @@
-//! The cold-path companion.
+//! The cold-path companion of a machine: everything a breaker keeps only when something asks
+//! for it, in one box made on first use, so that a breaker nobody watches carries one empty
+//! pointer for all of it and the closed path never looks inside.
+//!
+//! It holds:
+//! - the listeners (transitions and rejections, `observe::events::Listeners`);
+//! - the trip rule and the counts since the last transition it is asked with, kept only while
+//!   a rule is set (`counting`);
+//! - the tallies of a half-open round decided by rate (failed and slow trials);
+//! - the [`Link`] a fleet attaches through (set once);
+//! - [`Extensions`]: one value per type for integrations (the metrics export's instruments).
+//!
+//! Relies on: tallies are per generation ([`Tally`]), so a transition starts them at zero
+//! without a write. Keeps: the trip rule is user code and runs under no lock; a panic in it
+//! counts as "no". The word's out-of-line bit is set while a rule is, so the rule sees every
+//! closed failure; counting starts before that bit is set and stops after it is cleared.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwapOption;
 
-use crate::call::classify::Outcome;
+use crate::extensions::Extensions;
 use crate::machine::link::Link;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::tally::Tally;
 use crate::machine::word::Word;
 use crate::machine::{Machine, Now};
-use crate::observe::events::{Events, Reason};
+use crate::observe::events::Listeners;
 use crate::observe::metrics::{Counts as CallCounts, WindowCounts};
 use crate::sync::{lock, AtomicBool, Ordering};
 
 /// A custom trip rule: see [`Breaker::set_trip_rule`](crate::Breaker::set_trip_rule).
 pub(crate) type TripRule = dyn Fn(&CallCounts, Option<&WindowCounts>) -> bool + Send + Sync;
 
-/// What a breaker keeps only when asked to: in the box made on first use that holds its
-/// listeners (see [`Machine::extras`]), so that other breakers carry nothing for it.
-pub(crate) struct Extras {
+/// The cold-path companion: see the module docs.
+pub(crate) struct Companion {
+    /// Transition and rejection listeners, and the queue of transitions not yet delivered.
+    pub(crate) listeners: Listeners,
+    /// The fleet this breaker shares its state with, if any.
+    pub(crate) link: OnceLock<Box<dyn Link>>,
+    /// Integrations' per-breaker values.
+    pub(crate) extensions: Extensions,
     /// The current half-open round's failed and slow trials, when rounds are decided by rate.
     pub(super) round_failures: Tally,
     pub(super) round_slow: Tally,
@@ -35,9 +57,12 @@ pub(crate) struct Extras {
     pub(super) ruled: AtomicBool,
 }
 
-impl Extras {
+impl Companion {
     pub(crate) fn new() -> Self {
-        Extras {
+        Companion {
+            listeners: Listeners::new(),
+            link: OnceLock::new(),
+            extensions: Extensions::default(),
             round_failures: Tally::new(),
             round_slow: Tally::new(),
             counting: AtomicBool::new(false),
@@ -84,29 +109,17 @@ impl Extras {
 }
 
 impl Machine {
-    /// The extra counts, made on first use (off the closed path: only by breakers that keep
-    /// them).
-    pub(super) fn extras(&self) -> &Extras {
-        &self.events().extras
-    }
-
-    /// The extra counts, if made.
-    #[inline]
-    pub(super) fn extras_if_any(&self) -> Option<&Extras> {
-        self.events.get().map(|events| &events.extras)
-    }
-
     /// The extras, if they count calls since the last transition.
     #[inline]
-    pub(super) fn counting(&self) -> Option<&Extras> {
-        self.extras_if_any()
+    pub(super) fn counting(&self) -> Option<&Companion> {
+        self.companion_if_any()
             .filter(|extras| extras.counting.load(Ordering::Relaxed))
     }
 
     /// Sets or clears the trip rule.
     pub(crate) fn set_trip_rule(&self, rule: Option<Box<TripRule>>) {
         let config = lock(&self.transition_lock);
-        let extras = self.extras();
+        let extras = self.companion();
         let ruled = rule.is_some();
         // Counting starts before the slow bit sends calls to the rule, and stops after.
         if ruled {
@@ -121,7 +134,7 @@ impl Machine {
     /// Asks the trip rule, if one is set, whether generation `gen` opens: `None` without one.
     /// The rule is user code: it runs under no lock, and a panic in it counts as "no".
     pub(super) fn ask_rule(&self, gen: u32, window: Option<WindowCounts>) -> Option<bool> {
-        let extras = self.extras_if_any()?;
+        let extras = self.companion_if_any()?;
         if !extras.ruled.load(Ordering::Relaxed) {
             return None;
         }
@@ -136,7 +149,7 @@ impl Machine {
     /// Whether a trip rule is set.
     #[inline]
     pub(super) fn has_rule(&self) -> bool {
-        self.extras_if_any()
+        self.companion_if_any()
             .is_some_and(|x| x.ruled.load(Ordering::Relaxed))
     }
 
@@ -164,20 +177,20 @@ impl Machine {
         Some(extras.counts(self.load().generation()))
     }
 
-    /// The listeners, made on first use.
-    pub(crate) fn events(&self) -> &Events {
-        self.events.get_or_init(|| Box::new(Events::new()))
+    /// The companion, made on first use (off the closed path).
+    pub(crate) fn companion(&self) -> &Companion {
+        self.companion.get_or_init(|| Box::new(Companion::new()))
     }
 
-    /// The listeners, if any were ever registered.
+    /// The companion, if anything ever asked for it.
     #[inline]
-    pub(crate) fn events_if_any(&self) -> Option<&Events> {
-        self.events.get().map(|events| &**events)
+    pub(crate) fn companion_if_any(&self) -> Option<&Companion> {
+        self.companion.get().map(|companion| &**companion)
     }
 
     /// The fleet this breaker shares its state with, if any. Read only off the closed path.
     #[inline]
     pub(super) fn link(&self) -> Option<&dyn Link> {
-        self.events.get()?.link.get().map(|link| &**link)
+        self.companion.get()?.link.get().map(|link| &**link)
     }
 }

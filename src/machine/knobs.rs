@@ -69,19 +69,20 @@ fn half_open(config: &Config) -> u32 {
         | u32::from(config.slow_call_rate_threshold()) << SLOW_RATE_SHIFT
 }
 
-fn milli(config: &Config) -> u32 {
-    config.backoff_milli() | config.jitter_milli() << JITTER_SHIFT
+fn milli(period: &Period) -> u32 {
+    period.backoff_milli | period.jitter_milli << JITTER_SHIFT
 }
 
 impl Knobs {
     pub(super) fn new(config: &Config) -> Self {
+        let period = Period::of(config);
         Knobs {
             seq: AtomicU32::new(0),
             failure_threshold: AtomicU32::new(config.failure_threshold()),
             half_open: AtomicU32::new(half_open(config)),
-            reset_timeout: AtomicU64::new(config.reset_timeout_nanos()),
-            milli: AtomicU32::new(milli(config)),
-            max_reset_timeout: AtomicU64::new(config.max_reset_timeout_nanos()),
+            reset_timeout: AtomicU64::new(period.reset_timeout),
+            milli: AtomicU32::new(milli(&period)),
+            max_reset_timeout: AtomicU64::new(period.max),
             max_half_open: AtomicU64::new(config.max_half_open_nanos()),
         }
     }
@@ -117,6 +118,7 @@ impl Knobs {
 
     /// Mirrors `config`. Only under the transition lock: the seqlock has one writer.
     pub(super) fn store(&self, config: &Config) {
+        let period = Period::of(config);
         let seq = self.seq.load(Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
@@ -124,10 +126,9 @@ impl Knobs {
             .store(config.failure_threshold(), Ordering::Relaxed);
         self.half_open.store(half_open(config), Ordering::Relaxed);
         self.reset_timeout
-            .store(config.reset_timeout_nanos(), Ordering::Relaxed);
-        self.milli.store(milli(config), Ordering::Relaxed);
-        self.max_reset_timeout
-            .store(config.max_reset_timeout_nanos(), Ordering::Relaxed);
+            .store(period.reset_timeout, Ordering::Relaxed);
+        self.milli.store(milli(&period), Ordering::Relaxed);
+        self.max_reset_timeout.store(period.max, Ordering::Relaxed);
         self.max_half_open
             .store(config.max_half_open_nanos(), Ordering::Relaxed);
         self.seq.store(seq.wrapping_add(2), Ordering::Release);

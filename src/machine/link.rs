@@ -1,13 +1,13 @@
 //! The state machine's one connection to shared state across replicas: a [`Link`] that a fleet
-//! (see `crate::fleet`) attaches to a breaker. Without one (the default) nothing here runs.
+//! (the `fleet` module) attaches to a breaker. Without one (the default) nothing here runs.
 //!
 //! The machine stays synchronous and never waits on the link: it tells the link what happened
 //! (a transition, a trial's end, a change of the closed failure count) and asks it one question (how many trials this replica may run
 //! in the current half-open round). All store I/O happens in the fleet's own future.
 
-use crate::call::classify::Outcome;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
-use crate::observe::events::Reason;
 
 /// What a breaker tells its fleet, and asks of it. Every method is called outside the
 /// breaker's locks and must not block.

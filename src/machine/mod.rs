@@ -47,10 +47,11 @@ pub(crate) mod companion;
 pub(crate) mod knobs;
 pub(crate) mod link;
 pub(crate) mod open_period;
+pub(crate) mod outcome;
+pub(crate) mod reason;
 pub(crate) mod reconfigure;
 pub(crate) mod record;
 pub(crate) mod round;
-pub(crate) mod shared;
 pub(crate) mod state;
 pub(crate) mod tally;
 #[cfg(all(test, not(protego_loom)))]
@@ -63,14 +64,15 @@ pub(crate) mod word;
 use arc_swap::ArcSwapOption;
 
 use crate::config::Config;
+use crate::machine::companion::Companion;
 use crate::machine::knobs::Knobs;
 use crate::machine::link::Link;
 use crate::machine::open_period::seed_of;
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
 use crate::machine::window::Counts;
 use crate::machine::word::{counts_toward_trip, kind_of, state_of, Word, CLOSED, HALF_OPEN, OPEN};
 use crate::name::Name;
-use crate::observe::events::{Events, Reason};
 use crate::observe::metrics::Counters;
 use crate::sync::{lock, AtomicBool, AtomicU32, AtomicU64, Mutex, Ordering};
 
@@ -124,7 +126,7 @@ pub(crate) struct Machine {
     /// The name, as rejections and transitions carry it.
     name: Name,
     /// Made when the first listener is registered; a breaker without listeners queues nothing.
-    events: OnceLock<Box<Events>>,
+    companion: OnceLock<Box<Companion>>,
     /// Call totals, counted while the word's count bit is set: inline on the closed path,
     /// else on the out-of-line paths.
     counters: Counters,
@@ -141,8 +143,7 @@ pub(crate) struct Machine {
     windowed: AtomicBool,
     /// Call totals kept on whatever the config says: a metrics export publishes them. Written
     /// under the transition lock.
-    #[cfg(feature = "metrics")]
-    totals_pinned: AtomicBool,
+    totals_kept: AtomicBool,
     /// Whether the window times slow calls: a plain load, so admissions need not load the
     /// window (an `ArcSwap` load costs a few read-modify-writes of a thread-local slot).
     timed: AtomicBool,
@@ -165,14 +166,13 @@ impl Machine {
             knobs: Knobs::new(&config),
             transition_lock: Mutex::new(Box::new(config)),
             name: Name::new(name),
-            events: OnceLock::new(),
+            companion: OnceLock::new(),
             counters: Counters::new(totals),
             first: rules.map(|rules| Box::new(Counts::new(rules))),
             window: ArcSwapOption::empty(),
             swapped: AtomicBool::new(false),
             windowed: AtomicBool::new(rules.is_some()),
-            #[cfg(feature = "metrics")]
-            totals_pinned: AtomicBool::new(false),
+            totals_kept: AtomicBool::new(false),
             timed: AtomicBool::new(rules.is_some_and(|rules| rules.slow_nanos > 0)),
         }
     }

@@ -67,7 +67,7 @@ impl Machine {
 }
 
 /// The knobs an open period's length depends on, read together.
-pub(super) struct Period {
+pub(crate) struct Period {
     pub(super) reset_timeout: u64,
     pub(super) backoff_milli: u32,
     pub(super) jitter_milli: u32,
@@ -75,8 +75,19 @@ pub(super) struct Period {
 }
 
 impl Period {
+    /// The open-period knobs of `config`: what the machine mirrors, and what a fleet reads to
+    /// ask the store for an open period.
+    pub(crate) fn of(config: &Config) -> Self {
+        Period {
+            reset_timeout: config.reset_timeout_nanos(),
+            backoff_milli: config.backoff_milli(),
+            jitter_milli: config.jitter_milli(),
+            max: config.max_reset_timeout_nanos(),
+        }
+    }
+
     /// The length (ns) of an open period after `reopens` reopens, with jitter draw `draw`.
-    pub(super) fn length(&self, reopens: u32, draw: u32) -> u64 {
+    pub(crate) fn length(&self, reopens: u32, draw: u32) -> u64 {
         let mut length = self.reset_timeout;
         if reopens > 0 && self.backoff_milli > 1000 {
             // Float only off the default path; precision loss above 2^53 ns (104 days) is moot.

@@ -35,7 +35,7 @@ impl Machine {
             );
         }
         // Counting starts before the slow bit sends calls to be counted, and stops after.
-        let totals = config.totals() || self.totals_pinned();
+        let totals = config.totals() || self.totals_kept();
         if totals {
             self.counters.set_on(true);
         }
@@ -49,23 +49,18 @@ impl Machine {
         **current = config;
     }
 
-    /// Turns call totals on for good, whatever the config says now or later: a metrics export
-    /// publishes them (feature `metrics`). The hook the export needs in the core.
-    #[cfg(feature = "metrics")]
-    pub(crate) fn pin_totals(&self) {
+    /// Turns call totals on for good, whatever the config says now or later (see
+    /// `Breaker::keep_totals`).
+    pub(crate) fn keep_totals(&self) {
         let config = lock(&self.transition_lock);
-        self.totals_pinned.store(true, Ordering::Relaxed);
+        self.totals_kept.store(true, Ordering::Relaxed);
         self.counters.set_on(true);
         self.refresh_paths(&config);
     }
 
     #[inline]
-    #[cfg_attr(not(feature = "metrics"), allow(clippy::unused_self))]
-    pub(super) fn totals_pinned(&self) -> bool {
-        #[cfg(feature = "metrics")]
-        return self.totals_pinned.load(Ordering::Relaxed);
-        #[cfg(not(feature = "metrics"))]
-        false
+    pub(super) fn totals_kept(&self) -> bool {
+        self.totals_kept.load(Ordering::Relaxed)
     }
 
     /// The word's slow and count bits: `slow` with a window or a trip rule, `count` with totals.
@@ -74,12 +69,12 @@ impl Machine {
     }
 
     /// Sets the slow and count bits for `config` and what the breaker holds beyond it (a trip
-    /// rule, a metrics export), leaving epoch and payload as they are. Called under the
+    /// rule, totals kept for an exporter), leaving epoch and payload as they are. Called under the
     /// transition lock, after whatever they depend on is stored.
     pub(super) fn refresh_paths(&self, config: &Config) {
         let paths = Self::paths(
             config.rules().is_some() || self.has_rule(),
-            config.totals() || self.totals_pinned(),
+            config.totals() || self.totals_kept(),
         );
         let mut w = self.load();
         loop {

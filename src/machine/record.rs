@@ -10,12 +10,12 @@
 //! exactly one caller makes each trip. Tells the fleet link of a changed closed count and of a
 //! trial's end, outside every lock.
 
-use crate::call::classify::Outcome;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::word::{
     Ticket, Word, CLOSED, COUNT, DISABLED, HALF_OPEN, METRICS_ONLY, OPEN, PATHS, SLOW,
 };
 use crate::machine::{Machine, Now};
-use crate::observe::events::Reason;
 use crate::sync::Ordering;
 
 impl Machine {

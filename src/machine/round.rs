@@ -6,11 +6,11 @@
 //! round starts them at zero. Keeps: a round undecided for `max_half_open_duration` is replaced,
 //! so the circuit is never stuck half-open.
 
-use crate::call::classify::Outcome;
 use crate::machine::link::Link;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::word::{Word, CLOSED, OPEN};
 use crate::machine::Machine;
-use crate::observe::events::Reason;
 use crate::sync::Ordering;
 
 impl Machine {
@@ -27,7 +27,7 @@ impl Machine {
     /// state it goes to, and why. Without the rate rule every trial must have succeeded (a
     /// failure counted while the rule was on still reopens).
     pub(super) fn round_verdict(&self, gen: u32, finished: u32) -> (u64, Reason) {
-        let extras = self.extras_if_any();
+        let extras = self.companion_if_any();
         let failures = extras.map_or(0, |x| x.round_failures.get(gen));
         let rule = self.knobs.half_open();
         if !rule.by_rate() {
@@ -60,10 +60,10 @@ impl Machine {
     #[cold]
     pub(super) fn count_in_round(&self, w: Word, outcome: Outcome, slow: bool) {
         if outcome == Outcome::Failure {
-            self.extras().round_failures.bump(w.generation());
+            self.companion().round_failures.bump(w.generation());
         }
         if slow {
-            self.extras().round_slow.bump(w.generation());
+            self.companion().round_slow.bump(w.generation());
         }
     }
 

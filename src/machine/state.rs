@@ -52,19 +52,3 @@ impl fmt::Display for State {
         })
     }
 }
-
-impl State {
-    /// The state in `snake_case` (`half_open`), as metrics labels and the admin snapshot spell
-    /// it: resilience4j's names.
-    #[cfg(any(feature = "metrics", feature = "serde"))]
-    pub(crate) fn snake_name(self) -> &'static str {
-        match self {
-            State::Closed => "closed",
-            State::Open => "open",
-            State::HalfOpen => "half_open",
-            State::ForcedOpen => "forced_open",
-            State::Disabled => "disabled",
-            State::MetricsOnly => "metrics_only",
-        }
-    }
-}

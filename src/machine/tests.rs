@@ -1,9 +1,9 @@
 //! Unit tests of the machine that need its private parts.
 
 use super::*;
-use crate::call::classify::Outcome;
 use crate::machine::link::Link;
-use crate::observe::events::Reason;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 
 fn now(t: u64) -> Now<impl FnMut() -> u64> {
     Now::new(move || t)
@@ -84,7 +84,11 @@ impl Link for Counting {
 fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
     let m = machine(3, 10, 1);
     let heard = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    assert!(m.set_link(Box::new(Counting(Arc::clone(&heard)))));
+    assert!(m
+        .companion()
+        .link
+        .set(Box::new(Counting(Arc::clone(&heard))))
+        .is_ok());
     let call = |outcome| {
         let t = m.admit(&mut now(0)).unwrap();
         m.record(t, outcome, &mut now(0));
@@ -92,10 +96,10 @@ fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
     };
     assert_eq!(call(Outcome::Success), 0, "a clean success: nothing");
     assert_eq!(call(Outcome::Failure), 1);
-    assert_eq!(m.closed_failures(), Some((1, 3)));
+    assert_eq!(m.consecutive_failures(), 1);
     assert_eq!(call(Outcome::Failure), 2);
     assert_eq!(call(Outcome::Success), 3, "the reset");
-    assert_eq!(m.closed_failures(), Some((0, 3)));
+    assert_eq!(m.consecutive_failures(), 0);
     assert_eq!(call(Outcome::Success), 3, "clean again: nothing");
     call(Outcome::Failure);
     call(Outcome::Failure);
@@ -104,7 +108,7 @@ fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
         5,
         "the tripping failure is a transition"
     );
-    assert_eq!(m.closed_failures(), None, "open");
+    assert_eq!(m.state(&mut now(0)), State::Open);
 }
 
 #[test]

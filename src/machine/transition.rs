@@ -10,23 +10,15 @@
 //! built-in tap and the fleet link hear of a transition in the order transitions were made.
 
 use crate::machine::open_period::OpenPeriod;
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
 use crate::machine::word::{
-    state_of, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE, FORCED_OPEN, HALF_OPEN, METRICS_ONLY, OPEN,
+    kind_of, state_of, Word, CLOSED, DISABLED, EXPLICIT_DEADLINE, METRICS_ONLY, OPEN,
 };
 use crate::machine::{Machine, Now};
-use crate::observe::events::{shown, Reason};
+use crate::observe::events::shown;
+use crate::observe::tap::Tap;
 use crate::sync::{lock, Ordering};
-
-/// A manual state change: see [`Machine::manual`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Manual {
-    ForceOpen,
-    Disable,
-    Reset,
-    HalfOpen,
-    MetricsOnly,
-}
 
 impl Machine {
     /// Where a trip takes a circuit of `kind`: Closed opens; metrics-only only reports it, as a
@@ -124,8 +116,8 @@ impl Machine {
                             self.reopens.store(0, Ordering::Relaxed);
                         }
                         let (from, to) = (state_of(current.kind()), state_of(to));
-                        if let Some(events) = self.events.get() {
-                            events.push(&self.name, from, to, reason);
+                        if let Some(companion) = self.companion.get() {
+                            companion.listeners.push(&self.name, from, to, reason);
                         }
                         break Ok((next, from, to));
                     }
@@ -137,20 +129,12 @@ impl Machine {
             return result.map(|(w, ..)| w);
         };
         // Outside the lock, like every other callback.
-        #[cfg(feature = "tracing")]
         if shown(from, to) {
-            tracing::info!(
-                target: "protego_breaker",
-                breaker = self.name.as_str().unwrap_or(""),
-                %from,
-                %to,
-                %reason,
-                "circuit state changed"
-            );
+            <crate::BuiltinTap as Tap>::transition(&self.name, from, to, reason);
         }
-        if let Some(events) = self.events.get() {
+        if let Some(companion) = self.companion.get() {
             if shown(from, to) {
-                events.deliver();
+                companion.listeners.deliver();
             }
         }
         if reason != Reason::Fleet {
@@ -161,45 +145,29 @@ impl Machine {
         Ok(next)
     }
 
-    /// A state change made by hand. Returns the state it replaced, read from the transition
-    /// itself, or `None` if nothing changed: forcing a state the circuit is already in changes
-    /// nothing (and fires nothing); `Reset` always starts a fresh closed generation with clean
-    /// counts.
-    pub(crate) fn manual<F: FnMut() -> u64>(
+    /// Sets the state from outside the policy: by hand, or adopted from a fleet. Open lasts
+    /// until `until` (ns on this breaker's clock; now if `None`). Unless `always`, setting the
+    /// state the circuit is already in (for Open: with the same end) changes nothing and fires
+    /// nothing. Returns the state it replaced, read from the transition itself, or `None` if
+    /// nothing changed.
+    pub(crate) fn set<F: FnMut() -> u64>(
         &self,
-        change: Manual,
+        to: State,
+        until: Option<u64>,
+        reason: Reason,
+        always: bool,
         now: &mut Now<F>,
     ) -> Option<State> {
-        let (to, reason) = match change {
-            Manual::ForceOpen => (FORCED_OPEN, Reason::ForcedOpen),
-            Manual::Disable => (DISABLED, Reason::Disabled),
-            Manual::Reset => (CLOSED, Reason::Reset),
-            Manual::HalfOpen => (HALF_OPEN, Reason::HalfOpenedByHand),
-            Manual::MetricsOnly => (METRICS_ONLY, Reason::MetricsOnly),
-        };
+        let kind = kind_of(to);
+        let until = (kind == OPEN).then(|| until.unwrap_or_else(|| now.get()));
         let mut replaced = None;
-        let _ = self.commit(now, to, reason, |current| {
-            let go = change == Manual::Reset || current.kind() != to;
+        let _ = self.commit_until(now, kind, reason, until, &mut |current| {
+            let go = always
+                || current.kind() != kind
+                || (kind == OPEN && Some(self.deadline(current)) != until);
             replaced = go.then(|| state_of(current.kind()));
             go
         });
-        replaced
-    }
-
-    /// Opens the circuit by hand until `deadline` (ns on this breaker's clock), from any state;
-    /// then it goes half-open as usual. Returns the state it replaced.
-    pub(crate) fn open_until<F: FnMut() -> u64>(&self, deadline: u64, now: &mut Now<F>) -> State {
-        let mut replaced = State::Open;
-        let _ = self.commit_until(
-            now,
-            OPEN,
-            Reason::OpenedByHand,
-            Some(deadline),
-            &mut |current| {
-                replaced = state_of(current.kind());
-                true
-            },
-        );
         replaced
     }
 }

@@ -6,11 +6,11 @@
 //! Keeps: the word's closed count is still kept (for `consecutive_failures`) but decides nothing
 //! while a window does.
 
-use crate::call::classify::Outcome;
+use crate::machine::outcome::Outcome;
+use crate::machine::reason::Reason;
 use crate::machine::window::{Counts, Mark, Sums, Trip};
 use crate::machine::word::{counts_toward_trip, Ticket, Word, NOT_TIMED};
 use crate::machine::{Machine, Now};
-use crate::observe::events::Reason;
 use crate::observe::metrics::WindowCounts;
 use crate::sync::Ordering;
 

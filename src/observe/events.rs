@@ -1,81 +1,13 @@
 //! State-transition events: [`Transition`], [`Reason`], and their in-order delivery.
 
 use std::collections::VecDeque;
-use std::fmt;
-use std::sync::OnceLock;
 
 use crate::error::Rejected;
-use crate::machine::companion::Extras;
-use crate::machine::link::Link;
 use crate::machine::state::State;
 use crate::name::Name;
 use crate::sync::{lock, AtomicBool, Mutex, Ordering};
 
-/// Why a circuit changed state.
-///
-/// ```
-/// use protego_breaker::observe::Reason;
-///
-/// assert_eq!(Reason::FailureThreshold.to_string(), "failure threshold reached");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Reason {
-    /// `Closed` -> `Open`: `failure_threshold` consecutive failures.
-    FailureThreshold,
-    /// `Open` -> `HalfOpen`: the open period ended.
-    OpenPeriodEnded,
-    /// `Closed` -> `Open`: the failure rate in the window reached `failure_rate_threshold`.
-    /// Also `HalfOpen` -> `Open` when [`half_open_by_rate`](crate::Config::half_open_by_rate)
-    /// is on and the round's trials failed at that rate.
-    FailureRate,
-    /// `Closed` -> `Open`: the slow-call rate in the window reached
-    /// `slow_call_rate_threshold` (or a half-open round's, with `half_open_by_rate`).
-    SlowCallRate,
-    /// `Closed` -> `Open`: the [trip rule](crate::Breaker::set_trip_rule) said so.
-    TripRule,
-    /// `HalfOpen` -> `Closed`: enough trials succeeded.
-    TrialsSucceeded,
-    /// `HalfOpen` -> `Open`: a trial failed.
-    TrialFailed,
-    /// [`Breaker::force_open`](crate::Breaker::force_open).
-    ForcedOpen,
-    /// [`Breaker::open_for`](crate::Breaker::open_for) or
-    /// [`Breaker::open_until`](crate::Breaker::open_until): opened by hand for a time.
-    OpenedByHand,
-    /// [`Breaker::half_open`](crate::Breaker::half_open): a trial round started by hand.
-    HalfOpenedByHand,
-    /// [`Breaker::metrics_only`](crate::Breaker::metrics_only).
-    MetricsOnly,
-    /// [`Breaker::disable`](crate::Breaker::disable).
-    Disabled,
-    /// [`Breaker::reset`](crate::Breaker::reset).
-    Reset,
-    /// Adopted from the fleet's shared state (another replica tripped, closed, or changed the
-    /// state by hand; see the `fleet` feature). Every other reason is this replica's own.
-    Fleet,
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Reason::FailureThreshold => "failure threshold reached",
-            Reason::FailureRate => "failure rate threshold reached",
-            Reason::SlowCallRate => "slow call rate threshold reached",
-            Reason::TripRule => "trip rule",
-            Reason::OpenPeriodEnded => "open period ended",
-            Reason::TrialsSucceeded => "trial calls succeeded",
-            Reason::TrialFailed => "a trial call failed",
-            Reason::ForcedOpen => "forced open",
-            Reason::OpenedByHand => "opened by hand",
-            Reason::HalfOpenedByHand => "half-opened by hand",
-            Reason::MetricsOnly => "metrics only",
-            Reason::Disabled => "disabled",
-            Reason::Reset => "reset",
-            Reason::Fleet => "adopted from the fleet",
-        })
-    }
-}
+pub use crate::machine::reason::Reason;
 
 /// One committed state change, as a listener sees it.
 ///
@@ -157,10 +89,6 @@ pub(crate) fn shown(from: State, to: State) -> bool {
 }
 
 type TransitionListener = std::sync::Arc<dyn Fn(&Transition) + Send + Sync>;
-/// An integration's per-breaker state (the metrics export's instruments), typed by the
-/// integration that set it.
-#[cfg(feature = "metrics")]
-pub(crate) type Attachment = std::sync::Arc<dyn std::any::Any + Send + Sync>;
 type RejectionListener = std::sync::Arc<dyn Fn(&Rejected) + Send + Sync>;
 
 /// Listeners and the queue of transitions not yet delivered to them.
@@ -169,7 +97,7 @@ type RejectionListener = std::sync::Arc<dyn Fn(&Rejected) + Send + Sync>;
 /// order. Whoever made a transition then delivers the queue, outside every lock, unless another
 /// thread (or an outer frame of this one: a listener that causes a transition) is already
 /// delivering; that one delivers the new event too, after the ones before it.
-pub(crate) struct Events {
+pub(crate) struct Listeners {
     /// Any transition listener registered: a load, so breakers without listeners queue nothing.
     watched: AtomicBool,
     /// Any rejection listener registered.
@@ -178,29 +106,17 @@ pub(crate) struct Events {
     queue: Mutex<VecDeque<Transition>>,
     on_transition: Mutex<Vec<TransitionListener>>,
     on_rejection: Mutex<Vec<RejectionListener>>,
-    /// The fleet the breaker shares its state with, if any (kept here, in the box made on first
-    /// use, so that a breaker that shares nothing carries no pointer for it).
-    pub(crate) link: OnceLock<Box<dyn Link>>,
-    /// Set once by an integration (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    pub(crate) attachment: std::sync::OnceLock<Attachment>,
-    /// The state machine's counts that only some breakers keep (same reason).
-    pub(crate) extras: Extras,
 }
 
-impl Events {
+impl Listeners {
     pub(crate) fn new() -> Self {
-        Events {
+        Listeners {
             watched: AtomicBool::new(false),
             rejections_watched: AtomicBool::new(false),
-            link: OnceLock::new(),
-            extras: Extras::new(),
             delivering: AtomicBool::new(false),
             queue: Mutex::new(VecDeque::new()),
             on_transition: Mutex::new(Vec::new()),
             on_rejection: Mutex::new(Vec::new()),
-            #[cfg(feature = "metrics")]
-            attachment: std::sync::OnceLock::new(),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::call::classify::Outcome;
+use crate::machine::outcome::Outcome;
 use crate::machine::state::State;
 use crate::stripes::{counting_slot, stripe_count, CachePadded, OWNED};
 use crate::sync::{AtomicBool, AtomicU64, Ordering};

@@ -13,6 +13,7 @@
 
 pub(crate) mod events;
 pub(crate) mod metrics;
+pub(crate) mod tap;
 
 pub use events::{Reason, Transition};
 pub use metrics::{Counts, Metrics, Rate, Totals, WindowCounts};

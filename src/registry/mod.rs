@@ -8,13 +8,15 @@ mod index;
 
 pub use handle::BreakerHandle;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard};
 
 use crate::breaker::Breaker;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::extensions::Extensions;
 use crate::machine::state::State;
 use crate::observe::metrics::Metrics;
 use crate::stripes::{stripe_count, thread_number, CachePadded};
@@ -63,16 +65,15 @@ pub struct Registry<C: Clock = SystemClock> {
     stripes: Box<[Stripe<C>]>,
     default_config: RwLock<Config>,
     clock: C,
-    /// Runs on every breaker the registry creates (a fleet joining it); see `set_joiner`.
-    joiner: OnceLock<Joiner<C>>,
-    /// New breakers export their metrics when made (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    exporting: std::sync::atomic::AtomicBool,
+    /// Run on every breaker the registry holds or creates: see [`on_create`](Registry::on_create).
+    hooks: RwLock<Vec<Hook<C>>>,
+    /// Integrations' per-registry values: see [`extension`](Registry::extension).
+    extensions: Extensions,
     /// Stamp (identity and generation) and hash secret of this registry for the per-thread caches.
     token: Arc<Token>,
 }
 
-type Joiner<C> = Box<dyn Fn(&Arc<Breaker<C>>) + Send + Sync>;
+type Hook<C> = Arc<dyn Fn(&Arc<Breaker<C>>) + Send + Sync>;
 
 impl Registry<SystemClock> {
     /// An empty registry on the system clock, with [`Config::default`] for new names.
@@ -112,10 +113,9 @@ impl<C: Clock + Clone> Registry<C> {
                 .map(|_| CachePadded(RwLock::new(HashMap::new())))
                 .collect(),
             default_config: RwLock::new(Config::default()),
-            joiner: OnceLock::new(),
+            hooks: RwLock::new(Vec::new()),
+            extensions: Extensions::default(),
             clock,
-            #[cfg(feature = "metrics")]
-            exporting: std::sync::atomic::AtomicBool::new(false),
             token: Token::new(),
         }
     }
@@ -234,9 +234,8 @@ impl<C: Clock + Clone> Registry<C> {
         let key: Arc<str> = Arc::from(name);
         let created =
             Arc::new(Breaker::with_clock(config, self.clock.clone()).named(Arc::clone(&key)));
-        // Exported before anyone can call it, so no call or transition goes uncounted.
-        #[cfg(feature = "metrics")]
-        self.export_if_exporting(&created);
+        // The hooks run before anyone can call it, so no call or transition goes unseen.
+        let before = self.run_hooks(&created, 0);
         let mut map = self
             .breakers
             .write()
@@ -246,47 +245,103 @@ impl<C: Clock + Clone> Registry<C> {
         }
         map.insert(key, Arc::clone(&created));
         drop(map);
-        // Again after the insert: an export of the whole registry that began after the look
-        // above, but read the map before the insert, is seen here (exporting is idempotent).
-        #[cfg(feature = "metrics")]
-        self.export_if_exporting(&created);
-        if let Some(joiner) = self.joiner.get() {
-            joiner(&created);
-        }
+        // A hook added after the first run, whose sweep read the map before the insert above,
+        // runs here (a hook is added before its sweep reads the map).
+        self.run_hooks(&created, before);
         created
     }
 
-    /// Runs `join` on every breaker of the registry, now and whenever one is created: how a
-    /// fleet attaches to a whole registry. Returns `false` (and runs nothing) if the registry
-    /// already has a joiner.
-    #[cfg_attr(not(feature = "fleet"), allow(dead_code))]
-    pub(crate) fn set_joiner(&self, join: Joiner<C>) -> bool {
-        if self.joiner.set(join).is_err() {
-            return false;
+    /// Runs the hooks from the `from`th on `breaker`, outside every lock; returns how many
+    /// there are.
+    fn run_hooks(&self, breaker: &Arc<Breaker<C>>, from: usize) -> usize {
+        let hooks: Vec<Hook<C>> = self
+            .hooks
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(from..)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        for hook in &hooks {
+            hook(breaker);
         }
-        // Set first, then sweep: a breaker created meanwhile is joined by one or both (joining
-        // twice is harmless).
+        from + hooks.len()
+    }
+
+    /// Runs `hook` on every breaker of the registry: now on each one it holds, and from now on
+    /// on each one it creates, before any call can reach it. How an integration plugs into a
+    /// whole registry (the metrics export and a fleet register here), and how you give every
+    /// breaker a listener.
+    ///
+    /// A hook may run more than once on one breaker (when it is added while that breaker is
+    /// being created), and on a breaker that lost a creation race and is dropped at once:
+    /// make it idempotent. It runs on the thread that creates the breaker, under no lock.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// use protego_breaker::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.get_or_create("before");
+    /// let trips = Arc::new(AtomicUsize::new(0));
+    /// let count = Arc::clone(&trips);
+    /// registry.on_create(move |breaker| {
+    ///     let count = Arc::clone(&count);
+    ///     breaker.on_transition(move |_| {
+    ///         count.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    /// });
+    /// registry.get_or_create("after").force_open();
+    /// registry.get("before").unwrap().force_open();
+    /// assert_eq!(trips.load(Ordering::Relaxed), 2);
+    /// ```
+    pub fn on_create(&self, hook: impl Fn(&Arc<Breaker<C>>) + Send + Sync + 'static) {
+        let hook: Hook<C> = Arc::new(hook);
+        self.hooks
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&hook));
+        // Added first, then the sweep: a breaker created meanwhile is seen by one or both.
         let breakers: Vec<Arc<Breaker<C>>> = self.read().values().cloned().collect();
-        if let Some(join) = self.joiner.get() {
-            for breaker in &breakers {
-                join(breaker);
-            }
-        }
-        true
-    }
-
-    #[cfg(feature = "metrics")]
-    fn export_if_exporting(&self, breaker: &Breaker<C>) {
-        if self.exporting.load(std::sync::atomic::Ordering::SeqCst) {
-            crate::integrations::metrics::export_breaker(breaker);
+        for breaker in &breakers {
+            hook(breaker);
         }
     }
 
-    /// Makes every breaker made from now on export its metrics (feature `metrics`).
-    #[cfg(feature = "metrics")]
-    pub(crate) fn start_exporting(&self) {
-        self.exporting
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+    /// The value of type `T` kept with this registry by
+    /// [`insert_extension`](Registry::insert_extension), if any: per-registry state of an
+    /// integration (a fleet marks the registry it shares), one value per type.
+    ///
+    /// ```
+    /// use protego_breaker::Registry;
+    ///
+    /// struct Team(&'static str);
+    ///
+    /// let registry = Registry::new();
+    /// registry.insert_extension(Team("checkout")).ok();
+    /// assert_eq!(registry.extension::<Team>().unwrap().0, "checkout");
+    /// ```
+    pub fn extension<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
+        self.extensions.get()
+    }
+
+    /// Keeps `value` with this registry, one value per type, set once: `Ok` with it, or `Err`
+    /// with the value already kept (and `value` dropped).
+    ///
+    /// # Errors
+    /// `Err` with the value of type `T` already kept, if there is one.
+    ///
+    /// ```
+    /// use protego_breaker::Registry;
+    ///
+    /// struct Exported;
+    ///
+    /// let registry = Registry::new();
+    /// assert!(registry.insert_extension(Exported).is_ok());
+    /// assert!(registry.insert_extension(Exported).is_err());
+    /// ```
+    pub fn insert_extension<T: Any + Send + Sync>(&self, value: T) -> Result<Arc<T>, Arc<T>> {
+        self.extensions.insert(value)
     }
 
     /// Every breaker with its name, sorted by name, copied out of the map (so no breaker is

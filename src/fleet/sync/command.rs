@@ -12,8 +12,8 @@ use std::sync::Arc;
 use super::run::Run;
 use crate::fleet::link::{Command, Slot};
 use crate::fleet::Manual;
+use crate::machine::reason::Reason;
 use crate::machine::state::State;
-use crate::observe::events::Reason;
 
 impl Run {
     /// Acts on one command from the breaker of `slot`.

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::run::{bounded, Run};
-use crate::call::classify::Outcome;
 use crate::fleet::{Epoch, LeaseOutcome, TrialOutcome};
+use crate::machine::outcome::Outcome;
 
 impl Run {
     /// After a push or a tick: a call that found every slot taken may find one now.
