@@ -67,7 +67,7 @@ use crate::machine::knobs::Knobs;
 use crate::machine::link::Link;
 use crate::machine::open_period::seed_of;
 use crate::machine::state::State;
-use crate::machine::window::Counts;
+use crate::machine::window::WindowStore;
 use crate::machine::word::{counts_toward_trip, kind_of, state_of, Word, CLOSED, HALF_OPEN, OPEN};
 use crate::name::Name;
 use crate::observe::events::{Events, Reason};
@@ -131,10 +131,10 @@ pub(crate) struct Machine {
     /// The failure-rate window the breaker was made with. Never freed before the breaker, so calls
     /// read it with a plain load, where a load of `window` (an `ArcSwap`) costs ~6 ns of
     /// read-modify-writes on a thread-local slot per call.
-    first: Option<Box<Counts>>,
+    first: Option<Box<WindowStore>>,
     /// The current window once `reconfigure` has changed the rules of the first one: swapped
     /// whole, so a call sees one set of rules; loaded without a lock.
-    window: ArcSwapOption<Counts>,
+    window: ArcSwapOption<WindowStore>,
     /// Whether `window` rather than `first` holds the current window. Never goes back.
     swapped: AtomicBool,
     /// Whether there is a window: a plain load, so paths without one skip looking.
@@ -167,7 +167,7 @@ impl Machine {
             name: Name::new(name),
             events: OnceLock::new(),
             counters: Counters::new(totals),
-            first: rules.map(|rules| Box::new(Counts::new(rules))),
+            first: rules.map(|rules| Box::new(WindowStore::new(rules))),
             window: ArcSwapOption::empty(),
             swapped: AtomicBool::new(false),
             windowed: AtomicBool::new(rules.is_some()),

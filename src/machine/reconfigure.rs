@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::machine::open_period::seed_of;
-use crate::machine::window::Counts;
+use crate::machine::window::WindowStore;
 use crate::machine::word::{Word, COUNT, OUT_OF_LINE, PATHS};
 use crate::machine::Machine;
 use crate::sync::{lock, Ordering};
@@ -26,7 +26,7 @@ impl Machine {
         let held = self.with_window(|window| window.rules);
         if rules != held {
             self.window
-                .store(rules.map(|rules| Arc::new(Counts::new(rules))));
+                .store(rules.map(|rules| Arc::new(WindowStore::new(rules))));
             self.swapped.store(true, Ordering::Release);
             self.windowed.store(rules.is_some(), Ordering::Relaxed);
             self.timed.store(

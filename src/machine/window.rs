@@ -68,7 +68,7 @@ impl Window {
     }
 }
 
-/// The window knobs of one config, fixed for the life of one [`Counts`].
+/// The window knobs of one config, fixed for the life of one [`WindowStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Rules {
     pub(crate) window: Window,
@@ -119,7 +119,7 @@ pub(crate) struct Mark {
 }
 
 /// A window's storage, made from its [`Rules`].
-pub(crate) struct Counts {
+pub(crate) struct WindowStore {
     pub(crate) rules: Rules,
     kind: Kind,
 }
@@ -129,13 +129,13 @@ enum Kind {
     Time(TimeWindow),
 }
 
-impl Counts {
-    pub(crate) fn new(rules: Rules) -> Counts {
+impl WindowStore {
+    pub(crate) fn new(rules: Rules) -> WindowStore {
         let kind = match rules.window {
             Window::Count(n) => Kind::Count(CountWindow::new(n)),
             Window::Time { length, buckets } => Kind::Time(TimeWindow::new(length, buckets)),
         };
-        Counts { rules, kind }
+        WindowStore { rules, kind }
     }
 
     /// Whether recording needs the time (a time window does).

@@ -7,7 +7,7 @@
 //! while a window does.
 
 use crate::call::classify::Outcome;
-use crate::machine::window::{Counts, Mark, Sums, Trip};
+use crate::machine::window::{Mark, Sums, Trip, WindowStore};
 use crate::machine::word::{counts_toward_trip, Ticket, Word, NOT_TIMED};
 use crate::machine::{Machine, Now};
 use crate::observe::events::Reason;
@@ -17,7 +17,7 @@ use crate::sync::Ordering;
 impl Machine {
     /// `f` of the current window, if there is one.
     #[inline]
-    pub(super) fn with_window<R>(&self, f: impl FnOnce(&Counts) -> R) -> Option<R> {
+    pub(super) fn with_window<R>(&self, f: impl FnOnce(&WindowStore) -> R) -> Option<R> {
         if !self.windowed.load(Ordering::Relaxed) {
             return None;
         }
@@ -31,7 +31,7 @@ impl Machine {
     pub(super) fn record_counted_in<F: FnMut() -> u64>(
         &self,
         w: Word,
-        window: &Counts,
+        window: &WindowStore,
         ticket: Ticket,
         outcome: Outcome,
         now: &mut Now<F>,
@@ -56,7 +56,7 @@ impl Machine {
     pub(super) fn record_in_window<F: FnMut() -> u64>(
         &self,
         mut w: Word,
-        window: &Counts,
+        window: &WindowStore,
         ticket: Ticket,
         outcome: Outcome,
         slow: bool,
