@@ -34,7 +34,7 @@
 //! | `round.rs` | half-open rounds: hung rounds, verdicts, a fleet's trial budget |
 //! | `transition.rs` | the transition lock and every change of epoch, manual ones included |
 //! | `open_period.rs` | an open period's deadline, backoff and jitter |
-//! | `windowed.rs`, `window.rs` | failure-rate windows: the machine's use of them, and the windows |
+//! | `windowed.rs`, `window/` | failure-rate windows: the machine's use of them, and the windows |
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
 //! | `knobs.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |

@@ -1,5 +1,5 @@
 //! The machine's side of a failure-rate window: recording a closed outcome into it, asking it
-//! (or the trip rule) whether to open, and reading its rates. The window itself is `window.rs`.
+//! (or the trip rule) whether to open, and reading its rates. The window itself is `window/`.
 //!
 //! Relies on: a window counts per generation, so a transition empties it without a write; the
 //! word's out-of-line bit is set whenever there is a window, so every outcome comes here.
