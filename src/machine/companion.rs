@@ -121,7 +121,7 @@ impl Machine {
         let config = lock(&self.transition_lock);
         let extras = self.companion();
         let ruled = rule.is_some();
-        // Counting starts before the slow bit sends calls to the rule, and stops after.
+        // Counting starts before the out-of-line bit sends calls to the rule, and stops after.
         if ruled {
             extras.counting.store(true, Ordering::Relaxed);
         }

@@ -34,7 +34,7 @@
 //! | `round.rs` | half-open rounds: hung rounds, verdicts, a fleet's trial budget |
 //! | `transition.rs` | the transition lock and every change of epoch, manual ones included |
 //! | `open_period.rs` | an open period's deadline, backoff and jitter |
-//! | `windowed.rs`, `window.rs` | failure-rate windows: the machine's use of them, and the windows |
+//! | `windowed.rs`, `window/` | failure-rate windows: the machine's use of them, and the windows |
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
 //! | `knobs.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
@@ -70,7 +70,7 @@ use crate::machine::link::Link;
 use crate::machine::open_period::seed_of;
 use crate::machine::reason::Reason;
 use crate::machine::state::State;
-use crate::machine::window::Counts;
+use crate::machine::window::WindowStore;
 use crate::machine::word::{counts_toward_trip, kind_of, state_of, Word, CLOSED, HALF_OPEN, OPEN};
 use crate::name::Name;
 use crate::observe::metrics::Counters;
@@ -133,10 +133,10 @@ pub(crate) struct Machine {
     /// The failure-rate window the breaker was made with. Never freed before the breaker, so calls
     /// read it with a plain load, where a load of `window` (an `ArcSwap`) costs ~6 ns of
     /// read-modify-writes on a thread-local slot per call.
-    first: Option<Box<Counts>>,
+    first: Option<Box<WindowStore>>,
     /// The current window once `reconfigure` has changed the rules of the first one: swapped
     /// whole, so a call sees one set of rules; loaded without a lock.
-    window: ArcSwapOption<Counts>,
+    window: ArcSwapOption<WindowStore>,
     /// Whether `window` rather than `first` holds the current window. Never goes back.
     swapped: AtomicBool,
     /// Whether there is a window: a plain load, so paths without one skip looking.
@@ -168,7 +168,7 @@ impl Machine {
             name: Name::new(name),
             companion: OnceLock::new(),
             counters: Counters::new(totals),
-            first: rules.map(|rules| Box::new(Counts::new(rules))),
+            first: rules.map(|rules| Box::new(WindowStore::new(rules))),
             window: ArcSwapOption::empty(),
             swapped: AtomicBool::new(false),
             windowed: AtomicBool::new(rules.is_some()),

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::machine::open_period::seed_of;
-use crate::machine::window::Counts;
-use crate::machine::word::{Word, COUNT, PATHS, SLOW};
+use crate::machine::window::WindowStore;
+use crate::machine::word::{Word, COUNT, OUT_OF_LINE, PATHS};
 use crate::machine::Machine;
 use crate::sync::{lock, Ordering};
 
@@ -26,7 +26,7 @@ impl Machine {
         let held = self.with_window(|window| window.rules);
         if rules != held {
             self.window
-                .store(rules.map(|rules| Arc::new(Counts::new(rules))));
+                .store(rules.map(|rules| Arc::new(WindowStore::new(rules))));
             self.swapped.store(true, Ordering::Release);
             self.windowed.store(rules.is_some(), Ordering::Relaxed);
             self.timed.store(
@@ -34,7 +34,7 @@ impl Machine {
                 Ordering::Relaxed,
             );
         }
-        // Counting starts before the slow bit sends calls to be counted, and stops after.
+        // Counting starts before the out-of-line bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_kept();
         if totals {
             self.counters.set_on(true);
@@ -63,13 +63,15 @@ impl Machine {
         self.totals_kept.load(Ordering::Relaxed)
     }
 
-    /// The word's slow and count bits: `slow` with a window or a trip rule, `count` with totals.
-    pub(super) fn paths(slow: bool, count: bool) -> u32 {
-        (if slow { SLOW } else { 0 }) | if count { COUNT } else { 0 }
+    /// The word's out-of-line and count bits: `out_of_line` with a window or a trip rule, `count`
+    /// with totals.
+    pub(super) fn paths(out_of_line: bool, count: bool) -> u32 {
+        (if out_of_line { OUT_OF_LINE } else { 0 }) | if count { COUNT } else { 0 }
     }
 
-    /// Sets the slow and count bits for `config` and what the breaker holds beyond it (a trip
-    /// rule, totals kept for an exporter), leaving epoch and payload as they are. Called under the
+    /// Sets the out-of-line and count bits for `config` and what the breaker holds beyond it (a
+    /// trip rule, totals kept for an exporter), leaving epoch and payload as they are. Called
+    /// under the
     /// transition lock, after whatever they depend on is stored.
     pub(super) fn refresh_paths(&self, config: &Config) {
         let paths = Self::paths(

@@ -13,7 +13,7 @@
 use crate::machine::outcome::Outcome;
 use crate::machine::reason::Reason;
 use crate::machine::word::{
-    Ticket, Word, CLOSED, COUNT, DISABLED, HALF_OPEN, METRICS_ONLY, OPEN, PATHS, SLOW,
+    Ticket, Word, CLOSED, COUNT, DISABLED, HALF_OPEN, METRICS_ONLY, OPEN, OUT_OF_LINE, PATHS,
 };
 use crate::machine::{Machine, Now};
 use crate::sync::Ordering;
@@ -31,8 +31,8 @@ impl Machine {
         now: &mut Now<F>,
     ) {
         // The closed success path with nothing to reset, inlined into the caller: one load, no
-        // write. (A ticket's epoch with a zero payload and no slow or count bit is exactly this
-        // closed stretch, clean.)
+        // write. (A ticket's epoch with a zero payload and no out-of-line or count bit is exactly
+        // this closed stretch, clean.)
         let w = self.load();
         if outcome == Outcome::Success && w.kind() == CLOSED {
             if w.0 == u64::from(ticket.epoch) {
@@ -92,8 +92,9 @@ impl Machine {
                 }
                 (CLOSED | METRICS_ONLY, Outcome::Failure) => {
                     let failures = w.payload().saturating_add(1);
-                    // A trip rule sets the slow bit: without it this is one test of a register.
-                    if w.low() & SLOW != 0 && self.has_rule() {
+                    // A trip rule sets the out-of-line bit: without it this is one test of a
+                    // register.
+                    if w.low() & OUT_OF_LINE != 0 && self.has_rule() {
                         match self.failure_by_rule(w, failures, now) {
                             Ok(()) => return,
                             Err(actual) => {
@@ -170,7 +171,7 @@ impl Machine {
         }
     }
 
-    /// The slow bit's part of recording: counts the outcome (a slow one too, whatever the
+    /// The out-of-line bit's part of recording: counts the outcome (a slow one too, whatever the
     /// state, the classification or the epoch: every admitted call that took at least
     /// `slow_call_duration` is slow), and records it in the window if there is one and the
     /// circuit is closed (or metrics-only). Returns `None` if the window took it, otherwise

@@ -1,5 +1,5 @@
 //! The machine's side of a failure-rate window: recording a closed outcome into it, asking it
-//! (or the trip rule) whether to open, and reading its rates. The window itself is `window.rs`.
+//! (or the trip rule) whether to open, and reading its rates. The window itself is `window/`.
 //!
 //! Relies on: a window counts per generation, so a transition empties it without a write; the
 //! word's out-of-line bit is set whenever there is a window, so every outcome comes here.
@@ -8,7 +8,7 @@
 
 use crate::machine::outcome::Outcome;
 use crate::machine::reason::Reason;
-use crate::machine::window::{Counts, Mark, Sums, Trip};
+use crate::machine::window::{Mark, Sums, Trip, WindowStore};
 use crate::machine::word::{counts_toward_trip, Ticket, Word, NOT_TIMED};
 use crate::machine::{Machine, Now};
 use crate::observe::metrics::WindowCounts;
@@ -17,7 +17,7 @@ use crate::sync::Ordering;
 impl Machine {
     /// `f` of the current window, if there is one.
     #[inline]
-    pub(super) fn with_window<R>(&self, f: impl FnOnce(&Counts) -> R) -> Option<R> {
+    pub(super) fn with_window<R>(&self, f: impl FnOnce(&WindowStore) -> R) -> Option<R> {
         if !self.windowed.load(Ordering::Relaxed) {
             return None;
         }
@@ -31,7 +31,7 @@ impl Machine {
     pub(super) fn record_counted_in<F: FnMut() -> u64>(
         &self,
         w: Word,
-        window: &Counts,
+        window: &WindowStore,
         ticket: Ticket,
         outcome: Outcome,
         now: &mut Now<F>,
@@ -56,7 +56,7 @@ impl Machine {
     pub(super) fn record_in_window<F: FnMut() -> u64>(
         &self,
         mut w: Word,
-        window: &Counts,
+        window: &WindowStore,
         ticket: Ticket,
         outcome: Outcome,
         slow: bool,

@@ -4,7 +4,7 @@
 //! ```text
 //!  63                              32  31    30    29              3 2      0
 //! +----------------------------------+----+-----+-----------------+--------+
-//! |             payload              |slow|count|   generation    |  kind  |
+//! |             payload              |ool |count|   generation    |  kind  |
 //! +----------------------------------+----+-----+-----------------+--------+
 //! kind 0 Closed    payload = consecutive failures
 //! kind 1 Open      payload = 1 if the period backs off or jitters (see `open_info`), else 0
@@ -20,13 +20,15 @@
 //! wide: an outcome would have to arrive exactly 2^27 transitions late to be mistaken for a
 //! current one.
 //!
-//! The `slow` and `count` bits are not part of the epoch. `slow`, set while there is a window
-//! or a trip rule, sends every call down the out-of-line paths. `count`, set while call totals
-//! are on, sends a closed call to count its admission and its success inline (a plain store
-//! on a stripe its thread owns, see `Counters`), and anything else down the out-of-line paths
-//! (which count too). So the inlined closed fast path stays one load and one compare whether
-//! the features exist or not. Transitions carry both over; `reconfigure` sets or clears them
-//! without changing the epoch, so calls in flight keep counting.
+//! The `ool` (out-of-line, `OUT_OF_LINE`) and `count` bits are not part of the epoch. `ool`,
+//! set while there is a window or a trip rule, sends every call down the out-of-line paths (the
+//! admission and recording code kept out of the inlined fast path); it says nothing about slow
+//! calls. `count`, set while call totals are on, sends a closed call to count its admission and
+//! its success inline (a plain store on a stripe its thread owns, see `Counters`), and anything
+//! else down the out-of-line paths (which count too). So the inlined closed fast path stays one
+//! load and one compare whether the features exist or not. Transitions carry both over;
+//! `reconfigure` sets or clears them without changing the epoch, so calls in flight keep
+//! counting.
 
 use crate::machine::state::State;
 
@@ -41,17 +43,17 @@ pub(super) const METRICS_ONLY: u64 = 5;
 /// deadline itself.
 pub(super) const EXPLICIT_DEADLINE: u32 = 2;
 pub(super) const GEN_SHIFT: u32 = 3;
-pub(super) const SLOW: u32 = 1 << 31;
+pub(super) const OUT_OF_LINE: u32 = 1 << 31;
 pub(super) const COUNT: u32 = 1 << 30;
 pub(super) const GEN_MASK: u32 = (COUNT - 1) >> GEN_SHIFT;
 /// The bits of the low half that are not the epoch.
-pub(super) const PATHS: u32 = SLOW | COUNT;
-/// The low-half bits the closed fast path checks: kind (`KIND_MASK`), the slow and the count
-/// bits. Zero under this mask is Closed (kind 0) with no counting.
+pub(super) const PATHS: u32 = OUT_OF_LINE | COUNT;
+/// The low-half bits the closed fast path checks: kind (`KIND_MASK`), the out-of-line and the
+/// count bits. Zero under this mask is Closed (kind 0) with no counting.
 pub(super) const FAST_MASK: u32 = 0b111 | PATHS;
 /// The low-half bits the closed counting path checks: zero under this mask is Closed with
 /// nothing but totals to keep, and `OPEN` is Open with nothing but totals to keep.
-pub(super) const COUNTED_MASK: u32 = 0b111 | SLOW;
+pub(super) const COUNTED_MASK: u32 = 0b111 | OUT_OF_LINE;
 pub(super) const PAYLOAD_SHIFT: u32 = 32;
 pub(super) const IN_FLIGHT_MASK: u32 = 0xFFFF;
 pub(super) const SUCCESS_SHIFT: u32 = 16;
@@ -72,7 +74,7 @@ impl Word {
         self.low() & !PATHS
     }
 
-    /// The low half: epoch, slow and count bits.
+    /// The low half: epoch, out-of-line and count bits.
     #[inline]
     pub(super) fn low(self) -> u32 {
         // Truncation intended.
@@ -137,7 +139,7 @@ pub(crate) struct Ticket {
 pub(super) const NOT_TIMED: u64 = u64::MAX;
 
 impl Ticket {
-    /// Not admitted yet. Its epoch has the slow bit, which no admitted call's has.
+    /// Not admitted yet. Its epoch has the out-of-line bit, which no admitted call's has.
     pub(crate) const START: Ticket = Ticket {
         epoch: u32::MAX,
         started: 0,
@@ -151,7 +153,7 @@ impl Ticket {
     /// Whether this is an admitted call's ticket (not `START` or `DONE`).
     #[inline]
     pub(crate) fn is_call(self) -> bool {
-        self.epoch & SLOW == 0
+        self.epoch & OUT_OF_LINE == 0
     }
 
     #[inline]
@@ -207,13 +209,13 @@ mod tests {
     }
 
     #[test]
-    fn the_slow_bit_survives_transitions_and_counting_but_is_not_epoch() {
-        let w = Word(u64::from(SLOW) | (5 << GEN_SHIFT) | CLOSED);
+    fn the_out_of_line_bit_survives_transitions_and_counting_but_is_not_epoch() {
+        let w = Word(u64::from(OUT_OF_LINE) | (5 << GEN_SHIFT) | CLOSED);
         assert_eq!(w.epoch(), 5 << GEN_SHIFT);
-        assert_eq!(w.with_payload(7).low() & SLOW, SLOW);
-        assert_eq!(w.next(OPEN).low() & SLOW, SLOW);
+        assert_eq!(w.with_payload(7).low() & OUT_OF_LINE, OUT_OF_LINE);
+        assert_eq!(w.next(OPEN).low() & OUT_OF_LINE, OUT_OF_LINE);
         assert_eq!(w.next(OPEN).generation(), 6);
-        assert_eq!(Word(5 << GEN_SHIFT).next(OPEN).low() & SLOW, 0);
+        assert_eq!(Word(5 << GEN_SHIFT).next(OPEN).low() & OUT_OF_LINE, 0);
     }
 
     #[test]
