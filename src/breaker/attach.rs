@@ -115,7 +115,7 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// Counts call totals from now on, whatever the config says now or after an update
-    /// ([`Config::totals`] off no longer turns them off): what an exporter that publishes
+    /// ([`Config::totals`](crate::Config::totals) off no longer turns them off): what an exporter that publishes
     /// [`Metrics::totals`](crate::observe::Metrics::totals) calls, so that a config change cannot
     /// stop the counts it reports. The metrics export calls it; so may an exporter of your own.
     ///
@@ -139,13 +139,13 @@ impl<C: Clock> Breaker<C> {
     /// a plain success, so the success path does not run it), with the [`Counts`] since the
     /// last transition (this outcome included) and, with a window, its [`WindowCounts`]. It
     /// opens the circuit with [`Reason::TripRule`](crate::observe::Reason::TripRule) (in
-    /// [`State::MetricsOnly`], a would-be trip). Half-open rounds are decided as before.
+    /// [`State::MetricsOnly`](crate::State::MetricsOnly), a would-be trip). Half-open rounds are decided as before.
     ///
     /// The rule runs on the caller's thread, under no lock of the breaker; keep it quick. A
     /// rule that panics counts as "do not trip": the panic is caught (the panic hook still
     /// reports it) and the breaker goes on. Setting a rule turns on the counts since the last
     /// transition (a few shared atomic writes per call) and sends every call down the
-    /// counting path. It belongs to the breaker, not to its [`Config`]: configs stay plain
+    /// counting path. It belongs to the breaker, not to its [`Config`](crate::Config): configs stay plain
     /// data that compare, hash and load from files, and a
     /// [`reconfigure`](Breaker::reconfigure) keeps the rule.
     ///

@@ -82,7 +82,7 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// Opens the circuit by hand until `instant`, a reading of this breaker's
-    /// [`clock`](Breaker::clock) (for the [`SystemClock`]: `breaker.clock().now() + delay`);
+    /// [`clock`](Breaker::clock) (for the [`SystemClock`](crate::SystemClock): `breaker.clock().now() + delay`);
     /// then it goes half-open as usual. An instant already past opens the circuit with its
     /// open period over: the next check starts a half-open round. See
     /// [`open_for`](Breaker::open_for).

@@ -28,7 +28,7 @@
 //! # Which recorder
 //! A breaker's handles are registered once, when it is exported, with the recorder in effect
 //! where and when `export_metrics` is called: the thread's local recorder
-//! ([`metrics::with_local_recorder`](::metrics::with_local_recorder)) if it has one, else the
+//! ([`metrics::with_local_recorder`]) if it has one, else the
 //! global one. They are kept: a transition, or a `publish_metrics`, on any other thread later
 //! updates those handles and registers nothing, so a thread-local recorder sees trips made on
 //! other threads. Two handles may come later, with the recorder in effect then:

@@ -46,11 +46,11 @@ impl Machine {
                 });
             }
         }
-        self.admit_slow(w, now)
+        self.admit_out_of_line(w, now)
     }
 
     /// For an open word: the time left of its open period, counting the rejection if totals
-    /// are on; `None` once the period is over (`admit_slow` then moves to half-open).
+    /// are on; `None` once the period is over (`admit_out_of_line` then moves to half-open).
     #[inline(never)]
     pub(super) fn open_left<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Option<u64> {
         let t = now.get();
@@ -65,7 +65,7 @@ impl Machine {
     }
 
     #[inline(never)]
-    pub(super) fn admit_slow<F: FnMut() -> u64>(
+    pub(super) fn admit_out_of_line<F: FnMut() -> u64>(
         &self,
         w: Word,
         now: &mut Now<F>,

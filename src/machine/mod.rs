@@ -5,9 +5,11 @@
 //! - Lock-free compare-and-swap on the payload, never changing the epoch: counting a failure
 //!   below the threshold, resetting the count on a success, taking and giving back a trial,
 //!   counting a trial success.
-//! - Under the transition lock, compare-and-swap to a new epoch: every transition, and `reconfigure`. The lock
+//! - Under the transition lock, compare-and-swap to a new epoch: every transition. The lock
 //!   serializes transitions, so exactly one caller wins each one; it is never held across user
 //!   code or an `.await`.
+//! - Under the transition lock, compare-and-swap of the path bits only (never the epoch or the
+//!   payload): `reconfigure`, `keep_totals` and `set_trip_rule`, through `refresh_paths`.
 //!
 //! The closed-state success path is one load, plus one compare-and-swap only when there are
 //! failures to reset. It takes no lock, reads no clock and writes nothing when nothing changes.
@@ -37,15 +39,16 @@
 //! | `windowed.rs`, `window/` | failure-rate windows: the machine's use of them, and the windows |
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
-//! | `knobs.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
+//! | `mirror.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
 //! | `link.rs` | the [`Link`](link::Link) a fleet attaches through |
+//! | `state.rs`, `outcome.rs`, `reason.rs` | the public [`State`](state::State), [`Outcome`](outcome::Outcome) and [`Reason`](reason::Reason) |
 
 use std::sync::{Arc, OnceLock};
 
 pub(crate) mod admit;
 pub(crate) mod companion;
-pub(crate) mod knobs;
 pub(crate) mod link;
+pub(crate) mod mirror;
 pub(crate) mod open_period;
 pub(crate) mod outcome;
 pub(crate) mod reason;
@@ -65,8 +68,8 @@ use arc_swap::ArcSwapOption;
 
 use crate::config::Config;
 use crate::machine::companion::Companion;
-use crate::machine::knobs::Knobs;
 use crate::machine::link::Link;
+use crate::machine::mirror::Mirror;
 use crate::machine::open_period::seed_of;
 use crate::machine::reason::Reason;
 use crate::machine::state::State;
@@ -118,14 +121,16 @@ pub(crate) struct Machine {
     /// Jitter generator state (splitmix64). Advanced under the transition lock.
     rng: AtomicU64,
     /// The knobs the paths read, mirrored without a lock.
-    knobs: Knobs,
+    knobs: Mirror,
     /// The transition lock, guarding the authoritative config. Held to commit a transition
     /// or a new config; never across user code or an `.await`. Boxed: read only by `config()`
     /// and the lock's users, so it stays off the cache lines the hot fields share.
     transition_lock: Mutex<Box<Config>>,
     /// The name, as rejections and transitions carry it.
     name: Name,
-    /// Made when the first listener is registered; a breaker without listeners queues nothing.
+    /// The cold-path companion, made by the first thing that needs it (a listener, a trip rule,
+    /// an extension, a fleet link, a half-open round decided by rate); a breaker that needs
+    /// none of them carries one empty pointer.
     companion: OnceLock<Box<Companion>>,
     /// Call totals, counted while the word's count bit is set: inline on the closed path,
     /// else on the out-of-line paths.
@@ -163,7 +168,7 @@ impl Machine {
             open_info: [AtomicU64::new(0), AtomicU64::new(0)],
             reopens: AtomicU32::new(0),
             rng: AtomicU64::new(seed_of(&config)),
-            knobs: Knobs::new(&config),
+            knobs: Mirror::new(&config),
             transition_lock: Mutex::new(Box::new(config)),
             name: Name::new(name),
             companion: OnceLock::new(),

@@ -1,7 +1,7 @@
 //! Recording: what a finished call's outcome does to the word.
 //!
 //! Owns `record` (inlined: a clean closed success is one load and one compare, no write) and
-//! `record_slow` for every other case: the closed failure count, half-open trial successes and
+//! `record_out_of_line` for every other case: the closed failure count, half-open trial successes and
 //! failures, and the hand-off to a window or a trip rule when the word's out-of-line bit is set.
 //!
 //! Relies on: an outcome counts only while the word still carries the ticket's epoch (late
@@ -44,11 +44,11 @@ impl Machine {
                 return;
             }
         }
-        self.record_slow(w, ticket, outcome, now);
+        self.record_out_of_line(w, ticket, outcome, now);
     }
 
     #[inline(never)]
-    pub(super) fn record_slow<F: FnMut() -> u64>(
+    pub(super) fn record_out_of_line<F: FnMut() -> u64>(
         &self,
         mut w: Word,
         ticket: Ticket,
@@ -163,7 +163,8 @@ impl Machine {
 
     /// The closed state's consecutive-failure count changed (a failure below the threshold,
     /// or the success that reset a non-zero count): tells the fleet, if the breaker has one.
-    /// Off the clean closed path; without a fleet, one load of the listeners pointer.
+    /// Off the clean closed path; without a fleet, one load of the companion pointer (and of
+    /// its link slot when there is a companion).
     #[inline]
     pub(super) fn failures_changed(&self) {
         if let Some(link) = self.link() {

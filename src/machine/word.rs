@@ -7,7 +7,8 @@
 //! |             payload              |ool |count|   generation    |  kind  |
 //! +----------------------------------+----+-----+-----------------+--------+
 //! kind 0 Closed    payload = consecutive failures
-//! kind 1 Open      payload = 1 if the period backs off or jitters (see `open_info`), else 0
+//! kind 1 Open      payload = 0 plain period; 1 backs off or jitters (see `open_info`);
+//!                  2 (EXPLICIT_DEADLINE) `open_info` holds the deadline itself
 //! kind 2 HalfOpen  payload = successes << 16 | trials in flight
 //! kind 3 ForcedOpen  payload = 0   (set by hand: rejects everything)
 //! kind 4 Disabled    payload = 0   (set by hand: admits everything, records nothing)

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::machine::open_period::Period;
 use crate::sync::{fence, spin_loop, AtomicU32, AtomicU64, Ordering};
 
-pub(crate) struct Knobs {
+pub(crate) struct Mirror {
     /// Seqlock sequence: odd while `store` is writing.
     seq: AtomicU32,
     pub(super) failure_threshold: AtomicU32,
@@ -73,10 +73,10 @@ fn milli(period: &Period) -> u32 {
     period.backoff_milli | period.jitter_milli << JITTER_SHIFT
 }
 
-impl Knobs {
+impl Mirror {
     pub(super) fn new(config: &Config) -> Self {
         let period = Period::of(config);
-        Knobs {
+        Mirror {
             seq: AtomicU32::new(0),
             failure_threshold: AtomicU32::new(config.failure_threshold()),
             half_open: AtomicU32::new(half_open(config)),
