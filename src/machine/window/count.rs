@@ -74,30 +74,46 @@ impl CountWindow {
         // The index fits: it is below the slot count.
         #[allow(clippy::cast_possible_truncation)]
         let old = self.slots[i as usize].swap(slot_value, Ordering::AcqRel);
-        let (out_f, out_s, out_c) = if old & PRESENT != 0 && old >> 3 == u64::from(gen) {
-            (u64::from(old & FAILED != 0), u64::from(old & SLOW != 0), 1)
+        // The mark swapped out, whatever its generation: who takes it out of the sums depends
+        // on which generation they hold (below).
+        let out = if old & PRESENT != 0 {
+            Some((
+                old >> 3,
+                u64::from(old & FAILED != 0),
+                u64::from(old & SLOW != 0),
+            ))
         } else {
-            (0, 0, 0)
+            None
         };
         let (in_f, in_s) = (u64::from(mark.failed), u64::from(mark.slow));
         let tag = tag16(gen);
+        let own_out = out.filter(|&(old_gen, ..)| old_gen == u64::from(gen));
         let slow_failed_in = u64::from(mark.failed && mark.slow);
-        let slow_failed_out = out_f & out_s;
-        if slow_failed_in != slow_failed_out {
-            self.count_slow_failed(tag, slow_failed_in, slow_failed_out);
+        let slow_failed_out = out.map_or(0, |(_, f, s)| f & s);
+        let out_tag = out.map(|(old_gen, ..)| old_gen & TAG16_MASK);
+        if slow_failed_in != 0 || slow_failed_out != 0 {
+            self.count_slow_failed(tag, slow_failed_in, slow_failed_out, out_tag);
         }
         let mut current = self.sums.load(Ordering::Acquire);
         loop {
             let held = current >> 48;
             // Each field below is masked out of `base` on its own, so the tag bits need no
             // clearing here.
-            let base = if held == tag {
-                current
+            let (base, kept, came_in, went_out) = if held == tag {
+                (current, tag, true, own_out)
             } else if newer(tag, held, TAG16_MASK) {
-                0 // the first outcome of a new generation: start from empty
+                // The first outcome of a new generation: start from empty.
+                (0, tag, true, own_out)
+            } else if out_tag == Some(held) {
+                // A newer generation owns the window, so this outcome is stale and counts for
+                // nothing; but the mark it swapped out is of that generation and no slot holds
+                // it any more: take it out of the sums, or they would count it for good.
+                (current, held, false, out)
             } else {
-                return None; // a newer generation owns the window: this outcome is stale
+                return None; // stale, and the mark it swapped out is not counted either
             };
+            let (in_c, in_f, in_s) = if came_in { (1, in_f, in_s) } else { (0, 0, 0) };
+            let (out_c, out_f, out_s) = went_out.map_or((0, 0, 0), |(_, f, s)| (1, f, s));
             let field = |shift: u32, add: u64, sub: u64| {
                 (((base >> shift) & FIELD)
                     .wrapping_add(add)
@@ -105,32 +121,42 @@ impl CountWindow {
                     & FIELD)
                     << shift
             };
-            let next =
-                (tag << 48) | field(32, 1, out_c) | field(16, in_f, out_f) | field(0, in_s, out_s);
+            let next = (kept << 48)
+                | field(32, in_c, out_c)
+                | field(16, in_f, out_f)
+                | field(0, in_s, out_s);
             match self.sums.compare_exchange_weak(
                 current,
                 next,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return Some(self.decode(next)),
+                Ok(_) if came_in => return Some(self.decode(next)),
+                Ok(_) => return None,
                 Err(actual) => current = actual,
             }
         }
     }
 
-    fn count_slow_failed(&self, tag: u64, add: u64, sub: u64) {
+    /// Adds `add` (this recorder's mark, of generation tag `tag`) and subtracts `sub` (the mark
+    /// it swapped out, of generation tag `out_tag`) to the count of slow failures, each only
+    /// while the count is of that mark's generation: as the sums do.
+    fn count_slow_failed(&self, tag: u64, add: u64, sub: u64, out_tag: Option<u64>) {
         let mut current = self.slow_failed.load(Ordering::Acquire);
         loop {
             let held = current >> 48;
-            let base = if held == tag {
-                current & FIELD
+            let (base, kept, add) = if held == tag {
+                (current & FIELD, tag, add)
             } else if newer(tag, held, TAG16_MASK) {
-                0
+                (0, tag, add)
             } else {
-                return;
+                (current & FIELD, held, 0) // stale: only the mark swapped out may leave
             };
-            let next = (tag << 48) | (base.wrapping_add(add).wrapping_sub(sub) & FIELD);
+            let sub = if out_tag == Some(kept) { sub } else { 0 };
+            if add == 0 && sub == 0 && kept == held {
+                return;
+            }
+            let next = (kept << 48) | (base.wrapping_add(add).wrapping_sub(sub) & FIELD);
             match self.slow_failed.compare_exchange_weak(
                 current,
                 next,
@@ -249,5 +275,37 @@ mod tests {
         );
         assert_eq!(w.record(1, FAIL), None, "generation 1 is over");
         assert_eq!(w.sums(1), Sums::default());
+    }
+    #[test]
+    fn a_stale_outcome_that_swaps_out_a_current_mark_takes_it_out_of_the_sums() {
+        // Generation 2 fills the ring; a late outcome of generation 1 then takes a slot and
+        // swaps out a generation-2 mark. That mark must leave the sums too, or they count a
+        // call no slot holds: calls would pass N and the window would read empty for good.
+        let w = CountWindow::new(2);
+        w.record(2, OK);
+        w.record(2, OK);
+        assert_eq!(w.record(1, FAIL), None, "stale: counts for nothing");
+        assert_eq!(w.sums(2).calls, 1, "the swapped-out mark left the sums");
+        for _ in 0..10 {
+            w.record(2, FAIL);
+        }
+        assert_eq!(
+            w.sums(2),
+            Sums {
+                calls: 2,
+                failures: 2,
+                slow: 0
+            },
+            "the window still sees its last two outcomes"
+        );
+    }
+
+    #[test]
+    fn a_stale_outcome_takes_a_current_slow_failure_out_of_its_count() {
+        let w = CountWindow::new(1);
+        w.record(2, SLOW_FAIL);
+        assert_eq!(w.slow_failed(2), 1);
+        assert_eq!(w.record(1, OK), None);
+        assert_eq!(w.slow_failed(2), 0);
     }
 }
