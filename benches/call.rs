@@ -9,18 +9,20 @@
 //! ```
 #![allow(missing_docs, clippy::cast_possible_truncation, clippy::inline_always)]
 
+use std::collections::HashMap;
 use std::future::{ready, Future, Ready};
+use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier, RwLock};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use protego_breaker::{
-    call::Outcome, clock::CoarseClock, config::Window, Breaker, CircuitBreaker, Config,
-    ManualClock, ProtectExt, Registry, State,
+    call::Outcome, clock::CoarseClock, config::Window, registry::BreakerHandle, Breaker,
+    CircuitBreaker, Clock, Config, ManualClock, ProtectExt, Registry, State,
 };
 
 type Out = Result<u64, u64>;
@@ -261,6 +263,136 @@ fn registry(c: &mut Criterion) {
     g.finish();
 }
 
+/// The plain alternative to the registry's per-thread name caches (issue #20): shards of
+/// `RwLock<HashMap>` under foldhash, padded, the shard picked by the name's hash, each name's
+/// one handle cloned per call. Built on the public API: a miss takes the registry's own slow
+/// path (`Registry::handle`), so both sides of `registry_map` call the same breakers through
+/// the same kind of handle, and differ only in how the name is found.
+struct ShardedNames<'r, C: Clock> {
+    registry: &'r Registry<C>,
+    hasher: foldhash::fast::RandomState,
+    shards: Box<[Shard<C>]>,
+}
+
+type Names<C> = HashMap<Arc<str>, BreakerHandle<C>, foldhash::fast::RandomState>;
+
+#[repr(align(128))]
+struct Shard<C: Clock>(RwLock<Names<C>>);
+
+impl<'r, C: Clock + Clone + 'static> ShardedNames<'r, C> {
+    /// `next_power_of_two(2 * cores)` shards.
+    fn new(registry: &'r Registry<C>) -> Self {
+        let cores = thread::available_parallelism().map_or(2, usize::from);
+        let hasher = foldhash::fast::RandomState::default();
+        let shards = (0..(2 * cores).next_power_of_two())
+            .map(|_| Shard(RwLock::new(HashMap::with_hasher(hasher.clone()))))
+            .collect();
+        ShardedNames {
+            registry,
+            hasher,
+            shards,
+        }
+    }
+
+    #[inline(always)]
+    fn handle(&self, name: &str) -> BreakerHandle<C> {
+        // Bits above the ones the shard's own table indexes by.
+        let shard = (self.hasher.hash_one(name) >> 32) as usize & (self.shards.len() - 1);
+        let shard = &self.shards[shard].0;
+        if let Some(handle) = shard.read().unwrap().get(name) {
+            return handle.clone();
+        }
+        self.insert(shard, name)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn insert(&self, shard: &RwLock<Names<C>>, name: &str) -> BreakerHandle<C> {
+        let handle = self.registry.handle(name);
+        shard
+            .write()
+            .unwrap()
+            .entry(Arc::from(name))
+            .or_insert(handle)
+            .clone()
+    }
+}
+
+/// `.protect` (the per-thread caches) against the plain sharded map, row by row in one run, on
+/// the same breakers: one name again and again, two names in turn, 64 names round-robin, and
+/// two threads on one name. The figures, and why the caches stay: benches/README.md, "Against a
+/// plain sharded map".
+fn registry_map(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let registry = Registry::new().with_default_config(config(u32::MAX, 2));
+    let names: Vec<String> = (0..64).map(|i| format!("svc-{i}")).collect();
+    let sharded = ShardedNames::new(&registry);
+    for name in &names {
+        registry.get_or_create(name);
+        let _ = sharded.handle(name);
+    }
+    let unlocked: Names<_> = sharded
+        .shards
+        .iter()
+        .flat_map(|shard| shard.0.read().unwrap().clone())
+        .collect();
+    let mut g = c.benchmark_group("registry_map");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    for (rows, count) in [("one_name", 1), ("alternating", 2), ("round_robin_64", 64)] {
+        let names = &names[..count];
+        let mut i = 0;
+        g.bench_function(format!("{rows}/cache"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (count - 1);
+                poll_once(ok().protect(&registry, black_box(&names[i])), &mut cx)
+            });
+        });
+        let mut i = 0;
+        g.bench_function(format!("{rows}/sharded_foldhash"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (count - 1);
+                poll_once(
+                    sharded.handle(black_box(&names[i])).call_owned(ok()),
+                    &mut cx,
+                )
+            });
+        });
+        // The floor under any sharded map: the same look-up in a map only this thread reads,
+        // so with no lock at all.
+        let mut i = 0;
+        g.bench_function(format!("{rows}/foldhash_unlocked"), |b| {
+            b.iter(|| {
+                i = (i + 1) & (count - 1);
+                let handle = unlocked.get(black_box(names[i].as_str())).unwrap().clone();
+                poll_once(handle.call_owned(ok()), &mut cx)
+            });
+        });
+    }
+    let name = names[1].as_str();
+    g.bench_function("threads_2/cache", |b| {
+        b.iter_custom(|iters| {
+            contended(2, iters, &|n| {
+                let mut cx = new_cx();
+                for _ in 0..n {
+                    let _ = black_box(poll_once(ok().protect(&registry, black_box(name)), &mut cx));
+                }
+            })
+        });
+    });
+    g.bench_function("threads_2/sharded_foldhash", |b| {
+        b.iter_custom(|iters| {
+            contended(2, iters, &|n| {
+                let mut cx = new_cx();
+                for _ in 0..n {
+                    let handle = sharded.handle(black_box(name));
+                    let _ = black_box(poll_once(handle.call_owned(ok()), &mut cx));
+                }
+            })
+        });
+    });
+    g.finish();
+}
+
 /// Runs `per_thread` on `threads` threads at once, `iters` calls each; returns the wall time,
 /// which criterion divides by `iters`: the per-call cost seen by each thread.
 fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> Duration {
@@ -459,6 +591,7 @@ criterion_group!(
     open_rejection,
     half_open,
     registry,
+    registry_map,
     policies,
     metrics_export,
     contention
