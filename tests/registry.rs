@@ -352,3 +352,71 @@ fn many_names_on_one_thread_each_find_their_own_breaker() {
     }
     assert_eq!(registry.len(), names.len());
 }
+
+#[test]
+fn a_hook_runs_on_existing_breakers_and_on_each_new_one_as_it_is_created() {
+    let (_clock, registry) = manual_registry();
+    registry.get_or_create("before");
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    registry.on_create(move |breaker| {
+        // A breaker the hook sees has served no call yet (or is one that existed before).
+        let calls = breaker.metrics().totals.map_or(0, |t| t.admitted);
+        log.lock()
+            .unwrap()
+            .push((breaker.name().unwrap().to_owned(), calls));
+    });
+    let _ = futures::executor::block_on(async { Ok::<_, ()>(()) }.protect(&registry, "after"));
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen,
+        [("before".to_owned(), 0), ("after".to_owned(), 0)],
+        "the existing breaker by the sweep, the new one at creation"
+    );
+}
+
+#[test]
+fn a_hook_added_while_names_are_being_created_sees_every_one_of_them() {
+    // Bounded stress: two threads create names while a third adds the hook. Whatever the
+    // interleaving, the hook sees every breaker the registry ends up holding.
+    for round in 0..20 {
+        let (_clock, registry) = manual_registry();
+        let registry = Arc::new(registry);
+        let seen = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let creators: Vec<_> = (0..2)
+            .map(|t| {
+                let registry = Arc::clone(&registry);
+                std::thread::spawn(move || {
+                    for i in 0..200 {
+                        registry.get_or_create(&format!("t{t}-{i}"));
+                    }
+                })
+            })
+            .collect();
+        let log = Arc::clone(&seen);
+        registry.on_create(move |breaker| {
+            log.lock()
+                .unwrap()
+                .insert(breaker.name().unwrap().to_owned());
+        });
+        for creator in creators {
+            creator.join().unwrap();
+        }
+        let seen = seen.lock().unwrap();
+        for (name, _) in registry.states() {
+            assert!(seen.contains(&name), "round {round}: {name} never hooked");
+        }
+        assert_eq!(registry.len(), 400);
+    }
+}
+
+#[test]
+fn registry_extensions_are_one_per_type_and_kept() {
+    #[derive(Debug)]
+    struct Marker(u32);
+    let (_clock, registry) = manual_registry();
+    assert!(registry.extension::<Marker>().is_none());
+    assert_eq!(registry.insert_extension(Marker(1)).unwrap().0, 1);
+    assert_eq!(registry.insert_extension(Marker(2)).unwrap_err().0, 1);
+    assert_eq!(registry.extension::<Marker>().unwrap().0, 1);
+}
