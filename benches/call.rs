@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use protego_breaker::{
-    call::Outcome, clock::CoarseClock, config::Window, registry::BreakerHandle, Breaker,
-    CircuitBreaker, Clock, Config, ManualClock, ProtectExt, Registry, State,
+    call::Outcome, clock::CoarseClock, registry::BreakerHandle, Breaker, CircuitBreaker, Clock,
+    Config, ManualClock, ProtectExt, Registry, State, Window,
 };
 
 type Out = Result<u64, u64>;
@@ -417,9 +417,8 @@ fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> D
 /// (reads it twice), call totals on, and a classifier.
 fn policies(c: &mut Criterion) {
     let mut cx = new_cx();
-    let never = |b: protego_breaker::config::ConfigBuilder| {
-        b.failure_rate_threshold(100).minimum_calls(100)
-    };
+    let never =
+        |b: protego_breaker::ConfigBuilder| b.failure_rate_threshold(100).minimum_calls(100);
     let consecutive = Breaker::new(config(u32::MAX, 2));
     let count = Breaker::new(
         never(Config::builder().window(Window::Count(100)))

@@ -24,17 +24,18 @@
 //!   a [`Protected`](call::Protected) future resolving to `Result<T, Error<E>>`.
 //! - [`Registry`] holds breakers by name; [`ProtectExt::protect`] runs a future through one:
 //!   `fetch().protect(&registry, "payments").await`.
-//! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`](config::ConfigBuilder::build).
+//! - [`Config`] holds the knobs, validated by [`ConfigBuilder::build`]; a failure-rate
+//!   [`Window`] is one of them.
 //! - [`Clock`] is where time comes from: [`SystemClock`] by default, [`ManualClock`] to drive
 //!   the whole machine from a test without sleeping; [`CoarseClock`](clock::CoarseClock) and (feature `quanta`)
 //!   `clock::QuantaClock` where a reading must cost less.
 //!
-//! The root holds what a first program types; the rest lives in its module:
+//! The root holds what a first program types; the rest lives in its module (none of them named
+//! after a crate of the ecosystem, so `use protego_breaker::*` shadows none):
 //!
 //! | module | what is there |
 //! | --- | --- |
 //! | [`call`] | the [`Protected`](call::Protected) future, [`Permit`](call::Permit)s, [`Classify`](call::Classify) and [`Outcome`](call::Outcome) for which results count |
-//! | [`config`] | [`ConfigBuilder`](config::ConfigBuilder) and failure-rate [`Window`](config::Window)s |
 //! | [`clock`] | [`CoarseClock`](clock::CoarseClock) and (feature `quanta`) `QuantaClock`, cheaper clocks for rejection-heavy paths |
 //! | [`observe`] | listeners' [`Transition`](observe::Transition) and [`Reason`](observe::Reason), the [`Metrics`](observe::Metrics) snapshot with exact call [`Totals`](observe::Totals) |
 //! | [`registry`] | [`BreakerHandle`](registry::BreakerHandle), a registry breaker held by name |
@@ -55,7 +56,7 @@
 mod breaker;
 pub mod call;
 pub mod clock;
-pub mod config;
+mod config;
 mod error;
 mod extensions;
 #[cfg(feature = "fleet")]
@@ -90,7 +91,7 @@ impl observe::tap::Tap for Silent {
 pub use breaker::Breaker;
 pub use call::{CircuitBreaker, ProtectExt};
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::Config;
+pub use config::{Config, ConfigBuilder, Window};
 pub use error::{ConfigError, Error, Rejected};
 pub use machine::state::State;
 pub use registry::Registry;

@@ -4,8 +4,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use protego_breaker::{
-    call::Protected, config::ConfigBuilder, registry::BreakerHandle, Breaker, Config, ConfigError,
-    Error, ManualClock, ProtectExt, Registry, Rejected, State, SystemClock,
+    call::Protected, registry::BreakerHandle, Breaker, Config, ConfigBuilder, ConfigError, Error,
+    ManualClock, ProtectExt, Registry, Rejected, State, SystemClock,
 };
 
 fn send_sync<T: Send + Sync>() {}

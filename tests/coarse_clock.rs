@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use futures::executor::block_on;
 use protego_breaker::{
-    clock::CoarseClock, config::Window, Breaker, CircuitBreaker, Clock, Config, Error, ManualClock,
-    ProtectExt, Registry, State,
+    clock::CoarseClock, Breaker, CircuitBreaker, Clock, Config, Error, ManualClock, ProtectExt,
+    Registry, State, Window,
 };
 
 fn ms(n: u64) -> Duration {

@@ -19,9 +19,7 @@ use protego_breaker::fleet::redis::RedisStore;
 use protego_breaker::fleet::{
     Epoch, Failures, FailuresOutcome, Manual, StateKind, Store, StoreError, Trip, TripOutcome,
 };
-use protego_breaker::{
-    config::Window, observe::Reason, CircuitBreaker, Clock, Config, State, SystemClock,
-};
+use protego_breaker::{observe::Reason, CircuitBreaker, Clock, Config, State, SystemClock, Window};
 use support::{until, Replica, Setup, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);

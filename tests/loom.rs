@@ -332,7 +332,7 @@ fn totals_count_racing_calls_exactly() {
 fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
     loom::model(|| {
         let cfg = Config::builder()
-            .window(protego_breaker::config::Window::Count(4))
+            .window(protego_breaker::Window::Count(4))
             .failure_rate_threshold(50)
             .minimum_calls(3)
             .build()
@@ -358,7 +358,7 @@ fn racing_failures_in_a_count_window_trip_once_and_count_exactly() {
 fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
     loom::model(|| {
         let cfg = Config::builder()
-            .window(protego_breaker::config::Window::Count(2))
+            .window(protego_breaker::Window::Count(2))
             .failure_rate_threshold(100)
             .minimum_calls(2)
             .build()

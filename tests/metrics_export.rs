@@ -12,9 +12,7 @@ use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use protego_breaker::integrations::metrics::{
     ExportMetrics, CALLS, FAILURE_RATE, SLOW_CALLS, SLOW_CALL_RATE, STATE, TRANSITIONS,
 };
-use protego_breaker::{
-    config::Window, Breaker, CircuitBreaker, Config, ManualClock, Registry, State,
-};
+use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Registry, State, Window};
 
 /// Scrapes a debugging recorder: every series as `name{label=value,...}` (labels in recording
 /// order) -> value.

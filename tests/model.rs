@@ -15,7 +15,7 @@ use std::time::Duration;
 use common::*;
 use proptest::prelude::*;
 use protego_breaker::{
-    config::Window, observe::Counts, observe::Totals, Breaker, Config, ManualClock, State,
+    observe::Counts, observe::Totals, Breaker, Config, ManualClock, State, Window,
 };
 
 /// The contract, written as plainly as possible. Times are u128 nanoseconds, so nothing here

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use protego_breaker::integrations::serde::RegistryConfig;
-use protego_breaker::{config::Window, Config};
+use protego_breaker::{Config, Window};
 
 /// `d` written into a config file and read back, as a window's length (any duration, zero
 /// included) and as `reset_timeout` (any but zero).

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use protego_breaker::{
-    config::Window, observe::Reason, Breaker, CircuitBreaker, ManualClock, State,
-};
+use protego_breaker::{observe::Reason, Breaker, CircuitBreaker, ManualClock, State, Window};
 
 #[test]
 fn slow_calls_open_the_circuit_at_the_slow_call_rate() {

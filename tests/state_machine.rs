@@ -530,7 +530,7 @@ fn reset_is_one_transition_from_the_state_it_replaced() {
 
 #[test]
 fn totals_count_every_slow_call_whatever_its_state_or_outcome() {
-    use protego_breaker::{call::Outcome, config::Window};
+    use protego_breaker::{call::Outcome, Window};
     let config = Config::builder()
         .failure_threshold(1)
         .reset_timeout(secs(10))
@@ -558,7 +558,7 @@ fn totals_count_every_slow_call_whatever_its_state_or_outcome() {
 
 #[test]
 fn consecutive_failures_are_counted_with_a_window_too() {
-    use protego_breaker::config::Window;
+    use protego_breaker::Window;
     let config = Config::builder()
         .window(Window::Count(100))
         .minimum_calls(100)

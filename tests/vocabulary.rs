@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use common::*;
 use protego_breaker::{
-    config::Window, observe::Counts, observe::Rate, observe::Reason, Breaker, Clock, Config,
-    ManualClock, Registry, State,
+    observe::Counts, observe::Rate, observe::Reason, Breaker, Clock, Config, ManualClock, Registry,
+    State, Window,
 };
 
 fn log_transitions<C: Clock>(breaker: &Breaker<C>) -> Arc<Mutex<Vec<(State, State, Reason)>>> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use protego_breaker::{
-    config::Window, observe::Reason, Breaker, CircuitBreaker, Config, ManualClock, State,
+    observe::Reason, Breaker, CircuitBreaker, Config, ManualClock, State, Window,
 };
 
 #[test]

@@ -173,7 +173,7 @@ impl<C: Clock> Breaker<C> {
     }
 
     /// Consecutive failures counted since the circuit last closed or saw a success (0 when it
-    /// is not closed). With a failure-rate [`Window`](crate::config::Window) they are counted as well,
+    /// is not closed). With a failure-rate [`Window`](crate::Window) they are counted as well,
     /// but the window's rates, not this count, decide when to open.
     ///
     /// ```

@@ -14,7 +14,7 @@ use std::sync::Arc;
 /// A clock that costs one atomic load to read: the time of its last *tick*.
 ///
 /// Reading [`SystemClock`] costs a `clock_gettime` (about 20-25 ns on a VM), and a breaker reads
-/// its clock on every rejection and, with a time [`Window`](crate::config::Window) or slow-call timing,
+/// its clock on every rejection and, with a time [`Window`](crate::Window) or slow-call timing,
 /// on every call. A `CoarseClock` keeps the time in one shared atomic that only [`tick`]
 /// writes: `tick` copies its source clock's time (the system clock unless you pick another)
 /// into it. The library ticks nothing and spawns nothing; the application does, on a thread

@@ -340,7 +340,7 @@ macro_rules! knobs {
             /// clock and sums its buckets. Neither takes a lock.
             ///
             /// ```
-            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State, config::Window};
+            /// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State, Window};
             ///
             /// let cfg = Config::builder()
             ///     .window(Window::Count(10))
@@ -361,7 +361,7 @@ macro_rules! knobs {
             /// Sets [`window`](Config::window).
             ///
             /// ```
-            /// use protego_breaker::{Config, config::Window};
+            /// use protego_breaker::{Config, Window};
             ///
             /// assert!(Config::builder().window(Window::Count(0)).build().is_err());
             /// assert!(Config::builder().window(Window::Count(50)).minimum_calls(50).build().is_ok());
@@ -395,7 +395,7 @@ macro_rules! knobs {
             /// Sets [`minimum_calls`](Config::minimum_calls).
             ///
             /// ```
-            /// use protego_breaker::{Config, config::Window};
+            /// use protego_breaker::{Config, Window};
             ///
             /// let err = Config::builder().window(Window::Count(10)).minimum_calls(11).build().unwrap_err();
             /// assert_eq!(err.knob(), "minimum_calls");
@@ -410,7 +410,7 @@ macro_rules! knobs {
             ///
             /// ```
             /// use std::time::Duration;
-            /// use protego_breaker::{Breaker, Config, ManualClock, State, config::Window};
+            /// use protego_breaker::{Breaker, Config, ManualClock, State, Window};
             ///
             /// let cfg = Config::builder()
             ///     .window(Window::Count(10))

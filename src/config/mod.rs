@@ -3,8 +3,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use protego_breaker::config::{ConfigBuilder, Window};
-//! use protego_breaker::Config;
+//! use protego_breaker::{Config, ConfigBuilder, Window};
 //!
 //! let builder: ConfigBuilder = Config::builder().window(Window::Count(20));
 //! let config = builder.reset_timeout(Duration::from_secs(10)).build()?;

@@ -95,7 +95,7 @@ pub struct Counts {
 /// [trip rule](crate::Breaker::set_trip_rule)). Ignored outcomes never enter a window.
 ///
 /// ```
-/// use protego_breaker::{Breaker, CircuitBreaker, Config, observe::Rate, config::Window};
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, observe::Rate, Window};
 ///
 /// let cfg = Config::builder().window(Window::Count(10)).minimum_calls(4).build()?;
 /// let breaker = Breaker::new(cfg);

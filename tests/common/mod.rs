@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use protego_breaker::{
-    call::Outcome, call::Protected, config::Window, observe::Reason, Breaker, CircuitBreaker,
-    Config, Error, ManualClock, Rejected, State,
+    call::Outcome, call::Protected, observe::Reason, Breaker, CircuitBreaker, Config, Error,
+    ManualClock, Rejected, State, Window,
 };
 
 pub const BOOM: &str = "boom";

@@ -1,5 +1,5 @@
 //! Configs from files (feature `serde`): [`Config`](crate::Config) and
-//! [`Window`](crate::config::Window) serialize and deserialize with human durations (`"30s"`,
+//! [`Window`](crate::Window) serialize and deserialize with human durations (`"30s"`,
 //! `"1m30s"`, `"250ms"`, see [Durations](#durations)), and a [`RegistryConfig`] holds named
 //! breakers with a `default` section they inherit from, like Resilience4j's instances.
 //!

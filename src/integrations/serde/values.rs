@@ -67,7 +67,7 @@ impl Serialize for State {
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::config::Window;
+/// use protego_breaker::Window;
 ///
 /// let w: Window = serde_json::from_str(r#"{"time": "30s", "buckets": 6}"#)?;
 /// assert_eq!(w, Window::Time { length: Duration::from_secs(30), buckets: 6 });

@@ -48,11 +48,13 @@ pub(super) struct Bucket {
     slow_failed: AtomicU64,
 }
 
+#[inline]
 fn split_key(key: u64) -> (u64, u64, u64) {
     (key >> 24, (key >> 10) & GEN_MASK, key & VERSION_MASK)
 }
 
 /// The sums a bucket's counts hold.
+#[inline]
 fn unpack(counts: u64) -> Sums {
     Sums {
         calls: (counts >> (2 * COUNT_BITS)) & COUNT_MAX,
@@ -73,6 +75,7 @@ impl Bucket {
     /// Adds an outcome of generation tag `gen` (14 bits) to `slice`; returns the bucket's sums
     /// (with the outcome, unless the slice is full), or `None` if the bucket has moved past
     /// `slice`.
+    #[inline]
     pub(super) fn record(&self, slice: u64, gen: u64, mark: Mark) -> Option<Sums> {
         let ours =
             (1 << (2 * COUNT_BITS)) | (u64::from(mark.failed) << COUNT_BITS) | u64::from(mark.slow);
@@ -142,6 +145,7 @@ impl Bucket {
 
     /// The slice this bucket holds for generation tag `gen` and its sums; `None` if it holds
     /// another generation or is being taken over.
+    #[inline]
     pub(super) fn sums(&self, gen: u64) -> Option<(u64, Sums)> {
         let key = self.key.load(Ordering::Acquire);
         let counts = self.counts.load(Ordering::Acquire);

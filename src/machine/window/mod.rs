@@ -44,7 +44,7 @@ use time::TimeWindow;
 ///
 /// ```
 /// use std::time::Duration;
-/// use protego_breaker::{Config, config::Window};
+/// use protego_breaker::{Config, Window};
 ///
 /// // Open when half of the last 100 calls failed, once at least 20 are in the window.
 /// let cfg = Config::builder()
@@ -85,7 +85,7 @@ impl Window {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use protego_breaker::config::Window;
+    /// use protego_breaker::Window;
     ///
     /// assert_eq!(
     ///     Window::time(Duration::from_secs(30)),
@@ -128,6 +128,7 @@ pub(crate) struct Sums {
 
 impl Sums {
     /// Whether these sums call for opening, by `rules`.
+    #[inline]
     pub(crate) fn verdict(self, rules: &Rules) -> Option<Trip> {
         if self.calls == 0 || self.calls < u64::from(rules.minimum_calls) {
             return None;
@@ -146,6 +147,7 @@ impl Sums {
 impl std::ops::Add for Sums {
     type Output = Sums;
 
+    #[inline]
     fn add(self, other: Sums) -> Sums {
         Sums {
             calls: self.calls + other.calls,
@@ -183,6 +185,7 @@ impl WindowStore {
     }
 
     /// Whether recording needs the time (a time window does).
+    #[inline]
     pub(crate) fn needs_time(&self) -> bool {
         matches!(self.kind, Kind::Time(_))
     }
@@ -218,6 +221,7 @@ impl WindowStore {
 /// Serial-number comparison of two generation tags of `mask`'s width (the count window's 16
 /// bits, a time bucket's 14): `a` is newer than `b` when it is less than half the tag space
 /// ahead, so the comparison survives the tags wrapping around.
+#[inline]
 fn newer(a: u64, b: u64, mask: u64) -> bool {
     a != b && (a.wrapping_sub(b) & mask) <= mask / 2
 }

@@ -60,6 +60,7 @@ impl Recent {
     }
 
     /// Publishes a refresh, unless another thread is publishing one.
+    #[inline]
     pub(super) fn write(&self, start: u64, slice: u64, gen: u64, past: Sums) {
         let seq = self.seq.load(Ordering::Relaxed);
         if seq & 1 != 0

@@ -42,6 +42,7 @@ impl TimeWindow {
     }
 
     /// Records an outcome and returns the window's sums with it.
+    #[inline]
     pub(super) fn record_and_sum(&self, gen: u32, now: u64, mark: Mark) -> Sums {
         let tag = u64::from(gen) & GEN_MASK;
         if let Some((slice, past)) = self.recent.read(now, self.width, tag) {
@@ -59,10 +60,12 @@ impl TimeWindow {
 
     /// Slice numbers keep 40 bits: with slices of at least 1 ms (as `Config` requires) they
     /// wrap after 34 years.
+    #[inline]
     fn slice(&self, now: u64) -> u64 {
         (now / self.width) & SLICE_MASK
     }
 
+    #[inline]
     fn bucket(&self, slice: u64) -> &Bucket {
         // The index fits: it is below the bucket count.
         #[allow(clippy::cast_possible_truncation)]
@@ -71,12 +74,14 @@ impl TimeWindow {
     }
 
     #[cfg(test)]
+    #[inline]
     fn record(&self, gen: u32, now: u64, mark: Mark) {
         self.record_in(gen, self.slice(now), mark);
     }
 
     /// Adds an outcome to the bucket of `slice`; returns the bucket's sums (with the outcome,
     /// unless the slice is full), or `None` if the bucket has moved past `slice`.
+    #[inline]
     fn record_in(&self, gen: u32, slice: u64, mark: Mark) -> Option<Sums> {
         self.bucket(slice)
             .record(slice, u64::from(gen) & GEN_MASK, mark)
