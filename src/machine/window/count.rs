@@ -206,19 +206,7 @@ impl CountWindow {
 mod tests {
     use super::*;
 
-    const OK: Mark = Mark {
-        failed: false,
-        slow: false,
-    };
-    const FAIL: Mark = Mark {
-        failed: true,
-        slow: false,
-    };
-
-    const SLOW_FAIL: Mark = Mark {
-        failed: true,
-        slow: true,
-    };
+    use super::super::marks::{FAIL, OK, SLOW_FAIL};
 
     #[test]
     fn slow_failures_are_counted_in_and_out_of_a_count_window() {

@@ -164,6 +164,25 @@ pub(crate) struct Mark {
     pub(crate) slow: bool,
 }
 
+/// The marks the windows' unit tests record.
+#[cfg(all(test, not(protego_loom)))]
+pub(super) mod marks {
+    use super::Mark;
+
+    pub(in crate::machine::window) const OK: Mark = Mark {
+        failed: false,
+        slow: false,
+    };
+    pub(in crate::machine::window) const FAIL: Mark = Mark {
+        failed: true,
+        slow: false,
+    };
+    pub(in crate::machine::window) const SLOW_FAIL: Mark = Mark {
+        failed: true,
+        slow: true,
+    };
+}
+
 /// A window's storage, made from its [`Rules`].
 pub(crate) struct WindowStore {
     pub(crate) rules: Rules,

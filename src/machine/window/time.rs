@@ -132,19 +132,7 @@ mod tests {
     use super::super::bucket::COUNT_MAX;
     use super::*;
 
-    const OK: Mark = Mark {
-        failed: false,
-        slow: false,
-    };
-    const FAIL: Mark = Mark {
-        failed: true,
-        slow: false,
-    };
-
-    const SLOW_FAIL: Mark = Mark {
-        failed: true,
-        slow: true,
-    };
+    use super::super::marks::{FAIL, OK, SLOW_FAIL};
 
     #[test]
     fn slow_failures_age_out_of_a_time_window_with_their_slice() {
