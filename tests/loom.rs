@@ -383,6 +383,33 @@ fn a_success_racing_a_failure_in_a_count_window_loses_neither() {
 }
 
 #[test]
+fn a_late_outcome_racing_a_new_generation_never_blinds_a_count_window() {
+    loom::model(|| {
+        let cfg = Config::builder()
+            .window(protego_breaker::Window::Count(1))
+            .failure_rate_threshold(100)
+            .minimum_calls(1)
+            .build()
+            .unwrap();
+        let (_clock, b) = shared(cfg);
+        let late = start(&b).unwrap(); // admitted in the first closed generation
+        let other = {
+            let b = Arc::clone(&b);
+            thread::spawn(move || {
+                b.reset(); // a new closed generation
+                assert!(run(&b, OK)); // its first outcome fills the ring (N = 1)
+            })
+        };
+        finish(late, OK); // the late outcome, racing it; it may swap the new mark out
+        other.join().unwrap();
+        // Whatever the interleaving, the window still counts what it holds: one failure now
+        // fills it at 100 % and trips it.
+        assert!(run(&b, ERR));
+        assert_eq!(b.state(), State::Open);
+    });
+}
+
+#[test]
 fn disable_racing_a_tripping_failure_leaves_it_disabled() {
     loom::model(|| {
         let (_clock, b) = breaker(1, 1);

@@ -77,8 +77,16 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.state(), State::HalfOpen);
     /// ```
     pub fn open_for(&self, duration: std::time::Duration) {
-        let until = saturating_nanos(self.clock.now()).saturating_add(saturating_nanos(duration));
-        self.set_state(State::Open, Some(until), Reason::OpenedByHand, true);
+        // One reading: the deadline's and the transition's start are the same instant.
+        let mut now = self.now();
+        let until = now.get().saturating_add(saturating_nanos(duration));
+        self.machine.set(
+            State::Open,
+            Some(until),
+            Reason::OpenedByHand,
+            true,
+            &mut now,
+        );
     }
 
     /// Opens the circuit by hand until `instant`, a reading of this breaker's

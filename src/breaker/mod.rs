@@ -184,7 +184,13 @@ impl<C: Clock> Breaker<C> {
     /// assert_eq!(breaker.consecutive_failures(), 1);
     /// ```
     pub fn consecutive_failures(&self) -> u32 {
-        self.machine.consecutive_failures()
+        self.counted_failures().map_or(0, |(_, failures)| failures)
+    }
+
+    /// The consecutive-failure count with the state that keeps it, from one read, moving
+    /// nothing (see `Machine::counted_failures`): what a fleet sends as this replica's share.
+    pub(crate) fn counted_failures(&self) -> Option<(State, u32)> {
+        self.machine.counted_failures()
     }
 
     /// How many transitions this breaker has made (modulo 2^27); for the loom models only.

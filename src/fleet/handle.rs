@@ -139,6 +139,11 @@ impl Inner {
     fn joined(&self, slot: Arc<Slot>) {
         let waker = {
             let mut queue = self.queue();
+            // Breakers dropped before any sync future took them (one that lost a registry's
+            // creation race, say) are let go here, so the queue never holds them for long.
+            queue
+                .joined
+                .retain(|waiting| waiting.member.strong_count() > 0);
             queue.joined.push(slot);
             queue.waker.take()
         };

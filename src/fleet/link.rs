@@ -137,10 +137,15 @@ impl<C: Clock + Send + Sync + 'static> Member for Breaker<C> {
     /// The closed consecutive-failure count and `failure_threshold`, or `None` when a
     /// failure-rate window decides (the window trips per replica) or the circuit is not closed.
     fn closed_failures(&self) -> Option<(u32, u32)> {
+        // One read of the word, moving nothing (a sync future that only reads must not make
+        // an open circuit half-open); the knobs from the config.
+        let Some((State::Closed, failures)) = self.counted_failures() else {
+            return None;
+        };
         let config = self.config();
-        if config.window().is_some() || self.state() != State::Closed {
+        if config.window().is_some() {
             return None;
         }
-        Some((self.consecutive_failures(), config.failure_threshold()))
+        Some((failures, config.failure_threshold()))
     }
 }

@@ -263,11 +263,14 @@ impl Machine {
 
     /// Consecutive failures counted in the current closed stretch (0 in other states).
     pub(crate) fn consecutive_failures(&self) -> u32 {
+        self.counted_failures().map_or(0, |(_, failures)| failures)
+    }
+
+    /// The consecutive-failure count and the state that keeps it (Closed or metrics-only),
+    /// from one read of the word; `None` in the states that count nothing. Moves nothing:
+    /// unlike [`state`](Machine::state), an open circuit stays open.
+    pub(crate) fn counted_failures(&self) -> Option<(State, u32)> {
         let w = self.load();
-        if counts_toward_trip(w.kind()) {
-            w.payload()
-        } else {
-            0
-        }
+        counts_toward_trip(w.kind()).then(|| (state_of(w.kind()), w.payload()))
     }
 }

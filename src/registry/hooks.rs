@@ -2,10 +2,11 @@
 //! per-registry extensions. How the metrics export and a fleet plug into a whole registry, and
 //! how a user gives every breaker a listener, without the registry knowing any of them.
 //!
-//! Keeps: a hook sees every breaker of the registry before any call reaches it. A hook is added
-//! before its sweep reads the map, and a creator runs the hooks added since its first run after
-//! it inserts, so a breaker created while a hook is being added is seen by one or both (hooks
-//! are idempotent). Hooks run under no lock of the registry.
+//! Keeps: a hook sees every breaker of the registry. One added before a breaker's creation
+//! starts sees it before any call can reach it; one added while a breaker is being created sees
+//! it right after it is inserted (a hook is added before its sweep reads the map, and a creator
+//! runs the hooks added since its first run after it inserts, so such a breaker is seen by one
+//! or both: hooks are idempotent). Hooks run under no lock of the registry.
 
 use std::any::Any;
 use std::sync::{Arc, PoisonError};
@@ -35,7 +36,8 @@ impl<C: Clock + Clone> Registry<C> {
     }
 
     /// Runs `hook` on every breaker of the registry: now on each one it holds, and from now on
-    /// on each one it creates, before any call can reach it. How an integration plugs into a
+    /// on each one it creates, before any call can reach it (a breaker whose creation was
+    /// already under way when the hook was added is seen right after it is inserted). How an integration plugs into a
     /// whole registry (the metrics export and a fleet register here), and how you give every
     /// breaker a listener.
     ///

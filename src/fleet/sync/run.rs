@@ -59,7 +59,11 @@ impl Run {
         let joined = std::mem::take(&mut inner.queue().joined);
         let tick = inner.config.sleeper.sleep(Duration::ZERO);
         Some(Run {
-            tracked: joined.into_iter().map(Tracked::new).collect(),
+            tracked: joined
+                .into_iter()
+                .filter(|slot| slot.member.strong_count() > 0)
+                .map(Tracked::new)
+                .collect(),
             inner,
             changes: None,
             tick,
@@ -71,7 +75,12 @@ impl Run {
         loop {
             match self.next_event().await {
                 Event::Work(commands, joined) => {
-                    for slot in joined {
+                    // A breaker already gone (one that lost a registry's creation race to
+                    // another of the same name) is not tracked.
+                    for slot in joined
+                        .into_iter()
+                        .filter(|slot| slot.member.strong_count() > 0)
+                    {
                         self.tracked.push(Tracked::new(slot));
                         if self.inner.is_online() {
                             let i = self.tracked.len() - 1;

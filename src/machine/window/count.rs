@@ -36,6 +36,61 @@ const FAILED: u64 = 2;
 const SLOW: u64 = 4;
 const FIELD: u64 = 0xFFFF;
 
+/// The generation bits a slot keeps (the state word's generation is 27 bits wide).
+const GEN27_MASK: u64 = (1 << 27) - 1;
+
+/// The full generation whose tag is `tag`, worked out from a generation `gen` less than 2^15
+/// away from it.
+fn full_gen(gen: u32, tag: u64) -> u64 {
+    let delta = tag.wrapping_sub(tag16(gen)) & TAG16_MASK;
+    let gen = u64::from(gen);
+    let full = if delta < 1 << 15 {
+        gen.wrapping_add(delta)
+    } else {
+        gen.wrapping_sub((1 << 16) - delta)
+    };
+    full & GEN27_MASK
+}
+
+/// What one recorder does to a word tagged with a generation (the sums, or the count of slow
+/// failures): the word goes to the newest of the generations in play (its own, the recorder's,
+/// the swapped-out mark's), starting from empty if that is newer than the word's; the
+/// recorder's mark comes in only if it is of that generation, and the swapped-out mark goes
+/// out only if it is (then it was counted there, or its addition is on its way and the
+/// subtraction borrows until it lands). A recorder that finds a newer generation is stale: it
+/// adds nothing, but still takes out a mark of that generation it swapped out, which no slot
+/// holds any more.
+struct Change {
+    kept: u64,
+    fresh: bool,
+    came_in: bool,
+    went_out: bool,
+}
+
+impl Change {
+    #[inline]
+    fn of(gen: u32, held: u64, out: Option<u64>) -> Change {
+        let own = tag16(gen);
+        let newest = |a: u64, b: u64| if newer(b, a, TAG16_MASK) { b } else { a };
+        let mut kept = newest(held, own);
+        if let Some(out) = out {
+            kept = newest(kept, out & TAG16_MASK);
+        }
+        Change {
+            kept,
+            fresh: kept != held,
+            came_in: kept == own,
+            went_out: out.is_some_and(|out| out & GEN27_MASK == full_gen(gen, kept)),
+        }
+    }
+
+    /// Whether the word changes at all.
+    #[inline]
+    fn moves(&self, held: u64) -> bool {
+        self.came_in || self.went_out || self.kept != held
+    }
+}
+
 /// The last `n` outcomes: a ring of marks, and their sums in one word.
 pub(super) struct CountWindow {
     /// Each slot: `gen << 3 | SLOW | FAILED | PRESENT`, or 0 for never written.
@@ -65,7 +120,16 @@ impl CountWindow {
     }
 
     /// Records one outcome; `None` if this generation's window is already gone.
+    #[inline]
     pub(super) fn record(&self, gen: u32, mark: Mark) -> Option<Sums> {
+        let old = self.swap_in(gen, mark);
+        self.account(gen, mark, old)
+    }
+
+    /// The first half of recording: takes the next slot and swaps the mark in; returns the
+    /// slot's old value.
+    #[inline]
+    fn swap_in(&self, gen: u32, mark: Mark) -> u64 {
         let slot_value = (u64::from(gen) << 3)
             | PRESENT
             | if mark.failed { FAILED } else { 0 }
@@ -73,47 +137,40 @@ impl CountWindow {
         let i = self.head.fetch_add(1, Ordering::Relaxed) % self.size();
         // The index fits: it is below the slot count.
         #[allow(clippy::cast_possible_truncation)]
-        let old = self.slots[i as usize].swap(slot_value, Ordering::AcqRel);
-        // The mark swapped out, whatever its generation: who takes it out of the sums depends
-        // on which generation they hold (below).
-        let out = if old & PRESENT != 0 {
-            Some((
-                old >> 3,
-                u64::from(old & FAILED != 0),
-                u64::from(old & SLOW != 0),
-            ))
-        } else {
-            None
-        };
+        self.slots[i as usize].swap(slot_value, Ordering::AcqRel)
+    }
+
+    /// The second half: the mark in, the swapped-out one (`old`) out, of the sums.
+    fn account(&self, gen: u32, mark: Mark, old: u64) -> Option<Sums> {
+        // The mark swapped out, whatever its generation: it leaves the sums only if they are
+        // of its generation (see `Change`).
+        let out = (old & PRESENT != 0).then_some(old >> 3);
+        let (out_f, out_s) = (u64::from(old & FAILED != 0), u64::from(old & SLOW != 0));
         let (in_f, in_s) = (u64::from(mark.failed), u64::from(mark.slow));
-        let tag = tag16(gen);
-        let own_out = out.filter(|&(old_gen, ..)| old_gen == u64::from(gen));
         let slow_failed_in = u64::from(mark.failed && mark.slow);
-        let slow_failed_out = out.map_or(0, |(_, f, s)| f & s);
-        let out_tag = out.map(|(old_gen, ..)| old_gen & TAG16_MASK);
-        if slow_failed_in != 0 || slow_failed_out != 0 {
-            self.count_slow_failed(tag, slow_failed_in, slow_failed_out, out_tag);
+        let slow_failed_out = out_f & out_s;
+        if slow_failed_in != 0 || (out.is_some() && slow_failed_out != 0) {
+            self.count_slow_failed(gen, slow_failed_in, out.filter(|_| slow_failed_out != 0));
         }
         let mut current = self.sums.load(Ordering::Acquire);
         loop {
-            let held = current >> 48;
+            let change = Change::of(gen, current >> 48, out);
+            if !change.moves(current >> 48) {
+                return None; // stale, and the mark it swapped out is not counted either
+            }
             // Each field below is masked out of `base` on its own, so the tag bits need no
             // clearing here.
-            let (base, kept, came_in, went_out) = if held == tag {
-                (current, tag, true, own_out)
-            } else if newer(tag, held, TAG16_MASK) {
-                // The first outcome of a new generation: start from empty.
-                (0, tag, true, own_out)
-            } else if out_tag == Some(held) {
-                // A newer generation owns the window, so this outcome is stale and counts for
-                // nothing; but the mark it swapped out is of that generation and no slot holds
-                // it any more: take it out of the sums, or they would count it for good.
-                (current, held, false, out)
+            let base = if change.fresh { 0 } else { current };
+            let (in_c, in_f, in_s) = if change.came_in {
+                (1, in_f, in_s)
             } else {
-                return None; // stale, and the mark it swapped out is not counted either
+                (0, 0, 0)
             };
-            let (in_c, in_f, in_s) = if came_in { (1, in_f, in_s) } else { (0, 0, 0) };
-            let (out_c, out_f, out_s) = went_out.map_or((0, 0, 0), |(_, f, s)| (1, f, s));
+            let (out_c, out_f, out_s) = if change.went_out {
+                (1, out_f, out_s)
+            } else {
+                (0, 0, 0)
+            };
             let field = |shift: u32, add: u64, sub: u64| {
                 (((base >> shift) & FIELD)
                     .wrapping_add(add)
@@ -121,7 +178,7 @@ impl CountWindow {
                     & FIELD)
                     << shift
             };
-            let next = (kept << 48)
+            let next = (change.kept << 48)
                 | field(32, in_c, out_c)
                 | field(16, in_f, out_f)
                 | field(0, in_s, out_s);
@@ -131,32 +188,26 @@ impl CountWindow {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) if came_in => return Some(self.decode(next)),
+                Ok(_) if change.came_in => return Some(self.decode(next)),
                 Ok(_) => return None,
                 Err(actual) => current = actual,
             }
         }
     }
 
-    /// Adds `add` (this recorder's mark, of generation tag `tag`) and subtracts `sub` (the mark
-    /// it swapped out, of generation tag `out_tag`) to the count of slow failures, each only
-    /// while the count is of that mark's generation: as the sums do.
-    fn count_slow_failed(&self, tag: u64, add: u64, sub: u64, out_tag: Option<u64>) {
+    /// Adds `add` (this recorder's mark, of generation `gen`) to the count of slow failures,
+    /// and takes out the slow failure it swapped out (of generation `out`), each as the sums do.
+    fn count_slow_failed(&self, gen: u32, add: u64, out: Option<u64>) {
         let mut current = self.slow_failed.load(Ordering::Acquire);
         loop {
-            let held = current >> 48;
-            let (base, kept, add) = if held == tag {
-                (current & FIELD, tag, add)
-            } else if newer(tag, held, TAG16_MASK) {
-                (0, tag, add)
-            } else {
-                (current & FIELD, held, 0) // stale: only the mark swapped out may leave
-            };
-            let sub = if out_tag == Some(kept) { sub } else { 0 };
-            if add == 0 && sub == 0 && kept == held {
+            let change = Change::of(gen, current >> 48, out);
+            let add = if change.came_in { add } else { 0 };
+            let sub = u64::from(change.went_out);
+            if !change.moves(current >> 48) || (add == 0 && sub == 0 && !change.fresh) {
                 return;
             }
-            let next = (kept << 48) | (base.wrapping_add(add).wrapping_sub(sub) & FIELD);
+            let base = if change.fresh { 0 } else { current & FIELD };
+            let next = (change.kept << 48) | (base.wrapping_add(add).wrapping_sub(sub) & FIELD);
             match self.slow_failed.compare_exchange_weak(
                 current,
                 next,
@@ -295,5 +346,42 @@ mod tests {
         assert_eq!(w.slow_failed(2), 1);
         assert_eq!(w.record(1, OK), None);
         assert_eq!(w.slow_failed(2), 0);
+    }
+
+    #[test]
+    fn a_stale_outcome_that_swaps_out_a_newer_mark_not_yet_added_takes_it_out() {
+        // Generation 2's recorder has swapped its mark in but not yet added it; a late outcome
+        // of generation 1 takes the same slot (N = 1) and swaps that mark out. When the
+        // addition lands, the sums must not count a mark no slot holds.
+        let w = CountWindow::new(1);
+        let old = w.swap_in(2, FAIL);
+        assert_eq!(w.record(1, OK), None, "stale");
+        assert_eq!(
+            w.account(2, FAIL, old).map(|s| s.calls),
+            Some(0),
+            "borrowed, made good"
+        );
+        assert_eq!(
+            w.record(2, FAIL),
+            Some(Sums {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }),
+            "the window goes on counting its last outcome"
+        );
+    }
+
+    #[test]
+    fn generations_are_told_apart_in_full_not_by_their_low_bits() {
+        assert_eq!(full_gen(5, tag16(5)), 5);
+        assert_eq!(full_gen(5, tag16(7)), 7);
+        assert_eq!(full_gen(70_000, tag16(69_990)), 69_990);
+        assert_eq!(full_gen(65_540, tag16(65_530)), 65_530, "across a tag wrap");
+        assert_eq!(
+            full_gen(3, tag16(65_535)),
+            GEN27_MASK,
+            "one below zero: the last generation"
+        );
     }
 }
