@@ -71,6 +71,16 @@ impl Change {
     #[inline]
     fn of(gen: u32, held: u64, out: Option<u64>) -> Change {
         let own = tag16(gen);
+        // The usual case, worked out without the general one's comparisons: the word is this
+        // recorder's generation, and the mark swapped out is of it or older.
+        if held == own && !out.is_some_and(|out| newer(out & TAG16_MASK, own, TAG16_MASK)) {
+            return Change {
+                kept: own,
+                fresh: false,
+                came_in: true,
+                went_out: out.is_some_and(|out| out & GEN27_MASK == u64::from(gen) & GEN27_MASK),
+            };
+        }
         let newest = |a: u64, b: u64| if newer(b, a, TAG16_MASK) { b } else { a };
         let mut kept = newest(held, own);
         if let Some(out) = out {
