@@ -213,7 +213,7 @@ impl CountWindow {
             let change = Change::of(gen, current >> 48, out);
             let add = if change.came_in { add } else { 0 };
             let sub = u64::from(change.went_out);
-            if !change.moves(current >> 48) || (add == 0 && sub == 0 && !change.fresh) {
+            if add == 0 && sub == 0 && !change.fresh {
                 return;
             }
             let base = if change.fresh { 0 } else { current & FIELD };
