@@ -11,7 +11,7 @@
 //!   endpoint's service becomes an [`EndpointService`], **not ready while its breaker rejects**,
 //!   so p2c picks another endpoint. When the ejection ends the endpoint takes a half-open
 //!   trial; one success puts it back in rotation, a failure ejects it again for longer.
-//! - [`EjectionGuard`] (from [`OutlierDetector::guard`], or [`OutlierDetector::http_guard`]
+//! - [`EjectionGuard`] (from [`OutlierDetector::guard`], or `OutlierDetector::http_guard`
 //!   for a 503 + `Retry-After`) wraps the balancer: when **every** endpoint is ejected, p2c
 //!   would stay pending; the guard answers the rejection at once instead.
 //!
