@@ -93,6 +93,14 @@
 //! [`OutlierDetector::drive`], a future you spawn with your runtime's sleep. An idle pool
 //! without the driver runs its analysis on the next call.
 //!
+//! # The registry
+//! Endpoint breakers are ordinary registry breakers, so whatever the registry does to its
+//! breakers it does to them: an exported registry exports them (labelled), the admin view
+//! shows and controls them (an operator's force-open takes an endpoint out; the guard counts
+//! it as ejected). A registry shared by a fleet (feature `fleet`) would share them across
+//! replicas too, making one replica's ejection fleet-wide while each replica keeps its own
+//! multipliers: give a pool a registry of its own unless that is what you want.
+//!
 //! # Endpoints that come and go
 //! An endpoint removed from the stream loses its breaker (taken out of the registry, with its
 //! multiplier). One inserted again starts fresh: closed, never ejected. A key inserted again
