@@ -1,0 +1,106 @@
+//! The fleet against a single redis-server that misbehaves (issue #23, first part): bytes that
+//! are not UTF-8 in one breaker's keys, key prefixes that must not collide, a server that
+//! refuses every operation, and coming back within one sync interval. Each test starts its own
+//! server on a free loopback port and stops it.
+#![cfg(feature = "redis-tokio")]
+
+#[path = "support/redis_server.rs"]
+mod common;
+#[path = "support/fleet.rs"]
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use common::RedisServer;
+use protego_breaker::fleet::{StateKind, Store, StoreError};
+use protego_breaker::{CircuitBreaker, Clock, State, SystemClock};
+use support::{config, until, Replica, Setup, NAME};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+type Sys = Replica<SystemClock>;
+
+async fn fail<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>, name: &str) -> bool {
+    let out = r
+        .registry
+        .get_or_create(name)
+        .call(async { Err::<(), _>("down") })
+        .await;
+    out.is_err_and(|e| !e.is_rejected())
+}
+
+fn replicas(setup: &Setup, n: usize) -> Vec<Sys> {
+    (0..n)
+        .map(|i| Replica::start(setup, &format!("r{i}"), SystemClock))
+        .collect()
+}
+
+async fn online(rs: &[Sys]) {
+    until("every replica is online", WAIT, || {
+        rs.iter().all(|r| r.fleet.is_online())
+    })
+    .await;
+}
+
+/// The issue's reproduction: `HSET {prefix:name}:state epoch "\xff\xfe\0" kind "\xc3\x28"`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_that_are_not_utf8_in_one_breakers_keys_spoil_that_breaker_alone() {
+    let server = RedisServer::start();
+    let store = server.store();
+    let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    let rs = replicas(&setup, 2);
+    for r in &rs {
+        r.registry.get_or_create("clean");
+    }
+    online(&rs).await;
+    let [state, ..] = store.keys(NAME);
+    let _: () = redis::cmd("HSET")
+        .arg(&state)
+        .arg("epoch")
+        .arg(&b"\xff\xfe\0"[..])
+        .arg("kind")
+        .arg(&b"\xc3\x28"[..])
+        .query(&mut server.conn().unwrap())
+        .unwrap();
+    // The store says garbage, for this breaker alone, and stays usable.
+    for _ in 0..3 {
+        match store.read(NAME).await {
+            Err(StoreError::Garbage { name, detail }) => {
+                assert_eq!(name, NAME);
+                assert!(detail.contains(r"epoch = \xff\xfe\x00 is not"), "{detail}");
+            }
+            other => panic!("expected Garbage, got {other:?}"),
+        }
+        assert_eq!(store.read("clean").await.unwrap().kind, StateKind::Closed);
+    }
+    // The fleet stays online through several syncs, and a clean breaker's trip is shared.
+    let reads = rs[1].ops.read.load(Ordering::Relaxed);
+    until("replica 1 synced twice more", WAIT, || {
+        rs[1].ops.read.load(Ordering::Relaxed) > reads + 4
+    })
+    .await;
+    assert!(rs.iter().all(|r| r.fleet.is_online()));
+    assert!(rs.iter().all(|r| r.fleet.outages() == 0));
+    assert!(fail(&rs[0], "clean").await);
+    until("replica 1 adopts the clean breaker's trip", WAIT, || {
+        rs[1].registry.get_or_create("clean").state() == State::Open
+    })
+    .await;
+    // A reset repairs the spoiled breaker fleet-wide.
+    rs[0].breaker().reset();
+    until("the store holds Closed again", WAIT, || {
+        let mut c = server.conn().unwrap();
+        redis::cmd("HGET")
+            .arg(&state)
+            .arg("kind")
+            .query::<Option<String>>(&mut c)
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("closed")
+    })
+    .await;
+    assert_eq!(store.read(NAME).await.unwrap().kind, StateKind::Closed);
+    assert!(rs.iter().all(|r| r.fleet.is_online()));
+}
