@@ -609,7 +609,7 @@ async fn quorum_of_two_ignores_one_sick_replica() {
     let mut conn = server.conn().unwrap();
     until("its vote is in the store", WAIT, || {
         redis::cmd("ZCARD")
-            .arg(format!("{{protego:{NAME}}}:votes"))
+            .arg(format!("protego{{{NAME}}}:votes"))
             .query::<u32>(&mut conn)
             .unwrap()
             == 1

@@ -10,6 +10,7 @@ mod common;
 mod support;
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::RedisServer;
@@ -103,4 +104,59 @@ async fn bytes_that_are_not_utf8_in_one_breakers_keys_spoil_that_breaker_alone()
     .await;
     assert_eq!(store.read(NAME).await.unwrap().kind, StateKind::Closed);
     assert!(rs.iter().all(|r| r.fleet.is_online()));
+}
+
+fn trip(epoch: protego_breaker::fleet::Epoch) -> protego_breaker::fleet::Trip<'static> {
+    protego_breaker::fleet::Trip {
+        expected_epoch: epoch,
+        replica_id: "r0",
+        open_for: Duration::from_secs(60),
+        quorum: 1,
+        quorum_window: Duration::from_secs(10),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_prefixes_are_isolated_whatever_the_breakers_are_named() {
+    let server = RedisServer::start();
+    let store_for = |prefix: &str| {
+        let mut config = server.config();
+        config.key_prefix = prefix.to_owned();
+        common::store_for(config)
+    };
+    let team = store_for("team");
+    let team_a = store_for("team:a");
+    assert_ne!(team.keys("a:db"), team_a.keys("db"));
+    let r = team
+        .trip("a:db", trip(protego_breaker::fleet::Epoch(0)))
+        .await;
+    assert_eq!(r.unwrap().state.kind, StateKind::Open);
+    assert_eq!(team.read("a:db").await.unwrap().kind, StateKind::Open);
+    assert_eq!(
+        team_a.read("db").await.unwrap().kind,
+        StateKind::Closed,
+        "a trip in one fleet must not open the other"
+    );
+    // And the other way round, with the empty prefix against names holding braces.
+    let empty = store_for("");
+    let r = empty
+        .trip("x}{y", trip(protego_breaker::fleet::Epoch(0)))
+        .await;
+    assert_eq!(r.unwrap().state.kind, StateKind::Open);
+    assert_eq!(
+        store_for("x").read("y").await.unwrap().kind,
+        StateKind::Closed
+    );
+    // A prefix with a brace could reach into the hash tag: refused, naming the prefix.
+    for bad in ["team{", "}", "a{b}c"] {
+        let mut config = server.config();
+        config.key_prefix = bad.to_owned();
+        let e = protego_breaker::fleet::redis::RedisStore::new(
+            config,
+            Arc::new(protego_breaker::fleet::TokioSleeper),
+        )
+        .unwrap_err();
+        assert!(matches!(e, StoreError::Refused { .. }), "{e:?}");
+        assert!(e.to_string().contains("brace"), "{e}");
+    }
 }

@@ -9,8 +9,9 @@ use std::time::Duration;
 pub struct RedisConfig {
     /// A `redis://` URL (`rediss://` needs a TLS feature of the `redis` crate).
     pub url: String,
-    /// Key prefix: breaker `name` lives in `{prefix:name}:state|leases|votes|failures`; pushes go to
-    /// channel `prefix:events`.
+    /// Key prefix (no `{` or `}`): breaker `name` lives in
+    /// `prefix{name}:state|leases|votes|failures`; pushes go to channel `prefix:events`. Two
+    /// fleets with different prefixes never share a key, whatever their breakers are named.
     pub key_prefix: String,
     /// Every operation gives up after this (default 100 ms).
     pub op_timeout: Duration,

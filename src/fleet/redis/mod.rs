@@ -9,6 +9,16 @@
 //! store owns no task of its own and trusts nothing it reads: a reply or a push that does not parse
 //! is an error naming the operation.
 //!
+//! # Key layout
+//! Breaker `name` under key prefix `prefix` (default `protego`) lives in four keys,
+//! `prefix{name}:state` (hash), `prefix{name}:leases` and `prefix{name}:votes` (sorted sets) and
+//! `prefix{name}:failures` (hash), all under the hash tag `{name}` (one Redis Cluster slot);
+//! every change is published on channel `prefix:events`. A prefix holds no brace (refused), so
+//! the layout is injective: two fleets with different prefixes never share a key, whatever their
+//! breakers are named (prefix `team` with breaker `a:db` is `team{a:db}:state`, prefix `team:a`
+//! with breaker `db` is `team:a{db}:state`). Releases before this layout used
+//! `{prefix:name}:state`: replicas on the two layouts do not share state.
+//!
 //! - [`RedisConfig`]: the address, the key prefix, the op timeout and the idle TTL.
 //! - [`RedisStore`]: the [`Store`](crate::fleet::Store) itself; cheap to share behind an `Arc`.
 //! - [`parse_change`]: a pushed message read back, for tools that subscribe on their own.

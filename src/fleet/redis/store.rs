@@ -1,8 +1,10 @@
 //! [`RedisStore`]: the store itself, its key layout, and each [`Store`] operation as one
 //! script run.
 //!
-//! Breaker `name` lives in four keys under one hash tag, `{prefix:name}` ([`RedisStore::keys`]),
-//! so every script touches one Redis Cluster slot; the scripts read them in that order. Each
+//! Breaker `name` lives in four keys under one hash tag, `prefix{name}` ([`RedisStore::keys`]),
+//! so every script touches one Redis Cluster slot; the scripts read them in that order. The
+//! layout is injective: the prefix may hold no brace, so the first `{` ends it, and the key ends
+//! in one of four distinct suffixes, so no two (prefix, name) pairs share a key. Each
 //! operation sends the keys, the channel, the name and the idle TTL, then its own arguments,
 //! and reads back one status; a status the operation does not know is a
 //! [`StoreError::BadReply`], never taken for another. The open period, lease, vote and share
@@ -54,7 +56,8 @@ impl RedisStore {
     /// timers on the user's runtime.
     ///
     /// # Errors
-    /// [`StoreError::Refused`] when the URL does not parse.
+    /// [`StoreError::Refused`] when the URL does not parse or the key prefix holds a brace
+    /// (`{` or `}`: the prefix must not reach into the hash tag, see [`keys`](Self::keys)).
     ///
     /// ```
     /// use std::sync::Arc;
@@ -69,6 +72,12 @@ impl RedisStore {
             op: "open",
             detail: format!("bad store address {:?}: {e}", config.url),
         })?;
+        if let Some(why) = prefix_problem(&config.key_prefix) {
+            return Err(StoreError::Refused {
+                op: "open",
+                detail: why,
+            });
+        }
         Ok(Self {
             client,
             channel: format!("{}:events", config.key_prefix),
@@ -97,7 +106,11 @@ impl RedisStore {
     }
 
     /// The four keys of breaker `name`, in script order: state (hash), leases (zset), votes
-    /// (zset), failure shares (hash). One hash tag, so one Redis Cluster slot.
+    /// (zset), failure shares (hash): `<prefix>{<name>}:state`, `:leases`, `:votes`,
+    /// `:failures`. One hash tag (`{<name>}`, up to the first `}` in it), so one Redis Cluster
+    /// slot. The prefix holds no brace, so the first `{` ends it and no two (prefix, name) pairs
+    /// share a key: prefix `team` with breaker `a:db` and prefix `team:a` with breaker `db` are
+    /// `team{a:db}:state` and `team:a{db}:state`.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -105,11 +118,11 @@ impl RedisStore {
     /// # use protego_breaker::fleet::{Sleep, Sleeper};
     /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
     /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
-    /// assert_eq!(store.keys("db")[0], "{protego:db}:state");
+    /// assert_eq!(store.keys("db")[0], "protego{db}:state");
     /// # Ok::<(), protego_breaker::fleet::StoreError>(())
     /// ```
     pub fn keys(&self, name: &str) -> [String; 4] {
-        let tag = format!("{{{}:{}}}", self.prefix, name);
+        let tag = format!("{}{{{}}}", self.prefix, name);
         [
             format!("{tag}:state"),
             format!("{tag}:leases"),
@@ -117,6 +130,14 @@ impl RedisStore {
             format!("{tag}:failures"),
         ]
     }
+}
+
+/// Why `prefix` cannot be a key prefix, if it cannot: a brace would reach into the hash tag
+/// and make two (prefix, name) pairs share keys.
+pub(super) fn prefix_problem(prefix: &str) -> Option<String> {
+    prefix.contains(['{', '}']).then(|| {
+        format!("key prefix {prefix:?} holds a brace: the prefix must not reach into the hash tag")
+    })
 }
 
 #[async_trait::async_trait]
@@ -271,10 +292,10 @@ mod tests {
         assert_eq!(
             store.keys("x"),
             [
-                "{protego:x}:state".to_owned(),
-                "{protego:x}:leases".to_owned(),
-                "{protego:x}:votes".to_owned(),
-                "{protego:x}:failures".to_owned()
+                "protego{x}:state".to_owned(),
+                "protego{x}:leases".to_owned(),
+                "protego{x}:votes".to_owned(),
+                "protego{x}:failures".to_owned()
             ]
         );
         assert_eq!(store.channel(), "protego:events");

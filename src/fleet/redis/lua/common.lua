@@ -1,8 +1,8 @@
 -- protego fleet store: prelude shared by every script (concatenated in front of each one).
--- KEYS[1] = {prefix:name}:state   hash
--- KEYS[2] = {prefix:name}:leases  zset  member = lease id, score = expiry (ms, Redis TIME)
--- KEYS[3] = {prefix:name}:votes   zset  member = replica id, score = vote time (ms, Redis TIME)
--- KEYS[4] = {prefix:name}:failures hash field = replica id, value = '<consecutive failures> <expiry ms>'
+-- KEYS[1] = prefix{name}:state   hash
+-- KEYS[2] = prefix{name}:leases  zset  member = lease id, score = expiry (ms, Redis TIME)
+-- KEYS[3] = prefix{name}:votes   zset  member = replica id, score = vote time (ms, Redis TIME)
+-- KEYS[4] = prefix{name}:failures hash field = replica id, value = '<consecutive failures> <expiry ms>'
 -- ARGV[1] = pub/sub channel, ARGV[2] = breaker name, ARGV[3] = idle TTL (ms); the rest is per script.
 -- Every reply: {status, epoch, kind, open_remaining_ms, reopens, trials_in_flight, trial_successes, extra}
 -- Errors raised on purpose start with PROTEGO_GARBAGE or PROTEGO_ARG.
