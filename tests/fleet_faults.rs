@@ -160,3 +160,40 @@ async fn key_prefixes_are_isolated_whatever_the_breakers_are_named() {
         assert!(e.to_string().contains("brace"), "{e}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_refuses_every_operation_is_not_online_and_says_why() {
+    let server = RedisServer::start_with(&["--requirepass", "s3cret"]);
+    let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    let r = Replica::start(&setup, "r0", SystemClock);
+    until("the fleet saw the store refuse", WAIT, || {
+        r.fleet.last_error().is_some()
+    })
+    .await;
+    // Several sync intervals later it is still offline, and counted as one outage.
+    let reads = r.ops.read.load(Ordering::Relaxed) + r.ops.subscribe.load(Ordering::Relaxed);
+    until("the fleet tried again twice", WAIT, || {
+        r.ops.read.load(Ordering::Relaxed) + r.ops.subscribe.load(Ordering::Relaxed) >= reads + 2
+    })
+    .await;
+    assert!(!r.fleet.is_online());
+    assert_eq!(r.breaker().metrics().fleet_online, Some(false));
+    assert_eq!(
+        r.fleet.outages(),
+        1,
+        "a fleet that never connected had one outage"
+    );
+    let why = r.fleet.last_error().expect("the reason is kept");
+    assert!(why.is_store_wide(), "{why:?}");
+    assert!(why.to_string().contains("NOAUTH"), "{why}");
+    // Local protection meanwhile.
+    assert!(fail(&r, NAME).await);
+    assert_eq!(r.state(), State::Open);
+    // With the password in the URL (`redis://:password@host:port/`), the fleet is online.
+    let mut setup = setup.clone();
+    setup.url = format!("redis://:s3cret@127.0.0.1:{}/", server.port);
+    let ok = Replica::start(&setup, "r1", SystemClock);
+    until("online with the password", WAIT, || ok.fleet.is_online()).await;
+    assert_eq!(ok.fleet.last_error(), None);
+    assert_eq!(ok.fleet.outages(), 0);
+}

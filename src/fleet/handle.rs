@@ -19,7 +19,7 @@ use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::fleet::link::{Command, FleetLink, Member, Slot};
 use crate::fleet::sync::Run;
-use crate::fleet::{FleetConfig, Store};
+use crate::fleet::{FleetConfig, Store, StoreError};
 use crate::registry::Registry;
 
 /// Shares the state of breakers with every other replica that uses the same store.
@@ -87,6 +87,8 @@ pub(crate) struct Inner {
     running: AtomicBool,
     /// Times the store went away (for tests and metrics).
     pub(crate) outages: AtomicU32,
+    /// Why the fleet is offline: the store-wide error that made it so (`None` while online).
+    last_error: Mutex<Option<StoreError>>,
     queue: Mutex<Queue>,
 }
 
@@ -106,6 +108,13 @@ impl Inner {
 
     pub(crate) fn set_online(&self, online: bool) -> bool {
         self.online.swap(online, Ordering::AcqRel)
+    }
+
+    pub(crate) fn set_last_error(&self, error: Option<StoreError>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
     }
 
     pub(crate) fn set_running(&self, running: bool) -> bool {
@@ -185,6 +194,7 @@ impl Fleet {
                 online: AtomicBool::new(false),
                 running: AtomicBool::new(false),
                 outages: AtomicU32::new(0),
+                last_error: Mutex::new(None),
                 queue: Mutex::new(Queue::default()),
             }),
         })
@@ -293,7 +303,9 @@ impl Fleet {
         }
     }
 
-    /// Whether the sync future runs and the store answered its last operation: while `false`,
+    /// Whether the sync future runs and the store serves it: `false` from the first store-wide
+    /// error (unreachable, timed out, or refused, as `NOAUTH` is; see
+    /// [`last_error`](Self::last_error)) until a sync reads every breaker again. While `false`,
     /// every shared breaker behaves as a local one. Also in each breaker's
     /// [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online).
     ///
@@ -312,7 +324,9 @@ impl Fleet {
         self.inner.is_online()
     }
 
-    /// How many times the store went away while the sync future ran.
+    /// How many times the store went away (or refused every operation) while the sync future
+    /// ran: each stretch offline counts once, including the first one when the store was
+    /// never reached at all.
     ///
     /// ```
     /// # #[cfg(feature = "redis-tokio")] {
@@ -327,6 +341,31 @@ impl Fleet {
     /// ```
     pub fn outages(&self) -> u32 {
         self.inner.outages.load(Ordering::Relaxed)
+    }
+
+    /// Why the fleet is offline: the last store-wide error the sync future met
+    /// ([`StoreError::is_store_wide`]: unreachable, timed out, or refused, such as `NOAUTH`
+    /// when the store wants a password), kept until the store answers again. `None` while the
+    /// fleet is online, and before the sync future first met an error. Errors about one
+    /// breaker's keys ([`StoreError::Garbage`]) leave the fleet online and are not kept here.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// assert_eq!(fleet.last_error(), None); // the sync future has not run
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn last_error(&self) -> Option<StoreError> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// The fleet's config.

@@ -98,8 +98,11 @@
 //! never in a call. While the store cannot be reached each replica is exactly a local breaker
 //! (its own trips, its own half-open). A trip or manual state made meanwhile is published when
 //! the store is back, after the replica has read the store's state (it never overwrites a newer
-//! one). If the store lost its data, replicas adopt Closed. Whether the store is reachable shows
-//! in [`Fleet::is_online`], in each breaker's
+//! one). If the store lost its data, replicas adopt Closed. A store that answers but refuses
+//! (`NOAUTH` without a password, `READONLY` from a demoted primary, out of memory) counts as away
+//! too; garbage in one breaker's keys ([`StoreError::Garbage`]) concerns that breaker alone.
+//! Whether the store is reachable shows in [`Fleet::is_online`] (why not: [`Fleet::last_error`];
+//! how often: [`Fleet::outages`]), in each breaker's
 //! [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online) (`None`: not shared), and
 //! as `tracing` events (feature `tracing`, target `protego_breaker::fleet`).
 //!
