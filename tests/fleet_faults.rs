@@ -197,3 +197,41 @@ async fn a_store_that_refuses_every_operation_is_not_online_and_says_why() {
     assert_eq!(ok.fleet.last_error(), None);
     assert_eq!(ok.fleet.outages(), 0);
 }
+
+/// Store operations this replica has attempted (every kind).
+fn attempts(r: &Sys) -> u64 {
+    r.ops.total()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleet_is_online_again_within_one_sync_interval_after_redis_returns() {
+    let mut server = RedisServer::start();
+    let mut setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    setup.sync_interval = Duration::from_millis(500);
+    let r = Replica::start(&setup, "r0", SystemClock);
+    for round in 0..2 {
+        until("online", WAIT, || r.fleet.is_online()).await;
+        // Let the replica hold a warm connection: a few operations on it.
+        let before = r.ops.read.load(Ordering::Relaxed);
+        until("a sync on the warm connection", WAIT, || {
+            r.ops.read.load(Ordering::Relaxed) > before
+        })
+        .await;
+        server.stop();
+        until("offline", WAIT, || !r.fleet.is_online()).await;
+        // The store stays away for two more attempts.
+        let tried = attempts(&r);
+        until("two more attempts while redis is down", WAIT, || {
+            attempts(&r) >= tried + 2
+        })
+        .await;
+        server.restart();
+        let back = std::time::Instant::now();
+        until("online again", WAIT, || r.fleet.is_online()).await;
+        let took = back.elapsed();
+        assert!(
+            took < setup.sync_interval + Duration::from_millis(150),
+            "round {round}: online again after {took:?}, more than one sync interval"
+        );
+    }
+}

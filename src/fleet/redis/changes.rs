@@ -88,7 +88,14 @@ impl RedisStore {
             self.sleeper.sleep(self.op_timeout),
             self.op_timeout,
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if e.is_store_wide() {
+                // The server is away or refusing: the shared connection is suspect too, so the
+                // first operation once it is back makes a new one.
+                self.drop_conn(None);
+            }
+        })?;
         Ok(Box::pin(Changes {
             messages: pubsub.into_on_message(),
         }))

@@ -4,11 +4,11 @@
 //! concurrently on one socket (a subscription takes its own). Its slot is locked only to clone
 //! or replace the handle, never across an `.await`. No timer runs inside the `redis` crate:
 //! every operation, connecting included, is bounded by the op timeout on the caller's sleeper.
-//! The connection is dropped, and the next operation makes a new one, when it proves
-//! unreachable or after [`TIMEOUTS_BEFORE_RECONNECT`] timeouts in a row (a connection that
-//! hangs without failing); any other outcome resets that count.
-
-use std::sync::atomic::Ordering;
+//! The connection is dropped on the first store-wide failure of an operation on it (unreachable,
+//! timed out, refused: [`StoreError::is_store_wide`]) and when a subscription cannot be made, so
+//! the first attempt after the server returns makes a new connection instead of failing on the
+//! dead one: a fleet is back one sync interval after the store, never two. A slow but healthy
+//! connection dropped this way costs one reconnect.
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
@@ -18,20 +18,18 @@ use super::script::Arg;
 use super::RedisStore;
 use crate::fleet::{with_timeout, StoreError};
 
-/// After this many timeouts in a row the connection is dropped and a new one made.
-const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
-
 impl RedisStore {
     /// The connection slot; only ever held to clone or replace the handle, never across `.await`.
-    fn lock_conn(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+    #[allow(clippy::type_complexity)]
+    fn lock_conn(&self) -> std::sync::MutexGuard<'_, (Option<(u64, MultiplexedConnection)>, u64)> {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The shared connection, made first if there is none.
-    async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
-        let cached = self.lock_conn().clone();
+    /// The shared connection and its generation, made first if there is none.
+    async fn conn(&self) -> Result<(u64, MultiplexedConnection), StoreError> {
+        let cached = self.lock_conn().0.clone();
         if let Some(c) = cached {
             return Ok(c);
         }
@@ -44,13 +42,20 @@ impl RedisStore {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        *self.lock_conn() = Some(c.clone());
-        Ok(c)
+        let mut slot = self.lock_conn();
+        slot.1 += 1;
+        let made = (slot.1, c);
+        slot.0 = Some(made.clone());
+        Ok(made)
     }
 
-    /// Forgets the connection: the next operation makes a new one.
-    fn drop_conn(&self) {
-        self.lock_conn().take();
+    /// Forgets connection `generation` (any one with `None`) if it is still the shared one:
+    /// the next operation makes a new one.
+    pub(super) fn drop_conn(&self, generation: Option<u64>) {
+        let mut slot = self.lock_conn();
+        if generation.is_none() || slot.0.as_ref().map(|c| c.0) == generation {
+            slot.0 = None;
+        }
     }
 
     /// Runs one script within the op timeout and parses its reply.
@@ -71,8 +76,10 @@ impl RedisStore {
                 Arg::Str(t) => inv.arg(t),
             };
         }
+        let used = std::sync::atomic::AtomicU64::new(0);
         let work = async {
-            let mut conn = self.conn().await?;
+            let (generation, mut conn) = self.conn().await?;
+            used.store(generation, std::sync::atomic::Ordering::Relaxed);
             let value: Value = inv
                 .invoke_async(&mut conn)
                 .await
@@ -80,20 +87,12 @@ impl RedisStore {
             Reply::parse(op, value)
         };
         let result = with_timeout(work, self.sleeper.sleep(self.op_timeout), self.op_timeout).await;
-        match &result {
-            Err(StoreError::Timeout(_)) => {
-                if self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1
-                    >= TIMEOUTS_BEFORE_RECONNECT
-                {
-                    self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-                    self.drop_conn();
-                }
+        if result.as_ref().is_err_and(StoreError::is_store_wide) {
+            // Generation 0: no connection was made (connecting failed or timed out).
+            match used.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => self.drop_conn(None),
+                generation => self.drop_conn(Some(generation)),
             }
-            Err(StoreError::Unreachable(_)) => {
-                self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-                self.drop_conn();
-            }
-            _ => self.timeouts_in_a_row.store(0, Ordering::Relaxed),
         }
         result
     }

@@ -11,7 +11,6 @@
 //! expiries all run on the store's clock (`TIME` inside the scripts), so replicas' clocks never
 //! need to agree.
 
-use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -26,8 +25,9 @@ use crate::fleet::{
     TripOutcome, TripResult,
 };
 
-/// The Redis store. Cheap to share behind an `Arc`; connects lazily and reconnects after a
-/// dropped connection or repeated timeouts. Owns no task of its own: the `redis` crate runs
+/// The Redis store. Cheap to share behind an `Arc`; connects lazily and, after any store-wide
+/// failure (unreachable, timed out, refused), drops its connection so the next operation
+/// makes a new one. Owns no task of its own: the `redis` crate runs
 /// one driver task per connection on the runtime of its feature (tokio or smol), which ends
 /// when the connection (this store, or a subscription stream) is dropped.
 pub struct RedisStore {
@@ -37,8 +37,9 @@ pub struct RedisStore {
     pub(super) op_timeout: Duration,
     pub(super) idle_ttl_ms: u64,
     pub(super) sleeper: Arc<dyn Sleeper>,
-    pub(super) conn: Mutex<Option<MultiplexedConnection>>,
-    pub(super) timeouts_in_a_row: AtomicU32,
+    /// The shared connection and its generation (so a failure on an old one never drops a
+    /// newer one), and the next generation to hand out.
+    pub(super) conn: Mutex<(Option<(u64, MultiplexedConnection)>, u64)>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -85,8 +86,7 @@ impl RedisStore {
             op_timeout: config.op_timeout,
             idle_ttl_ms: ms(config.idle_ttl).max(1),
             sleeper,
-            conn: Mutex::new(None),
-            timeouts_in_a_row: AtomicU32::new(0),
+            conn: Mutex::new((None, 0)),
         })
     }
 
