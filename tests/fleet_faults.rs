@@ -235,3 +235,110 @@ async fn the_fleet_is_online_again_within_one_sync_interval_after_redis_returns(
         );
     }
 }
+
+#[path = "support/proxy.rs"]
+mod proxy;
+
+/// The fleet's op timeout is the one that applies: with the store's own at 10 s, a connection
+/// that goes silent (a dead link, through a proxy) is given up after the fleet's 100 ms, and the
+/// store drops it, so the fleet is back through a new connection within one sync interval.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fleets_op_timeout_applies_and_a_silent_connection_is_replaced() {
+    let server = RedisServer::start();
+    let proxy = proxy::Proxy::start(server.port);
+    let mut setup = Setup::new(
+        format!("redis://127.0.0.1:{}/", proxy.port),
+        config(Duration::from_secs(60), 1),
+    );
+    setup.sync_interval = Duration::from_millis(300);
+    setup.store_op_timeout = Some(Duration::from_secs(10));
+    let r = Replica::start(&setup, "r0", SystemClock);
+    until("online", WAIT, || r.fleet.is_online()).await;
+    proxy.freeze();
+    until("offline: the fleet's op timeout fired", WAIT, || {
+        !r.fleet.is_online()
+    })
+    .await;
+    assert!(
+        matches!(r.fleet.last_error(), Some(StoreError::Timeout(d)) if d == setup.op_timeout),
+        "{:?}",
+        r.fleet.last_error()
+    );
+    let offline = std::time::Instant::now();
+    until("online again through a new connection", WAIT, || {
+        r.fleet.is_online()
+    })
+    .await;
+    assert!(
+        offline.elapsed() < setup.sync_interval * 2,
+        "{:?}",
+        offline.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trial_leases_are_capped_at_the_breakers_reset_timeout() {
+    let server = RedisServer::start();
+    let store = server.store();
+    let mut setup = Setup::new(server.url(), config(Duration::from_millis(200), 1));
+    setup.lease = Duration::from_secs(10); // the default: longer than the reset timeout
+    let r = Replica::start(&setup, "r0", SystemClock);
+    until("online", WAIT, || r.fleet.is_online()).await;
+    assert!(fail(&r, NAME).await);
+    until("half-open", WAIT, || r.breaker().state() == State::HalfOpen).await;
+    // A trial that hangs holds a lease; how long the store gives it:
+    let breaker = r.breaker();
+    let start = std::time::Instant::now();
+    let _trial = loop {
+        assert!(start.elapsed() < WAIT, "no trial was ever admitted");
+        let mut call = Box::pin(breaker.call(std::future::pending::<Result<(), ()>>()));
+        if support::poll_once(call.as_mut()).await.is_pending() {
+            break call;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    let mut conn = server.conn().unwrap();
+    let [_, leases, ..] = store.keys(NAME);
+    let expiries: Vec<(String, i64)> = redis::cmd("ZRANGE")
+        .arg(&leases)
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query(&mut conn)
+        .unwrap();
+    let (secs, micros): (i64, i64) = redis::cmd("TIME").query(&mut conn).unwrap();
+    let left = expiries.first().expect("the trial holds a lease").1 - (secs * 1000 + micros / 1000);
+    assert!(
+        left <= 200,
+        "a lease of {left} ms outlives the 200 ms reset timeout"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_online_future_resolves_once_the_fleet_is_online() {
+    let server = RedisServer::start_with(&["--requirepass", "pw"]);
+    let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    let r = Replica::new(&setup, "r0", SystemClock);
+    let waiting = r.fleet.online();
+    let r = r.run();
+    // Refused: it does not resolve.
+    let mut refused = Box::pin(r.fleet.online());
+    until("refused", WAIT, || r.fleet.last_error().is_some()).await;
+    assert!(support::poll_once(refused.as_mut()).await.is_pending());
+    drop(refused);
+    // With the password it does, and the fleet is online then.
+    let mut setup = setup.clone();
+    setup.url = format!("redis://:pw@127.0.0.1:{}/", server.port);
+    let ok = Replica::new(&setup, "r1", SystemClock);
+    let online = ok.fleet.online();
+    let ok = ok.run();
+    tokio::time::timeout(WAIT, online)
+        .await
+        .expect("online within the deadline");
+    assert!(ok.fleet.is_online());
+    // Already online: at once.
+    assert!(support::poll_once(std::pin::pin!(ok.fleet.online()))
+        .await
+        .is_ready());
+    drop(waiting);
+}

@@ -18,6 +18,7 @@ use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::fleet::link::{Command, FleetLink, Member, Slot};
+use crate::fleet::online::{Online, Waiters};
 use crate::fleet::sync::Run;
 use crate::fleet::{FleetConfig, Store, StoreError};
 use crate::registry::Registry;
@@ -57,7 +58,7 @@ use crate::registry::Registry;
 /// use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
 /// use protego_breaker::Registry;
 ///
-/// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), Arc::new(TokioSleeper))?;
+/// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), TokioSleeper)?;
 /// let fleet = Fleet::new(Arc::new(store), FleetConfig::new(TokioSleeper))?;
 /// let registry = Registry::new();
 /// fleet.share(&registry);
@@ -89,6 +90,8 @@ pub(crate) struct Inner {
     pub(crate) outages: AtomicU32,
     /// Why the fleet is offline: the store-wide error that made it so (`None` while online).
     last_error: Mutex<Option<StoreError>>,
+    /// Futures waiting for the fleet to be online ([`Fleet::online`]).
+    waiters: Mutex<Waiters>,
     queue: Mutex<Queue>,
 }
 
@@ -106,8 +109,18 @@ impl Inner {
         self.online.load(Ordering::Acquire)
     }
 
+    /// Sets whether the fleet is online; returns whether it was. Going online wakes every
+    /// [`Fleet::online`] future.
     pub(crate) fn set_online(&self, online: bool) -> bool {
-        self.online.swap(online, Ordering::AcqRel)
+        let was = self.online.swap(online, Ordering::AcqRel);
+        if online && !was {
+            Waiters::wake_all(&self.waiters);
+        }
+        was
+    }
+
+    pub(crate) fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub(crate) fn set_last_error(&self, error: Option<StoreError>) {
@@ -179,7 +192,7 @@ impl Fleet {
     /// use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
     ///
     /// // No I/O until the sync future runs.
-    /// let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let err = Fleet::new(store.clone(), FleetConfig::new(TokioSleeper).quorum(0)).unwrap_err();
     /// assert_eq!(err.to_string(), "quorum must be at least 1, got 0");
     /// assert!(Fleet::new(store, FleetConfig::new(TokioSleeper)).is_ok());
@@ -195,6 +208,7 @@ impl Fleet {
                 running: AtomicBool::new(false),
                 outages: AtomicU32::new(0),
                 last_error: Mutex::new(None),
+                waiters: Mutex::new(Waiters::default()),
                 queue: Mutex::new(Queue::default()),
             }),
         })
@@ -212,7 +226,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// let registry = protego_breaker::Registry::new();
     /// assert!(fleet.share(&registry));
@@ -241,7 +255,7 @@ impl Fleet {
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
     /// # use protego_breaker::{Breaker, Config};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert!(fleet.join(&Arc::new(Breaker::new(Config::default()).named("db"))));
     /// assert!(!fleet.join(&Arc::new(Breaker::new(Config::default())))); // no name
@@ -285,7 +299,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// let run = fleet.run(); // nothing happens until it is polled
     /// drop(run);
@@ -314,7 +328,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert!(!fleet.is_online());
     /// # }
@@ -322,6 +336,32 @@ impl Fleet {
     /// ```
     pub fn is_online(&self) -> bool {
         self.inner.is_online()
+    }
+
+    /// A future that resolves once the fleet is online: at once if it is, otherwise when the
+    /// sync future ([`run`](Self::run)) has reached the store and read every shared breaker.
+    /// It waits as long as that takes (a store that refuses every operation never lets it
+    /// resolve: see [`last_error`](Self::last_error)); bound it with your runtime's timeout.
+    /// Runtime-agnostic and cheap to drop.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// let online = fleet.online(); // e.g. `tokio::time::timeout(Duration::from_secs(2), online)`
+    /// drop(online); // nothing runs the sync future here: it would wait
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub fn online(&self) -> impl Future<Output = ()> + Send + Sync + Unpin + 'static {
+        Online {
+            inner: Arc::clone(&self.inner),
+            id: None,
+        }
     }
 
     /// How many times the store went away (or refused every operation) while the sync future
@@ -333,7 +373,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert_eq!(fleet.outages(), 0);
     /// # }
@@ -354,7 +394,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert_eq!(fleet.last_error(), None); // the sync future has not run
     /// # }
@@ -375,7 +415,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper).replica_id("a"))?;
     /// assert_eq!(fleet.config().get_replica_id(), "a");
     /// # }

@@ -24,7 +24,7 @@
 //! use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
 //! use protego_breaker::{ProtectExt, Registry};
 //!
-//! let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), Arc::new(TokioSleeper))?;
+//! let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), TokioSleeper)?;
 //! let fleet = Fleet::new(Arc::new(store), FleetConfig::new(TokioSleeper).replica_id("web-1"))?;
 //! let registry = Registry::new();
 //! fleet.share(&registry); // every breaker of the registry, now and later
@@ -54,7 +54,8 @@
 //!   turns the time left into a deadline on its own [`Clock`](crate::Clock), so `retry_after`
 //!   is exact on every replica whatever its clock says.
 //! - **Half-open is fleet-wide**: at most `half_open_retries` trials in flight across the fleet,
-//!   each holding a [lease](FleetConfig::lease) (default 10 s), so a replica that dies
+//!   each holding a [lease](FleetConfig::lease) (default 10 s, capped at the breaker's
+//!   `max_half_open_duration`, by default its `reset_timeout`), so a replica that dies
 //!   mid-trial frees its slot when the lease ends; that many successes anywhere close the
 //!   circuit everywhere; the first failure anywhere reopens it, with the shared backoff.
 //! - **Manual states** (`force_open`, `disable`, `reset`) on one replica reach all.
@@ -117,6 +118,7 @@ mod config;
 mod error;
 mod handle;
 mod link;
+mod online;
 #[cfg(feature = "serde")]
 mod settings;
 mod sleeper;

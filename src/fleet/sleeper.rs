@@ -37,6 +37,21 @@ where
     }
 }
 
+/// A shared sleeper is one too, so an `Arc<dyn Sleeper>` goes wherever a sleeper does.
+///
+/// ```
+/// use std::sync::Arc;
+/// use protego_breaker::fleet::{FleetConfig, Sleep, Sleeper};
+/// let shared: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(async {}) });
+/// let _config = FleetConfig::new(Arc::clone(&shared));
+/// futures::executor::block_on(shared.sleep(std::time::Duration::ZERO));
+/// ```
+impl<S: Sleeper + ?Sized> Sleeper for std::sync::Arc<S> {
+    fn sleep(&self, d: Duration) -> Sleep {
+        (**self).sleep(d)
+    }
+}
+
 /// `tokio::time::sleep` (feature `redis-tokio`; needs a tokio runtime with time enabled).
 ///
 /// ```

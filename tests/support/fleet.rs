@@ -135,6 +135,8 @@ pub struct Setup {
     pub op_timeout: Duration,
     pub fleet_wide_failures: bool,
     pub failure_window: Duration,
+    /// The store's own op timeout (`RedisConfig::op_timeout`); `None`: `op_timeout`.
+    pub store_op_timeout: Option<Duration>,
 }
 
 impl Setup {
@@ -149,6 +151,7 @@ impl Setup {
             op_timeout: Duration::from_millis(100),
             fleet_wide_failures: true,
             failure_window: Duration::from_secs(10),
+            store_op_timeout: None,
         }
     }
 }
@@ -173,10 +176,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
 
     pub fn new(setup: &Setup, id: &str, clock: C) -> Self {
         let mut redis = RedisConfig::new(setup.url.clone());
-        redis.op_timeout = setup.op_timeout;
+        redis.op_timeout = setup.store_op_timeout.unwrap_or(setup.op_timeout);
         let ops = Arc::new(Ops::default());
         let store = Wrapped {
-            inner: RedisStore::new(redis, Arc::new(TokioSleeper)).expect("store"),
+            inner: RedisStore::new(redis, TokioSleeper).expect("store"),
             deaf: setup.deaf,
             ops: Arc::clone(&ops),
         };

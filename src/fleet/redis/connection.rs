@@ -7,8 +7,11 @@
 //! The connection is dropped on the first store-wide failure of an operation on it (unreachable,
 //! timed out, refused: [`StoreError::is_store_wide`]) and when a subscription cannot be made, so
 //! the first attempt after the server returns makes a new connection instead of failing on the
-//! dead one: a fleet is back one sync interval after the store, never two. A slow but healthy
-//! connection dropped this way costs one reconnect.
+//! dead one: a fleet is back one sync interval after the store, never two. An operation its
+//! caller abandons (a fleet's own op timeout fired first) counts as timed out. A slow but
+//! healthy connection dropped this way costs one reconnect.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
@@ -76,10 +79,15 @@ impl RedisStore {
                 Arg::Str(t) => inv.arg(t),
             };
         }
-        let used = std::sync::atomic::AtomicU64::new(0);
+        let mut guard = Abandoned {
+            store: self,
+            generation: AtomicU64::new(0),
+            armed: true,
+        };
+        let used = &guard.generation;
         let work = async {
             let (generation, mut conn) = self.conn().await?;
-            used.store(generation, std::sync::atomic::Ordering::Relaxed);
+            used.store(generation, Ordering::Relaxed);
             let value: Value = inv
                 .invoke_async(&mut conn)
                 .await
@@ -87,13 +95,37 @@ impl RedisStore {
             Reply::parse(op, value)
         };
         let result = with_timeout(work, self.sleeper.sleep(self.op_timeout), self.op_timeout).await;
+        guard.armed = false;
         if result.as_ref().is_err_and(StoreError::is_store_wide) {
-            // Generation 0: no connection was made (connecting failed or timed out).
-            match used.load(std::sync::atomic::Ordering::Relaxed) {
-                0 => self.drop_conn(None),
-                generation => self.drop_conn(Some(generation)),
-            }
+            guard.drop_conn();
         }
         result
+    }
+}
+
+/// One operation's hold on the connection it used. Dropped while still armed, the operation
+/// was abandoned by its caller (a [`Fleet`](crate::fleet::Fleet) whose own op timeout fired
+/// first): that counts as a timeout, so the connection is dropped as after one.
+struct Abandoned<'a> {
+    store: &'a RedisStore,
+    /// The connection's generation; 0 before one was had.
+    generation: AtomicU64,
+    armed: bool,
+}
+
+impl Abandoned<'_> {
+    fn drop_conn(&self) {
+        match self.generation.load(Ordering::Relaxed) {
+            0 => self.store.drop_conn(None),
+            generation => self.store.drop_conn(Some(generation)),
+        }
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.drop_conn();
+        }
     }
 }

@@ -19,7 +19,8 @@
 //! with breaker `db` is `team:a{db}:state`). Releases before this layout used
 //! `{prefix:name}:state`: replicas on the two layouts do not share state.
 //!
-//! - [`RedisConfig`]: the address, the key prefix, the op timeout and the idle TTL.
+//! - [`RedisConfig`] and [`RedisConfigBuilder`]: the address (and password), the key prefix,
+//!   the op timeout and the idle TTL.
 //! - [`RedisStore`]: the [`Store`](crate::fleet::Store) itself; cheap to share behind an `Arc`.
 //! - [`parse_change`]: a pushed message read back, for tools that subscribe on their own.
 //! - [`MAX_MS`]: the longest duration a script takes; longer ones are clamped.
@@ -32,6 +33,6 @@ mod script;
 mod store;
 
 pub use changes::parse_change;
-pub use config::RedisConfig;
+pub use config::{RedisConfig, RedisConfigBuilder};
 pub use script::MAX_MS;
 pub use store::RedisStore;

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
+use super::config::redacted;
 use super::reply::bad;
 use super::script::{ms, scripts, Arg};
 use super::RedisConfig;
@@ -54,31 +55,51 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// A store for `config`; no I/O until the first operation. `sleeper` makes the op-timeout
-    /// timers on the user's runtime.
+    /// timers on your runtime (as [`FleetConfig::new`](crate::fleet::FleetConfig::new)'s does:
+    /// `TokioSleeper`, `AsyncIoSleeper`, any `Fn(Duration) -> Sleep`, or an `Arc` of one).
     ///
     /// # Errors
-    /// [`StoreError::Refused`] when the URL does not parse or the key prefix holds a brace
-    /// (`{` or `}`: the prefix must not reach into the hash tag, see [`keys`](Self::keys)).
+    /// [`StoreError::Refused`] (op `"open"`) when `config` is out of range, as
+    /// [`RedisConfigBuilder::build`](super::RedisConfigBuilder::build) says: a URL that does
+    /// not parse, a key prefix holding a brace (it must not reach into the hash tag, see
+    /// [`keys`](Self::keys)), a zero duration.
+    ///
+    /// ```
+    /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// use protego_breaker::fleet::Sleep;
+    /// let sleeper = |_| -> Sleep { Box::pin(std::future::pending()) };
+    /// assert!(RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), sleeper).is_ok());
+    /// assert!(RedisStore::new(RedisConfig::new("nope://"), sleeper).is_err());
+    /// ```
+    pub fn new(config: RedisConfig, sleeper: impl Sleeper + 'static) -> Result<Self, StoreError> {
+        Self::with_sleeper(config, Arc::new(sleeper))
+    }
+
+    /// [`new`](Self::new) with a sleeper already shared.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
     ///
     /// ```
     /// use std::sync::Arc;
     /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// use protego_breaker::fleet::{Sleep, Sleeper};
     /// let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
-    /// assert!(RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), sleeper.clone()).is_ok());
-    /// assert!(RedisStore::new(RedisConfig::new("nope://"), sleeper).is_err());
+    /// let store = RedisStore::with_sleeper(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
+    /// # Ok::<(), protego_breaker::fleet::StoreError>(())
     /// ```
-    pub fn new(config: RedisConfig, sleeper: Arc<dyn Sleeper>) -> Result<Self, StoreError> {
+    pub fn with_sleeper(
+        config: RedisConfig,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> Result<Self, StoreError> {
+        config.validate().map_err(|e| StoreError::Refused {
+            op: "open",
+            detail: e.to_string(),
+        })?;
         let client = redis::Client::open(config.url.as_str()).map_err(|e| StoreError::Refused {
             op: "open",
-            detail: format!("bad store address {:?}: {e}", config.url),
+            detail: format!("bad store address {:?}: {e}", redacted(&config.url)),
         })?;
-        if let Some(why) = prefix_problem(&config.key_prefix) {
-            return Err(StoreError::Refused {
-                op: "open",
-                detail: why,
-            });
-        }
         Ok(Self {
             client,
             channel: format!("{}:events", config.key_prefix),
@@ -130,14 +151,6 @@ impl RedisStore {
             format!("{tag}:failures"),
         ]
     }
-}
-
-/// Why `prefix` cannot be a key prefix, if it cannot: a brace would reach into the hash tag
-/// and make two (prefix, name) pairs share keys.
-pub(super) fn prefix_problem(prefix: &str) -> Option<String> {
-    prefix.contains(['{', '}']).then(|| {
-        format!("key prefix {prefix:?} holds a brace: the prefix must not reach into the hash tag")
-    })
 }
 
 #[async_trait::async_trait]
