@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::RedisServer;
 use protego_breaker::fleet::{StateKind, Store, StoreError};
-use protego_breaker::{CircuitBreaker, Clock, State, SystemClock};
+use protego_breaker::{CircuitBreaker, Clock, ManualClock, State, SystemClock};
 use support::{config, until, Replica, Setup, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -341,4 +341,78 @@ async fn the_online_future_resolves_once_the_fleet_is_online() {
         .await
         .is_ready());
     drop(waiting);
+}
+
+/// The rule when the store comes back (the `fleet` module's docs, "When the store comes
+/// back"): the store's state wins, except a trip still in force, which is published for the
+/// time it has left. Replica 0 trips breaker `payments` alone while Redis is away and still
+/// has 400 ms of its 1 s period left when Redis returns; replica 1 tripped breaker `b` alone
+/// earlier, its period ended and it is in a local half-open round. Within one sync interval of
+/// Redis' return every replica holds `payments` Open (ending when replica 0's period would) and
+/// `b` Closed (the store's state).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coming_back_the_store_wins_except_a_trip_still_in_force() {
+    let mut server = RedisServer::start();
+    let store = server.store();
+    let mut setup = Setup::new(server.url(), config(Duration::from_secs(1), 1));
+    setup.sync_interval = Duration::from_millis(300);
+    let (c0, c1) = (ManualClock::new(), ManualClock::new());
+    let r0 = Replica::start(&setup, "r0", c0.clone());
+    let r1 = Replica::start(&setup, "r1", c1.clone());
+    let r2 = Replica::start(&setup, "r2", SystemClock);
+    let states = |name: &str| {
+        [
+            r0.registry.get_or_create(name).state(),
+            r1.registry.get_or_create(name).state(),
+            r2.registry.get_or_create(name).state(),
+        ]
+    };
+    until("all online", WAIT, || {
+        r0.fleet.is_online() && r1.fleet.is_online() && r2.fleet.is_online()
+    })
+    .await;
+    server.stop();
+    until("all offline", WAIT, || {
+        !r0.fleet.is_online() && !r1.fleet.is_online() && !r2.fleet.is_online()
+    })
+    .await;
+    // Replica 1: `b` trips alone, its period ends, a local trial hangs in half-open.
+    assert!(fail(&r1, "b").await);
+    c1.advance(Duration::from_millis(1100));
+    let b1 = r1.registry.get_or_create("b");
+    let mut hanging = Box::pin(b1.call(std::future::pending::<Result<(), ()>>()));
+    assert!(support::poll_once(hanging.as_mut()).await.is_pending());
+    assert_eq!(b1.state(), State::HalfOpen);
+    // Replica 0: `payments` trips alone; 600 ms of its 1 s pass on its clock.
+    assert!(fail(&r0, NAME).await);
+    c0.advance(Duration::from_millis(600));
+    assert_eq!(r0.state(), State::Open);
+    server.restart();
+    let back = std::time::Instant::now();
+    until("one state everywhere", WAIT, || {
+        states(NAME) == [State::Open; 3] && states("b") == [State::Closed; 3]
+    })
+    .await;
+    let took = back.elapsed();
+    assert!(
+        took < setup.sync_interval + Duration::from_millis(200),
+        "converged after {took:?}"
+    );
+    // The fleet's open period is what replica 0 had left, not a fresh one.
+    let held = store.read(NAME).await.unwrap();
+    assert_eq!(held.kind, StateKind::Open);
+    assert!(
+        held.open_remaining <= Duration::from_millis(400),
+        "{:?}",
+        held.open_remaining
+    );
+    assert_eq!(store.read("b").await.unwrap().kind, StateKind::Closed);
+    // It stays so: a few syncs later nothing moved.
+    let reads = r2.ops.read.load(Ordering::Relaxed);
+    until("replica 2 synced again", WAIT, || {
+        r2.ops.read.load(Ordering::Relaxed) >= reads + 4
+    })
+    .await;
+    assert_eq!(states("b"), [State::Closed; 3]);
+    drop(hanging);
 }

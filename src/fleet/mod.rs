@@ -107,6 +107,28 @@
 //! [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online) (`None`: not shared), and
 //! as `tracing` events (feature `tracing`, target `protego_breaker::fleet`).
 //!
+//! # When the store comes back
+//! While the store was away each replica decided alone: it tripped, ran its own half-open
+//! rounds, closed. When the store answers again, each replica's next sync (at most one
+//! [sync interval](FleetConfig::sync_interval) later: a broken connection is replaced at once)
+//! reconciles them by one rule: **the store's state wins, except a trip still in force.**
+//! 1. Of what it decided alone, a replica keeps only a trip whose open period still has time
+//!    left on its own clock. A trip whose period ended, the local half-open round that
+//!    followed (its trials count for nothing) and a local close all yield.
+//! 2. It reads every breaker and adopts what the store holds, whatever its epoch (what it knew
+//!    before may come from a store that has lost it since; if the store lost everything, that
+//!    is Closed).
+//! 3. A trip still in force is then published as on any trip, a compare-and-set on the Closed
+//!    epoch just read, for **the time it has left**: replicas that tripped alone make one
+//!    fleet Open, which ends when the first published one would have; if the store is not
+//!    Closed (open, half-open, a manual state), the trip yields to it.
+//! 4. A manual state (`force_open`, `disable`, `reset`) made meanwhile is sent last and always
+//!    wins: a new epoch.
+//!
+//! Every replica then holds the store's state: those that read before a trip was published
+//! adopt it from its push at once (or at their next read if the push is lost), so the fleet
+//! holds one state within one sync interval of the store's return.
+//!
 //! # From a config file
 //! With the `serde` feature, a `[fleet]` section of a `RegistryConfig` file (`url`,
 //! `key_prefix`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,

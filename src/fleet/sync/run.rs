@@ -189,8 +189,7 @@ impl Run {
         for i in 0..self.tracked.len() {
             if recovering {
                 // Read first, adopt, then act: whatever this replica knew may be stale.
-                self.tracked[i].known = None;
-                self.tracked[i].reset_round();
+                self.back(i);
             }
             if self.read(i).await.is_err() {
                 return; // the store went away: try again next tick
