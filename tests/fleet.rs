@@ -650,6 +650,63 @@ async fn dropping_the_sync_future_makes_breakers_local() {
     until("replica 1 open", WAIT, || rs[1].state() == State::Open).await;
 }
 
+/// Both sides of `a_replica_killed_mid_trial_frees_its_slot_when_the_lease_ends`: 300 ms open
+/// periods and 800 ms trial leases. A lease is capped at the breaker's
+/// `max_half_open_duration` (by default `reset_timeout`), so that is set longer than the lease:
+/// no half-open round goes undecided long enough to be replaced during the test.
+fn killed_mid_trial_setup(url: String) -> Setup {
+    let config = protego_breaker::Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_millis(300))
+        .max_half_open_duration(Duration::from_secs(2))
+        .half_open_retries(1)
+        .build()
+        .unwrap();
+    let mut setup = Setup::new(url, config);
+    setup.lease = Duration::from_millis(800);
+    setup
+}
+
+/// The cause of an old flake in the test below: a breaker replaced its half-open round as hung
+/// (its `max_half_open_duration` passed) while it held a fleet lease, and a call let into the
+/// new round by the old round's budget, before the sync future heard of the replacement, had
+/// no lease to report against: its success was lost and the fleet stayed half-open. Driven by
+/// a manual clock, and on one thread, so the replacement and the admission happen in one call
+/// before the sync future runs again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_trial_let_in_by_the_budget_of_a_replaced_round_still_counts() {
+    let server = RedisServer::start();
+    let setup = Setup::new(server.url(), config(Duration::from_millis(300), 1));
+    let clock = ManualClock::new();
+    let r = Replica::start(&setup, "r0", clock.clone());
+    until("online", WAIT, || r.fleet.is_online()).await;
+    assert!(fail(&r).await);
+    until("the fleet half-open", WAIT, || r.state() == State::HalfOpen).await;
+    // A trial that hangs holds the fleet's one lease.
+    let breaker = r.breaker();
+    let start = Instant::now();
+    let hung = loop {
+        assert!(start.elapsed() < WAIT, "no trial admitted");
+        let mut call = Box::pin(breaker.call(std::future::pending::<Result<(), ()>>()));
+        if support::poll_once(call.as_mut()).await.is_pending() {
+            break call;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    };
+    // The round hangs on this replica's clock: the next call replaces it and, on the budget
+    // the sync future has not taken back yet, is let into the new round. It succeeds.
+    clock.advance(Duration::from_millis(301));
+    assert!(breaker.call(async { Ok::<(), ()>(()) }).await.is_ok());
+    // Its success is reported against the lease the replaced round held: the fleet closes.
+    let store = server.store();
+    while store.read(NAME).await.map(|s| s.kind) != Ok(StateKind::Closed) {
+        assert!(start.elapsed() < WAIT, "the fleet never closed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    until("the replica closed", WAIT, || r.state() == State::Closed).await;
+    drop(hung);
+}
+
 /// The child side of `a_replica_killed_mid_trial_frees_its_slot_when_the_lease_ends`: a replica
 /// in its own process that takes a trial, says so, and hangs in it until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,9 +714,7 @@ async fn child_replica_takes_a_trial_and_hangs() {
     let Ok(url) = std::env::var("PROTEGO_FLEET_CHILD_URL") else {
         return; // run as the child of the test below only
     };
-    let mut setup = Setup::new(url, config(Duration::from_millis(300), 1));
-    setup.lease = Duration::from_millis(800);
-    let child = Replica::start(&setup, "child", SystemClock);
+    let child = Replica::start(&killed_mid_trial_setup(url), "child", SystemClock);
     until("child online", WAIT, || child.fleet.is_online()).await;
     until("child half-open", WAIT, || child.state() == State::HalfOpen).await;
     loop {
@@ -679,9 +734,7 @@ async fn child_replica_takes_a_trial_and_hangs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_trial_frees_its_slot_when_the_lease_ends() {
     let server = RedisServer::start();
-    let mut setup = Setup::new(server.url(), config(Duration::from_millis(300), 1));
-    setup.lease = Duration::from_millis(800);
-    let parent = Replica::start(&setup, "parent", SystemClock);
+    let parent = Replica::start(&killed_mid_trial_setup(server.url()), "parent", SystemClock);
     until("parent online", WAIT, || parent.fleet.is_online()).await;
     assert!(fail(&parent).await);
     let mut child = Command::new(std::env::current_exe().unwrap())

@@ -87,7 +87,7 @@ impl Run {
     /// A trial of the fleet's round ended: report it against one of our leases.
     pub(super) async fn report(&mut self, i: usize, outcome: Outcome) {
         let m = &mut self.tracked[i];
-        let Some(lease) = m.leases.pop() else {
+        let Some(lease) = m.take_lease() else {
             return; // not a leased trial (admitted while the store was away)
         };
         let Some(member) = m.slot.member.upgrade() else {
