@@ -125,6 +125,13 @@
 //! 4. A manual state (`force_open`, `disable`, `reset`) made meanwhile is sent last and always
 //!    wins: a new epoch.
 //!
+//! A failover (Redis Sentinel promoting a replica, see [`redis`]) is an outage like any other,
+//! and the promoted server's state wins the same way, **also when it is older than what the
+//! replicas saw**: writes the old primary acknowledged but had not yet replicated are lost
+//! like the data of a store that restarted empty (a fleet Open it lost is Closed again, and
+//! the breakers trip again on the next failures). Only trips no store has heard of are
+//! published again. So every replica follows one store, never a mix of two stores' views.
+//!
 //! Every replica then holds the store's state: those that read before a trip was published
 //! adopt it from its push at once (or at their next read if the push is lost), so the fleet
 //! holds one state within one sync interval of the store's return.

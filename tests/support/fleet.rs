@@ -137,6 +137,9 @@ pub struct Setup {
     pub failure_window: Duration,
     /// The store's own op timeout (`RedisConfig::op_timeout`); `None`: `op_timeout`.
     pub store_op_timeout: Option<Duration>,
+    /// Redis Sentinel: the primary's name and the sentinels' URLs (`url` then gives only the
+    /// password and database).
+    pub sentinel: Option<(String, Vec<String>)>,
 }
 
 impl Setup {
@@ -152,6 +155,7 @@ impl Setup {
             fleet_wide_failures: true,
             failure_window: Duration::from_secs(10),
             store_op_timeout: None,
+            sentinel: None,
         }
     }
 }
@@ -177,6 +181,10 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
     pub fn new(setup: &Setup, id: &str, clock: C) -> Self {
         let mut redis = RedisConfig::new(setup.url.clone());
         redis.op_timeout = setup.store_op_timeout.unwrap_or(setup.op_timeout);
+        if let Some((master, sentinels)) = &setup.sentinel {
+            redis.sentinel_master = Some(master.clone());
+            redis.sentinels.clone_from(sentinels);
+        }
         let ops = Arc::new(Ops::default());
         let store = Wrapped {
             inner: RedisStore::new(redis, TokioSleeper).expect("store"),

@@ -15,7 +15,7 @@ use protego_breaker::fleet::redis::RedisStore;
 /// machine where the tests run as root (as CI does) it is installed from the distribution's
 /// packages, once; anywhere else a missing server fails the test with one line saying what to
 /// install. Never a silent skip.
-fn redis_server_bin() -> String {
+pub fn redis_server_bin() -> String {
     static BIN: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     let found = BIN.get_or_init(|| {
         if let Ok(bin) = std::env::var("REDIS_SERVER") {
@@ -75,7 +75,7 @@ pub struct RedisServer {
     extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
@@ -164,6 +164,17 @@ impl RedisServer {
     /// A plain blocking connection for inspecting and spoiling keys.
     pub fn conn(&self) -> redis::RedisResult<redis::Connection> {
         redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
+    }
+
+    /// Sends `signal` (`"STOP"`, `"CONT"`) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {pid}");
     }
 
     pub fn stop(&mut self) {

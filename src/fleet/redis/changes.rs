@@ -73,7 +73,8 @@ impl RedisStore {
     pub(super) async fn changes(&self) -> Result<ChangeStream, StoreError> {
         let connect = async {
             let mut pubsub = self
-                .client
+                .client()
+                .await?
                 .get_async_pubsub()
                 .await
                 .map_err(|e| StoreError::Unreachable(e.to_string()))?;

@@ -46,6 +46,14 @@ pub struct RedisConfig {
     /// Keys expire this long after the last write (plus any open period left); reads refresh
     /// it once half of it has run (default 24 h).
     pub idle_ttl: Duration,
+    /// With Redis Sentinel: the name the sentinels watch the primary under (`sentinel monitor
+    /// NAME ...`; default `None`, `url` is the server). The store then asks
+    /// [`sentinels`](Self::sentinels) for the primary on every (re)connect, and only takes a
+    /// server that says it is the primary; `url` gives its password and database, not its
+    /// address. See [`RedisConfigBuilder::sentinel`].
+    pub sentinel_master: Option<String>,
+    /// With Redis Sentinel: the sentinels' `redis://` URLs (any that answers will do).
+    pub sentinels: Vec<String>,
 }
 
 impl fmt::Debug for RedisConfig {
@@ -55,6 +63,15 @@ impl fmt::Debug for RedisConfig {
             .field("key_prefix", &self.key_prefix)
             .field("op_timeout", &self.op_timeout)
             .field("idle_ttl", &self.idle_ttl)
+            .field("sentinel_master", &self.sentinel_master)
+            .field(
+                "sentinels",
+                &self
+                    .sentinels
+                    .iter()
+                    .map(|u| redacted(u))
+                    .collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -107,6 +124,8 @@ impl RedisConfig {
             key_prefix: "protego".to_owned(),
             op_timeout: Duration::from_millis(100),
             idle_ttl: Duration::from_secs(24 * 3600),
+            sentinel_master: None,
+            sentinels: Vec::new(),
         }
     }
 
@@ -140,6 +159,32 @@ impl RedisConfig {
                 why,
                 format!("{:?}", self.key_prefix),
             ));
+        }
+        match (&self.sentinel_master, self.sentinels.is_empty()) {
+            (Some(_), true) => {
+                return Err(ConfigError::new(
+                    "sentinels",
+                    "name at least one sentinel with a sentinel master",
+                    "[]",
+                ))
+            }
+            (None, false) => {
+                return Err(ConfigError::new(
+                    "sentinel_master",
+                    "be set with sentinels",
+                    "None",
+                ))
+            }
+            _ => {}
+        }
+        for url in &self.sentinels {
+            if let Err(e) = redis::Client::open(url.as_str()) {
+                return Err(ConfigError::new(
+                    "sentinels",
+                    format!("be redis:// URLs ({e})"),
+                    format!("{:?}", redacted(url)),
+                ));
+            }
         }
         for (knob, d) in [("op_timeout", self.op_timeout), ("idle_ttl", self.idle_ttl)] {
             if d.is_zero() {
@@ -208,11 +253,39 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// Finds the primary through Redis Sentinel: `master` is the name the sentinels watch it
+    /// under, `sentinels` their URLs. On every (re)connect the store asks the sentinels for the
+    /// primary and takes it only once the server itself says it is the primary (`ROLE`); after
+    /// a failover, the first operation that fails on the old primary (refused, `READONLY`, or
+    /// timed out) drops the connection, and the next one reconnects to the promoted replica.
+    /// The builder's URL then gives only the password and database of the primary:
+    /// `redis://:PASSWORD@primary/0` (its host is not used).
+    ///
+    /// ```
+    /// # use protego_breaker::fleet::redis::RedisConfig;
+    /// let config = RedisConfig::builder("redis://primary/")
+    ///     .sentinel("mymaster", ["redis://10.0.0.1:26379/", "redis://10.0.0.2:26379/"])
+    ///     .build()?;
+    /// assert_eq!(config.sentinel_master.as_deref(), Some("mymaster"));
+    /// assert_eq!(config.sentinels.len(), 2);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn sentinel<S: Into<String>>(
+        mut self,
+        master: impl Into<String>,
+        sentinels: impl IntoIterator<Item = S>,
+    ) -> Self {
+        self.config.sentinel_master = Some(master.into());
+        self.config.sentinels = sentinels.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The config, or the first knob out of range.
     ///
     /// # Errors
     /// A [`ConfigError`] naming `url` (does not parse), `key_prefix` (holds a brace),
-    /// `op_timeout` or `idle_ttl` (zero).
+    /// `op_timeout` or `idle_ttl` (zero), `sentinels` (one does not parse, or none with a
+    /// sentinel master) or `sentinel_master` (sentinels without one).
     ///
     /// ```
     /// # use protego_breaker::fleet::redis::RedisConfig;

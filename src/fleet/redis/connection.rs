@@ -18,6 +18,7 @@ use redis::{AsyncConnectionConfig, Script, Value};
 
 use super::reply::{map_err, Reply};
 use super::script::Arg;
+use super::store::Target;
 use super::RedisStore;
 use crate::fleet::{with_timeout, StoreError};
 
@@ -26,6 +27,42 @@ impl RedisStore {
     #[allow(clippy::type_complexity)]
     fn lock_conn(&self) -> std::sync::MutexGuard<'_, (Option<(u64, MultiplexedConnection)>, u64)> {
         self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The client of the server to use: the one `url` names, or the primary the sentinels
+    /// name (asked again after a store-wide failure), once it says it is the primary.
+    pub(super) async fn client(&self) -> Result<redis::Client, StoreError> {
+        let (master, sentinels, node) = match &self.target {
+            Target::Direct(client) => return Ok(client.clone()),
+            Target::Sentinel {
+                master,
+                sentinels,
+                node,
+            } => (master, sentinels, node),
+        };
+        if let Some(client) = self.lock_primary().clone() {
+            return Ok(client);
+        }
+        let mut sentinel = redis::sentinel::Sentinel::build(sentinels.clone()).map_err(|e| {
+            StoreError::Refused {
+                op: "sentinel",
+                detail: e.to_string(),
+            }
+        })?;
+        let client = sentinel
+            .async_master_for(master, Some(node))
+            .await
+            .map_err(|e| {
+                StoreError::Unreachable(format!("no primary {master:?} from the sentinels: {e}"))
+            })?;
+        *self.lock_primary() = Some(client.clone());
+        Ok(client)
+    }
+
+    fn lock_primary(&self) -> std::sync::MutexGuard<'_, Option<redis::Client>> {
+        self.primary
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -41,7 +78,8 @@ impl RedisStore {
             .set_connection_timeout(None)
             .set_response_timeout(None);
         let c = self
-            .client
+            .client()
+            .await?
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
@@ -54,10 +92,13 @@ impl RedisStore {
 
     /// Forgets connection `generation` (any one with `None`) if it is still the shared one:
     /// the next operation makes a new one.
+    /// With Sentinel, the primary is asked for again too.
     pub(super) fn drop_conn(&self, generation: Option<u64>) {
         let mut slot = self.lock_conn();
         if generation.is_none() || slot.0.as_ref().map(|c| c.0) == generation {
             slot.0 = None;
+            drop(slot);
+            self.lock_primary().take();
         }
     }
 

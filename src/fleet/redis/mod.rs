@@ -19,6 +19,20 @@
 //! with breaker `db` is `team:a{db}:state`). Releases before this layout used
 //! `{prefix:name}:state`: replicas on the two layouts do not share state.
 //!
+//! # Topologies
+//! - **One server** (`RedisConfig::new(url)`), also a managed one behind one address.
+//! - **A primary with replicas behind Redis Sentinel**
+//!   ([`RedisConfigBuilder::sentinel`]): on every (re)connect the store asks the sentinels for
+//!   the primary and takes it only once the server says it is the primary. When the primary
+//!   dies, its connection fails, the fleet goes local, and each sync tick asks the sentinels
+//!   again; once they have promoted a replica, the next tick reconnects to it, reads every
+//!   breaker and shares again (tested: online within one sync interval of the promotion). A
+//!   demoted primary answering `READONLY` is dropped the same way. What wins when the
+//!   promoted replica lost the last writes: the `fleet` module's docs, "When the store comes
+//!   back".
+//!
+//! Redis Cluster is not supported yet.
+//!
 //! - [`RedisConfig`] and [`RedisConfigBuilder`]: the address (and password), the key prefix,
 //!   the op timeout and the idle TTL.
 //! - [`RedisStore`]: the [`Store`](crate::fleet::Store) itself; cheap to share behind an `Arc`.

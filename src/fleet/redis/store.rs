@@ -32,7 +32,10 @@ use crate::fleet::{
 /// one driver task per connection on the runtime of its feature (tokio or smol), which ends
 /// when the connection (this store, or a subscription stream) is dropped.
 pub struct RedisStore {
-    pub(super) client: redis::Client,
+    /// Where the server is: one address, or found through Sentinel.
+    pub(super) target: Target,
+    /// The primary Sentinel named, until a store-wide failure makes the store ask again.
+    pub(super) primary: Mutex<Option<redis::Client>>,
     prefix: String,
     pub(super) channel: String,
     pub(super) op_timeout: Duration,
@@ -41,6 +44,18 @@ pub struct RedisStore {
     /// The shared connection and its generation (so a failure on an old one never drops a
     /// newer one), and the next generation to hand out.
     pub(super) conn: Mutex<(Option<(u64, MultiplexedConnection)>, u64)>,
+}
+
+/// Where the server is.
+pub(super) enum Target {
+    /// `RedisConfig::url`.
+    Direct(redis::Client),
+    /// The primary the sentinels name `master`, reached with `node`'s password and database.
+    Sentinel {
+        master: String,
+        sentinels: Vec<String>,
+        node: redis::sentinel::SentinelNodeConnectionInfo,
+    },
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -100,8 +115,20 @@ impl RedisStore {
             op: "open",
             detail: format!("bad store address {:?}: {e}", redacted(&config.url)),
         })?;
+        let target = match config.sentinel_master {
+            None => Target::Direct(client),
+            Some(master) => Target::Sentinel {
+                master,
+                sentinels: config.sentinels,
+                node: redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(
+                        client.get_connection_info().redis_settings().clone(),
+                    ),
+            },
+        };
         Ok(Self {
-            client,
+            target,
+            primary: Mutex::new(None),
             channel: format!("{}:events", config.key_prefix),
             prefix: config.key_prefix,
             op_timeout: config.op_timeout,

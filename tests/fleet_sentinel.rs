@@ -1,0 +1,202 @@
+//! The fleet on a primary behind Redis Sentinel (issue #23): a primary, a replica and three
+//! sentinels (`redis-server --sentinel`) on loopback, started and stopped by each test. The
+//! primary is killed (SIGKILL); the sentinels promote the replica; the fleet finds the new
+//! primary through them and coordinates again.
+#![cfg(feature = "redis-tokio")]
+
+#[path = "support/redis_server.rs"]
+mod common;
+#[path = "support/sentinel.rs"]
+mod sentinel;
+#[path = "support/fleet.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+use protego_breaker::fleet::{StateKind, Store, TokioSleeper};
+use protego_breaker::{CircuitBreaker, Clock, State, SystemClock};
+use sentinel::{SentinelSetup, MASTER};
+use support::{config, until, Replica, Setup, NAME};
+
+const WAIT: Duration = Duration::from_secs(5);
+/// How long the sentinels may take to promote the replica after the primary dies.
+const FAILOVER: Duration = Duration::from_secs(20);
+
+type Sys = Replica<SystemClock>;
+
+async fn fail<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>) -> bool {
+    let out = r.breaker().call(async { Err::<(), _>("down") }).await;
+    out.is_err_and(|e| !e.is_rejected())
+}
+
+fn store(s: &SentinelSetup) -> RedisStore {
+    let config = RedisConfig::builder("redis://primary/")
+        .sentinel(MASTER, s.sentinel_urls())
+        .build()
+        .expect("config");
+    RedisStore::new(config, TokioSleeper).expect("store")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_primary_killed_in_an_open_period_the_fleet_follows_the_promoted_replica() {
+    let mut s = tokio::task::spawn_blocking(|| SentinelSetup::start(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let mut setup = Setup::new(
+        "redis://primary/".to_owned(),
+        config(Duration::from_secs(60), 1),
+    );
+    setup.sync_interval = Duration::from_millis(300);
+    setup.sentinel = Some((MASTER.to_owned(), s.sentinel_urls()));
+    let rs: Vec<Sys> = (0..2)
+        .map(|i| Replica::start(&setup, &format!("r{i}"), SystemClock))
+        .collect();
+    until("both online through the sentinels", WAIT, || {
+        rs.iter().all(|r| r.fleet.is_online())
+    })
+    .await;
+    assert!(fail(&rs[0]).await);
+    until("replica 1 adopts the trip", WAIT, || {
+        rs[1].state() == State::Open
+    })
+    .await;
+    let s2 = tokio::task::spawn_blocking(move || {
+        s.replicated();
+        s.primary.stop(); // SIGKILL
+        s
+    });
+    let s = s2.await.unwrap();
+    let killed = Instant::now();
+    // While the sentinels fail over, no call fails because of the store and none waits on it.
+    let calm: Vec<_> = rs
+        .iter()
+        .map(|r| r.registry.get_or_create("calm"))
+        .collect();
+    let mut slowest = Duration::ZERO;
+    let mut checks = 0;
+    loop {
+        let promoted = tokio::task::block_in_place(|| s.promoted());
+        if promoted {
+            break;
+        }
+        assert!(
+            killed.elapsed() < FAILOVER,
+            "the sentinels never promoted the replica"
+        );
+        for (r, b) in rs.iter().zip(&calm) {
+            let t = Instant::now();
+            assert!(b.call(async { Ok::<(), ()>(()) }).await.is_ok());
+            assert!(r
+                .breaker()
+                .call(async { Ok::<(), ()>(()) })
+                .await
+                .unwrap_err()
+                .is_rejected());
+            slowest = slowest.max(t.elapsed());
+        }
+        checks += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let promoted = Instant::now();
+    assert!(
+        checks > 0 && slowest < Duration::from_millis(50),
+        "{slowest:?}"
+    );
+    until("both online on the promoted replica", WAIT, || {
+        rs.iter().all(|r| r.fleet.is_online())
+    })
+    .await;
+    let took = promoted.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "online {took:?} after the promotion"
+    );
+    eprintln!(
+        "primary killed -> promoted {:?}, promoted -> fleet online {took:?}",
+        promoted - killed
+    );
+    // The promoted replica holds the trip: the fleet is still open, on one epoch.
+    let held = store(&s).read(NAME).await.unwrap();
+    assert_eq!(held.kind, StateKind::Open);
+    assert!(rs.iter().all(|r| r.state() == State::Open));
+    // And they coordinate again: a reset on one reaches the other.
+    rs[1].breaker().reset();
+    until("replica 0 closed by replica 1's reset", WAIT, || {
+        rs[0].state() == State::Closed
+    })
+    .await;
+    assert_eq!(store(&s).read(NAME).await.unwrap().kind, StateKind::Closed);
+}
+
+/// The replica is cut off (SIGSTOP, its link closed) while the fleet trips, so the trip never
+/// reaches it; the
+/// primary is killed and the replica, resumed, is promoted without it. The promoted server's
+/// state wins (the `fleet` module's docs, "When the store comes back"): every replica follows
+/// it to Closed, on one state, instead of some keeping an Open the store no longer holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_promoted_replica_that_lost_the_last_writes_wins_and_the_fleet_follows_it() {
+    let mut s = tokio::task::spawn_blocking(|| SentinelSetup::start(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let mut setup = Setup::new(
+        "redis://primary/".to_owned(),
+        config(Duration::from_secs(60), 1),
+    );
+    setup.sync_interval = Duration::from_millis(300);
+    setup.sentinel = Some((MASTER.to_owned(), s.sentinel_urls()));
+    let rs: Vec<Sys> = (0..2)
+        .map(|i| Replica::start(&setup, &format!("r{i}"), SystemClock))
+        .collect();
+    until("both online", WAIT, || {
+        rs.iter().all(|r| r.fleet.is_online())
+    })
+    .await;
+    // Cut the replica off: stopped, and its link closed by the primary (bytes already in a
+    // socket would still reach it once resumed).
+    s.replica.signal("STOP");
+    let _: redis::Value = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("replica")
+        .query(&mut s.primary.conn().unwrap())
+        .unwrap();
+    assert!(fail(&rs[0]).await);
+    until("replica 1 adopts the trip", WAIT, || {
+        rs[1].state() == State::Open
+    })
+    .await;
+    let s = tokio::task::spawn_blocking(move || {
+        s.primary.stop(); // SIGKILL: the trip dies with it
+        s.replica.signal("CONT");
+        s
+    })
+    .await
+    .unwrap();
+    let killed = Instant::now();
+    while !tokio::task::block_in_place(|| s.promoted()) {
+        assert!(
+            killed.elapsed() < FAILOVER,
+            "the sentinels never promoted the replica"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let promoted = Instant::now();
+    assert_eq!(store(&s).read(NAME).await.unwrap().kind, StateKind::Closed);
+    until("both follow the promoted server to Closed", WAIT, || {
+        rs.iter()
+            .all(|r| r.fleet.is_online() && r.state() == State::Closed)
+    })
+    .await;
+    assert!(
+        promoted.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        promoted.elapsed()
+    );
+    // And share again from there: the next trip reaches the other replica.
+    assert!(fail(&rs[1]).await);
+    until("replica 0 adopts the new trip", WAIT, || {
+        rs[0].state() == State::Open
+    })
+    .await;
+}
