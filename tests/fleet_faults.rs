@@ -16,11 +16,9 @@ use std::time::Duration;
 use common::RedisServer;
 use protego_breaker::fleet::{StateKind, Store, StoreError};
 use protego_breaker::{CircuitBreaker, Clock, ManualClock, State, SystemClock};
-use support::{config, until, Replica, Setup, NAME};
+use support::{all_online, config, replicas, until, Replica, Setup, Sys, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-type Sys = Replica<SystemClock>;
 
 async fn fail<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>, name: &str) -> bool {
     let out = r
@@ -29,19 +27,6 @@ async fn fail<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>, name: &s
         .call(async { Err::<(), _>("down") })
         .await;
     out.is_err_and(|e| !e.is_rejected())
-}
-
-fn replicas(setup: &Setup, n: usize) -> Vec<Sys> {
-    (0..n)
-        .map(|i| Replica::start(setup, &format!("r{i}"), SystemClock))
-        .collect()
-}
-
-async fn online(rs: &[Sys]) {
-    until("every replica is online", WAIT, || {
-        rs.iter().all(|r| r.fleet.is_online())
-    })
-    .await;
 }
 
 /// The reproduction: `HSET {prefix:name}:state epoch "\xff\xfe\0" kind "\xc3\x28"`.
@@ -54,7 +39,7 @@ async fn bytes_that_are_not_utf8_in_one_breakers_keys_spoil_that_breaker_alone()
     for r in &rs {
         r.registry.get_or_create("clean");
     }
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     let [state, ..] = store.keys(NAME);
     let _: () = redis::cmd("HSET")
         .arg(&state)
@@ -288,15 +273,7 @@ async fn trial_leases_are_capped_at_the_breakers_reset_timeout() {
     until("half-open", WAIT, || r.breaker().state() == State::HalfOpen).await;
     // A trial that hangs holds a lease; how long the store gives it:
     let breaker = r.breaker();
-    let start = std::time::Instant::now();
-    let _trial = loop {
-        assert!(start.elapsed() < WAIT, "no trial was ever admitted");
-        let mut call = Box::pin(breaker.call(std::future::pending::<Result<(), ()>>()));
-        if support::poll_once(call.as_mut()).await.is_pending() {
-            break call;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    };
+    let _trial = support::admitted_trial(&breaker, WAIT).await;
     let mut conn = server.conn().unwrap();
     let [_, leases, ..] = store.keys(NAME);
     let expiries: Vec<(String, i64)> = redis::cmd("ZRANGE")

@@ -15,19 +15,33 @@ use std::time::{Duration, Instant};
 
 use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{StateKind, Store, TokioSleeper};
-use protego_breaker::{CircuitBreaker, Clock, State, SystemClock};
+use protego_breaker::{CircuitBreaker, Clock, State};
 use sentinel::{SentinelSetup, MASTER};
-use support::{config, until, Replica, Setup, NAME};
+use support::{all_online, config, rejects, replicas, until, Replica, Setup, Sys, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the sentinels may take to promote the replica after the primary dies.
 const FAILOVER: Duration = Duration::from_secs(20);
 
-type Sys = Replica<SystemClock>;
-
 async fn fail<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>) -> bool {
     let out = r.breaker().call(async { Err::<(), _>("down") }).await;
     out.is_err_and(|e| !e.is_rejected())
+}
+
+/// The sentinel setup, and two replicas online through it (300 ms sync interval).
+async fn started() -> (SentinelSetup, Vec<Sys>) {
+    let s = tokio::task::spawn_blocking(|| SentinelSetup::start(Duration::from_secs(1)))
+        .await
+        .unwrap();
+    let mut setup = Setup::new(
+        "redis://primary/".to_owned(),
+        config(Duration::from_secs(60), 1),
+    );
+    setup.sync_interval = Duration::from_millis(300);
+    setup.sentinel = Some((MASTER.to_owned(), s.sentinel_urls()));
+    let rs = replicas(&setup, 2);
+    all_online(&rs, WAIT).await;
+    (s, rs)
 }
 
 fn store(s: &SentinelSetup) -> RedisStore {
@@ -40,22 +54,7 @@ fn store(s: &SentinelSetup) -> RedisStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_primary_killed_in_an_open_period_the_fleet_follows_the_promoted_replica() {
-    let mut s = tokio::task::spawn_blocking(|| SentinelSetup::start(Duration::from_secs(1)))
-        .await
-        .unwrap();
-    let mut setup = Setup::new(
-        "redis://primary/".to_owned(),
-        config(Duration::from_secs(60), 1),
-    );
-    setup.sync_interval = Duration::from_millis(300);
-    setup.sentinel = Some((MASTER.to_owned(), s.sentinel_urls()));
-    let rs: Vec<Sys> = (0..2)
-        .map(|i| Replica::start(&setup, &format!("r{i}"), SystemClock))
-        .collect();
-    until("both online through the sentinels", WAIT, || {
-        rs.iter().all(|r| r.fleet.is_online())
-    })
-    .await;
+    let (mut s, rs) = started().await;
     assert!(fail(&rs[0]).await);
     until("replica 1 adopts the trip", WAIT, || {
         rs[1].state() == State::Open
@@ -87,12 +86,7 @@ async fn a_primary_killed_in_an_open_period_the_fleet_follows_the_promoted_repli
         for (r, b) in rs.iter().zip(&calm) {
             let t = Instant::now();
             assert!(b.call(async { Ok::<(), ()>(()) }).await.is_ok());
-            assert!(r
-                .breaker()
-                .call(async { Ok::<(), ()>(()) })
-                .await
-                .unwrap_err()
-                .is_rejected());
+            assert!(rejects(r).await);
             slowest = slowest.max(t.elapsed());
         }
         checks += 1;
@@ -136,22 +130,7 @@ async fn a_primary_killed_in_an_open_period_the_fleet_follows_the_promoted_repli
 /// it to Closed, on one state, instead of some keeping an Open the store no longer holds.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_promoted_replica_that_lost_the_last_writes_wins_and_the_fleet_follows_it() {
-    let mut s = tokio::task::spawn_blocking(|| SentinelSetup::start(Duration::from_secs(1)))
-        .await
-        .unwrap();
-    let mut setup = Setup::new(
-        "redis://primary/".to_owned(),
-        config(Duration::from_secs(60), 1),
-    );
-    setup.sync_interval = Duration::from_millis(300);
-    setup.sentinel = Some((MASTER.to_owned(), s.sentinel_urls()));
-    let rs: Vec<Sys> = (0..2)
-        .map(|i| Replica::start(&setup, &format!("r{i}"), SystemClock))
-        .collect();
-    until("both online", WAIT, || {
-        rs.iter().all(|r| r.fleet.is_online())
-    })
-    .await;
+    let (mut s, rs) = started().await;
     // Cut the replica off: stopped, and its link closed by the primary (bytes already in a
     // socket would still reach it once resumed).
     s.replica.signal("STOP");
