@@ -196,6 +196,38 @@ impl SentinelSetup {
         assert_eq!(n, 1, "the replica did not acknowledge");
     }
 
+    /// After a failover: the old primary restarted (empty) as a replica of the promoted one,
+    /// in sync, and seen as a healthy replica by every sentinel; then the two swap names, so
+    /// `primary` is the primary again.
+    pub fn rejoin_and_swap(&mut self) {
+        self.primary.restart();
+        let port = self.replica.port;
+        let _: redis::Value = redis::cmd("REPLICAOF")
+            .arg("127.0.0.1")
+            .arg(port)
+            .query(&mut self.primary.conn().expect("restarted"))
+            .expect("REPLICAOF");
+        std::mem::swap(&mut self.primary, &mut self.replica);
+        assert!(
+            wait(Duration::from_secs(15), || {
+                field(&replication(&self.replica), "master_link_status").as_deref() == Some("up")
+                    && self.sentinels.iter().all(|s| {
+                        let replicas: Vec<std::collections::HashMap<String, String>> = s
+                            .query(redis::cmd("SENTINEL").arg("REPLICAS").arg(MASTER))
+                            .unwrap_or_default();
+                        s.primary_port() == Some(self.primary.port)
+                            && replicas.iter().any(|r| {
+                                r.get("port") == Some(&self.replica.port.to_string())
+                                    && r.get("flags").is_some_and(|f| {
+                                        !f.contains("s_down") && !f.contains("disconnected")
+                                    })
+                            })
+                    })
+            }),
+            "the old primary never rejoined as a healthy replica"
+        );
+    }
+
     /// Whether every sentinel names the replica as the primary and it says it is one.
     pub fn promoted(&self) -> bool {
         self.sentinels
