@@ -219,7 +219,7 @@ impl FleetConfig {
     /// How long the sync future waits for any one store operation before it gives up and
     /// counts the store as away (default 100 ms; > 0). This is the op timeout of a fleet,
     /// whatever the store: a store's own bound (such as
-    /// [`RedisConfig::op_timeout`](crate::fleet::redis::RedisConfig::op_timeout), for using a
+    /// `RedisConfig::op_timeout` with the `redis` features, for using a
     /// store on its own) only matters if it is shorter.
     ///
     /// ```

@@ -125,7 +125,7 @@
 //! 4. A manual state (`force_open`, `disable`, `reset`) made meanwhile is sent last and always
 //!    wins: a new epoch.
 //!
-//! A failover (Redis Sentinel promoting a replica, see [`redis`]) is an outage like any other,
+//! A failover (Redis Sentinel promoting a replica: `fleet::redis`) is an outage like any other,
 //! and the promoted server's state wins the same way, **also when it is older than what the
 //! replicas saw**: writes the old primary acknowledged but had not yet replicated are lost
 //! like the data of a store that restarted empty (a fleet Open it lost is Closed again, and

@@ -91,8 +91,7 @@ impl RedisStore {
     }
 
     /// Forgets connection `generation` (any one with `None`) if it is still the shared one:
-    /// the next operation makes a new one.
-    /// With Sentinel, the primary is asked for again too.
+    /// the next operation makes a new one (and, with Sentinel, asks for the primary again).
     pub(super) fn drop_conn(&self, generation: Option<u64>) {
         let mut slot = self.lock_conn();
         if generation.is_none() || slot.0.as_ref().map(|c| c.0) == generation {
