@@ -31,7 +31,8 @@
 //!   promoted replica lost the last writes: the `fleet` module's docs, "When the store comes
 //!   back".
 //!
-//! Redis Cluster is not supported yet.
+//! Redis Cluster is not supported yet. Tested against Redis 7.0 (Debian 12's `redis-server`,
+//! also run as `redis-server --sentinel`); Valkey is not packaged there and is not tested.
 //!
 //! - [`RedisConfig`] and [`RedisConfigBuilder`]: the address (and password), the key prefix,
 //!   the op timeout and the idle TTL.
