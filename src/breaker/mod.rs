@@ -289,6 +289,12 @@ impl<C: Clock> Breaker<C> {
         )
     }
 
+    /// Attaches an admission gate (the adaptive throttle's hook, `machine::gate`); `false` if
+    /// the breaker has one already.
+    pub(crate) fn set_gate(&self, gate: Arc<dyn crate::machine::gate::Gate>) -> bool {
+        self.machine.set_gate(gate)
+    }
+
     #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
         self.machine.record(ticket, outcome, &mut self.now());

@@ -1,0 +1,297 @@
+//! [`Throttle`]: the SRE book's client-side throttling, as an admission rule of a breaker.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::breaker::Breaker;
+use crate::clock::Clock;
+use crate::config::saturating_nanos;
+use crate::error::ConfigError;
+use crate::machine::gate::Gate;
+use crate::machine::outcome::Outcome;
+use crate::random::{Random, SplitMix};
+use crate::throttle::counts::{Counts, SLOTS};
+
+/// Client-side adaptive throttling: rejects a request at once with probability
+/// `max(0, (requests - K * accepts) / (requests + 1))`, counted over the last `window`.
+/// Defaults: K = 2, window 10 s (the book says 2 minutes; see [`ThrottleBuilder::window`] for
+/// why not).
+///
+/// Every request the throttle is asked about counts as a request, whether it lets it through
+/// or not; an accept is a call that ended as a [`Success`](Outcome::Success) or
+/// [`Ignored`](Outcome::Ignored) (the dependency answered, or the call was not its business).
+/// Attached to a breaker ([`attach`](Throttle::attach)), the breaker's
+/// [`Classify`](crate::call::Classify) decides. Counts live in ten atomic slots per counter
+/// (one per tenth of the window) and draws come from an injectable [`Random`]: a decision is a
+/// few loads, one compare-and-swap and one draw, with no lock and no allocation.
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::call::Outcome;
+/// use protego_breaker::throttle::Throttle;
+///
+/// let throttle = Throttle::builder().seed(1).build()?;
+/// let now = Duration::ZERO;
+/// assert_eq!(throttle.rejection_probability(now), 0.0);
+/// for _ in 0..99 {
+///     if throttle.admit(now) {
+///         throttle.record(now, Outcome::Failure);
+///     }
+/// }
+/// // 99 requests, no accepts: 99 / 100.
+/// assert!((throttle.rejection_probability(now) - 0.99).abs() < 1e-9);
+/// # Ok::<(), protego_breaker::ConfigError>(())
+/// ```
+pub struct Throttle {
+    requests: Counts,
+    accepts: Counts,
+    bucket: u64,
+    k: f64,
+    random: Arc<dyn Random>,
+}
+
+/// Builds a [`Throttle`]; [`build`](ThrottleBuilder::build) checks every knob.
+///
+/// ```
+/// use protego_breaker::throttle::Throttle;
+///
+/// let err = Throttle::builder().k(0.5).build().unwrap_err();
+/// assert_eq!(err.to_string(), "k must be at least 1, got 0.5");
+/// ```
+#[must_use]
+pub struct ThrottleBuilder {
+    k: f64,
+    window: Duration,
+    random: Option<Arc<dyn Random>>,
+}
+
+impl ThrottleBuilder {
+    /// The multiplier K: how many requests per accept the client may send before it throttles.
+    /// At least 1 (1 throttles hardest; the book suggests 2). Default 2.
+    ///
+    /// ```
+    /// assert!(protego_breaker::throttle::Throttle::builder().k(1.5).build().is_ok());
+    /// ```
+    pub fn k(mut self, k: f64) -> Self {
+        self.k = k;
+        self
+    }
+
+    /// How far back requests and accepts count: more than 0, at most 10 minutes. Default 10 s.
+    ///
+    /// The book's 2 minutes keep a storm's requests in the sums for 2 minutes after it ends,
+    /// so the throttle keeps refusing a healthy dependency's traffic; in the storm simulation
+    /// (`tests/storm.rs`, `benches/README.md`) a 2-minute window is still shedding a fifth of
+    /// the traffic 20 s after the trigger, where 10 s has recovered. go-zero ships 10 s too.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let err = protego_breaker::throttle::Throttle::builder().window(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err.knob(), "window");
+    /// ```
+    pub fn window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Draws from `random` (a seeded [`SplitMix`] by default, seeded per process).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego_breaker::random::SplitMix;
+    /// let t = protego_breaker::throttle::Throttle::builder().random(Arc::new(SplitMix::new(3))).build();
+    /// assert!(t.is_ok());
+    /// ```
+    pub fn random(mut self, random: Arc<dyn Random>) -> Self {
+        self.random = Some(random);
+        self
+    }
+
+    /// Draws from a [`SplitMix`] seeded with `seed`: the same calls make the same decisions.
+    ///
+    /// ```
+    /// assert!(protego_breaker::throttle::Throttle::builder().seed(42).build().is_ok());
+    /// ```
+    pub fn seed(self, seed: u64) -> Self {
+        self.random(Arc::new(SplitMix::new(seed)))
+    }
+
+    /// The throttle, or the first knob out of range.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming `k` or `window`.
+    ///
+    /// ```
+    /// assert!(protego_breaker::throttle::Throttle::builder().build().is_ok());
+    /// ```
+    pub fn build(self) -> Result<Throttle, ConfigError> {
+        if !(self.k >= 1.0 && self.k.is_finite()) {
+            return Err(ConfigError::new("k", "be at least 1", self.k));
+        }
+        if self.window.is_zero() || self.window > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                "window",
+                "be more than 0 and at most 10 min",
+                format_args!("{:?}", self.window),
+            ));
+        }
+        Ok(Throttle {
+            requests: Counts::new(),
+            accepts: Counts::new(),
+            bucket: (saturating_nanos(self.window) / SLOTS as u64).max(1),
+            k: self.k,
+            random: self
+                .random
+                .unwrap_or_else(|| Arc::new(SplitMix::from_entropy())),
+        })
+    }
+}
+
+impl Throttle {
+    /// The knobs, at their defaults.
+    ///
+    /// ```
+    /// let throttle = protego_breaker::throttle::Throttle::builder().k(1.5).build()?;
+    /// # let _ = throttle;
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn builder() -> ThrottleBuilder {
+        ThrottleBuilder {
+            k: 2.0,
+            window: Duration::from_secs(10),
+            random: None,
+        }
+    }
+
+    /// Makes this throttle an admission rule of `breaker`: from now on a call the closed
+    /// circuit would admit goes through [`admit`](Throttle::admit), and its outcome (as the
+    /// breaker classifies it) to [`record`](Throttle::record), on the breaker's clock.
+    /// `false` if the breaker already has a throttle (it keeps that one). One throttle per
+    /// breaker; for every breaker of a registry, attach one in
+    /// [`Registry::on_create`](crate::Registry::on_create).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego_breaker::throttle::Throttle;
+    /// use protego_breaker::Registry;
+    ///
+    /// let registry = Registry::new();
+    /// registry.on_create(|breaker| {
+    ///     let throttle = Throttle::builder().build().expect("valid");
+    ///     Arc::new(throttle).attach(breaker);
+    /// });
+    /// let _ = registry.handle("payments"); // throttled from its first call
+    /// ```
+    pub fn attach<C: Clock>(self: &Arc<Self>, breaker: &Breaker<C>) -> bool {
+        breaker.set_gate(Arc::clone(self) as Arc<dyn Gate>)
+    }
+
+    /// Decides one request at `now`: counts it, and lets it through (`true`) or rejects it
+    /// with the throttle's current probability.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let throttle = protego_breaker::throttle::Throttle::builder().build()?;
+    /// assert!(throttle.admit(Duration::ZERO)); // nothing refused yet: probability 0
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn admit(&self, now: Duration) -> bool {
+        self.admit_at(saturating_nanos(now))
+    }
+
+    /// Records how a request the throttle let through ended: a success or an ignored outcome
+    /// is an accept, a failure is not.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// use protego_breaker::call::Outcome;
+    /// let throttle = protego_breaker::throttle::Throttle::builder().build()?;
+    /// assert!(throttle.admit(Duration::ZERO));
+    /// throttle.record(Duration::ZERO, Outcome::Success);
+    /// assert_eq!(throttle.rejection_probability(Duration::ZERO), 0.0);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn record(&self, now: Duration, outcome: Outcome) {
+        self.record_at(saturating_nanos(now), outcome);
+    }
+
+    /// The probability that a request at `now` is rejected.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let throttle = protego_breaker::throttle::Throttle::builder().build()?;
+    /// assert_eq!(throttle.rejection_probability(Duration::from_secs(1)), 0.0);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn rejection_probability(&self, now: Duration) -> f64 {
+        let g = saturating_nanos(now) / self.bucket;
+        let (excess, requests) = self.excess(g);
+        if excess <= 0.0 {
+            0.0
+        } else {
+            excess / (requests + 1.0)
+        }
+    }
+
+    /// `requests - K * accepts` over the window ending in bucket `g`, and the requests.
+    #[inline]
+    fn excess(&self, g: u64) -> (f64, f64) {
+        // Counts below 2^40: exact in an f64.
+        #[allow(clippy::cast_precision_loss)]
+        let (requests, accepts) = (self.requests.sum(g) as f64, self.accepts.sum(g) as f64);
+        (requests - self.k * accepts, requests)
+    }
+
+    #[inline]
+    fn admit_at(&self, now: u64) -> bool {
+        let g = now / self.bucket;
+        let (excess, requests) = self.excess(g);
+        self.requests.add(g);
+        if excess <= 0.0 {
+            return true;
+        }
+        // Reject when draw / 2^32 < excess / (requests + 1).
+        let draw = f64::from(self.random.next_u32());
+        draw * (requests + 1.0) >= excess * 4_294_967_296.0
+    }
+
+    #[inline]
+    fn record_at(&self, now: u64, outcome: Outcome) {
+        if outcome != Outcome::Failure {
+            self.accepts.add(now / self.bucket);
+        }
+    }
+}
+
+impl Gate for Throttle {
+    #[inline]
+    fn admit(&self, now: u64) -> bool {
+        self.admit_at(now)
+    }
+
+    #[inline]
+    fn record(&self, now: u64, outcome: Outcome) {
+        self.record_at(now, outcome);
+    }
+}
+
+impl fmt::Debug for Throttle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Throttle")
+            .field("k", &self.k)
+            .field("window", &Duration::from_nanos(self.bucket * SLOTS as u64))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for ThrottleBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThrottleBuilder")
+            .field("k", &self.k)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
+}
