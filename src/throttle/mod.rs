@@ -6,7 +6,8 @@
 //! max(0, (requests - K * accepts) / (requests + 1))
 //! ```
 //!
-//! over a sliding time window. A [`Throttle`] is attached to a [`Breaker`](crate::Breaker) and
+//! over a sliding time window (defaults K = 1.5, 1 s: chosen on the crate's storm simulation,
+//! see [`ThrottleBuilder::window`]). A [`Throttle`] is attached to a [`Breaker`](crate::Breaker) and
 //! becomes one more reason for it to reject, so every form of call (`.protect(..)`, `call`,
 //! `try_acquire`, the tower and reqwest layers, retries) and every view of the breaker (the
 //! registry, rejection listeners, call totals, the metrics export, the admin view) works with
