@@ -50,3 +50,35 @@ pub trait RetryExt<Fut>: FnMut() -> Fut + Sized {
 }
 
 impl<F, Fut> RetryExt<Fut> for F where F: FnMut() -> Fut {}
+
+/// Makes a fresh future for each attempt of a retried call: every `FnMut() -> impl Future`
+/// is one. Implement it for a type that cannot be a closure (the tower layer's attempt at its
+/// service is one).
+///
+/// ```
+/// use protego_breaker::retry::MakeAttempt;
+///
+/// let mut n = 0;
+/// let mut make = || { n += 1; std::future::ready(Ok::<u32, ()>(n)) };
+/// assert_eq!(futures::executor::block_on(make.make_attempt()), Ok(1));
+/// ```
+pub trait MakeAttempt {
+    /// One attempt's future.
+    type Future: Future;
+
+    /// The next attempt.
+    fn make_attempt(&mut self) -> Self::Future;
+}
+
+impl<F, Fut> MakeAttempt for F
+where
+    F: FnMut() -> Fut,
+    Fut: Future,
+{
+    type Future = Fut;
+
+    #[inline]
+    fn make_attempt(&mut self) -> Fut {
+        self()
+    }
+}

@@ -12,6 +12,7 @@ use crate::call::classify::{Classify, Outcome};
 use crate::call::permit::Permit;
 use crate::clock::Clock;
 use crate::error::{Error, Rejected};
+use crate::retry::ext::MakeAttempt;
 use crate::retry::retrier::Retrier;
 use crate::sleep::Sleep;
 
@@ -111,7 +112,7 @@ where
 
 impl<F, Fut, B, K, T, E> Future for Retry<F, Fut, B, K>
 where
-    F: FnMut() -> Fut,
+    F: MakeAttempt<Future = Fut>,
     Fut: Future<Output = Result<T, E>>,
     B: CircuitBreaker + Clone,
     K: Classify<T, E>,
@@ -163,7 +164,7 @@ where
                 Ok(permit) => {
                     *this.granted = false;
                     *this.permit = Some(permit);
-                    this.attempt.set(Some((this.make)()));
+                    this.attempt.set(Some(this.make.make_attempt()));
                 }
                 Err(rejected) => match wait_out(&rejected, this.retrier, *this.attempts) {
                     Some(wait)

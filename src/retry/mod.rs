@@ -19,8 +19,8 @@
 //! The retry waits on a [`Sleeper`](crate::sleep::Sleeper) you pass in (`TokioSleeper` with
 //! feature `tokio`, `AsyncIoSleeper` with `async-io`): the library sets no timer of its own.
 //! The retried call is [`RetryExt::retry`] on a closure that makes the call's future, or (feature
-//! `tower`) the `RetryLayer` of `integrations::tower`. For the client-side
-//! throttling of the SRE book, see the `throttle` module.
+//! `tower`) `integrations::tower::RetryLayer`. For the client-side
+//! throttling of the SRE book, see [`throttle`](crate::throttle).
 //!
 //! ```
 //! use std::sync::Arc;
@@ -46,7 +46,7 @@ mod tokens;
 mod tps;
 
 pub use budget::Budget;
-pub use ext::RetryExt;
+pub use ext::{MakeAttempt, RetryExt};
 pub use future::Retry;
 pub use policy::{RetryPolicy, RetryPolicyBuilder};
 pub use retrier::Retrier;

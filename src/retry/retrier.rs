@@ -2,7 +2,6 @@
 //! call that uses them.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,6 +9,7 @@ use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::ErrorsAsFailures;
 use crate::random::{Random, SplitMix};
 use crate::retry::budget::Budget;
+use crate::retry::ext::MakeAttempt;
 use crate::retry::future::Retry;
 use crate::retry::policy::RetryPolicy;
 use crate::sleep::Sleeper;
@@ -145,7 +145,8 @@ impl Retrier {
 
     /// Runs fresh futures from `make` through `breaker` until one succeeds or the policy, the
     /// budget or the breaker says stop: the same as `make.retry(self, breaker)` (see
-    /// [`RetryExt`](crate::retry::RetryExt)).
+    /// [`RetryExt`](crate::retry::RetryExt)). `make` is any
+    /// [`MakeAttempt`]: a closure, or a type of your own.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -157,10 +158,9 @@ impl Retrier {
     /// let out = futures::executor::block_on(retrier.call(&breaker, || async { Ok::<_, ()>(3) }));
     /// assert_eq!(out, Ok(3));
     /// ```
-    pub fn call<F, Fut, B, T, E>(&self, breaker: B, make: F) -> Retry<F, Fut, B, ErrorsAsFailures>
+    pub fn call<F, B>(&self, breaker: B, make: F) -> Retry<F, F::Future, B, ErrorsAsFailures>
     where
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        F: MakeAttempt,
         B: CircuitBreaker + Clone,
     {
         Retry::new(make, breaker, self.clone(), ErrorsAsFailures)
