@@ -1,6 +1,6 @@
 //! [`Sleeper`]: timers on the user's runtime, so the library needs none of its own. A retry
 //! waits out its backoff with one, and the fleet's sync future (feature `fleet`) takes every
-//! timer from one. [`TokioSleeper`] (feature `tokio`) and [`AsyncIoSleeper`] (feature
+//! timer from one. `TokioSleeper` (feature `tokio`) and `AsyncIoSleeper` (feature
 //! `async-io`) are the two this crate ships; any `Fn(Duration) -> Sleep` is one too, which is
 //! how a test makes timers on a [`ManualClock`](crate::ManualClock).
 //!

@@ -46,6 +46,9 @@ const WITHDRAW: i64 = 10_000;
 /// ```
 pub struct TpsBudget {
     slots: [AtomicU64; SLOTS],
+    /// The bucket index last worked out, so that a decision divides only when a new bucket
+    /// starts (a 64-bit division costs more than the rest of a decision).
+    index: AtomicU64,
     bucket: u64,
     deposit: i64,
     reserve: i64,
@@ -152,6 +155,7 @@ impl TpsBudgetBuilder {
             / 1_000_000_000;
         Ok(TpsBudget {
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            index: AtomicU64::new(0),
             bucket: (ttl / SLOTS as u64).max(1),
             deposit,
             reserve,
@@ -190,27 +194,33 @@ impl TpsBudget {
 
     #[inline]
     fn index(&self, now: Duration) -> u64 {
-        saturating_nanos(now) / self.bucket
+        let now = saturating_nanos(now);
+        let g = self.index.load(Ordering::Relaxed);
+        if now.wrapping_sub(g.wrapping_mul(self.bucket)) < self.bucket {
+            return g;
+        }
+        let g = now / self.bucket;
+        self.index.store(g, Ordering::Relaxed);
+        g
     }
 
     /// Units in the live slots plus the reserve, and the current slot's word as read.
     #[inline]
     fn sum(&self, g: u64) -> (i64, u64) {
-        let mut sum = self.reserve;
         let here = slot_of(g);
-        let mut current = 0;
-        for (i, slot) in self.slots.iter().enumerate() {
-            let raw = slot.load(Ordering::Acquire);
-            if i == here {
-                current = raw;
-            }
-            // The bucket this slot holds if it is live: the latest one at or before `g` that
-            // lands on it.
-            let back = (here + SLOTS - i) % SLOTS;
-            if tag(raw) == g.wrapping_sub(back as u64) & TAG_MASK {
-                sum += value(raw);
-            }
+        // One read of every slot, then plain arithmetic. A slot is live if its bucket is one
+        // of the last `SLOTS` (slot `i` only ever holds buckets equal to `i` modulo `SLOTS`,
+        // so that is the latest one landing on it; a later bucket, from a clock read after
+        // ours, is not counted).
+        let raws: [u64; SLOTS] = std::array::from_fn(|i| self.slots[i].load(Ordering::Acquire));
+        let mut sum = self.reserve;
+        for raw in raws {
+            let live = g.wrapping_sub(tag(raw)) & TAG_MASK < SLOTS as u64;
+            // A mask, not a branch or a multiply.
+            sum += value(raw) & -i64::from(live);
         }
+        // The compare-and-swap expects the current slot as the sum counted it.
+        let current = raws[here];
         (sum, current)
     }
 

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::machine::gate::Gate;
 use crate::machine::outcome::Outcome;
 use crate::random::{Random, SplitMix};
-use crate::throttle::counts::{Counts, SLOTS};
+use crate::throttle::counts::{Buckets, Counts, ACCEPTS, REQUESTS, SLOTS};
 
 /// Client-side adaptive throttling: rejects a request at once with probability
 /// `max(0, (requests - K * accepts) / (requests + 1))`, counted over the last `window`.
@@ -22,8 +22,8 @@ use crate::throttle::counts::{Counts, SLOTS};
 /// or not; an accept is a call that ended as a [`Success`](Outcome::Success) or
 /// [`Ignored`](Outcome::Ignored) (the dependency answered, or the call was not its business).
 /// Attached to a breaker ([`attach`](Throttle::attach)), the breaker's
-/// [`Classify`](crate::call::Classify) decides. Counts live in ten atomic slots per counter
-/// (one per tenth of the window) and draws come from an injectable [`Random`]: a decision is a
+/// [`Classify`](crate::call::Classify) decides. Counts live in ten atomic slots
+/// (one word per tenth of the window) and draws come from an injectable [`Random`]: a decision is a
 /// few loads, one compare-and-swap and one draw, with no lock and no allocation.
 ///
 /// ```
@@ -44,9 +44,8 @@ use crate::throttle::counts::{Counts, SLOTS};
 /// # Ok::<(), protego_breaker::ConfigError>(())
 /// ```
 pub struct Throttle {
-    requests: Counts,
-    accepts: Counts,
-    bucket: u64,
+    counts: Counts,
+    buckets: Buckets,
     k: f64,
     min_requests: f64,
     random: Arc<dyn Random>,
@@ -164,9 +163,8 @@ impl ThrottleBuilder {
             ));
         }
         Ok(Throttle {
-            requests: Counts::new(),
-            accepts: Counts::new(),
-            bucket: (saturating_nanos(self.window) / SLOTS as u64).max(1),
+            counts: Counts::new(),
+            buckets: Buckets::new(saturating_nanos(self.window) / SLOTS as u64),
             k: self.k,
             min_requests: f64::from(self.min_requests),
             random: self
@@ -256,7 +254,7 @@ impl Throttle {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn rejection_probability(&self, now: Duration) -> f64 {
-        let g = saturating_nanos(now) / self.bucket;
+        let g = self.buckets.index(saturating_nanos(now));
         let (excess, requests) = self.excess(g);
         if excess <= 0.0 || requests < self.min_requests {
             0.0
@@ -268,17 +266,18 @@ impl Throttle {
     /// `requests - K * accepts` over the window ending in bucket `g`, and the requests.
     #[inline]
     fn excess(&self, g: u64) -> (f64, f64) {
-        // Counts below 2^40: exact in an f64.
+        let (requests, accepts) = self.counts.sums(g);
+        // Counts below 2^26: exact in an f64.
         #[allow(clippy::cast_precision_loss)]
-        let (requests, accepts) = (self.requests.sum(g) as f64, self.accepts.sum(g) as f64);
+        let (requests, accepts) = (requests as f64, accepts as f64);
         (requests - self.k * accepts, requests)
     }
 
     #[inline]
     fn admit_at(&self, now: u64) -> bool {
-        let g = now / self.bucket;
+        let g = self.buckets.index(now);
         let (excess, requests) = self.excess(g);
-        self.requests.add(g);
+        self.counts.add(g, REQUESTS);
         if excess <= 0.0 || requests < self.min_requests {
             return true;
         }
@@ -290,7 +289,7 @@ impl Throttle {
     #[inline]
     fn record_at(&self, now: u64, outcome: Outcome) {
         if outcome != Outcome::Failure {
-            self.accepts.add(now / self.bucket);
+            self.counts.add(self.buckets.index(now), ACCEPTS);
         }
     }
 }
@@ -311,7 +310,10 @@ impl fmt::Debug for Throttle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Throttle")
             .field("k", &self.k)
-            .field("window", &Duration::from_nanos(self.bucket * SLOTS as u64))
+            .field(
+                "window",
+                &Duration::from_nanos(self.buckets.width() * SLOTS as u64),
+            )
             .field("min_requests", &self.min_requests)
             .finish_non_exhaustive()
     }
