@@ -53,17 +53,17 @@ fn budgets(c: &mut Criterion) {
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("tps_deposit", |b| b.iter(|| tps.deposit(black_box(now))));
     g.bench_function("tps_withdraw_granted", |b| {
-        b.iter(|| rich.withdraw(black_box(now)))
+        b.iter(|| rich.withdraw(black_box(now)));
     });
     let empty = TpsBudget::builder().min_per_sec(0).build().unwrap();
     g.bench_function("tps_withdraw_refused", |b| {
-        b.iter(|| empty.withdraw(black_box(now)))
+        b.iter(|| empty.withdraw(black_box(now)));
     });
     g.bench_function("token_withdraw", |b| {
-        b.iter(|| tokens.withdraw(black_box(now)))
+        b.iter(|| tokens.withdraw(black_box(now)));
     });
     g.bench_function("token_record_success", |b| {
-        b.iter(|| tokens.record(black_box(Outcome::Success)))
+        b.iter(|| tokens.record(black_box(Outcome::Success)));
     });
     g.finish();
 }
@@ -84,17 +84,17 @@ fn throttle(c: &mut Criterion) {
     let mut g = c.benchmark_group("throttle");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("admit_healthy", |b| {
-        b.iter(|| healthy.admit(black_box(now)))
+        b.iter(|| healthy.admit(black_box(now)));
     });
     g.bench_function("record_accept", |b| {
         b.iter(|| healthy.record(black_box(now), Outcome::Success));
     });
     g.bench_function("admit_shedding", |b| {
-        b.iter(|| shedding.admit(black_box(now)))
+        b.iter(|| shedding.admit(black_box(now)));
     });
     let plain = Breaker::with_clock(Config::default(), ManualClock::new());
     g.bench_function("breaker_call", |b| {
-        b.iter(|| poll_once(plain.call(ok()), &mut cx))
+        b.iter(|| poll_once(plain.call(ok()), &mut cx));
     });
     let throttled = Breaker::with_clock(Config::default(), ManualClock::new());
     Arc::new(Throttle::builder().seed(1).build().unwrap()).attach(&throttled);
@@ -116,7 +116,7 @@ fn retried(c: &mut Criterion) {
     let mut g = c.benchmark_group("retry");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("breaker_call", |b| {
-        b.iter(|| poll_once(breaker.call(ok()), &mut cx))
+        b.iter(|| poll_once(breaker.call(ok()), &mut cx));
     });
     g.bench_function("retried_success", |b| {
         b.iter(|| poll_once(ok.retry(&retrier, &breaker), &mut cx));
