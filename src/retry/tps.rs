@@ -25,7 +25,8 @@ const WITHDRAW: i64 = 10_000;
 ///
 /// Every request deposits `retry_percent` % of a retry, every retry withdraws a whole one, and
 /// deposits older than `ttl` expire. The ring is ten atomic slots (one per tenth of the ttl),
-/// so a decision is a few loads and one compare-and-swap: no lock, no allocation. Within one
+/// and the nine tenths before the current one are summed once per tenth, so a decision is
+/// three loads and one compare-and-swap: no lock, no allocation. Within one
 /// tenth of the ttl no two threads can both spend the last retry; threads whose clock readings
 /// fall in two different tenths can overspend by one.
 ///
@@ -49,6 +50,11 @@ pub struct TpsBudget {
     /// The bucket index last worked out, so that a decision divides only when a new bucket
     /// starts (a 64-bit division costs more than the rest of a decision).
     index: AtomicU64,
+    /// The units of the nine buckets before the current one, worked out once per bucket and
+    /// tagged with the bucket they precede, so that a decision reads two words, not ten. Only
+    /// the current bucket's slot changes during a bucket (a thread whose clock reading lags
+    /// into the previous bucket is the exception the type's docs allow for).
+    older: AtomicU64,
     bucket: u64,
     deposit: i64,
     reserve: i64,
@@ -156,6 +162,7 @@ impl TpsBudgetBuilder {
         Ok(TpsBudget {
             slots: std::array::from_fn(|_| AtomicU64::new(0)),
             index: AtomicU64::new(0),
+            older: AtomicU64::new(0),
             bucket: (ttl / SLOTS as u64).max(1),
             deposit,
             reserve,
@@ -187,41 +194,45 @@ impl TpsBudget {
     /// assert_eq!(budget.balance(Duration::ZERO), 100); // a fifth of a retry: not a whole one yet
     /// ```
     pub fn balance(&self, now: Duration) -> u64 {
-        let g = self.index(now);
-        let (sum, _) = self.sum(g);
+        let (g, older) = self.window(now);
+        let (sum, _) = self.sum(g, older);
         u64::try_from(sum.max(0) / WITHDRAW).unwrap_or(0)
     }
 
+    /// The current bucket and the units of the nine before it.
     #[inline]
-    fn index(&self, now: Duration) -> u64 {
+    fn window(&self, now: Duration) -> (u64, i64) {
         let now = saturating_nanos(now);
-        let g = self.index.load(Ordering::Relaxed);
+        let g = self.index.load(Ordering::Acquire);
         if now.wrapping_sub(g.wrapping_mul(self.bucket)) < self.bucket {
-            return g;
+            let older = self.older.load(Ordering::Acquire);
+            if tag(older) == g & TAG_MASK {
+                return (g, value(older));
+            }
         }
-        let g = now / self.bucket;
-        self.index.store(g, Ordering::Relaxed);
-        g
+        self.new_bucket(now / self.bucket)
     }
 
-    /// Units in the live slots plus the reserve, and the current slot's word as read.
+    /// Works out the units of the nine buckets before `g` and caches them: once per bucket.
+    #[inline(never)]
+    fn new_bucket(&self, g: u64) -> (u64, i64) {
+        let older = self
+            .slots
+            .iter()
+            .map(|slot| slot.load(Ordering::Acquire))
+            .filter(|raw| (1..SLOTS as u64).contains(&(g.wrapping_sub(tag(*raw)) & TAG_MASK)))
+            .map(value)
+            .fold(0i64, i64::saturating_add);
+        self.older.store(pack(g, older), Ordering::Release);
+        self.index.store(g, Ordering::Release);
+        (g, older)
+    }
+
+    /// Units in the window plus the reserve, and the current slot's word as counted.
     #[inline]
-    fn sum(&self, g: u64) -> (i64, u64) {
-        let here = slot_of(g);
-        // One read of every slot, then plain arithmetic. A slot is live if its bucket is one
-        // of the last `SLOTS` (slot `i` only ever holds buckets equal to `i` modulo `SLOTS`,
-        // so that is the latest one landing on it; a later bucket, from a clock read after
-        // ours, is not counted).
-        let raws: [u64; SLOTS] = std::array::from_fn(|i| self.slots[i].load(Ordering::Acquire));
-        let mut sum = self.reserve;
-        for raw in raws {
-            let live = g.wrapping_sub(tag(raw)) & TAG_MASK < SLOTS as u64;
-            // A mask, not a branch or a multiply.
-            sum += value(raw) & -i64::from(live);
-        }
-        // The compare-and-swap expects the current slot as the sum counted it.
-        let current = raws[here];
-        (sum, current)
+    fn sum(&self, g: u64, older: i64) -> (i64, u64) {
+        let raw = self.slots[slot_of(g)].load(Ordering::Acquire);
+        (self.reserve + older + held(raw, g), raw)
     }
 
     /// Adds `units` to the current slot, starting it afresh if it holds an expired bucket.
@@ -252,16 +263,16 @@ impl Budget for TpsBudget {
     #[inline]
     fn deposit(&self, now: Duration) {
         if self.deposit > 0 {
-            self.put(self.index(now), self.deposit);
+            self.put(self.window(now).0, self.deposit);
         }
     }
 
     #[inline]
     fn withdraw(&self, now: Duration) -> bool {
-        let g = self.index(now);
+        let (g, older) = self.window(now);
         let slot = &self.slots[slot_of(g)];
         loop {
-            let (sum, raw) = self.sum(g);
+            let (sum, raw) = self.sum(g, older);
             if sum < WITHDRAW {
                 return false;
             }

@@ -11,7 +11,7 @@ use crate::error::ConfigError;
 use crate::machine::gate::Gate;
 use crate::machine::outcome::Outcome;
 use crate::random::{Random, SplitMix};
-use crate::throttle::counts::{Buckets, Counts, ACCEPTS, REQUESTS, SLOTS};
+use crate::throttle::counts::{Counts, ACCEPTS, REQUESTS, SLOTS};
 
 /// Client-side adaptive throttling: rejects a request at once with probability
 /// `max(0, (requests - K * accepts) / (requests + 1))`, counted over the last `window`.
@@ -45,7 +45,6 @@ use crate::throttle::counts::{Buckets, Counts, ACCEPTS, REQUESTS, SLOTS};
 /// ```
 pub struct Throttle {
     counts: Counts,
-    buckets: Buckets,
     k: f64,
     min_requests: f64,
     random: Arc<dyn Random>,
@@ -163,8 +162,7 @@ impl ThrottleBuilder {
             ));
         }
         Ok(Throttle {
-            counts: Counts::new(),
-            buckets: Buckets::new(saturating_nanos(self.window) / SLOTS as u64),
+            counts: Counts::new(saturating_nanos(self.window) / SLOTS as u64),
             k: self.k,
             min_requests: f64::from(self.min_requests),
             random: self
@@ -254,8 +252,7 @@ impl Throttle {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn rejection_probability(&self, now: Duration) -> f64 {
-        let g = self.buckets.index(saturating_nanos(now));
-        let (excess, requests) = self.excess(g);
+        let (_, excess, requests) = self.excess(saturating_nanos(now));
         if excess <= 0.0 || requests < self.min_requests {
             0.0
         } else {
@@ -263,20 +260,22 @@ impl Throttle {
         }
     }
 
-    /// `requests - K * accepts` over the window ending in bucket `g`, and the requests.
+    /// The current bucket, `requests - K * accepts` over the window ending in it, and the
+    /// requests.
     #[inline]
-    fn excess(&self, g: u64) -> (f64, f64) {
-        let (requests, accepts) = self.counts.sums(g);
+    fn excess(&self, now: u64) -> (u64, f64, f64) {
+        let (g, older_requests, older_accepts) = self.counts.bucket(now);
+        let (requests, accepts) = self.counts.current(g);
+        let (requests, accepts) = (requests + older_requests, accepts + older_accepts);
         // Counts below 2^26: exact in an f64.
         #[allow(clippy::cast_precision_loss)]
         let (requests, accepts) = (requests as f64, accepts as f64);
-        (requests - self.k * accepts, requests)
+        (g, requests - self.k * accepts, requests)
     }
 
     #[inline]
     fn admit_at(&self, now: u64) -> bool {
-        let g = self.buckets.index(now);
-        let (excess, requests) = self.excess(g);
+        let (g, excess, requests) = self.excess(now);
         self.counts.add(g, REQUESTS);
         if excess <= 0.0 || requests < self.min_requests {
             return true;
@@ -289,7 +288,7 @@ impl Throttle {
     #[inline]
     fn record_at(&self, now: u64, outcome: Outcome) {
         if outcome != Outcome::Failure {
-            self.counts.add(self.buckets.index(now), ACCEPTS);
+            self.counts.add(self.counts.bucket(now).0, ACCEPTS);
         }
     }
 }
@@ -312,7 +311,7 @@ impl fmt::Debug for Throttle {
             .field("k", &self.k)
             .field(
                 "window",
-                &Duration::from_nanos(self.buckets.width() * SLOTS as u64),
+                &Duration::from_nanos(self.counts.width() * SLOTS as u64),
             )
             .field("min_requests", &self.min_requests)
             .finish_non_exhaustive()
