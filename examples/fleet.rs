@@ -97,7 +97,7 @@ async fn run(url: &str, shared: bool) -> Result<(), Box<dyn std::error::Error>> 
         if shared {
             let mut redis = RedisConfig::new(url);
             redis.key_prefix = prefix.clone();
-            let store = RedisStore::new(redis, Arc::new(TokioSleeper))?;
+            let store = RedisStore::new(redis, TokioSleeper)?;
             let fleet = Fleet::new(
                 Arc::new(store),
                 FleetConfig::new(TokioSleeper).replica_id(format!("replica-{i}")),

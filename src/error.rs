@@ -88,7 +88,7 @@ impl<E> Error<E> {
 }
 
 /// The breaker refused to run a call: the circuit is open, or half-open with every trial
-/// taken.
+/// taken, or its adaptive [`Throttle`](crate::throttle::Throttle) shed the call.
 ///
 /// It can only be made by the crate. In a web service, answer it with `503 Service Unavailable`
 /// and, when [`retry_after`](Rejected::retry_after) is known, a `Retry-After` header in whole
@@ -148,7 +148,9 @@ impl Rejected {
         self.name.as_str()
     }
 
-    /// The state the circuit was in when it refused: [`State::Open`] or [`State::HalfOpen`].
+    /// The state the circuit was in when it refused: [`State::Open`] or [`State::HalfOpen`]
+    /// ([`State::ForcedOpen`] by hand), or [`State::Closed`] when the breaker's adaptive
+    /// [`Throttle`](crate::throttle::Throttle) refused it.
     ///
     /// ```
     /// # use protego_breaker::{Breaker, CircuitBreaker, Config, State};
@@ -165,7 +167,8 @@ impl Rejected {
     }
 
     /// How long until the circuit lets trial calls through: `Some` when it is open, `None` when
-    /// it is half-open and every trial of the round is taken (retry soon).
+    /// it is half-open and every trial of the round is taken (retry soon), or when a throttle
+    /// refused the call.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -191,9 +194,10 @@ impl fmt::Display for Rejected {
             Some(name) => write!(f, "circuit `{name}` is {}", self.state)?,
             None => write!(f, "circuit is {}", self.state)?,
         }
-        match self.retry_after() {
-            Some(after) => write!(f, ", retry after {after:?}"),
-            None => f.write_str(", every trial call of the round is taken"),
+        match (self.retry_after(), self.state) {
+            (Some(after), _) => write!(f, ", retry after {after:?}"),
+            (None, State::Closed) => f.write_str(", shed by its adaptive throttle"),
+            (None, _) => f.write_str(", every trial call of the round is taken"),
         }
     }
 }

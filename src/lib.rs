@@ -39,6 +39,10 @@
 //! | [`clock`] | [`CoarseClock`](clock::CoarseClock) and (feature `quanta`) `QuantaClock`, cheaper clocks for rejection-heavy paths |
 //! | [`observe`] | listeners' [`Transition`](observe::Transition) and [`Reason`](observe::Reason), the [`Metrics`](observe::Metrics) snapshot with exact call [`Totals`](observe::Totals) |
 //! | [`registry`] | [`BreakerHandle`](registry::BreakerHandle), a registry breaker held by name |
+//! | [`retry`] | retries paid from a budget ([`TpsBudget`](retry::TpsBudget), gRPC's [`TokenBudget`](retry::TokenBudget)) and coupled to the breaker |
+//! | [`throttle`] | the SRE book's client-side adaptive [`Throttle`](throttle::Throttle), an admission rule of a breaker |
+//! | [`sleep`] | the [`Sleeper`](sleep::Sleeper) retries wait on (tokio's and async-io's behind features `tokio` / `async-io`) |
+//! | [`random`] | the injectable [`Random`](random::Random) source of jitter and throttling draws |
 //! | [`integrations`] | tower, http, reqwest, metrics, serde and admin, each behind its feature |
 //! | `fleet` | shared state across replicas (feature `fleet`, Redis with `redis-tokio` / `redis-smol`) |
 //!
@@ -65,9 +69,13 @@ pub mod integrations;
 mod machine;
 mod name;
 pub mod observe;
+pub mod random;
 pub mod registry;
+pub mod retry;
+pub mod sleep;
 mod stripes;
 mod sync;
+pub mod throttle;
 
 /// The observer compiled into every breaker (see `observe::tap`): `tracing` events with the
 /// `tracing` feature, nothing without.

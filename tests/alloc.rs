@@ -150,3 +150,71 @@ fn no_path_allocates() {
         "open rejection after a re-open"
     );
 }
+
+#[test]
+fn budget_and_throttle_decisions_allocate_nothing() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use protego_breaker::call::Outcome;
+    use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
+    use protego_breaker::throttle::Throttle;
+
+    let now = Duration::from_secs(3);
+    let tps = TpsBudget::default();
+    let tokens = TokenBudget::default();
+    assert_eq!(allocations(|| tps.deposit(now)), 0, "tps deposit");
+    assert_eq!(
+        allocations(|| {
+            std::hint::black_box(tps.withdraw(now));
+        }),
+        0,
+        "tps withdraw"
+    );
+    assert_eq!(
+        allocations(|| tokens.record(Outcome::Failure)),
+        0,
+        "token record"
+    );
+    assert_eq!(
+        allocations(|| {
+            std::hint::black_box(tokens.withdraw(now));
+        }),
+        0,
+        "token withdraw"
+    );
+
+    let throttle = Throttle::builder().seed(1).build().unwrap();
+    assert_eq!(
+        allocations(|| {
+            for _ in 0..100 {
+                if throttle.admit(now) {
+                    throttle.record(now, Outcome::Failure);
+                }
+            }
+        }),
+        0,
+        "throttle decisions, shedding included"
+    );
+
+    let breaker = Breaker::with_clock(protego_breaker::Config::default(), ManualClock::new());
+    let attached = Arc::new(Throttle::builder().seed(1).build().unwrap());
+    attached.attach(&breaker);
+    assert_eq!(
+        allocations(|| poll(breaker.call(ok()))),
+        0,
+        "a throttled breaker's call"
+    );
+
+    let sleeper = |_: Duration| -> protego_breaker::sleep::Sleep { Box::pin(ready(())) };
+    let retrier = Retrier::new(
+        RetryPolicy::default(),
+        Arc::new(TpsBudget::default()),
+        Arc::new(sleeper),
+    );
+    assert_eq!(
+        allocations(|| poll(ok.retry(&retrier, &breaker))),
+        0,
+        "a retried call that succeeds"
+    );
+}

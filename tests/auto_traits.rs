@@ -65,3 +65,36 @@ fn a_registry_future_is_send_and_static_whenever_its_inner_future_is() {
     send_static(&fut);
     is_future(&fut);
 }
+
+#[test]
+fn retry_types_are_send_sync_and_static() {
+    use protego_breaker::retry::{Retrier, RetryPolicy, TokenBudget, TpsBudget};
+    use protego_breaker::throttle::Throttle;
+    send_sync_static::<Retrier>();
+    send_sync_static::<RetryPolicy>();
+    send_sync_static::<TpsBudget>();
+    send_sync_static::<TokenBudget>();
+    send_sync_static::<Throttle>();
+    send_sync_static::<protego_breaker::random::SplitMix>();
+    unpin::<Retrier>();
+}
+
+#[test]
+fn a_retried_call_is_send_and_static_whenever_its_attempts_are() {
+    use protego_breaker::retry::{Retrier, RetryExt, RetryPolicy, TpsBudget};
+    let sleeper = |_: std::time::Duration| -> protego_breaker::sleep::Sleep {
+        Box::pin(std::future::ready(()))
+    };
+    let retrier = Retrier::new(
+        RetryPolicy::default(),
+        Arc::new(TpsBudget::default()),
+        Arc::new(sleeper),
+    );
+    let registry = Registry::new();
+    let fut = (|| async { Ok::<(), ()>(()) }).retry(&retrier, registry.handle("x"));
+    send_static(&fut);
+    is_future(&fut);
+    let breaker = Arc::new(Breaker::new(Config::default()));
+    let fut = (|| std::future::ready(Ok::<(), ()>(()))).retry(&retrier, breaker);
+    send_static(&fut);
+}

@@ -127,6 +127,8 @@ mod fleet_section {
             [fleet]
             url = "redis://127.0.0.1:6379/"
             key_prefix = "shop"
+            sentinel_master = "mymaster"
+            sentinels = ["redis://10.0.0.1:26379/", "redis://10.0.0.2:26379/"]
             replica_id = "web-1"
             op_timeout = "50ms"
             sync_interval = "2s"
@@ -147,6 +149,12 @@ mod fleet_section {
         assert_eq!(fleet.get_quorum_window(), Duration::from_secs(30));
         assert!(!fleet.get_fleet_wide_failures());
         assert_eq!(fleet.get_failure_window(), Duration::from_secs(3));
+        #[cfg(feature = "redis")]
+        {
+            let redis = settings.redis_config().unwrap();
+            assert_eq!(redis.sentinel_master.as_deref(), Some("mymaster"));
+            assert_eq!(redis.sentinels.len(), 2);
+        }
         let again: RegistryConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
         assert_eq!(again, config);
         assert!(toml::from_str::<RegistryConfig>("[default]")

@@ -19,11 +19,9 @@ use common::RedisServer;
 use futures::StreamExt;
 use protego_breaker::fleet::{Epoch, StateKind, Store, Trip, TripOutcome};
 use protego_breaker::{observe::Reason, CircuitBreaker, Clock, ManualClock, State, SystemClock};
-use support::{config, until, Replica, Setup, NAME};
+use support::{all_online, config, replicas, until, Replica, Setup, Sys, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
-
-type Sys = Replica<SystemClock>;
 
 async fn fail<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>) -> bool {
     let out = r.breaker().call(async { Err::<(), _>("down") }).await;
@@ -34,26 +32,13 @@ async fn succeed<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>) -> bo
     r.breaker().call(async { Ok::<(), &str>(()) }).await.is_ok()
 }
 
-fn replicas(setup: &Setup, n: usize) -> Vec<Sys> {
-    (0..n)
-        .map(|i| Replica::start(setup, &format!("r{i}"), SystemClock))
-        .collect()
-}
-
-async fn online(rs: &[Sys]) {
-    until("every replica is online", WAIT, || {
-        rs.iter().all(|r| r.fleet.is_online())
-    })
-    .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trip_on_one_replica_rejects_on_all_by_push() {
     let server = RedisServer::start();
     let mut setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     setup.sync_interval = Duration::from_secs(600); // polling cannot be what carries it
     let rs = replicas(&setup, 3);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     until("replicas 1 and 2 are open", WAIT, || {
         rs[1..].iter().all(|r| r.state() == State::Open)
@@ -84,7 +69,7 @@ async fn a_trip_reaches_replicas_that_lose_every_push_by_polling() {
     setup.sync_interval = Duration::from_millis(100);
     setup.deaf = true;
     let rs = replicas(&setup, 3);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     let reads_before = rs[1].ops.read.load(Ordering::Relaxed);
     assert!(fail(&rs[0]).await);
     until("replicas 1 and 2 are open", WAIT, || {
@@ -102,7 +87,7 @@ async fn replicas_tripping_at_once_make_exactly_one_fleet_open() {
     let server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let rs = replicas(&setup, 6);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     let watcher = server.store();
     let mut changes = watcher.subscribe().await.unwrap();
     futures::future::join_all(rs.iter().map(fail)).await;
@@ -162,7 +147,7 @@ async fn a_late_write_with_a_stale_epoch_changes_nothing() {
     let server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let rs = replicas(&setup, 2);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     until("replica 1 is open", WAIT, || rs[1].state() == State::Open).await;
     rs[1].breaker().reset();
@@ -239,7 +224,7 @@ async fn ten_replicas_racing_never_run_more_than_half_open_retries_trials_and_th
     let server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_millis(600), 2));
     let rs = Arc::new(replicas(&setup, 10));
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     fleet_half_open(&rs).await;
     let downstream = Arc::new(Downstream::default());
@@ -287,7 +272,7 @@ async fn successes_on_two_replicas_close_the_fleet() {
     let server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_millis(300), 2));
     let rs = replicas(&setup, 3);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     fleet_half_open(&rs).await;
     let downstream = Arc::new(Downstream::default());
@@ -341,7 +326,7 @@ async fn one_trial_failure_anywhere_reopens_everywhere_with_the_shared_backoff()
         .build()
         .unwrap();
     let rs = replicas(&Setup::new(server.url(), cfg), 3);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     fleet_half_open(&rs).await;
     let start = Instant::now();
@@ -458,7 +443,7 @@ async fn redis_stopped_breakers_go_local_without_waiting_and_converge_when_it_is
     let mut server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let rs = replicas(&setup, 2);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     server.stop();
     until("both offline", WAIT, || {
         rs.iter().all(|r| !r.fleet.is_online())
@@ -483,7 +468,7 @@ async fn redis_stopped_breakers_go_local_without_waiting_and_converge_when_it_is
     assert!(start.elapsed() < Duration::from_millis(20));
     // Back (empty): both re-read, replica 0 publishes the trip it made meanwhile.
     server.restart();
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     until("replica 1 adopts the trip", WAIT, || {
         rs[1].state() == State::Open
     })
@@ -500,7 +485,7 @@ async fn redis_restarted_empty_replicas_reread_and_converge_on_closed() {
     let mut server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let rs = replicas(&setup, 2);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     until("replica 1 open", WAIT, || rs[1].state() == State::Open).await;
     server.restart(); // lost its data: the fleet's state is gone
@@ -508,7 +493,7 @@ async fn redis_restarted_empty_replicas_reread_and_converge_on_closed() {
         rs.iter().all(|r| r.state() == State::Closed)
     })
     .await;
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
 }
 
 /// Runs calls on both replicas while Redis is stalled by `stall` (on a thread of its own):
@@ -517,7 +502,7 @@ async fn redis_restarted_empty_replicas_reread_and_converge_on_closed() {
 async fn stalled(server: &RedisServer, stall: &'static str, args: &'static [&'static str]) {
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let rs = replicas(&setup, 2);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     let mut conn = server.conn().unwrap();
     let start = Instant::now();
     let staller = std::thread::spawn(move || {
@@ -552,7 +537,7 @@ async fn stalled(server: &RedisServer, stall: &'static str, args: &'static [&'st
         rs[1].state() == State::Open
     })
     .await;
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -572,7 +557,7 @@ async fn force_open_disable_and_reset_on_one_replica_reach_all() {
     let server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let rs = replicas(&setup, 3);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     rs[0].breaker().force_open();
     until("all forced open", WAIT, || {
         rs.iter().all(|r| r.state() == State::ForcedOpen)
@@ -603,13 +588,13 @@ async fn quorum_of_two_ignores_one_sick_replica() {
     let mut setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     setup.quorum = 2;
     let rs = replicas(&setup, 3);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     assert_eq!(rs[0].state(), State::Open, "open on its own");
     let mut conn = server.conn().unwrap();
     until("its vote is in the store", WAIT, || {
         redis::cmd("ZCARD")
-            .arg(format!("{{protego:{NAME}}}:votes"))
+            .arg(format!("protego{{{NAME}}}:votes"))
             .query::<u32>(&mut conn)
             .unwrap()
             == 1
@@ -634,7 +619,7 @@ async fn dropping_the_sync_future_makes_breakers_local() {
     let server = RedisServer::start();
     let setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
     let mut rs = replicas(&setup, 2);
-    online(&rs).await;
+    all_online(&rs, WAIT).await;
     assert_eq!(rs[0].breaker().metrics().fleet_online, Some(true));
     rs[1].stop();
     until("replica 1 offline", WAIT, || !rs[1].fleet.is_online()).await;
@@ -650,6 +635,56 @@ async fn dropping_the_sync_future_makes_breakers_local() {
     until("replica 1 open", WAIT, || rs[1].state() == State::Open).await;
 }
 
+/// Both sides of `a_replica_killed_mid_trial_frees_its_slot_when_the_lease_ends`: 300 ms open
+/// periods and 800 ms trial leases. A lease is capped at the breaker's
+/// `max_half_open_duration` (by default `reset_timeout`), so that is set longer than the lease:
+/// no half-open round goes undecided long enough to be replaced during the test.
+fn killed_mid_trial_setup(url: String) -> Setup {
+    let config = protego_breaker::Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_millis(300))
+        .max_half_open_duration(Duration::from_secs(2))
+        .half_open_retries(1)
+        .build()
+        .unwrap();
+    let mut setup = Setup::new(url, config);
+    setup.lease = Duration::from_millis(800);
+    setup
+}
+
+/// The cause of an old flake in the test below: a breaker replaced its half-open round as hung
+/// (its `max_half_open_duration` passed) while it held a fleet lease, and a call let into the
+/// new round by the old round's budget, before the sync future heard of the replacement, had
+/// no lease to report against: its success was lost and the fleet stayed half-open. Driven by
+/// a manual clock, and on one thread, so the replacement and the admission happen in one call
+/// before the sync future runs again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_trial_let_in_by_the_budget_of_a_replaced_round_still_counts() {
+    let server = RedisServer::start();
+    let setup = Setup::new(server.url(), config(Duration::from_millis(300), 1));
+    let clock = ManualClock::new();
+    let r = Replica::start(&setup, "r0", clock.clone());
+    until("online", WAIT, || r.fleet.is_online()).await;
+    assert!(fail(&r).await);
+    until("the fleet half-open", WAIT, || r.state() == State::HalfOpen).await;
+    // A trial that hangs holds the fleet's one lease.
+    let breaker = r.breaker();
+    let hung = support::admitted_trial(&breaker, WAIT).await;
+    // The round hangs on this replica's clock: the next call replaces it and, on the budget
+    // the sync future has not taken back yet, is let into the new round. It succeeds.
+    clock.advance(Duration::from_millis(301));
+    assert!(breaker.call(async { Ok::<(), ()>(()) }).await.is_ok());
+    // Its success is reported against the lease the replaced round held: the fleet closes.
+    let store = server.store();
+    let start = Instant::now();
+    while store.read(NAME).await.map(|s| s.kind) != Ok(StateKind::Closed) {
+        assert!(start.elapsed() < WAIT, "the fleet never closed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    until("the replica closed", WAIT, || r.state() == State::Closed).await;
+    drop(hung);
+}
+
 /// The child side of `a_replica_killed_mid_trial_frees_its_slot_when_the_lease_ends`: a replica
 /// in its own process that takes a trial, says so, and hangs in it until killed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,9 +692,7 @@ async fn child_replica_takes_a_trial_and_hangs() {
     let Ok(url) = std::env::var("PROTEGO_FLEET_CHILD_URL") else {
         return; // run as the child of the test below only
     };
-    let mut setup = Setup::new(url, config(Duration::from_millis(300), 1));
-    setup.lease = Duration::from_millis(800);
-    let child = Replica::start(&setup, "child", SystemClock);
+    let child = Replica::start(&killed_mid_trial_setup(url), "child", SystemClock);
     until("child online", WAIT, || child.fleet.is_online()).await;
     until("child half-open", WAIT, || child.state() == State::HalfOpen).await;
     loop {
@@ -679,9 +712,7 @@ async fn child_replica_takes_a_trial_and_hangs() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_trial_frees_its_slot_when_the_lease_ends() {
     let server = RedisServer::start();
-    let mut setup = Setup::new(server.url(), config(Duration::from_millis(300), 1));
-    setup.lease = Duration::from_millis(800);
-    let parent = Replica::start(&setup, "parent", SystemClock);
+    let parent = Replica::start(&killed_mid_trial_setup(server.url()), "parent", SystemClock);
     until("parent online", WAIT, || parent.fleet.is_online()).await;
     assert!(fail(&parent).await);
     let mut child = Command::new(std::env::current_exe().unwrap())

@@ -47,7 +47,7 @@ async fn count(store: &RedisStore, f: Failures<'_>) -> FailuresOutcome {
 /// a script drops them).
 fn shares(server: &RedisServer) -> HashMap<String, u32> {
     let raw: HashMap<String, String> = redis::cmd("HGETALL")
-        .arg(format!("{{protego:{NAME}}}:failures"))
+        .arg(format!("protego{{{NAME}}}:failures"))
         .query(&mut server.conn().unwrap())
         .unwrap();
     raw.into_iter()

@@ -556,3 +556,68 @@ fn manual_half_open_racing_a_tripping_failure_ends_half_open() {
         assert_eq!(b.state(), State::Closed);
     });
 }
+
+/// A `TpsBudget` holding exactly `retries` retries (no floor; 100 % of requests).
+fn budget_with(retries: u32) -> protego_breaker::retry::TpsBudget {
+    use protego_breaker::retry::Budget;
+    let budget = protego_breaker::retry::TpsBudget::builder()
+        .min_per_sec(0)
+        .retry_percent(100.0)
+        .build()
+        .unwrap();
+    for _ in 0..retries {
+        budget.deposit(Duration::ZERO);
+    }
+    budget
+}
+
+#[test]
+fn racing_withdrawals_never_spend_more_than_the_budget() {
+    use protego_breaker::retry::Budget;
+    loom::model(|| {
+        let budget = Arc::new(budget_with(1));
+        let other = Arc::clone(&budget);
+        let t = thread::spawn(move || other.withdraw(Duration::ZERO));
+        let here = budget.withdraw(Duration::ZERO);
+        let there = t.join().unwrap();
+        assert!(
+            here ^ there,
+            "exactly one of two racing retries spends the one retry"
+        );
+        assert_eq!(budget.balance(Duration::ZERO), 0);
+    });
+}
+
+#[test]
+fn a_deposit_racing_a_withdrawal_from_the_budget_is_never_lost() {
+    use protego_breaker::retry::Budget;
+    loom::model(|| {
+        let budget = Arc::new(budget_with(1));
+        let other = Arc::clone(&budget);
+        let t = thread::spawn(move || other.deposit(Duration::ZERO));
+        assert!(
+            budget.withdraw(Duration::ZERO),
+            "one retry was there before the race"
+        );
+        t.join().unwrap();
+        assert_eq!(budget.balance(Duration::ZERO), 1, "1 + 1 - 1");
+    });
+}
+
+#[test]
+fn racing_outcomes_cost_the_token_budget_exactly() {
+    use protego_breaker::{call::Outcome, retry::Budget};
+    loom::model(|| {
+        let budget = Arc::new(protego_breaker::retry::TokenBudget::new(3.0, 0.5).unwrap());
+        let other = Arc::clone(&budget);
+        let t = thread::spawn(move || other.record(Outcome::Failure));
+        budget.record(Outcome::Failure);
+        budget.record(Outcome::Success);
+        t.join().unwrap();
+        assert!(
+            (budget.tokens() - 1.5).abs() < 1e-9,
+            "3 - 1 - 1 + 0.5, whatever the order"
+        );
+        assert!(!budget.withdraw(Duration::ZERO));
+    });
+}

@@ -56,6 +56,9 @@ mod manual;
 ///   the open period; one that succeeds after the circuit went half-open is not a trial.
 /// - A call's outcome is `Ok` (success), `Err` (failure) or a panic while polling (failure; the
 ///   panic still propagates).
+/// - With an adaptive [`Throttle`](crate::throttle::Throttle) attached, a closed circuit also
+///   refuses the share of calls the throttle sheds ([`Rejected::state`] is `Closed`, with no
+///   `retry_after`); open and half-open decide as above.
 pub struct Breaker<C: Clock = SystemClock> {
     machine: Machine,
     clock: C,
@@ -287,6 +290,12 @@ impl<C: Clock> Breaker<C> {
             refusal.state,
             refusal.retry_after,
         )
+    }
+
+    /// Attaches an admission gate (the adaptive throttle's hook, `machine::gate`); `false` if
+    /// the breaker has one already.
+    pub(crate) fn set_gate(&self, gate: Arc<dyn crate::machine::gate::Gate>) -> bool {
+        self.machine.set_gate(gate)
     }
 
     #[inline]

@@ -8,7 +8,7 @@ use crate::error::ConfigError;
 use crate::fleet::Sleeper;
 
 /// How a [`Fleet`](crate::fleet::Fleet) syncs with its store. Defaults: a random replica id,
-/// sync every 1 s, trial leases of 10 s, quorum 1 (any replica's trip opens the fleet) within
+/// sync every 1 s, trial leases of 10 s (capped per breaker at its `reset_timeout`), quorum 1 (any replica's trip opens the fleet) within
 /// 10 s, fleet-wide failure counting on with shares counted for 10 s, store operations bounded
 /// by 100 ms.
 ///
@@ -130,8 +130,11 @@ impl FleetConfig {
     }
 
     /// How long a half-open trial may hold its fleet-wide slot (default 10 s; > 0): longer
-    /// than a trial call takes, at most `reset_timeout`. A replica that dies mid-trial frees
-    /// its slot when the lease ends.
+    /// than a trial call takes. A replica that dies mid-trial frees its slot when the lease
+    /// ends. Each breaker's leases are capped at its own `max_half_open_duration` (by default
+    /// its `reset_timeout`), the time after which it replaces a round that hung: a breaker
+    /// with a 2 s `reset_timeout` takes 2 s leases under the default, so a round it replaces
+    /// never waits on a lease of the round before.
     ///
     /// ```
     /// # use std::time::Duration;
@@ -213,8 +216,11 @@ impl FleetConfig {
         self
     }
 
-    /// How long any one store operation may take before the fleet counts the store as away
-    /// (default 100 ms; > 0).
+    /// How long the sync future waits for any one store operation before it gives up and
+    /// counts the store as away (default 100 ms; > 0). This is the op timeout of a fleet,
+    /// whatever the store: a store's own bound (such as
+    /// `RedisConfig::op_timeout` with the `redis` features, for using a
+    /// store on its own) only matters if it is shorter.
     ///
     /// ```
     /// # use std::time::Duration;

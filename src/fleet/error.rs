@@ -57,4 +57,23 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unreachable(_) | Self::Timeout(_))
     }
+
+    /// True for the errors about the whole store rather than one breaker's keys: it is away
+    /// ([`is_unavailable`](Self::is_unavailable)) or it refuses the operation (`NOAUTH`,
+    /// `READONLY`, out of memory, ...). A [`Fleet`](crate::fleet::Fleet) is offline after one
+    /// of these until the store answers again; [`Garbage`](Self::Garbage) and
+    /// [`BadReply`](Self::BadReply) concern one breaker and leave the others sharing.
+    ///
+    /// ```
+    /// use protego_breaker::fleet::StoreError;
+    /// let noauth = StoreError::Refused { op: "read", detail: "NOAUTH Authentication required".into() };
+    /// assert!(noauth.is_store_wide() && !noauth.is_unavailable());
+    /// assert!(!StoreError::Garbage { name: "db".into(), detail: "kind = ajar".into() }.is_store_wide());
+    /// ```
+    pub fn is_store_wide(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable(_) | Self::Timeout(_) | Self::Refused { .. }
+        )
+    }
 }

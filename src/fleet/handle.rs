@@ -18,8 +18,9 @@ use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::error::ConfigError;
 use crate::fleet::link::{Command, FleetLink, Member, Slot};
+use crate::fleet::online::{Online, Waiters};
 use crate::fleet::sync::Run;
-use crate::fleet::{FleetConfig, Store};
+use crate::fleet::{FleetConfig, Store, StoreError};
 use crate::registry::Registry;
 
 /// Shares the state of breakers with every other replica that uses the same store.
@@ -57,7 +58,7 @@ use crate::registry::Registry;
 /// use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
 /// use protego_breaker::Registry;
 ///
-/// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), Arc::new(TokioSleeper))?;
+/// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), TokioSleeper)?;
 /// let fleet = Fleet::new(Arc::new(store), FleetConfig::new(TokioSleeper))?;
 /// let registry = Registry::new();
 /// fleet.share(&registry);
@@ -87,6 +88,10 @@ pub(crate) struct Inner {
     running: AtomicBool,
     /// Times the store went away (for tests and metrics).
     pub(crate) outages: AtomicU32,
+    /// Why the fleet is offline: the store-wide error that made it so (`None` while online).
+    last_error: Mutex<Option<StoreError>>,
+    /// Futures waiting for the fleet to be online ([`Fleet::online`]).
+    waiters: Mutex<Waiters>,
     queue: Mutex<Queue>,
 }
 
@@ -104,8 +109,25 @@ impl Inner {
         self.online.load(Ordering::Acquire)
     }
 
+    /// Sets whether the fleet is online; returns whether it was. Going online wakes every
+    /// [`Fleet::online`] future.
     pub(crate) fn set_online(&self, online: bool) -> bool {
-        self.online.swap(online, Ordering::AcqRel)
+        let was = self.online.swap(online, Ordering::AcqRel);
+        if online && !was {
+            Waiters::wake_all(&self.waiters);
+        }
+        was
+    }
+
+    pub(crate) fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn set_last_error(&self, error: Option<StoreError>) {
+        *self
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = error;
     }
 
     pub(crate) fn set_running(&self, running: bool) -> bool {
@@ -170,7 +192,7 @@ impl Fleet {
     /// use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
     ///
     /// // No I/O until the sync future runs.
-    /// let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let err = Fleet::new(store.clone(), FleetConfig::new(TokioSleeper).quorum(0)).unwrap_err();
     /// assert_eq!(err.to_string(), "quorum must be at least 1, got 0");
     /// assert!(Fleet::new(store, FleetConfig::new(TokioSleeper)).is_ok());
@@ -185,6 +207,8 @@ impl Fleet {
                 online: AtomicBool::new(false),
                 running: AtomicBool::new(false),
                 outages: AtomicU32::new(0),
+                last_error: Mutex::new(None),
+                waiters: Mutex::new(Waiters::default()),
                 queue: Mutex::new(Queue::default()),
             }),
         })
@@ -202,7 +226,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// let registry = protego_breaker::Registry::new();
     /// assert!(fleet.share(&registry));
@@ -231,7 +255,7 @@ impl Fleet {
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
     /// # use protego_breaker::{Breaker, Config};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert!(fleet.join(&Arc::new(Breaker::new(Config::default()).named("db"))));
     /// assert!(!fleet.join(&Arc::new(Breaker::new(Config::default())))); // no name
@@ -275,7 +299,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// let run = fleet.run(); // nothing happens until it is polled
     /// drop(run);
@@ -293,7 +317,9 @@ impl Fleet {
         }
     }
 
-    /// Whether the sync future runs and the store answered its last operation: while `false`,
+    /// Whether the sync future runs and the store serves it: `false` from the first store-wide
+    /// error (unreachable, timed out, or refused, as `NOAUTH` is; see
+    /// [`last_error`](Self::last_error)) until a sync reads every breaker again. While `false`,
     /// every shared breaker behaves as a local one. Also in each breaker's
     /// [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online).
     ///
@@ -302,7 +328,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert!(!fleet.is_online());
     /// # }
@@ -312,14 +338,42 @@ impl Fleet {
         self.inner.is_online()
     }
 
-    /// How many times the store went away while the sync future ran.
+    /// A future that resolves once the fleet is online: at once if it is, otherwise when the
+    /// sync future ([`run`](Self::run)) has reached the store and read every shared breaker.
+    /// It waits as long as that takes (a store that refuses every operation never lets it
+    /// resolve: see [`last_error`](Self::last_error)); bound it with your runtime's timeout.
+    /// Runtime-agnostic and cheap to drop.
     ///
     /// ```
     /// # #[cfg(feature = "redis-tokio")] {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// let online = fleet.online(); // e.g. `tokio::time::timeout(Duration::from_secs(2), online)`
+    /// drop(online); // nothing runs the sync future here: it would wait
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub fn online(&self) -> impl Future<Output = ()> + Send + Sync + Unpin + 'static {
+        Online {
+            inner: Arc::clone(&self.inner),
+            id: None,
+        }
+    }
+
+    /// How many times the store went away (or refused every operation) while the sync future
+    /// ran: each stretch offline counts once, including the first one when the store was
+    /// never reached at all.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
     /// assert_eq!(fleet.outages(), 0);
     /// # }
@@ -329,6 +383,31 @@ impl Fleet {
         self.inner.outages.load(Ordering::Relaxed)
     }
 
+    /// Why the fleet is offline: the last store-wide error the sync future met
+    /// ([`StoreError::is_store_wide`]: unreachable, timed out, or refused, such as `NOAUTH`
+    /// when the store wants a password), kept until the store answers again. `None` while the
+    /// fleet is online, and before the sync future first met an error. Errors about one
+    /// breaker's keys ([`StoreError::Garbage`]) leave the fleet online and are not kept here.
+    ///
+    /// ```
+    /// # #[cfg(feature = "redis-tokio")] {
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
+    /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper))?;
+    /// assert_eq!(fleet.last_error(), None); // the sync future has not run
+    /// # }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn last_error(&self) -> Option<StoreError> {
+        self.inner
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     /// The fleet's config.
     ///
     /// ```
@@ -336,7 +415,7 @@ impl Fleet {
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// # use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
-    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), Arc::new(TokioSleeper)).unwrap());
+    /// # let store = Arc::new(RedisStore::new(RedisConfig::new("redis://127.0.0.1:1/"), TokioSleeper).unwrap());
     /// let fleet = Fleet::new(store, FleetConfig::new(TokioSleeper).replica_id("a"))?;
     /// assert_eq!(fleet.config().get_replica_id(), "a");
     /// # }

@@ -105,6 +105,8 @@ impl Link for FleetLink {
 pub(crate) trait Member: Send + Sync {
     fn adopt(&self, state: State, open_remaining: Duration) -> bool;
     fn half_open_retries(&self) -> u32;
+    fn max_half_open(&self) -> Duration;
+    fn open_left(&self) -> Option<Duration>;
     fn open_length(&self, reopens: u32) -> Duration;
     fn closed_failures(&self) -> Option<(u32, u32)>;
 }
@@ -127,6 +129,24 @@ impl<C: Clock + Send + Sync + 'static> Member for Breaker<C> {
 
     fn half_open_retries(&self) -> u32 {
         self.config().half_open_retries()
+    }
+
+    /// How long a half-open round may go undecided before this breaker replaces it
+    /// (`max_half_open_duration`, by default `reset_timeout`): the longest a trial lease may
+    /// be, so a round replaced here has no lease left in the store.
+    fn max_half_open(&self) -> Duration {
+        Duration::from_nanos(self.config().max_half_open_nanos())
+    }
+
+    /// The time left of this breaker's open period, by its own clock, while it is Open with
+    /// time left; `None` in any other state (an open period that has ended turns half-open
+    /// here, as on the next call).
+    fn open_left(&self) -> Option<Duration> {
+        let m = self.metrics();
+        if m.state != State::Open {
+            return None;
+        }
+        m.time_until_half_open.filter(|left| !left.is_zero())
     }
 
     /// The open period this breaker's knobs give after `reopens` reopens (no jitter).

@@ -24,7 +24,7 @@
 //! use protego_breaker::fleet::{Fleet, FleetConfig, TokioSleeper};
 //! use protego_breaker::{ProtectExt, Registry};
 //!
-//! let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), Arc::new(TokioSleeper))?;
+//! let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), TokioSleeper)?;
 //! let fleet = Fleet::new(Arc::new(store), FleetConfig::new(TokioSleeper).replica_id("web-1"))?;
 //! let registry = Registry::new();
 //! fleet.share(&registry); // every breaker of the registry, now and later
@@ -54,7 +54,8 @@
 //!   turns the time left into a deadline on its own [`Clock`](crate::Clock), so `retry_after`
 //!   is exact on every replica whatever its clock says.
 //! - **Half-open is fleet-wide**: at most `half_open_retries` trials in flight across the fleet,
-//!   each holding a [lease](FleetConfig::lease) (default 10 s), so a replica that dies
+//!   each holding a [lease](FleetConfig::lease) (default 10 s, capped at the breaker's
+//!   `max_half_open_duration`, by default its `reset_timeout`), so a replica that dies
 //!   mid-trial frees its slot when the lease ends; that many successes anywhere close the
 //!   circuit everywhere; the first failure anywhere reopens it, with the shared backoff.
 //! - **Manual states** (`force_open`, `disable`, `reset`) on one replica reach all.
@@ -98,14 +99,46 @@
 //! never in a call. While the store cannot be reached each replica is exactly a local breaker
 //! (its own trips, its own half-open). A trip or manual state made meanwhile is published when
 //! the store is back, after the replica has read the store's state (it never overwrites a newer
-//! one). If the store lost its data, replicas adopt Closed. Whether the store is reachable shows
-//! in [`Fleet::is_online`], in each breaker's
+//! one). If the store lost its data, replicas adopt Closed. A store that answers but refuses
+//! (`NOAUTH` without a password, `READONLY` from a demoted primary, out of memory) counts as away
+//! too; garbage in one breaker's keys ([`StoreError::Garbage`]) concerns that breaker alone.
+//! Whether the store is reachable shows in [`Fleet::is_online`] (why not: [`Fleet::last_error`];
+//! how often: [`Fleet::outages`]), in each breaker's
 //! [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online) (`None`: not shared), and
 //! as `tracing` events (feature `tracing`, target `protego_breaker::fleet`).
 //!
+//! # When the store comes back
+//! While the store was away each replica decided alone: it tripped, ran its own half-open
+//! rounds, closed. When the store answers again, each replica's next sync (at most one
+//! [sync interval](FleetConfig::sync_interval) later: a broken connection is replaced at once)
+//! reconciles them by one rule: **the store's state wins, except a trip still in force.**
+//! 1. Of what it decided alone, a replica keeps only a trip whose open period still has time
+//!    left on its own clock. A trip whose period ended, the local half-open round that
+//!    followed (its trials count for nothing) and a local close all yield.
+//! 2. It reads every breaker and adopts what the store holds, whatever its epoch (what it knew
+//!    before may come from a store that has lost it since; if the store lost everything, that
+//!    is Closed).
+//! 3. A trip still in force is then published as on any trip, a compare-and-set on the Closed
+//!    epoch just read, for **the time it has left**: replicas that tripped alone make one
+//!    fleet Open, which ends when the first published one would have; if the store is not
+//!    Closed (open, half-open, a manual state), the trip yields to it.
+//! 4. A manual state (`force_open`, `disable`, `reset`) made meanwhile is sent last and always
+//!    wins: a new epoch.
+//!
+//! A failover (Redis Sentinel promoting a replica: `fleet::redis`) is an outage like any other,
+//! and the promoted server's state wins the same way, **also when it is older than what the
+//! replicas saw**: writes the old primary acknowledged but had not yet replicated are lost
+//! like the data of a store that restarted empty (a fleet Open it lost is Closed again, and
+//! the breakers trip again on the next failures). Only trips no store has heard of are
+//! published again. So every replica follows one store, never a mix of two stores' views.
+//!
+//! Every replica then holds the store's state: those that read before a trip was published
+//! adopt it from its push at once (or at their next read if the push is lost), so the fleet
+//! holds one state within one sync interval of the store's return.
+//!
 //! # From a config file
 //! With the `serde` feature, a `[fleet]` section of a `RegistryConfig` file (`url`,
-//! `key_prefix`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
+//! `key_prefix`, `sentinel_master`, `sentinels`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
 //! `quorum_window`, `fleet_wide_failures`, `failure_window`) is read into `FleetSettings`:
 //! `settings.redis_config()` gives the store's config and `settings.apply(FleetConfig::new(..))`
 //! the fleet's.
@@ -114,6 +147,7 @@ mod config;
 mod error;
 mod handle;
 mod link;
+mod online;
 #[cfg(feature = "serde")]
 mod settings;
 mod sleeper;

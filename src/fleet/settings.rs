@@ -11,6 +11,8 @@ use crate::fleet::FleetConfig;
 /// [fleet]
 /// url = "redis://127.0.0.1:6379/"   # the store (RedisConfig)
 /// key_prefix = "protego"            # RedisConfig
+/// # sentinel_master = "mymaster"    # Redis Sentinel: the primary's name, and the sentinels
+/// # sentinels = ["redis://10.0.0.1:26379/", "redis://10.0.0.2:26379/"]
 /// replica_id = "web-1"              # default: process id + random
 /// op_timeout = "100ms"
 /// sync_interval = "1s"
@@ -41,6 +43,11 @@ pub struct FleetSettings {
     pub url: Option<String>,
     /// The store's key prefix.
     pub key_prefix: Option<String>,
+    /// With Redis Sentinel: the name the sentinels watch the primary under
+    /// (`RedisConfig::sentinel_master`).
+    pub sentinel_master: Option<String>,
+    /// With Redis Sentinel: the sentinels' URLs (`RedisConfig::sentinels`).
+    pub sentinels: Option<Vec<String>>,
     /// [`FleetConfig::replica_id`].
     pub replica_id: Option<String>,
     /// [`FleetConfig::op_timeout`] (and the store's).
@@ -97,8 +104,9 @@ impl FleetSettings {
         config
     }
 
-    /// The Redis store's config, if the section names a `url`: its `key_prefix` and
-    /// `op_timeout` applied.
+    /// The Redis store's config, if the section names a `url`: its `key_prefix`,
+    /// `op_timeout`, `sentinel_master` and `sentinels` applied (unchecked, as
+    /// `RedisConfig::new`; `RedisStore::new` checks it).
     ///
     /// ```
     /// let file: protego_breaker::integrations::serde::RegistryConfig =
@@ -115,6 +123,10 @@ impl FleetSettings {
         }
         if let Some(d) = self.op_timeout {
             config.op_timeout = d;
+        }
+        config.sentinel_master.clone_from(&self.sentinel_master);
+        if let Some(sentinels) = &self.sentinels {
+            config.sentinels.clone_from(sentinels);
         }
         Some(config)
     }

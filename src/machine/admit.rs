@@ -14,7 +14,7 @@ use crate::machine::reason::Reason;
 use crate::machine::state::State;
 use crate::machine::word::{
     Ticket, Word, CLOSED, COUNT, COUNTED_MASK, DISABLED, FAST_MASK, FORCED_OPEN, HALF_OPEN,
-    METRICS_ONLY, OPEN, PATHS,
+    METRICS_ONLY, OPEN, OUT_OF_LINE, PATHS,
 };
 use crate::machine::{Machine, Now, Refusal};
 use crate::sync::Ordering;
@@ -73,6 +73,17 @@ impl Machine {
         let mut admitted = self.decide(w, now);
         if w.low() & PATHS == 0 {
             return admitted; // no totals, no window: nothing more to do
+        }
+        // The admission gate (see `gate.rs`) sets the out-of-line bit.
+        if w.low() & OUT_OF_LINE != 0 {
+            if let Ok(ticket) = admitted {
+                if !self.gate_admits(ticket, now) {
+                    admitted = Err(Refusal {
+                        state: State::Closed,
+                        retry_after: None,
+                    });
+                }
+            }
         }
         if let Ok(ticket) = &mut admitted {
             self.counters.admitted();

@@ -8,7 +8,8 @@
 //!   a rule is set (`counting`);
 //! - the tallies of a half-open round decided by rate (failed and slow trials);
 //! - the [`Link`] a fleet attaches through (set once);
-//! - [`Extensions`]: one value per type for integrations (the metrics export's instruments).
+//! - [`Extensions`]: one value per type for integrations (the metrics export's instruments);
+//! - the admission [`Gate`] (set once; see `gate.rs`).
 //!
 //! Relies on: tallies are per generation ([`Tally`]), so a transition starts them at zero
 //! without a write. Keeps: the trip rule is user code and runs under no lock; a panic in it
@@ -20,6 +21,7 @@ use std::sync::{Arc, OnceLock};
 use arc_swap::ArcSwapOption;
 
 use crate::extensions::Extensions;
+use crate::machine::gate::Gate;
 use crate::machine::link::Link;
 use crate::machine::outcome::Outcome;
 use crate::machine::reason::Reason;
@@ -41,6 +43,8 @@ pub(crate) struct Companion {
     pub(crate) link: OnceLock<Box<dyn Link>>,
     /// Integrations' per-breaker values.
     pub(crate) extensions: Extensions,
+    /// The admission gate, if one is attached (set once).
+    pub(super) gate: OnceLock<Arc<dyn Gate>>,
     /// The current half-open round's failed and slow trials, when rounds are decided by rate.
     pub(super) round_failures: Tally,
     pub(super) round_slow: Tally,
@@ -63,6 +67,7 @@ impl Companion {
             listeners: Listeners::new(),
             link: OnceLock::new(),
             extensions: Extensions::default(),
+            gate: OnceLock::new(),
             round_failures: Tally::new(),
             round_slow: Tally::new(),
             counting: AtomicBool::new(false),

@@ -38,6 +38,7 @@
 //! | `open_period.rs` | an open period's deadline, backoff and jitter |
 //! | `windowed.rs`, `window/` | failure-rate windows: the machine's use of them, and the windows |
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
+//! | `gate.rs` | the admission gate hook (the adaptive throttle attaches through it) |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
 //! | `mirror.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
 //! | `link.rs` | the [`Link`](link::Link) a fleet attaches through |
@@ -47,6 +48,7 @@ use std::sync::{Arc, OnceLock};
 
 pub(crate) mod admit;
 pub(crate) mod companion;
+pub(crate) mod gate;
 pub(crate) mod link;
 pub(crate) mod mirror;
 pub(crate) mod open_period;

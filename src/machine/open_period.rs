@@ -86,6 +86,17 @@ impl Period {
         }
     }
 
+    /// A backoff of its own (a retry's): `base` ns grown by `backoff_milli` / 1000 per step,
+    /// capped at `max` ns, shortened by up to `jitter_milli` / 1000 of itself.
+    pub(crate) fn new(base: u64, backoff_milli: u32, jitter_milli: u32, max: u64) -> Self {
+        Period {
+            reset_timeout: base,
+            backoff_milli,
+            jitter_milli,
+            max,
+        }
+    }
+
     /// The length (ns) of an open period after `reopens` reopens, with jitter draw `draw`.
     pub(crate) fn length(&self, reopens: u32, draw: u32) -> u64 {
         let mut length = self.reset_timeout;

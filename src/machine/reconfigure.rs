@@ -63,7 +63,8 @@ impl Machine {
         self.totals_kept.load(Ordering::Relaxed)
     }
 
-    /// The word's out-of-line and count bits: `out_of_line` with a window or a trip rule, `count`
+    /// The word's out-of-line and count bits: `out_of_line` with a window, a trip rule or a
+    /// gate, `count`
     /// with totals.
     pub(super) fn paths(out_of_line: bool, count: bool) -> u32 {
         (if out_of_line { OUT_OF_LINE } else { 0 }) | if count { COUNT } else { 0 }
@@ -75,7 +76,7 @@ impl Machine {
     /// transition lock, after whatever they depend on is stored.
     pub(super) fn refresh_paths(&self, config: &Config) {
         let paths = Self::paths(
-            config.rules().is_some() || self.has_rule(),
+            config.rules().is_some() || self.has_rule() || self.has_gate(),
             config.totals() || self.totals_kept(),
         );
         let mut w = self.load();

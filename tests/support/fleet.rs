@@ -14,7 +14,7 @@ use protego_breaker::fleet::{
     Trip, TripResult,
 };
 use protego_breaker::{
-    observe::Reason, observe::Transition, Breaker, Clock, Config, Registry, State,
+    observe::Reason, observe::Transition, Breaker, CircuitBreaker, Clock, Config, Registry, State,
 };
 
 /// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes).
@@ -135,6 +135,11 @@ pub struct Setup {
     pub op_timeout: Duration,
     pub fleet_wide_failures: bool,
     pub failure_window: Duration,
+    /// The store's own op timeout (`RedisConfig::op_timeout`); `None`: `op_timeout`.
+    pub store_op_timeout: Option<Duration>,
+    /// Redis Sentinel: the primary's name and the sentinels' URLs (`url` then gives only the
+    /// password and database).
+    pub sentinel: Option<(String, Vec<String>)>,
 }
 
 impl Setup {
@@ -149,6 +154,8 @@ impl Setup {
             op_timeout: Duration::from_millis(100),
             fleet_wide_failures: true,
             failure_window: Duration::from_secs(10),
+            store_op_timeout: None,
+            sentinel: None,
         }
     }
 }
@@ -173,10 +180,14 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
 
     pub fn new(setup: &Setup, id: &str, clock: C) -> Self {
         let mut redis = RedisConfig::new(setup.url.clone());
-        redis.op_timeout = setup.op_timeout;
+        redis.op_timeout = setup.store_op_timeout.unwrap_or(setup.op_timeout);
+        if let Some((master, sentinels)) = &setup.sentinel {
+            redis.sentinel_master = Some(master.clone());
+            redis.sentinels.clone_from(sentinels);
+        }
         let ops = Arc::new(Ops::default());
         let store = Wrapped {
-            inner: RedisStore::new(redis, Arc::new(TokioSleeper)).expect("store"),
+            inner: RedisStore::new(redis, TokioSleeper).expect("store"),
             deaf: setup.deaf,
             ops: Arc::clone(&ops),
         };
@@ -270,4 +281,52 @@ pub async fn poll_once<F: std::future::Future + ?Sized>(
     mut fut: std::pin::Pin<&mut F>,
 ) -> std::task::Poll<F::Output> {
     std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// Replicas on the system clock.
+pub type Sys = Replica<protego_breaker::SystemClock>;
+
+/// `n` replicas `r0`, `r1`, ... on the system clock, started.
+pub fn replicas(setup: &Setup, n: usize) -> Vec<Sys> {
+    (0..n)
+        .map(|i| Replica::start(setup, &format!("r{i}"), protego_breaker::SystemClock))
+        .collect()
+}
+
+/// Waits until every replica is online.
+pub async fn all_online(rs: &[Sys], limit: Duration) {
+    until("every replica is online", limit, || {
+        rs.iter().all(|r| r.fleet.is_online())
+    })
+    .await;
+}
+
+/// Whether a call on the replica's breaker `NAME` is rejected.
+pub async fn rejects<C: Clock + Clone + Send + Sync + 'static>(r: &Replica<C>) -> bool {
+    r.breaker()
+        .call(async { Ok::<(), ()>(()) })
+        .await
+        .is_err_and(|e| e.is_rejected())
+}
+
+/// A half-open trial on `breaker` that never ends: calls are tried every 2 ms, for at most
+/// `limit`, until one is admitted (the fleet granted a lease); it holds its slot until dropped.
+pub async fn admitted_trial<'a, C: Clock + Send + Sync + 'static>(
+    breaker: &'a Breaker<C>,
+    limit: Duration,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+    let start = Instant::now();
+    loop {
+        assert!(
+            start.elapsed() < limit,
+            "no trial was admitted within {limit:?}"
+        );
+        let mut call = Box::pin(breaker.call(std::future::pending::<Result<(), ()>>()));
+        if poll_once(call.as_mut()).await.is_pending() {
+            return Box::pin(async move {
+                let _ = call.await;
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
 }

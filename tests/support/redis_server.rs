@@ -15,7 +15,7 @@ use protego_breaker::fleet::redis::RedisStore;
 /// machine where the tests run as root (as CI does) it is installed from the distribution's
 /// packages, once; anywhere else a missing server fails the test with one line saying what to
 /// install. Never a silent skip.
-fn redis_server_bin() -> String {
+pub fn redis_server_bin() -> String {
     static BIN: std::sync::OnceLock<Result<String, String>> = std::sync::OnceLock::new();
     let found = BIN.get_or_init(|| {
         if let Ok(bin) = std::env::var("REDIS_SERVER") {
@@ -71,9 +71,11 @@ pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
     dir: PathBuf,
+    /// Extra `redis-server` arguments (kept for restarts).
+    extra: Vec<String>,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     l.local_addr().expect("local addr").port()
 }
@@ -81,21 +83,28 @@ fn free_port() -> u16 {
 impl RedisServer {
     /// Starts a server on a free port (retrying if the port was taken meanwhile).
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`start`](Self::start) with extra `redis-server` arguments (`["--requirepass", "s"]`).
+    /// The readiness check then only waits for the port: the server may refuse a plain PING.
+    pub fn start_with(extra: &[&str]) -> Self {
         for _ in 0..5 {
-            if let Some(s) = Self::try_start(free_port()) {
+            if let Some(s) = Self::try_start(free_port(), extra) {
                 return s;
             }
         }
         panic!("redis-server did not start on any of 5 free ports");
     }
 
-    fn try_start(port: u16) -> Option<Self> {
+    fn try_start(port: u16, extra: &[&str]) -> Option<Self> {
         let dir = std::env::temp_dir().join(format!("protego-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create redis data dir");
         let mut server = Self {
             child: None,
             port,
             dir,
+            extra: extra.iter().map(|a| (*a).to_owned()).collect(),
         };
         server.spawn().then_some(server)
     }
@@ -118,6 +127,7 @@ impl RedisServer {
             .args(["--enable-debug-command", "local"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.extra)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log"))
             .stderr(log)
@@ -135,7 +145,8 @@ impl RedisServer {
             }
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 if let Ok(mut c) = self.conn() {
-                    if redis::cmd("PING").query::<String>(&mut c).is_ok() {
+                    if redis::cmd("PING").query::<String>(&mut c).is_ok() || !self.extra.is_empty()
+                    {
                         return true;
                     }
                 }
@@ -153,6 +164,17 @@ impl RedisServer {
     /// A plain blocking connection for inspecting and spoiling keys.
     pub fn conn(&self) -> redis::RedisResult<redis::Connection> {
         redis::Client::open(self.url())?.get_connection_with_timeout(Duration::from_secs(2))
+    }
+
+    /// Sends `signal` (`"STOP"`, `"CONT"`) to the server process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("server running").id();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill -{signal} {pid}");
     }
 
     pub fn stop(&mut self) {

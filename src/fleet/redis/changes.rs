@@ -73,7 +73,8 @@ impl RedisStore {
     pub(super) async fn changes(&self) -> Result<ChangeStream, StoreError> {
         let connect = async {
             let mut pubsub = self
-                .client
+                .client()
+                .await?
                 .get_async_pubsub()
                 .await
                 .map_err(|e| StoreError::Unreachable(e.to_string()))?;
@@ -88,7 +89,14 @@ impl RedisStore {
             self.sleeper.sleep(self.op_timeout),
             self.op_timeout,
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            if e.is_store_wide() {
+                // The server is away or refusing: the shared connection is suspect too, so the
+                // first operation once it is back makes a new one.
+                self.drop_conn(None);
+            }
+        })?;
         Ok(Box::pin(Changes {
             messages: pubsub.into_on_message(),
         }))

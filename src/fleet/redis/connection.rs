@@ -4,34 +4,72 @@
 //! concurrently on one socket (a subscription takes its own). Its slot is locked only to clone
 //! or replace the handle, never across an `.await`. No timer runs inside the `redis` crate:
 //! every operation, connecting included, is bounded by the op timeout on the caller's sleeper.
-//! The connection is dropped, and the next operation makes a new one, when it proves
-//! unreachable or after [`TIMEOUTS_BEFORE_RECONNECT`] timeouts in a row (a connection that
-//! hangs without failing); any other outcome resets that count.
+//! The connection is dropped on the first store-wide failure of an operation on it (unreachable,
+//! timed out, refused: [`StoreError::is_store_wide`]) and when a subscription cannot be made, so
+//! the first attempt after the server returns makes a new connection instead of failing on the
+//! dead one: a fleet is back one sync interval after the store, never two. An operation its
+//! caller abandons (a fleet's own op timeout fired first) counts as timed out. A slow but
+//! healthy connection dropped this way costs one reconnect.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Script, Value};
 
 use super::reply::{map_err, Reply};
 use super::script::Arg;
+use super::store::Target;
 use super::RedisStore;
 use crate::fleet::{with_timeout, StoreError};
 
-/// After this many timeouts in a row the connection is dropped and a new one made.
-const TIMEOUTS_BEFORE_RECONNECT: u32 = 3;
-
 impl RedisStore {
     /// The connection slot; only ever held to clone or replace the handle, never across `.await`.
-    fn lock_conn(&self) -> std::sync::MutexGuard<'_, Option<MultiplexedConnection>> {
+    #[allow(clippy::type_complexity)]
+    fn lock_conn(&self) -> std::sync::MutexGuard<'_, (Option<(u64, MultiplexedConnection)>, u64)> {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The shared connection, made first if there is none.
-    async fn conn(&self) -> Result<MultiplexedConnection, StoreError> {
-        let cached = self.lock_conn().clone();
+    /// The client of the server to use: the one `url` names, or the primary the sentinels
+    /// name (asked again after a store-wide failure), once it says it is the primary.
+    pub(super) async fn client(&self) -> Result<redis::Client, StoreError> {
+        let (master, sentinels, node) = match &self.target {
+            Target::Direct(client) => return Ok(client.clone()),
+            Target::Sentinel {
+                master,
+                sentinels,
+                node,
+            } => (master, sentinels, node),
+        };
+        if let Some(client) = self.lock_primary().clone() {
+            return Ok(client);
+        }
+        let mut sentinel = redis::sentinel::Sentinel::build(sentinels.clone()).map_err(|e| {
+            StoreError::Refused {
+                op: "sentinel",
+                detail: e.to_string(),
+            }
+        })?;
+        let client = sentinel
+            .async_master_for(master, Some(node))
+            .await
+            .map_err(|e| {
+                StoreError::Unreachable(format!("no primary {master:?} from the sentinels: {e}"))
+            })?;
+        *self.lock_primary() = Some(client.clone());
+        Ok(client)
+    }
+
+    fn lock_primary(&self) -> std::sync::MutexGuard<'_, Option<redis::Client>> {
+        self.primary
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The shared connection and its generation, made first if there is none.
+    async fn conn(&self) -> Result<(u64, MultiplexedConnection), StoreError> {
+        let cached = self.lock_conn().0.clone();
         if let Some(c) = cached {
             return Ok(c);
         }
@@ -40,17 +78,27 @@ impl RedisStore {
             .set_connection_timeout(None)
             .set_response_timeout(None);
         let c = self
-            .client
+            .client()
+            .await?
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-        *self.lock_conn() = Some(c.clone());
-        Ok(c)
+        let mut slot = self.lock_conn();
+        slot.1 += 1;
+        let made = (slot.1, c);
+        slot.0 = Some(made.clone());
+        Ok(made)
     }
 
-    /// Forgets the connection: the next operation makes a new one.
-    fn drop_conn(&self) {
-        self.lock_conn().take();
+    /// Forgets connection `generation` (any one with `None`) if it is still the shared one:
+    /// the next operation makes a new one (and, with Sentinel, asks for the primary again).
+    pub(super) fn drop_conn(&self, generation: Option<u64>) {
+        let mut slot = self.lock_conn();
+        if generation.is_none() || slot.0.as_ref().map(|c| c.0) == generation {
+            slot.0 = None;
+            drop(slot);
+            self.lock_primary().take();
+        }
     }
 
     /// Runs one script within the op timeout and parses its reply.
@@ -71,8 +119,15 @@ impl RedisStore {
                 Arg::Str(t) => inv.arg(t),
             };
         }
+        let mut guard = Abandoned {
+            store: self,
+            generation: AtomicU64::new(0),
+            armed: true,
+        };
+        let used = &guard.generation;
         let work = async {
-            let mut conn = self.conn().await?;
+            let (generation, mut conn) = self.conn().await?;
+            used.store(generation, Ordering::Relaxed);
             let value: Value = inv
                 .invoke_async(&mut conn)
                 .await
@@ -80,21 +135,37 @@ impl RedisStore {
             Reply::parse(op, value)
         };
         let result = with_timeout(work, self.sleeper.sleep(self.op_timeout), self.op_timeout).await;
-        match &result {
-            Err(StoreError::Timeout(_)) => {
-                if self.timeouts_in_a_row.fetch_add(1, Ordering::Relaxed) + 1
-                    >= TIMEOUTS_BEFORE_RECONNECT
-                {
-                    self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-                    self.drop_conn();
-                }
-            }
-            Err(StoreError::Unreachable(_)) => {
-                self.timeouts_in_a_row.store(0, Ordering::Relaxed);
-                self.drop_conn();
-            }
-            _ => self.timeouts_in_a_row.store(0, Ordering::Relaxed),
+        guard.armed = false;
+        if result.as_ref().is_err_and(StoreError::is_store_wide) {
+            guard.drop_conn();
         }
         result
+    }
+}
+
+/// One operation's hold on the connection it used. Dropped while still armed, the operation
+/// was abandoned by its caller (a [`Fleet`](crate::fleet::Fleet) whose own op timeout fired
+/// first): that counts as a timeout, so the connection is dropped as after one.
+struct Abandoned<'a> {
+    store: &'a RedisStore,
+    /// The connection's generation; 0 before one was had.
+    generation: AtomicU64,
+    armed: bool,
+}
+
+impl Abandoned<'_> {
+    fn drop_conn(&self) {
+        match self.generation.load(Ordering::Relaxed) {
+            0 => self.store.drop_conn(None),
+            generation => self.store.drop_conn(Some(generation)),
+        }
+    }
+}
+
+impl Drop for Abandoned<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.drop_conn();
+        }
     }
 }

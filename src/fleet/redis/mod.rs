@@ -9,7 +9,33 @@
 //! store owns no task of its own and trusts nothing it reads: a reply or a push that does not parse
 //! is an error naming the operation.
 //!
-//! - [`RedisConfig`]: the address, the key prefix, the op timeout and the idle TTL.
+//! # Key layout
+//! Breaker `name` under key prefix `prefix` (default `protego`) lives in four keys,
+//! `prefix{name}:state` (hash), `prefix{name}:leases` and `prefix{name}:votes` (sorted sets) and
+//! `prefix{name}:failures` (hash), all under the hash tag `{name}` (one Redis Cluster slot);
+//! every change is published on channel `prefix:events`. A prefix holds no brace (refused), so
+//! the layout is injective: two fleets with different prefixes never share a key, whatever their
+//! breakers are named (prefix `team` with breaker `a:db` is `team{a:db}:state`, prefix `team:a`
+//! with breaker `db` is `team:a{db}:state`). Releases before this layout used
+//! `{prefix:name}:state`: replicas on the two layouts do not share state.
+//!
+//! # Topologies
+//! - **One server** (`RedisConfig::new(url)`), also a managed one behind one address.
+//! - **A primary with replicas behind Redis Sentinel**
+//!   ([`RedisConfigBuilder::sentinel`]): on every (re)connect the store asks the sentinels for
+//!   the primary and takes it only once the server says it is the primary. When the primary
+//!   dies, its connection fails, the fleet goes local, and each sync tick asks the sentinels
+//!   again; once they have promoted a replica, the next tick reconnects to it, reads every
+//!   breaker and shares again (tested: online within one sync interval of the promotion). A
+//!   demoted primary answering `READONLY` is dropped the same way. What wins when the
+//!   promoted replica lost the last writes: the `fleet` module's docs, "When the store comes
+//!   back".
+//!
+//! Redis Cluster is not supported yet. Tested against Redis 7.0 (Debian 12's `redis-server`,
+//! also run as `redis-server --sentinel`); Valkey is not packaged there and is not tested.
+//!
+//! - [`RedisConfig`] and [`RedisConfigBuilder`]: the address (and password), the key prefix,
+//!   the op timeout and the idle TTL.
 //! - [`RedisStore`]: the [`Store`](crate::fleet::Store) itself; cheap to share behind an `Arc`.
 //! - [`parse_change`]: a pushed message read back, for tools that subscribe on their own.
 //! - [`MAX_MS`]: the longest duration a script takes; longer ones are clamped.
@@ -22,6 +48,6 @@ mod script;
 mod store;
 
 pub use changes::parse_change;
-pub use config::RedisConfig;
+pub use config::{RedisConfig, RedisConfigBuilder};
 pub use script::MAX_MS;
 pub use store::RedisStore;

@@ -1,20 +1,22 @@
 //! [`RedisStore`]: the store itself, its key layout, and each [`Store`] operation as one
 //! script run.
 //!
-//! Breaker `name` lives in four keys under one hash tag, `{prefix:name}` ([`RedisStore::keys`]),
-//! so every script touches one Redis Cluster slot; the scripts read them in that order. Each
+//! Breaker `name` lives in four keys under one hash tag, `prefix{name}` ([`RedisStore::keys`]),
+//! so every script touches one Redis Cluster slot; the scripts read them in that order. The
+//! layout is injective: the prefix may hold no brace, so the first `{` ends it, and the key ends
+//! in one of four distinct suffixes, so no two (prefix, name) pairs share a key. Each
 //! operation sends the keys, the channel, the name and the idle TTL, then its own arguments,
 //! and reads back one status; a status the operation does not know is a
 //! [`StoreError::BadReply`], never taken for another. The open period, lease, vote and share
 //! expiries all run on the store's clock (`TIME` inside the scripts), so replicas' clocks never
 //! need to agree.
 
-use std::sync::atomic::AtomicU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 
+use super::config::redacted;
 use super::reply::bad;
 use super::script::{ms, scripts, Arg};
 use super::RedisConfig;
@@ -24,19 +26,36 @@ use crate::fleet::{
     TripOutcome, TripResult,
 };
 
-/// The Redis store. Cheap to share behind an `Arc`; connects lazily and reconnects after a
-/// dropped connection or repeated timeouts. Owns no task of its own: the `redis` crate runs
+/// The Redis store. Cheap to share behind an `Arc`; connects lazily and, after any store-wide
+/// failure (unreachable, timed out, refused), drops its connection so the next operation
+/// makes a new one. Owns no task of its own: the `redis` crate runs
 /// one driver task per connection on the runtime of its feature (tokio or smol), which ends
 /// when the connection (this store, or a subscription stream) is dropped.
 pub struct RedisStore {
-    pub(super) client: redis::Client,
+    /// Where the server is: one address, or found through Sentinel.
+    pub(super) target: Target,
+    /// The primary Sentinel named, until a store-wide failure makes the store ask again.
+    pub(super) primary: Mutex<Option<redis::Client>>,
     prefix: String,
     pub(super) channel: String,
     pub(super) op_timeout: Duration,
     pub(super) idle_ttl_ms: u64,
     pub(super) sleeper: Arc<dyn Sleeper>,
-    pub(super) conn: Mutex<Option<MultiplexedConnection>>,
-    pub(super) timeouts_in_a_row: AtomicU32,
+    /// The shared connection and its generation (so a failure on an old one never drops a
+    /// newer one), and the next generation to hand out.
+    pub(super) conn: Mutex<(Option<(u64, MultiplexedConnection)>, u64)>,
+}
+
+/// Where the server is.
+pub(super) enum Target {
+    /// `RedisConfig::url`.
+    Direct(redis::Client),
+    /// The primary the sentinels name `master`, reached with `node`'s password and database.
+    Sentinel {
+        master: String,
+        sentinels: Vec<String>,
+        node: redis::sentinel::SentinelNodeConnectionInfo,
+    },
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -51,33 +70,71 @@ impl std::fmt::Debug for RedisStore {
 
 impl RedisStore {
     /// A store for `config`; no I/O until the first operation. `sleeper` makes the op-timeout
-    /// timers on the user's runtime.
+    /// timers on your runtime (as [`FleetConfig::new`](crate::fleet::FleetConfig::new)'s does:
+    /// `TokioSleeper`, `AsyncIoSleeper`, any `Fn(Duration) -> Sleep`, or an `Arc` of one).
     ///
     /// # Errors
-    /// [`StoreError::Refused`] when the URL does not parse.
+    /// [`StoreError::Refused`] (op `"open"`) when `config` is out of range, as
+    /// [`RedisConfigBuilder::build`](super::RedisConfigBuilder::build) says: a URL that does
+    /// not parse, a key prefix holding a brace (it must not reach into the hash tag, see
+    /// [`keys`](Self::keys)), a zero duration.
+    ///
+    /// ```
+    /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+    /// use protego_breaker::fleet::Sleep;
+    /// let sleeper = |_| -> Sleep { Box::pin(std::future::pending()) };
+    /// assert!(RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), sleeper).is_ok());
+    /// assert!(RedisStore::new(RedisConfig::new("nope://"), sleeper).is_err());
+    /// ```
+    pub fn new(config: RedisConfig, sleeper: impl Sleeper + 'static) -> Result<Self, StoreError> {
+        Self::with_sleeper(config, Arc::new(sleeper))
+    }
+
+    /// [`new`](Self::new) with a sleeper already shared.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
     ///
     /// ```
     /// use std::sync::Arc;
     /// use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
     /// use protego_breaker::fleet::{Sleep, Sleeper};
     /// let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
-    /// assert!(RedisStore::new(RedisConfig::new("redis://127.0.0.1:6379/"), sleeper.clone()).is_ok());
-    /// assert!(RedisStore::new(RedisConfig::new("nope://"), sleeper).is_err());
+    /// let store = RedisStore::with_sleeper(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
+    /// # Ok::<(), protego_breaker::fleet::StoreError>(())
     /// ```
-    pub fn new(config: RedisConfig, sleeper: Arc<dyn Sleeper>) -> Result<Self, StoreError> {
+    pub fn with_sleeper(
+        config: RedisConfig,
+        sleeper: Arc<dyn Sleeper>,
+    ) -> Result<Self, StoreError> {
+        config.validate().map_err(|e| StoreError::Refused {
+            op: "open",
+            detail: e.to_string(),
+        })?;
         let client = redis::Client::open(config.url.as_str()).map_err(|e| StoreError::Refused {
             op: "open",
-            detail: format!("bad store address {:?}: {e}", config.url),
+            detail: format!("bad store address {:?}: {e}", redacted(&config.url)),
         })?;
+        let target = match config.sentinel_master {
+            None => Target::Direct(client),
+            Some(master) => Target::Sentinel {
+                master,
+                sentinels: config.sentinels,
+                node: redis::sentinel::SentinelNodeConnectionInfo::default()
+                    .set_redis_connection_info(
+                        client.get_connection_info().redis_settings().clone(),
+                    ),
+            },
+        };
         Ok(Self {
-            client,
+            target,
+            primary: Mutex::new(None),
             channel: format!("{}:events", config.key_prefix),
             prefix: config.key_prefix,
             op_timeout: config.op_timeout,
             idle_ttl_ms: ms(config.idle_ttl).max(1),
             sleeper,
-            conn: Mutex::new(None),
-            timeouts_in_a_row: AtomicU32::new(0),
+            conn: Mutex::new((None, 0)),
         })
     }
 
@@ -97,7 +154,11 @@ impl RedisStore {
     }
 
     /// The four keys of breaker `name`, in script order: state (hash), leases (zset), votes
-    /// (zset), failure shares (hash). One hash tag, so one Redis Cluster slot.
+    /// (zset), failure shares (hash): `<prefix>{<name>}:state`, `:leases`, `:votes`,
+    /// `:failures`. One hash tag (`{<name>}`, up to the first `}` in it), so one Redis Cluster
+    /// slot. The prefix holds no brace, so the first `{` ends it and no two (prefix, name) pairs
+    /// share a key: prefix `team` with breaker `a:db` and prefix `team:a` with breaker `db` are
+    /// `team{a:db}:state` and `team:a{db}:state`.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -105,11 +166,11 @@ impl RedisStore {
     /// # use protego_breaker::fleet::{Sleep, Sleeper};
     /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
     /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
-    /// assert_eq!(store.keys("db")[0], "{protego:db}:state");
+    /// assert_eq!(store.keys("db")[0], "protego{db}:state");
     /// # Ok::<(), protego_breaker::fleet::StoreError>(())
     /// ```
     pub fn keys(&self, name: &str) -> [String; 4] {
-        let tag = format!("{{{}:{}}}", self.prefix, name);
+        let tag = format!("{}{{{}}}", self.prefix, name);
         [
             format!("{tag}:state"),
             format!("{tag}:leases"),
@@ -271,10 +332,10 @@ mod tests {
         assert_eq!(
             store.keys("x"),
             [
-                "{protego:x}:state".to_owned(),
-                "{protego:x}:leases".to_owned(),
-                "{protego:x}:votes".to_owned(),
-                "{protego:x}:failures".to_owned()
+                "protego{x}:state".to_owned(),
+                "protego{x}:leases".to_owned(),
+                "protego{x}:votes".to_owned(),
+                "protego{x}:failures".to_owned()
             ]
         );
         assert_eq!(store.channel(), "protego:events");

@@ -34,8 +34,9 @@ impl Run {
                     self.own_trip(i, online).await;
                 }
                 Reason::OpenPeriodEnded if from == State::HalfOpen && to == State::HalfOpen => {
-                    // A hung round replaced: its leases expire in the store on their own.
-                    self.tracked[i].reset_round();
+                    // A hung round replaced: its leases expire in the store on their own, and
+                    // a trial the old budget let into the new round reports against one.
+                    self.tracked[i].replace_round();
                 }
                 Reason::TrialsSucceeded if !slot.fleet_round.load(Ordering::Acquire) => {
                     let m = &mut self.tracked[i];

@@ -36,6 +36,8 @@ impl Run {
             return;
         };
         let retries = member.half_open_retries();
+        // Never longer than the breaker's round may hang: a round it replaces holds no lease.
+        let lease = self.inner.config.lease.min(member.max_half_open());
         drop(member);
         if !m.slot.fleet_round.load(Ordering::Acquire)
             || m.slot.budget.load(Ordering::Acquire) >= retries
@@ -45,7 +47,6 @@ impl Run {
         }
         let name = Arc::clone(&m.slot.name);
         let epoch = m.known.map_or(Epoch(0), |k| k.epoch);
-        let lease = self.inner.config.lease;
         let result = bounded(
             &self.inner,
             self.inner.store.acquire_lease(&name, epoch, lease, retries),
@@ -86,7 +87,7 @@ impl Run {
     /// A trial of the fleet's round ended: report it against one of our leases.
     pub(super) async fn report(&mut self, i: usize, outcome: Outcome) {
         let m = &mut self.tracked[i];
-        let Some(lease) = m.leases.pop() else {
+        let Some(lease) = m.take_lease() else {
             return; // not a leased trial (admitted while the store was away)
         };
         let Some(member) = m.slot.member.upgrade() else {

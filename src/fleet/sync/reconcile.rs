@@ -7,6 +7,16 @@
 //! it, and `force` adopts what the store said when it answered that this replica acts on an
 //! old round. Adopting ends this replica's round of leases and sets whether the fleet holds the
 //! next one; a new epoch also starts with no failure share.
+//!
+//! Coming back after an outage ([`Run::back`]), one rule: **the store's state wins, except a
+//! trip still in force.** Before the resync reads, each replica keeps, of what it decided
+//! alone, only an own trip whose open period has time left on its own clock; everything else
+//! (a trip whose period ended, the local half-open round that followed, a local close) yields.
+//! The read adopts the store's state (whatever its epoch: what this replica knew may be from a
+//! store that lost it); then a trip still in force is published as a compare-and-set on the
+//! Closed epoch just read, for the time it has left, so concurrent ones make one fleet Open
+//! that ends when the first one's would; if the store is not Closed, the trip yields to it.
+//! Manual states made meanwhile are sent last and always win (a new epoch).
 
 use std::sync::atomic::Ordering;
 
@@ -26,6 +36,28 @@ fn state_of(kind: StateKind) -> State {
 }
 
 impl Run {
+    /// Coming back after an outage, before breaker `i` is read: forgets what the store said
+    /// before and what this replica decided alone, except an own trip still in force (the
+    /// breaker Open with time left), which stays to be published after the read.
+    pub(super) fn back(&mut self, i: usize) {
+        let m = &mut self.tracked[i];
+        m.known = None;
+        m.reset_round();
+        if !m.own_open {
+            return;
+        }
+        let in_force = m
+            .slot
+            .member
+            .upgrade()
+            .is_some_and(|member| member.open_left().is_some());
+        if !in_force {
+            // Its period ended (half-open or closed alone since): the store's state wins.
+            m.own_open = false;
+            m.pending_trip = false;
+        }
+    }
+
     /// A pushed change: taken in like a read (trial counts are not in a push), then a call
     /// waiting for a lease may get one.
     pub(super) async fn pushed(&mut self, change: &Change) {

@@ -28,6 +28,9 @@ pub(crate) struct Run {
     tick: Sleep,
     /// Every breaker must be read again before the fleet acts (start, or the store came back).
     resync: bool,
+    /// The store failed since the fleet was last online (or since this future started): one
+    /// outage, counted once.
+    in_outage: bool,
 }
 
 /// The store is away.
@@ -68,6 +71,7 @@ impl Run {
             changes: None,
             tick,
             resync: true,
+            in_outage: false,
         })
     }
 
@@ -140,22 +144,28 @@ impl Run {
         })
     }
 
-    /// A store error: an unavailable store makes the fleet offline. Returns whether it did.
+    /// A store error: one about the whole store (away, or refusing) makes the fleet offline
+    /// and is kept as its [`last_error`](crate::fleet::Fleet::last_error); the first one since
+    /// the fleet was last online, or since this sync future started, counts one outage.
+    /// Returns whether the fleet is offline because of it.
     pub(super) fn failed(&mut self, error: &StoreError) -> bool {
-        if !error.is_unavailable() {
+        if !error.is_store_wide() {
             #[cfg(feature = "tracing")]
             tracing::warn!(target: "protego_breaker::fleet", %error, "fleet store error");
             return false;
         }
         self.changes = None;
         self.resync = true;
-        if self.inner.set_online(false) {
+        self.inner.set_online(false);
+        self.inner.set_last_error(Some(error.clone()));
+        if !self.in_outage {
+            self.in_outage = true;
             self.inner.outages.fetch_add(1, Ordering::Relaxed);
             #[cfg(feature = "tracing")]
             tracing::warn!(
                 target: "protego_breaker::fleet",
                 %error,
-                "fleet store unreachable: breakers are local until it is back"
+                "fleet store unreachable or refusing: breakers are local until it is back"
             );
         }
         true
@@ -179,8 +189,7 @@ impl Run {
         for i in 0..self.tracked.len() {
             if recovering {
                 // Read first, adopt, then act: whatever this replica knew may be stale.
-                self.tracked[i].known = None;
-                self.tracked[i].reset_round();
+                self.back(i);
             }
             if self.read(i).await.is_err() {
                 return; // the store went away: try again next tick
@@ -188,6 +197,8 @@ impl Run {
         }
         if recovering {
             self.resync = false;
+            self.in_outage = false;
+            self.inner.set_last_error(None);
             if !self.inner.set_online(true) {
                 #[cfg(feature = "tracing")]
                 tracing::info!(target: "protego_breaker::fleet", "fleet store reachable: breakers share their state");

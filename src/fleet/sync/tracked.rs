@@ -27,6 +27,11 @@ pub(super) struct Tracked {
     /// Trial leases held in the current fleet round, and that round's epoch.
     pub(super) leases: Vec<LeaseId>,
     pub(super) lease_epoch: Epoch,
+    /// The leases of the local round this breaker last replaced as hung, in the same fleet
+    /// round: a trial admitted on the old round's budget before the replacement reached the
+    /// sync future reports against one of these (they stay live in the store until they
+    /// expire), so its outcome is not lost. At most `half_open_retries`.
+    pub(super) replaced: Vec<LeaseId>,
     /// The store said every trial slot is taken: ask again on the next push or tick.
     pub(super) full: bool,
     /// This replica's share of the fleet-wide failure count as the store holds it in the
@@ -47,14 +52,32 @@ impl Tracked {
             pending_manual: None,
             leases: Vec::new(),
             lease_epoch: Epoch(0),
+            replaced: Vec::new(),
             full: false,
             stored_share: 0,
         }
     }
 
+    /// The breaker replaced its local half-open round as hung; the fleet's round goes on. Its
+    /// trials ask for leases afresh (budget 0), and the old leases are kept aside for a trial
+    /// that the old budget let into the new round before this ran (see `replaced`).
+    pub(super) fn replace_round(&mut self) {
+        self.replaced = std::mem::take(&mut self.leases);
+        self.full = false;
+        self.slot.budget.store(0, Ordering::Release);
+        self.slot.want.store(false, Ordering::Release);
+    }
+
+    /// The lease to report a finished trial against: one of this round's, else one of the
+    /// round replaced before it.
+    pub(super) fn take_lease(&mut self) -> Option<LeaseId> {
+        self.leases.pop().or_else(|| self.replaced.pop())
+    }
+
     /// Forgets the fleet round: its leases, and the slot's budget and pending ask.
     pub(super) fn reset_round(&mut self) {
         self.leases.clear();
+        self.replaced.clear();
         self.full = false;
         self.slot.budget.store(0, Ordering::Release);
         // The next call that finds no lease asks again.

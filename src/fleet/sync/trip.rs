@@ -4,7 +4,8 @@
 //! make one fleet-wide Open; if the store is still Closed in a newer epoch, the trip is tried
 //! once more with that one. Below the quorum the store only counts a vote and the breaker stays
 //! open on its own (`own_open`); a trip made while the store is away waits (`pending_trip`)
-//! until the resync has read the store.
+//! until the resync has read the store, and is published then only if the breaker is still
+//! open, for the time it has left (see `reconcile.rs`, "coming back").
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -30,7 +31,9 @@ impl Run {
         let Some(member) = self.tracked[i].slot.member.upgrade() else {
             return;
         };
-        let open_for = member.open_length(0);
+        // For the time this replica has left (all of it for a trip just made; less for one made
+        // while the store was away), so the fleet's open period ends when the trip's would.
+        let open_for = member.open_left().unwrap_or_else(|| member.open_length(0));
         drop(member);
         self.tracked[i].pending_trip = false;
         let name = Arc::clone(&self.tracked[i].slot.name);

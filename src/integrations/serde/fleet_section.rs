@@ -14,6 +14,8 @@ use super::section::{value, KnobValue};
 const FLEET_KEYS: &[&str] = &[
     "url",
     "key_prefix",
+    "sentinel_master",
+    "sentinels",
     "replica_id",
     "op_timeout",
     "sync_interval",
@@ -42,6 +44,10 @@ impl<'de> Deserialize<'de> for FleetSection {
                     match k {
                         "url" => s.url = Some(value(&mut map, k).map_err(named)?),
                         "key_prefix" => s.key_prefix = Some(value(&mut map, k).map_err(named)?),
+                        "sentinel_master" => {
+                            s.sentinel_master = Some(value(&mut map, k).map_err(named)?);
+                        }
+                        "sentinels" => s.sentinels = Some(value(&mut map, k).map_err(named)?),
                         "replica_id" => s.replica_id = Some(value(&mut map, k).map_err(named)?),
                         "quorum" => s.quorum = Some(value(&mut map, k).map_err(named)?),
                         "op_timeout" => {
@@ -78,6 +84,8 @@ impl Serialize for FleetSectionRef<'_> {
         let mut m = s.serialize_map(None)?;
         f.url.write(&mut m, "url")?;
         f.key_prefix.write(&mut m, "key_prefix")?;
+        f.sentinel_master.write(&mut m, "sentinel_master")?;
+        f.sentinels.write(&mut m, "sentinels")?;
         f.replica_id.write(&mut m, "replica_id")?;
         f.op_timeout.write(&mut m, "op_timeout")?;
         f.sync_interval.write(&mut m, "sync_interval")?;

@@ -43,7 +43,7 @@ macro_rules! plain_knob_values {
     )*};
 }
 
-plain_knob_values!(u8, u32, u64, f64, bool, Window, String, State);
+plain_knob_values!(u8, u32, u64, f64, bool, Window, String, State, Vec<String>);
 
 impl KnobValue for Duration {
     fn read<'de, A: MapAccess<'de>>(map: &mut A, key: &str) -> Result<Self, A::Error> {

@@ -7,6 +7,9 @@
 //! [`Error::Rejected`](crate::Error::Rejected); the inner service's errors come back as
 //! [`Error::Inner`](crate::Error::Inner).
 //!
+//! [`RetryLayer`] retries requests through a breaker, paid from a
+//! [`Budget`](crate::retry::Budget): see [`crate::retry`].
+//!
 //! # Readiness
 //! `poll_ready` is the inner service's: it says nothing about the circuit (an open circuit is
 //! not "not ready", it answers fast). A request rejected in `call` does not use the readiness
@@ -35,6 +38,7 @@
 mod future;
 mod layer;
 mod pick;
+mod retry;
 mod service;
 
 pub use future::ResponseFuture;
@@ -42,4 +46,5 @@ pub use future::ResponseFuture;
 pub(crate) use layer::picker_constructors;
 pub use layer::CircuitBreakerLayer;
 pub use pick::{Keyed, Named, PickBreaker, Single};
+pub use retry::{Attempts, RetryLayer, RetryService, ServiceCall};
 pub use service::CircuitBreakerService;

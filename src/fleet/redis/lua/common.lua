@@ -1,8 +1,8 @@
 -- protego fleet store: prelude shared by every script (concatenated in front of each one).
--- KEYS[1] = {prefix:name}:state   hash
--- KEYS[2] = {prefix:name}:leases  zset  member = lease id, score = expiry (ms, Redis TIME)
--- KEYS[3] = {prefix:name}:votes   zset  member = replica id, score = vote time (ms, Redis TIME)
--- KEYS[4] = {prefix:name}:failures hash field = replica id, value = '<consecutive failures> <expiry ms>'
+-- KEYS[1] = prefix{name}:state   hash
+-- KEYS[2] = prefix{name}:leases  zset  member = lease id, score = expiry (ms, Redis TIME)
+-- KEYS[3] = prefix{name}:votes   zset  member = replica id, score = vote time (ms, Redis TIME)
+-- KEYS[4] = prefix{name}:failures hash field = replica id, value = '<consecutive failures> <expiry ms>'
 -- ARGV[1] = pub/sub channel, ARGV[2] = breaker name, ARGV[3] = idle TTL (ms); the rest is per script.
 -- Every reply: {status, epoch, kind, open_remaining_ms, reopens, trials_in_flight, trial_successes, extra}
 -- Errors raised on purpose start with PROTEGO_GARBAGE or PROTEGO_ARG.
@@ -16,6 +16,15 @@ end
 
 local function garbage(what)
   error({err = 'PROTEGO_GARBAGE ' .. what})
+end
+
+-- A stored value as error text: its first 40 bytes, every byte outside printable ASCII written as
+-- \xNN, so an error reply never carries bytes a client cannot read (one breaker's garbage must
+-- never look like a broken connection).
+local function shown(v)
+  return (string.gsub(string.sub(v, 1, 40), '[^\32-\126]', function(c)
+    return string.format('\\x%02x', string.byte(c))
+  end))
 end
 
 -- A non-negative integer argument, clamped to MAX_MS.
@@ -61,7 +70,7 @@ local function field_int(h, f, required)
   end
   local n = tonumber(v)
   if n == nil or n < 0 or n ~= math.floor(n) or n > 9007199254740992 then
-    garbage('key ' .. STATE .. ' field ' .. f .. ' = ' .. string.sub(v, 1, 40) .. ' is not a non-negative integer')
+    garbage('key ' .. STATE .. ' field ' .. f .. ' = ' .. shown(v) .. ' is not a non-negative integer')
   end
   return n
 end
@@ -81,7 +90,7 @@ local function load()
   s.exists = true
   s.epoch = field_int(h, 'epoch', true)
   if h.kind == nil then garbage('key ' .. STATE .. ' has no field kind') end
-  if not KINDS[h.kind] then garbage('key ' .. STATE .. ' field kind = ' .. string.sub(h.kind, 1, 40) .. ' is unknown') end
+  if not KINDS[h.kind] then garbage('key ' .. STATE .. ' field kind = ' .. shown(h.kind) .. ' is unknown') end
   s.kind = h.kind
   s.prev_epoch = field_int(h, 'prev_epoch', false)
   s.open_until = field_int(h, 'open_until', false)

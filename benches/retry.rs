@@ -1,0 +1,128 @@
+//! What a retry budget and the adaptive throttle cost per decision, and a retried call on the
+//! happy path, against a bare future in the same run. Futures are polled once by hand with a
+//! no-op waker, so no executor is measured.
+//!
+//! ```text
+//! cargo bench --bench retry                 # everything
+//! cargo bench --bench retry -- --test       # run each once (CI)
+//! ```
+#![allow(missing_docs, clippy::inline_always)]
+
+use std::future::{ready, Future, Ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use protego_breaker::call::Outcome;
+use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
+use protego_breaker::sleep::Sleep;
+use protego_breaker::throttle::Throttle;
+use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
+
+type Out = Result<u64, u64>;
+
+fn new_cx() -> Context<'static> {
+    Context::from_waker(futures::task::noop_waker_ref())
+}
+
+#[inline(always)]
+fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
+    pin!(fut).poll(cx)
+}
+
+#[inline]
+fn ok() -> Ready<Out> {
+    ready(Ok(black_box(1)))
+}
+
+fn budgets(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let now = Duration::from_secs(5);
+    let tps = TpsBudget::default();
+    // Enough deposits that withdrawals keep succeeding for the whole run.
+    let rich = TpsBudget::builder()
+        .min_per_sec(1_000_000)
+        .ttl(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let tokens = TokenBudget::default();
+    let mut g = c.benchmark_group("budget");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("tps_deposit", |b| b.iter(|| tps.deposit(black_box(now))));
+    g.bench_function("tps_withdraw_granted", |b| {
+        b.iter(|| rich.withdraw(black_box(now)));
+    });
+    let empty = TpsBudget::builder().min_per_sec(0).build().unwrap();
+    g.bench_function("tps_withdraw_refused", |b| {
+        b.iter(|| empty.withdraw(black_box(now)));
+    });
+    g.bench_function("token_withdraw", |b| {
+        b.iter(|| tokens.withdraw(black_box(now)));
+    });
+    g.bench_function("token_record_success", |b| {
+        b.iter(|| tokens.record(black_box(Outcome::Success)));
+    });
+    g.finish();
+}
+
+fn throttle(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let now = Duration::from_secs(5);
+    let healthy = Throttle::builder().seed(1).build().unwrap();
+    // Shedding: every admitted call failed, so the decision draws.
+    let shedding = Throttle::builder()
+        .seed(1)
+        .window(Duration::from_secs(600))
+        .build()
+        .unwrap();
+    for _ in 0..1_000 {
+        shedding.admit(now);
+    }
+    let mut g = c.benchmark_group("throttle");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("admit_healthy", |b| {
+        b.iter(|| healthy.admit(black_box(now)));
+    });
+    g.bench_function("record_accept", |b| {
+        b.iter(|| healthy.record(black_box(now), Outcome::Success));
+    });
+    g.bench_function("admit_shedding", |b| {
+        b.iter(|| shedding.admit(black_box(now)));
+    });
+    let plain = Breaker::with_clock(Config::default(), ManualClock::new());
+    g.bench_function("breaker_call", |b| {
+        b.iter(|| poll_once(plain.call(ok()), &mut cx));
+    });
+    let throttled = Breaker::with_clock(Config::default(), ManualClock::new());
+    Arc::new(Throttle::builder().seed(1).build().unwrap()).attach(&throttled);
+    g.bench_function("throttled_breaker_call", |b| {
+        b.iter(|| poll_once(throttled.call(ok()), &mut cx));
+    });
+    g.finish();
+}
+
+fn retried(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let sleeper = |_: Duration| -> Sleep { Box::pin(ready(())) };
+    let retrier = Retrier::new(
+        RetryPolicy::default(),
+        Arc::new(TpsBudget::default()),
+        Arc::new(sleeper),
+    );
+    let breaker = Breaker::with_clock(Config::default(), ManualClock::new());
+    let mut g = c.benchmark_group("retry");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("breaker_call", |b| {
+        b.iter(|| poll_once(breaker.call(ok()), &mut cx));
+    });
+    g.bench_function("retried_success", |b| {
+        b.iter(|| poll_once(ok.retry(&retrier, &breaker), &mut cx));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, budgets, throttle, retried);
+criterion_main!(benches);

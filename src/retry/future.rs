@@ -1,0 +1,208 @@
+//! [`Retry`]: the future of a retried call.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use pin_project::pin_project;
+
+use crate::call::circuit_breaker::CircuitBreaker;
+use crate::call::classify::{Classify, Outcome};
+use crate::call::permit::Permit;
+use crate::clock::Clock;
+use crate::error::{Error, Rejected};
+use crate::retry::ext::MakeAttempt;
+use crate::retry::retrier::Retrier;
+use crate::sleep::Sleep;
+
+/// A retried call: made by [`RetryExt::retry`](crate::retry::RetryExt::retry) or
+/// [`Retrier::call`]. Resolves to the last attempt's result, as
+/// [`Protected`](crate::call::Protected) would: `Ok`, [`Error::Inner`] or
+/// [`Error::Rejected`]. See [`Retrier`] for the rules.
+///
+/// Dropped mid-attempt, it drops the attempt's future and gives the breaker its permit back
+/// unjudged (a half-open trial returns to the round), as a dropped `Protected` does.
+///
+/// ```
+/// # use std::sync::Arc;
+/// # use protego_breaker::retry::{Retrier, RetryExt, RetryPolicy, TpsBudget};
+/// use protego_breaker::{Breaker, Config, call::Outcome};
+/// # let sleeper = |_: std::time::Duration| -> protego_breaker::sleep::Sleep { Box::pin(std::future::ready(())) };
+/// let retrier = Retrier::new(RetryPolicy::default(), Arc::new(TpsBudget::default()), Arc::new(sleeper));
+/// let breaker = Breaker::new(Config::default());
+/// // "not found" is the caller's business: not retried, not a failure.
+/// let lookup = || async { Err::<u32, _>("not found") };
+/// let fut = lookup.retry(&retrier, &breaker).classify(|_: &Result<u32, &str>| Outcome::Ignored);
+/// assert!(futures::executor::block_on(fut).is_err());
+/// assert_eq!(breaker.consecutive_failures(), 0);
+/// ```
+#[pin_project]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Retry<F, Fut, B: CircuitBreaker, K> {
+    /// The running attempt's permit. Declared before the attempt, so a dropped retry gives the
+    /// permit back before it drops the attempt's future, as `Protected` does.
+    permit: Option<Permit<B>>,
+    #[pin]
+    attempt: Option<Fut>,
+    sleep: Option<Sleep>,
+    make: F,
+    handle: B,
+    retrier: Retrier,
+    classify: K,
+    /// Attempts started (admitted or rejected).
+    attempts: u32,
+    /// A retry the budget granted that no admitted attempt has used yet.
+    granted: bool,
+}
+
+impl<F, Fut, B, K> Retry<F, Fut, B, K>
+where
+    B: CircuitBreaker,
+{
+    pub(crate) fn new(make: F, handle: B, retrier: Retrier, classify: K) -> Self {
+        Retry {
+            permit: None,
+            attempt: None,
+            sleep: None,
+            make,
+            handle,
+            retrier,
+            classify,
+            attempts: 0,
+            granted: false,
+        }
+    }
+
+    /// Classifies each attempt's result with `classify` instead: only a
+    /// [`Failure`](Outcome::Failure) is retried, and the breaker and the budget see the same
+    /// outcome.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::retry::{Retrier, RetryExt, RetryPolicy, TpsBudget};
+    /// use protego_breaker::{Breaker, Config, call::Outcome};
+    /// # let sleeper = |_: std::time::Duration| -> protego_breaker::sleep::Sleep { Box::pin(std::future::ready(())) };
+    /// # let retrier = Retrier::new(RetryPolicy::default(), Arc::new(TpsBudget::default()), Arc::new(sleeper));
+    /// let breaker = Breaker::new(Config::default());
+    /// // A 503 in an `Ok` is a failure: retried.
+    /// let status = || async { Ok::<u16, ()>(503) };
+    /// let fut = status.retry(&retrier, &breaker).classify(|r: &Result<u16, ()>| match r {
+    ///     Ok(s) if *s >= 500 => Outcome::Failure,
+    ///     Ok(_) => Outcome::Success,
+    ///     Err(()) => Outcome::Failure,
+    /// });
+    /// assert_eq!(futures::executor::block_on(fut), Ok(503)); // the last attempt's result
+    /// assert_eq!(breaker.state(), protego_breaker::State::Open); // three failures
+    /// ```
+    pub fn classify<K2>(self, classify: K2) -> Retry<F, Fut, B, K2> {
+        Retry {
+            permit: self.permit,
+            attempt: self.attempt,
+            sleep: self.sleep,
+            make: self.make,
+            handle: self.handle,
+            retrier: self.retrier,
+            classify,
+            attempts: self.attempts,
+            granted: self.granted,
+        }
+    }
+}
+
+impl<F, Fut, B, K, T, E> Future for Retry<F, Fut, B, K>
+where
+    F: MakeAttempt<Future = Fut>,
+    Fut: Future<Output = Result<T, E>>,
+    B: CircuitBreaker + Clone,
+    K: Classify<T, E>,
+{
+    type Output = Result<T, Error<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
+                let Poll::Ready(result) = attempt.poll(cx) else {
+                    return Poll::Pending;
+                };
+                this.attempt.set(None);
+                let outcome = this.classify.classify(&result);
+                if let Some(permit) = this.permit.take() {
+                    permit.record(outcome);
+                }
+                this.retrier.budget().record(outcome);
+                if outcome == Outcome::Failure
+                    && *this.attempts < this.retrier.policy().max_attempts()
+                {
+                    let now = this.handle.breaker().clock().now();
+                    if this.retrier.budget().withdraw(now) {
+                        *this.granted = true;
+                        let wait = this
+                            .retrier
+                            .policy()
+                            .backoff(*this.attempts, this.retrier.draw());
+                        *this.sleep = Some(this.retrier.sleep(wait));
+                        continue;
+                    }
+                }
+                return Poll::Ready(result.map_err(Error::Inner));
+            }
+            if let Some(sleep) = this.sleep.as_mut() {
+                if sleep.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                *this.sleep = None;
+            }
+            // Start an attempt.
+            if *this.attempts == 0 {
+                let now = this.handle.breaker().clock().now();
+                this.retrier.budget().deposit(now);
+            }
+            *this.attempts += 1;
+            match this.handle.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    *this.granted = false;
+                    *this.permit = Some(permit);
+                    this.attempt.set(Some(this.make.make_attempt()));
+                }
+                Err(rejected) => match wait_out(&rejected, this.retrier, *this.attempts) {
+                    Some(wait)
+                        if *this.granted
+                            || this
+                                .retrier
+                                .budget()
+                                .withdraw(this.handle.breaker().clock().now()) =>
+                    {
+                        *this.granted = true;
+                        *this.sleep = Some(this.retrier.sleep(wait));
+                    }
+                    _ => return Poll::Ready(Err(Error::Rejected(rejected))),
+                },
+            }
+        }
+    }
+}
+
+/// How long to wait before asking a breaker that refused attempt `attempts` again: its
+/// `retry_after`, if it has one no longer than `max_backoff` and attempts are left.
+fn wait_out(rejected: &Rejected, retrier: &Retrier, attempts: u32) -> Option<std::time::Duration> {
+    let policy = retrier.policy();
+    if attempts >= policy.max_attempts() {
+        return None;
+    }
+    rejected
+        .retry_after()
+        .filter(|wait| *wait <= policy.max_backoff())
+}
+
+impl<F, Fut, B: CircuitBreaker, K> fmt::Debug for Retry<F, Fut, B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("breaker", &self.handle.breaker().name())
+            .field("attempts", &self.attempts)
+            .field("running", &self.attempt.is_some())
+            .field("sleeping", &self.sleep.is_some())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,118 @@
+//! The metastable-failure simulation of issue #22 (`tests/support/storm.rs`), on a fixed seed,
+//! at three depths of overload: naive retries stay down after the trigger ends, while breaker +
+//! budget keeps attempts per logical call at most 1.1 during the trigger and is back to full
+//! goodput within 5 s after it; the throttle added on top beats each of them where each is
+//! best. Prints its tables (`cargo test --test storm -- --nocapture`); `cargo run --example
+//! storm` draws them.
+
+#[path = "support/storm.rs"]
+mod storm;
+
+use storm::{run, scenarios, table, Report, Setup, DEPTHS, THROTTLE_BOOK, THROTTLE_DEFAULTS};
+
+const SEED: u64 = 22;
+
+fn find<'a>(reports: &'a [Report], name: &str) -> &'a Report {
+    reports
+        .iter()
+        .find(|r| r.scenario.name == name)
+        .expect("scenario")
+}
+
+#[test]
+fn breaker_and_budget_end_the_storm_that_naive_retries_sustain() {
+    for (title, depth) in DEPTHS {
+        let setup = Setup::new(SEED, depth);
+        let reports: Vec<_> = scenarios(THROTTLE_DEFAULTS)
+            .into_iter()
+            .map(|s| run(setup, s))
+            .collect();
+        println!("{}", table(&format!("{title} (seed {SEED})"), &reports));
+
+        let naive = find(&reports, "three retries");
+        assert!(
+            naive.recovery.is_none() && naive.after < 0.2,
+            "{title}: naive retries stay down: {naive:?}"
+        );
+        let unprotected = find(&reports, "no protection");
+        assert!(
+            unprotected.recovery.is_some(),
+            "{title}: without retries the system recovers"
+        );
+
+        let guarded = find(&reports, "breaker + budget");
+        assert!(
+            guarded.amplification <= 1.1,
+            "{title}: {} attempts per call",
+            guarded.amplification
+        );
+        assert!(
+            guarded.recovery.is_some_and(|s| s <= 5.0),
+            "{title}: recovery {:?}",
+            guarded.recovery
+        );
+
+        let all = find(&reports, "all together");
+        let breaker = find(&reports, "breaker");
+        let throttle = find(&reports, "adaptive throttling");
+        assert!(
+            all.recovery.is_some_and(|s| s <= 5.0),
+            "{title}: all together recovers: {:?}",
+            all.recovery
+        );
+        assert!(all.amplification <= 1.1);
+        assert!(
+            all.during >= breaker.during && all.during >= throttle.during,
+            "{title}: all together ({:.2}) beats the breaker ({:.2}) and the throttle ({:.2})",
+            all.during,
+            breaker.during,
+            throttle.during
+        );
+    }
+}
+
+#[test]
+fn the_books_two_minute_window_keeps_refusing_healthy_traffic_after_the_storm() {
+    let setup = Setup::new(SEED, 0.35);
+    let book = scenarios(THROTTLE_BOOK)[4];
+    let ours = scenarios(THROTTLE_DEFAULTS)[4];
+    let (book, ours) = (run(setup, book), run(setup, ours));
+    assert!(book.recovery.is_none(), "K = 2 over 2 min: {book:?}");
+    assert!(
+        ours.recovery.is_some_and(|s| s <= 5.0),
+        "the defaults: {ours:?}"
+    );
+}
+
+/// The measurement behind the throttle's defaults: K and window swept at every depth, the
+/// throttle alone and with breaker and budget. `cargo test --test storm -- --ignored
+/// --nocapture`.
+#[test]
+#[ignore = "prints the sweep behind the throttle's defaults"]
+fn throttle_defaults_sweep() {
+    println!("| depth | window | K | alone: goodput during | after | recovery | all together: during | after | recovery |");
+    println!("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |");
+    for (_, depth) in DEPTHS {
+        for window in [120u64, 10, 2, 1] {
+            for k in [1.5f64, 2.0] {
+                let throttle = (k, std::time::Duration::from_secs(window));
+                let [.., alone, all] = scenarios(throttle)[..] else {
+                    unreachable!()
+                };
+                let (alone, all) = (
+                    run(Setup::new(SEED, depth), alone),
+                    run(Setup::new(SEED, depth), all),
+                );
+                let rec = |r: &Report| {
+                    r.recovery
+                        .map_or_else(|| "never".to_owned(), |s| format!("{s:.0} s"))
+                };
+                println!(
+                    "| {depth} | {window} s | {k} | {:.0} % | {:.0} % | {} | {:.0} % | {:.0} % | {} |",
+                    100.0 * alone.during, 100.0 * alone.after, rec(&alone),
+                    100.0 * all.during, 100.0 * all.after, rec(&all)
+                );
+            }
+        }
+    }
+}

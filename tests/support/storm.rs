@@ -1,0 +1,559 @@
+//! A deterministic simulation of a metastable failure, in virtual time on the manual clock,
+//! driving the crate's real types: `Breaker`, `Retrier` and its budgets, `Throttle`.
+//!
+//! A discrete-event loop (in the spirit of `FoundationDB`'s simulator): one `ManualClock`, a heap
+//! of timed events, and a tiny executor that polls the clients' futures when they are woken.
+//! Nothing sleeps for real and one seed makes every run identical.
+//!
+//! The system: a closed-loop population of clients (think, call, wait for the answer, think
+//! again), each attempt with a timeout; a server with a fixed capacity serving one FIFO queue,
+//! so latency grows with the queue, and which serves requests whose client has given up (the
+//! wasted work that sustains the failure). The trigger: the server's capacity drops for 10 s.
+//! Shared by `tests/storm.rs` (the goal, asserted) and `examples/storm.rs` (the table and chart).
+#![allow(dead_code, unreachable_pub)]
+// Virtual-time arithmetic on small, positive figures.
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fmt::Write as _;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use protego_breaker::random::{Random, SplitMix};
+use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TpsBudget};
+use protego_breaker::sleep::Sleep;
+use protego_breaker::throttle::Throttle;
+use protego_breaker::{Breaker, Clock, Config, ManualClock};
+
+const SEC: u64 = 1_000_000_000;
+const MS: u64 = 1_000_000;
+
+/// The system and its trigger.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    pub seed: u64,
+    pub clients: usize,
+    /// Requests per second the healthy server serves.
+    pub capacity: f64,
+    /// Share of the capacity left during the trigger.
+    pub trigger_capacity: f64,
+    pub trigger_start: u64,
+    pub trigger_len: u64,
+    pub end: u64,
+    pub think_mean: u64,
+    pub timeout: u64,
+}
+
+impl Setup {
+    /// 140 clients thinking 0.9 s on average against 200 requests/s (about 77 % busy), a
+    /// 500 ms timeout; from 10 s to 20 s the server keeps `trigger_capacity` of its capacity.
+    /// Below 50 % the clients' timeouts start: 140 clients waiting 0.5 s and thinking 0.9 s
+    /// send at least 100 requests a second.
+    pub fn new(seed: u64, trigger_capacity: f64) -> Self {
+        Setup {
+            seed,
+            clients: 140,
+            capacity: 200.0,
+            trigger_capacity,
+            trigger_start: 10 * SEC,
+            trigger_len: 10 * SEC,
+            end: 45 * SEC,
+            think_mean: 900 * MS,
+            timeout: 500 * MS,
+        }
+    }
+
+    fn trigger_end(&self) -> u64 {
+        self.trigger_start + self.trigger_len
+    }
+}
+
+/// What protects the calls.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub name: &'static str,
+    /// Three retries (four attempts) per logical call, else one attempt.
+    pub retries: bool,
+    pub breaker: bool,
+    /// A `TpsBudget` pays for retries (else they are free).
+    pub budget: bool,
+    /// An adaptive throttle on the breaker: (K, window).
+    pub throttle: Option<(f64, Duration)>,
+}
+
+/// The throttle's defaults (`Throttle::builder()`), chosen on this simulation.
+pub const THROTTLE_DEFAULTS: (f64, Duration) = (1.5, Duration::from_secs(1));
+/// The SRE book's: K = 2 over 2 minutes.
+pub const THROTTLE_BOOK: (f64, Duration) = (2.0, Duration::from_secs(120));
+
+/// The depths of overload simulated: the share of its capacity the server keeps during the
+/// trigger. At 50 % the healthy load just fits in the timeout (the edge); at 20 % the
+/// dependency is as good as down.
+pub const DEPTHS: [(&str, f64); 3] = [
+    ("deep: capacity at 20 %", 0.2),
+    ("middle: capacity at 35 %", 0.35),
+    ("edge: capacity at 50 %", 0.5),
+];
+
+/// The scenarios of issue #22, in order; every one but the first retries three times.
+pub fn scenarios(throttle: (f64, Duration)) -> Vec<Scenario> {
+    let throttle = Some(throttle);
+    let s = |name, retries, breaker, budget, throttle| Scenario {
+        name,
+        retries,
+        breaker,
+        budget,
+        throttle,
+    };
+    vec![
+        s("no protection", false, false, false, None),
+        s("three retries", true, false, false, None),
+        s("breaker", true, true, false, None),
+        s("breaker + budget", true, true, true, None),
+        s("adaptive throttling", true, false, false, throttle),
+        s("all together", true, true, true, throttle),
+    ]
+}
+
+/// The breaker every protected scenario uses: 5 consecutive failures, open 1 s, 3 trials.
+pub fn breaker_config() -> Config {
+    Config::builder()
+        .failure_threshold(5)
+        .reset_timeout(Duration::from_secs(1))
+        .half_open_retries(3)
+        .build()
+        .expect("valid")
+}
+
+/// The retry policy of every retrying scenario: 4 attempts, 50 ms doubling to 1 s, jitter 0.5.
+pub fn retry_policy(attempts: u32) -> RetryPolicy {
+    RetryPolicy::builder()
+        .max_attempts(attempts)
+        .build()
+        .expect("valid")
+}
+
+/// Per second of virtual time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bin {
+    /// Logical calls that ended, and those that ended with `Ok`.
+    pub calls: u32,
+    pub good: u32,
+    /// Attempts that reached the server.
+    pub attempts: u32,
+}
+
+/// One run's figures.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scenario: Scenario,
+    pub bins: Vec<Bin>,
+    /// Successful logical calls per second before the trigger.
+    pub baseline: f64,
+    /// Attempts per logical call during the trigger.
+    pub amplification: f64,
+    /// Goodput during the trigger and in the 10 s after it, as shares of the baseline.
+    pub during: f64,
+    pub after: f64,
+    /// Seconds from the trigger's end until goodput (3-second means) stays at 90 % of the
+    /// baseline or more;
+    /// `None`: it never does (metastable).
+    pub recovery: Option<f64>,
+}
+
+/// Runs one scenario.
+pub fn run(setup: Setup, scenario: Scenario) -> Report {
+    let sim = Sim::new(setup);
+    let clock = sim.clock.clone();
+    let config = if scenario.breaker {
+        breaker_config()
+    } else {
+        Config::builder()
+            .failure_threshold(u32::MAX)
+            .build()
+            .expect("valid")
+    };
+    let breaker = Arc::new(Breaker::with_clock(config, clock.clone()).named("storm"));
+    if let Some((k, window)) = scenario.throttle {
+        let throttle = Throttle::builder()
+            .k(k)
+            .window(window)
+            .seed(setup.seed ^ 0x7417)
+            .build()
+            .expect("valid");
+        Arc::new(throttle).attach(&breaker);
+    } else if !scenario.breaker {
+        breaker.disable();
+    }
+    let budget: Arc<dyn Budget> = if scenario.budget {
+        Arc::new(TpsBudget::default())
+    } else {
+        Arc::new(Free)
+    };
+    let retrier = Retrier::new(
+        retry_policy(if scenario.retries { 4 } else { 1 }),
+        budget,
+        Arc::new(sim.sleeper()),
+    )
+    .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)));
+    let rng = Rc::new(SplitMix::new(setup.seed));
+    let bins = Rc::new(RefCell::new(vec![
+        Bin::default();
+        (setup.end / SEC) as usize + 1
+    ]));
+    for _ in 0..setup.clients {
+        let (sim2, breaker, retrier, rng, bins) = (
+            sim.clone(),
+            Arc::clone(&breaker),
+            retrier.clone(),
+            Rc::clone(&rng),
+            Rc::clone(&bins),
+        );
+        sim.spawn(async move {
+            // Clients start spread over the first second.
+            sim2.sleep((u64::from(rng.next_u32()) * SEC) >> 32).await;
+            while sim2.now() < setup.end {
+                let out = (|| sim2.attempt()).retry(&retrier, &*breaker).await;
+                {
+                    let mut bins = bins.borrow_mut();
+                    let bin = &mut bins[(sim2.now() / SEC) as usize];
+                    bin.calls += 1;
+                    bin.good += u32::from(out.is_ok());
+                }
+                sim2.sleep(exponential(&*rng, setup.think_mean)).await;
+            }
+        });
+    }
+    sim.run();
+    let mut bins = bins.borrow().clone();
+    for (i, n) in sim.attempts().into_iter().enumerate() {
+        if let Some(bin) = bins.get_mut(i) {
+            bin.attempts = n;
+        }
+    }
+    report(setup, scenario, bins)
+}
+
+fn report(setup: Setup, scenario: Scenario, bins: Vec<Bin>) -> Report {
+    let secs = |from: u64, to: u64| &bins[(from / SEC) as usize..(to / SEC) as usize];
+    let rate = |b: &[Bin]| f64::from(b.iter().map(|b| b.good).sum::<u32>()) / b.len() as f64;
+    let baseline = rate(secs(2 * SEC, setup.trigger_start));
+    let trigger = secs(setup.trigger_start, setup.trigger_end());
+    let calls: u32 = trigger.iter().map(|b| b.calls).sum();
+    let attempts: u32 = trigger.iter().map(|b| b.attempts).sum();
+    let after = secs(setup.trigger_end(), setup.trigger_end() + 10 * SEC);
+    let last = (setup.end / SEC) as usize;
+    let first_good = (setup.trigger_end() / SEC) as usize;
+    // Recovered from the first second after which every 3-second mean of goodput is at least
+    // 90 % of the baseline (a 1-second bin alone is too noisy at ~150 calls).
+    let mean3 = |s: usize| f64::from(bins[s..s + 3].iter().map(|b| b.good).sum::<u32>()) / 3.0;
+    let recovery = (first_good..last - 3)
+        .find(|&s| (s..last - 2).all(|w| mean3(w) >= 0.9 * baseline))
+        .filter(|&s| s + 8 < last)
+        .map(|s| (s - first_good) as f64);
+    Report {
+        scenario,
+        baseline,
+        amplification: f64::from(attempts) / f64::from(calls.max(1)),
+        during: rate(trigger) / baseline,
+        after: rate(after) / baseline,
+        recovery,
+        bins,
+    }
+}
+
+/// The table the test and the example print.
+pub fn table(title: &str, reports: &[Report]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
+    let _ = writeln!(out, "| scenario | attempts per call (trigger) | goodput during | goodput 10 s after | recovery after the trigger |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- |");
+    for r in reports {
+        let recovery = r
+            .recovery
+            .map_or_else(|| "never: metastable".to_owned(), |s| format!("{s:.0} s"));
+        let _ = writeln!(
+            out,
+            "| {} | {:.2} | {:.0} % | {:.0} % | {} |",
+            r.scenario.name,
+            r.amplification,
+            100.0 * r.during,
+            100.0 * r.after,
+            recovery
+        );
+    }
+    out
+}
+
+/// A budget that grants every retry: retries with no budget.
+struct Free;
+
+impl Budget for Free {
+    fn deposit(&self, _: Duration) {}
+    fn withdraw(&self, _: Duration) -> bool {
+        true
+    }
+}
+
+fn exponential(rng: &dyn Random, mean: u64) -> u64 {
+    let u = (f64::from(rng.next_u32()) + 1.0) / 4_294_967_297.0;
+    (-u.ln() * mean as f64) as u64
+}
+
+// ---------------------------------------------------------------------------------------------
+// The discrete-event loop.
+
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+enum Event {
+    Wake(Waker),
+    /// The server finished the request at the head of its queue.
+    Served,
+}
+
+struct Reply {
+    done: bool,
+    waker: Option<Waker>,
+}
+
+#[derive(Default)]
+struct Core {
+    heap: BinaryHeap<Reverse<(u64, u64)>>,
+    events: HashMap<u64, Event>,
+    seq: u64,
+    queue: VecDeque<Arc<Mutex<Reply>>>,
+    busy: bool,
+    attempts: Vec<u32>,
+}
+
+#[derive(Clone)]
+struct Sim {
+    setup: Setup,
+    clock: ManualClock,
+    core: Arc<Mutex<Core>>,
+    ready: Arc<Mutex<VecDeque<usize>>>,
+    tasks: Rc<RefCell<Vec<Option<Task>>>>,
+}
+
+struct TaskWaker {
+    id: usize,
+    ready: Arc<Mutex<VecDeque<usize>>>,
+}
+
+impl futures::task::ArcWake for TaskWaker {
+    fn wake_by_ref(arc_self: &Arc<Self>) {
+        arc_self.ready.lock().unwrap().push_back(arc_self.id);
+    }
+}
+
+impl Sim {
+    fn new(setup: Setup) -> Self {
+        Sim {
+            setup,
+            clock: ManualClock::new(),
+            core: Arc::new(Mutex::new(Core::default())),
+            ready: Arc::new(Mutex::new(VecDeque::new())),
+            tasks: Rc::new(RefCell::new(Vec::new())),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn spawn(&self, task: impl Future<Output = ()> + 'static) {
+        let mut tasks = self.tasks.borrow_mut();
+        self.ready.lock().unwrap().push_back(tasks.len());
+        tasks.push(Some(Box::pin(task)));
+    }
+
+    fn attempts(&self) -> Vec<u32> {
+        self.core.lock().unwrap().attempts.clone()
+    }
+
+    fn sleep(&self, d: u64) -> SimSleep {
+        SimSleep {
+            core: Arc::clone(&self.core),
+            clock: self.clock.clone(),
+            deadline: self.now().saturating_add(d),
+            armed: false,
+        }
+    }
+
+    fn sleeper(&self) -> impl Fn(Duration) -> Sleep + Send + Sync {
+        let (core, clock) = (Arc::clone(&self.core), self.clock.clone());
+        move |d: Duration| -> Sleep {
+            let now = u64::try_from(clock.now().as_nanos()).unwrap_or(u64::MAX);
+            let deadline = now.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+            Box::pin(SimSleep {
+                core: Arc::clone(&core),
+                clock: clock.clone(),
+                deadline,
+                armed: false,
+            })
+        }
+    }
+
+    /// One attempt: sends a request to the server and waits for the answer or the timeout.
+    fn attempt(&self) -> Attempt {
+        let reply = Arc::new(Mutex::new(Reply {
+            done: false,
+            waker: None,
+        }));
+        let now = self.now();
+        let mut core = self.core.lock().unwrap();
+        let bin = (now / SEC) as usize;
+        if core.attempts.len() <= bin {
+            core.attempts.resize(bin + 1, 0);
+        }
+        core.attempts[bin] += 1;
+        core.queue.push_back(Arc::clone(&reply));
+        if !core.busy {
+            self.serve_next(&mut core, now);
+        }
+        drop(core);
+        Attempt {
+            reply,
+            timeout: self.sleep(self.setup.timeout),
+        }
+    }
+
+    fn capacity(&self, now: u64) -> f64 {
+        let s = &self.setup;
+        if now >= s.trigger_start && now < s.trigger_end() {
+            s.capacity * s.trigger_capacity
+        } else {
+            s.capacity
+        }
+    }
+
+    fn serve_next(&self, core: &mut Core, now: u64) {
+        core.busy = !core.queue.is_empty();
+        if core.busy {
+            let service = (SEC as f64 / self.capacity(now)) as u64;
+            push(core, now + service, Event::Served);
+        }
+    }
+
+    fn run(&self) {
+        loop {
+            loop {
+                let next = self.ready.lock().unwrap().pop_front();
+                let Some(id) = next else { break };
+                let task = self.tasks.borrow_mut()[id].take();
+                let Some(mut task) = task else { continue };
+                let waker = futures::task::waker(Arc::new(TaskWaker {
+                    id,
+                    ready: Arc::clone(&self.ready),
+                }));
+                if task
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+                {
+                    self.tasks.borrow_mut()[id] = Some(task);
+                }
+            }
+            let mut core = self.core.lock().unwrap();
+            let Some(Reverse((at, seq))) = core.heap.pop() else {
+                return;
+            };
+            if at > self.setup.end {
+                return;
+            }
+            let now = self.now();
+            if at > now {
+                self.clock.advance(Duration::from_nanos(at - now));
+            }
+            match core.events.remove(&seq) {
+                Some(Event::Wake(waker)) => {
+                    drop(core);
+                    waker.wake();
+                }
+                Some(Event::Served) => {
+                    let head = core.queue.pop_front();
+                    self.serve_next(&mut core, at);
+                    drop(core);
+                    if let Some(reply) = head {
+                        let mut reply = reply.lock().unwrap();
+                        reply.done = true;
+                        if let Some(waker) = reply.waker.take() {
+                            waker.wake();
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn push(core: &mut Core, at: u64, event: Event) {
+    core.seq += 1;
+    let seq = core.seq;
+    core.heap.push(Reverse((at, seq)));
+    core.events.insert(seq, event);
+}
+
+/// A timer on the simulation's clock.
+struct SimSleep {
+    core: Arc<Mutex<Core>>,
+    clock: ManualClock,
+    deadline: u64,
+    armed: bool,
+}
+
+impl Future for SimSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let now = u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX);
+        if now >= self.deadline {
+            return Poll::Ready(());
+        }
+        if !self.armed {
+            self.armed = true;
+            let deadline = self.deadline;
+            push(
+                &mut self.core.lock().unwrap(),
+                deadline,
+                Event::Wake(cx.waker().clone()),
+            );
+        }
+        Poll::Pending
+    }
+}
+
+/// One attempt's answer: `Err` when the timeout comes first.
+struct Attempt {
+    reply: Arc<Mutex<Reply>>,
+    timeout: SimSleep,
+}
+
+impl Future for Attempt {
+    type Output = Result<(), &'static str>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        {
+            let mut reply = self.reply.lock().unwrap();
+            if reply.done {
+                return Poll::Ready(Ok(()));
+            }
+            reply.waker = Some(cx.waker().clone());
+        }
+        if Pin::new(&mut self.timeout).poll(cx).is_ready() {
+            return Poll::Ready(Err("timeout"));
+        }
+        Poll::Pending
+    }
+}
