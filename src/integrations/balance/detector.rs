@@ -329,7 +329,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
     }
 
     /// A future that runs [`tick`](Self::tick) whenever something is due, sleeping in between
-    /// with `sleep` (your runtime's timer: `tokio::time::sleep`, `async_io::Timer::after`).
+    /// with `sleep` (your runtime's timer: `tokio::time::sleep`; a
+    /// [`Sleeper`](crate::sleep::Sleeper) as `move |d| sleeper.sleep(d)`).
     /// It ends when every other handle to the pool is gone. Spawn it, or await it; the pool
     /// works without it, checked on the balancer's polls.
     ///
