@@ -39,7 +39,7 @@
 //! | [`clock`] | [`CoarseClock`](clock::CoarseClock) and (feature `quanta`) `QuantaClock`, cheaper clocks for rejection-heavy paths |
 //! | [`observe`] | listeners' [`Transition`](observe::Transition) and [`Reason`](observe::Reason), the [`Metrics`](observe::Metrics) snapshot with exact call [`Totals`](observe::Totals) |
 //! | [`registry`] | [`BreakerHandle`](registry::BreakerHandle), a registry breaker held by name |
-//! | [`integrations`] | tower, http, reqwest, metrics, serde and admin, each behind its feature |
+//! | [`integrations`] | tower, http, tonic, reqwest, metrics, serde and admin, each behind its feature |
 //! | `fleet` | shared state across replicas (feature `fleet`, Redis with `redis-tokio` / `redis-smol`) |
 //!
 //! Beyond Protego's three knobs, all off by default: failure-rate windows and slow calls
