@@ -6,6 +6,7 @@
 //! | module | feature | what it gives |
 //! | --- | --- | --- |
 //! | `tower` | `tower` | a tower `Layer`/`Service` around any service |
+//! | `balance` | `balance` | a breaker per endpoint of a balanced pool, with gRFC A50 outlier detection |
 //! | `http` | `http` | HTTP classification (5xx = failure) and 503 + `Retry-After` rejections |
 //! | `tonic` | `tonic` | gRPC status classification, `UNAVAILABLE` + `grpc-retry-pushback-ms` rejections, a layer for tonic clients |
 //! | `reqwest` | `reqwest` | `reqwest-middleware` middleware, one breaker per host |
@@ -16,6 +17,10 @@
 
 #[cfg(feature = "admin")]
 pub mod admin;
+#[cfg(feature = "balance")]
+pub mod balance;
+#[cfg(any(feature = "balance", feature = "metrics", feature = "serde"))]
+mod endpoint_labels;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(any(feature = "metrics", feature = "serde"))]

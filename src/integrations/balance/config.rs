@@ -1,0 +1,560 @@
+//! [`OutlierDetection`]: the ejection rules of a pool, named and defaulted as gRFC A50 and
+//! Envoy's outlier detection name them, checked when built.
+
+use std::time::Duration;
+
+use crate::error::ConfigError;
+
+/// A50's `success_rate_ejection`: eject an endpoint whose success rate in the interval is below
+/// `mean - stdev * (stdev_factor / 1000)` of the rates of the endpoints that qualify (at least
+/// `request_volume` calls in the interval), when at least `minimum_hosts` qualify.
+///
+/// ```
+/// use protego_breaker::integrations::balance::SuccessRateEjection;
+///
+/// let rule = SuccessRateEjection::default();
+/// assert_eq!((rule.stdev_factor, rule.enforcement_percentage), (1900, 100));
+/// assert_eq!((rule.minimum_hosts, rule.request_volume), (5, 100));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct SuccessRateEjection {
+    /// Thousandths of a standard deviation below the mean (A50: 1900, i.e. 1.9); must not be
+    /// negative.
+    pub stdev_factor: i64,
+    /// Percent chance that an outlier found is ejected (100: always); at most 100.
+    pub enforcement_percentage: u32,
+    /// Endpoints with enough volume needed before the rule runs (5).
+    pub minimum_hosts: u32,
+    /// Calls in the interval for an endpoint to count (100).
+    pub request_volume: u32,
+}
+
+impl Default for SuccessRateEjection {
+    fn default() -> Self {
+        SuccessRateEjection {
+            stdev_factor: 1900,
+            enforcement_percentage: 100,
+            minimum_hosts: 5,
+            request_volume: 100,
+        }
+    }
+}
+
+impl SuccessRateEjection {
+    /// Sets [`stdev_factor`](Self::stdev_factor), in thousandths.
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().stdev_factor(1000);
+    /// assert_eq!(rule.stdev_factor, 1000);
+    /// ```
+    #[must_use]
+    pub fn stdev_factor(mut self, thousandths: i64) -> Self {
+        self.stdev_factor = thousandths;
+        self
+    }
+
+    /// Sets [`enforcement_percentage`](Self::enforcement_percentage).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().enforcement_percentage(50);
+    /// assert_eq!(rule.enforcement_percentage, 50);
+    /// ```
+    #[must_use]
+    pub fn enforcement_percentage(mut self, percent: u32) -> Self {
+        self.enforcement_percentage = percent;
+        self
+    }
+
+    /// Sets [`minimum_hosts`](Self::minimum_hosts).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().minimum_hosts(3);
+    /// assert_eq!(rule.minimum_hosts, 3);
+    /// ```
+    #[must_use]
+    pub fn minimum_hosts(mut self, hosts: u32) -> Self {
+        self.minimum_hosts = hosts;
+        self
+    }
+
+    /// Sets [`request_volume`](Self::request_volume).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().request_volume(20);
+    /// assert_eq!(rule.request_volume, 20);
+    /// ```
+    #[must_use]
+    pub fn request_volume(mut self, calls: u32) -> Self {
+        self.request_volume = calls;
+        self
+    }
+
+    /// The success rate under which an endpoint is an outlier, given the rates (0.0 to 1.0) of
+    /// the endpoints that qualify: `mean - stdev * stdev_factor / 1000`, with the population
+    /// standard deviation, as A50 computes it. `None` for no rates.
+    ///
+    /// ```
+    /// use protego_breaker::integrations::balance::SuccessRateEjection;
+    ///
+    /// // Nine endpoints at 100 %, one at 50 %: mean 0.95, stdev 0.15, 0.95 - 1.9 * 0.15 = 0.665.
+    /// let mut rates = vec![1.0; 9];
+    /// rates.push(0.5);
+    /// let threshold = SuccessRateEjection::default().threshold(&rates).unwrap();
+    /// assert!((threshold - 0.665).abs() < 1e-9);
+    /// ```
+    pub fn threshold(&self, rates: &[f64]) -> Option<f64> {
+        if rates.is_empty() {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)] // a count of endpoints
+        let n = rates.len() as f64;
+        let mean = rates.iter().sum::<f64>() / n;
+        let variance = rates.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n;
+        #[allow(clippy::cast_precision_loss)] // checked: at most u32::MAX thousandths
+        let factor = self.stdev_factor as f64 / 1000.0;
+        Some(mean - variance.sqrt() * factor)
+    }
+}
+
+/// A50's `failure_percentage_ejection`: eject an endpoint whose share of failed calls in the
+/// interval is above `threshold` percent, counting only endpoints with at least
+/// `request_volume` calls, when at least `minimum_hosts` have that many.
+///
+/// ```
+/// use protego_breaker::integrations::balance::FailurePercentageEjection;
+///
+/// let rule = FailurePercentageEjection::default();
+/// assert_eq!((rule.threshold, rule.enforcement_percentage), (85, 100));
+/// assert_eq!((rule.minimum_hosts, rule.request_volume), (5, 50));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct FailurePercentageEjection {
+    /// Failure percentage above which an endpoint is ejected (85); at most 100.
+    pub threshold: u32,
+    /// Percent chance that an outlier found is ejected (100); at most 100.
+    pub enforcement_percentage: u32,
+    /// Endpoints with enough volume needed before the rule runs (5).
+    pub minimum_hosts: u32,
+    /// Calls in the interval for an endpoint to count (50).
+    pub request_volume: u32,
+}
+
+impl Default for FailurePercentageEjection {
+    fn default() -> Self {
+        FailurePercentageEjection {
+            threshold: 85,
+            enforcement_percentage: 100,
+            minimum_hosts: 5,
+            request_volume: 50,
+        }
+    }
+}
+
+impl FailurePercentageEjection {
+    /// Sets [`threshold`](Self::threshold).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().threshold(50);
+    /// assert_eq!(rule.threshold, 50);
+    /// ```
+    #[must_use]
+    pub fn threshold(mut self, percent: u32) -> Self {
+        self.threshold = percent;
+        self
+    }
+
+    /// Sets [`enforcement_percentage`](Self::enforcement_percentage).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().enforcement_percentage(0);
+    /// assert_eq!(rule.enforcement_percentage, 0);
+    /// ```
+    #[must_use]
+    pub fn enforcement_percentage(mut self, percent: u32) -> Self {
+        self.enforcement_percentage = percent;
+        self
+    }
+
+    /// Sets [`minimum_hosts`](Self::minimum_hosts).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().minimum_hosts(2);
+    /// assert_eq!(rule.minimum_hosts, 2);
+    /// ```
+    #[must_use]
+    pub fn minimum_hosts(mut self, hosts: u32) -> Self {
+        self.minimum_hosts = hosts;
+        self
+    }
+
+    /// Sets [`request_volume`](Self::request_volume).
+    ///
+    /// ```
+    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().request_volume(10);
+    /// assert_eq!(rule.request_volume, 10);
+    /// ```
+    #[must_use]
+    pub fn request_volume(mut self, calls: u32) -> Self {
+        self.request_volume = calls;
+        self
+    }
+}
+
+/// The outlier detection of a pool: gRFC A50's knobs and defaults, plus Envoy's
+/// `consecutive_5xx`. Build it with [`OutlierDetection::builder`]; [`Default`] is A50's
+/// defaults with every rule on.
+///
+/// | knob | default | meaning |
+/// | --- | --- | --- |
+/// | `interval` | 10 s | how often the statistical rules run and the ejection multipliers decay |
+/// | `base_ejection_time` | 30 s | an ejection lasts `base_ejection_time` x the endpoint's ejection multiplier |
+/// | `max_ejection_time` | max(`base_ejection_time`, 300 s) | the cap on one ejection |
+/// | `max_ejection_percent` | 10 | no ejection while this share of the endpoints (or more) is ejected |
+/// | `consecutive_5xx` | 5 | consecutive failures that eject at once (Envoy's name: any failure counts); `None` turns it off |
+/// | `success_rate_ejection` | on ([`SuccessRateEjection::default`]) | `None` turns it off |
+/// | `failure_percentage_ejection` | on ([`FailurePercentageEjection::default`]) | `None` turns it off |
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::integrations::balance::OutlierDetection;
+///
+/// let detection = OutlierDetection::default();
+/// assert_eq!(detection.interval(), Duration::from_secs(10));
+/// assert_eq!(detection.max_ejection_time(), Duration::from_secs(300));
+/// assert_eq!(detection.consecutive_5xx(), Some(5));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OutlierDetection {
+    interval: Duration,
+    base_ejection_time: Duration,
+    max_ejection_time: Option<Duration>,
+    max_ejection_percent: u32,
+    consecutive_5xx: Option<u32>,
+    success_rate_ejection: Option<SuccessRateEjection>,
+    failure_percentage_ejection: Option<FailurePercentageEjection>,
+}
+
+impl Default for OutlierDetection {
+    fn default() -> Self {
+        OutlierDetection {
+            interval: Duration::from_secs(10),
+            base_ejection_time: Duration::from_secs(30),
+            max_ejection_time: None,
+            max_ejection_percent: 10,
+            consecutive_5xx: Some(5),
+            success_rate_ejection: Some(SuccessRateEjection::default()),
+            failure_percentage_ejection: Some(FailurePercentageEjection::default()),
+        }
+    }
+}
+
+/// A50's default cap on one ejection, when `base_ejection_time` is below it.
+const DEFAULT_MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
+
+impl OutlierDetection {
+    /// A builder starting from the defaults.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use protego_breaker::integrations::balance::OutlierDetection;
+    ///
+    /// let detection = OutlierDetection::builder()
+    ///     .interval(Duration::from_secs(1))
+    ///     .base_ejection_time(Duration::from_secs(5))
+    ///     .failure_percentage_ejection(None)
+    ///     .build()?;
+    /// assert_eq!(detection.max_ejection_time(), Duration::from_secs(300));
+    /// assert!(detection.failure_percentage_ejection().is_none());
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn builder() -> OutlierDetectionBuilder {
+        OutlierDetectionBuilder(OutlierDetection::default())
+    }
+
+    /// How often the statistical rules run.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().interval().as_secs(), 10);
+    /// ```
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    /// The ejection time of a first ejection.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().base_ejection_time().as_secs(), 30);
+    /// ```
+    pub fn base_ejection_time(&self) -> Duration {
+        self.base_ejection_time
+    }
+
+    /// The cap on one ejection: the value set, else max(`base_ejection_time`, 300 s).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// let long = OutlierDetection::builder().base_ejection_time(Duration::from_secs(600)).build()?;
+    /// assert_eq!(long.max_ejection_time(), Duration::from_secs(600));
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn max_ejection_time(&self) -> Duration {
+        self.max_ejection_time
+            .unwrap_or(DEFAULT_MAX_EJECTION_TIME)
+            .max(self.base_ejection_time)
+    }
+
+    /// The share of endpoints (percent) at or above which nothing more is ejected.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().max_ejection_percent(), 10);
+    /// ```
+    pub fn max_ejection_percent(&self) -> u32 {
+        self.max_ejection_percent
+    }
+
+    /// Consecutive failures that eject an endpoint at once; `None` when off.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().consecutive_5xx(), Some(5));
+    /// ```
+    pub fn consecutive_5xx(&self) -> Option<u32> {
+        self.consecutive_5xx
+    }
+
+    /// The success-rate rule, if on.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert!(OutlierDetection::default().success_rate_ejection().is_some());
+    /// ```
+    pub fn success_rate_ejection(&self) -> Option<SuccessRateEjection> {
+        self.success_rate_ejection
+    }
+
+    /// The failure-percentage rule, if on.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().failure_percentage_ejection().unwrap().threshold, 85);
+    /// ```
+    pub fn failure_percentage_ejection(&self) -> Option<FailurePercentageEjection> {
+        self.failure_percentage_ejection
+    }
+
+    /// How long the `multiplier`th ejection lasts: `base_ejection_time * multiplier`, capped
+    /// at [`max_ejection_time`](Self::max_ejection_time) (A50's rule).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// let detection = OutlierDetection::default();
+    /// assert_eq!(detection.ejection_time(1), Duration::from_secs(30));
+    /// assert_eq!(detection.ejection_time(3), Duration::from_secs(90));
+    /// assert_eq!(detection.ejection_time(50), Duration::from_secs(300));
+    /// ```
+    pub fn ejection_time(&self, multiplier: u32) -> Duration {
+        self.base_ejection_time
+            .saturating_mul(multiplier.max(1))
+            .min(self.max_ejection_time())
+    }
+
+    /// Whether one more endpoint may be ejected with `ejected` of `total` ejected now: A50's
+    /// "the ejected share is below `max_ejection_percent`".
+    pub(crate) fn may_eject(&self, ejected: usize, total: usize) -> bool {
+        (ejected as u128) * 100 < u128::from(self.max_ejection_percent) * (total as u128)
+    }
+}
+
+/// Builds an [`OutlierDetection`], checking every knob in [`build`](Self::build).
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::integrations::balance::OutlierDetection;
+///
+/// let err = OutlierDetection::builder().max_ejection_percent(150).build().unwrap_err();
+/// assert_eq!(err.to_string(), "max_ejection_percent must be at most 100, got 150");
+/// ```
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct OutlierDetectionBuilder(OutlierDetection);
+
+impl OutlierDetectionBuilder {
+    /// Sets `interval`; must be greater than zero.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// let err = OutlierDetection::builder().interval(Duration::ZERO).build().unwrap_err();
+    /// assert_eq!(err.knob(), "interval");
+    /// ```
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.0.interval = interval;
+        self
+    }
+
+    /// Sets `base_ejection_time`; must be greater than zero, and at most `max_ejection_time`
+    /// when that is set.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// let d = OutlierDetection::builder().base_ejection_time(Duration::from_secs(1)).build()?;
+    /// assert_eq!(d.ejection_time(2), Duration::from_secs(2));
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn base_ejection_time(mut self, time: Duration) -> Self {
+        self.0.base_ejection_time = time;
+        self
+    }
+
+    /// Sets `max_ejection_time`; must not be below `base_ejection_time`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// let err = OutlierDetection::builder()
+    ///     .base_ejection_time(Duration::from_secs(60))
+    ///     .max_ejection_time(Duration::from_secs(30))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.knob(), "base_ejection_time");
+    /// ```
+    pub fn max_ejection_time(mut self, time: Duration) -> Self {
+        self.0.max_ejection_time = Some(time);
+        self
+    }
+
+    /// Sets `max_ejection_percent`; at most 100.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::builder().max_ejection_percent(50).build()?.max_ejection_percent(), 50);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn max_ejection_percent(mut self, percent: u32) -> Self {
+        self.0.max_ejection_percent = percent;
+        self
+    }
+
+    /// Sets `consecutive_5xx`: `None` turns the rule off; `Some(0)` is refused.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert!(OutlierDetection::builder().consecutive_5xx(Some(0)).build().is_err());
+    /// ```
+    pub fn consecutive_5xx(mut self, failures: Option<u32>) -> Self {
+        self.0.consecutive_5xx = failures;
+        self
+    }
+
+    /// Sets the success-rate rule; `None` turns it off.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, SuccessRateEjection};
+    /// let err = OutlierDetection::builder()
+    ///     .success_rate_ejection(Some(SuccessRateEjection::default().stdev_factor(-1)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.knob(), "success_rate_ejection.stdev_factor");
+    /// ```
+    pub fn success_rate_ejection(mut self, rule: Option<SuccessRateEjection>) -> Self {
+        self.0.success_rate_ejection = rule;
+        self
+    }
+
+    /// Sets the failure-percentage rule; `None` turns it off.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::{FailurePercentageEjection, OutlierDetection};
+    /// let err = OutlierDetection::builder()
+    ///     .failure_percentage_ejection(Some(FailurePercentageEjection::default().threshold(101)))
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.to_string(), "failure_percentage_ejection.threshold must be at most 100, got 101");
+    /// ```
+    pub fn failure_percentage_ejection(mut self, rule: Option<FailurePercentageEjection>) -> Self {
+        self.0.failure_percentage_ejection = rule;
+        self
+    }
+
+    /// Checks every knob.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first invalid knob (sub-rule knobs as
+    /// `success_rate_ejection.stdev_factor`).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::builder().build()?, OutlierDetection::default());
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn build(self) -> Result<OutlierDetection, ConfigError> {
+        let d = self.0;
+        if d.interval.is_zero() {
+            return Err(ConfigError::new(
+                "interval",
+                "be greater than zero",
+                format_args!("{:?}", d.interval),
+            ));
+        }
+        if d.base_ejection_time.is_zero() {
+            return Err(ConfigError::new(
+                "base_ejection_time",
+                "be greater than zero",
+                format_args!("{:?}", d.base_ejection_time),
+            ));
+        }
+        if let Some(max) = d.max_ejection_time {
+            if d.base_ejection_time > max {
+                return Err(ConfigError::new(
+                    "base_ejection_time",
+                    format!("be at most max_ejection_time ({max:?})"),
+                    format_args!("{:?}", d.base_ejection_time),
+                ));
+            }
+        }
+        percent("max_ejection_percent", d.max_ejection_percent)?;
+        if d.consecutive_5xx == Some(0) {
+            return Err(ConfigError::new(
+                "consecutive_5xx",
+                "be at least 1 (None turns the rule off)",
+                0,
+            ));
+        }
+        if let Some(rule) = d.success_rate_ejection {
+            if !(0..=i64::from(u32::MAX)).contains(&rule.stdev_factor) {
+                return Err(ConfigError::new(
+                    "success_rate_ejection.stdev_factor",
+                    "be from 0 to 4294967295 (thousandths)",
+                    rule.stdev_factor,
+                ));
+            }
+            percent(
+                "success_rate_ejection.enforcement_percentage",
+                rule.enforcement_percentage,
+            )?;
+        }
+        if let Some(rule) = d.failure_percentage_ejection {
+            percent("failure_percentage_ejection.threshold", rule.threshold)?;
+            percent(
+                "failure_percentage_ejection.enforcement_percentage",
+                rule.enforcement_percentage,
+            )?;
+        }
+        Ok(d)
+    }
+}
+
+fn percent(knob: &'static str, value: u32) -> Result<(), ConfigError> {
+    if value > 100 {
+        return Err(ConfigError::new(knob, "be at most 100", value));
+    }
+    Ok(())
+}

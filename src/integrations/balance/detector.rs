@@ -1,0 +1,661 @@
+//! [`OutlierDetector`]: a pool's endpoints, their breakers and ejection multipliers, and the
+//! interval analysis, all on the registry's clock. It spawns nothing: the layer's own polls,
+//! the [`EjectionGuard`](super::EjectionGuard), [`tick`](OutlierDetector::tick) or the
+//! [`drive`](OutlierDetector::drive) future run it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, Weak};
+use std::task::Waker;
+use std::time::Duration;
+
+use super::config::OutlierDetection;
+use super::events::{OutlierEvent, OutlierEventKind, Rule};
+use super::rules::{analyse, Sample};
+use crate::breaker::Breaker;
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::error::Rejected;
+use crate::integrations::endpoint_labels::{EndpointLabel, EndpointLabels};
+use crate::machine::state::State;
+use crate::name::Name;
+use crate::observe::{Reason, Transition};
+use crate::registry::Registry;
+
+type Listener = Arc<dyn Fn(&OutlierEvent) + Send + Sync>;
+
+/// The outlier detection of one balanced pool: see the [module docs](super).
+///
+/// Each endpoint the [`OutlierLayer`](super::OutlierLayer) sees gets a breaker in `registry`,
+/// named `"{pool}/{endpoint}"` (the endpoint as its discover key displays), labelled with the
+/// pool and the endpoint in the snapshot, the admin view and the metrics. A clone is another
+/// handle to the same pool.
+///
+/// ```
+/// use std::sync::Arc;
+/// use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+/// use protego_breaker::Registry;
+///
+/// let registry = Arc::new(Registry::new());
+/// let detector = OutlierDetector::new(Arc::clone(&registry), "backend", OutlierDetection::default());
+/// assert_eq!(detector.name(), "backend");
+/// assert!(detector.ejected().is_empty());
+/// ```
+pub struct OutlierDetector<C: Clock + Clone + Send + Sync + 'static = SystemClock> {
+    pub(crate) shared: Arc<Shared<C>>,
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Clone for OutlierDetector<C> {
+    fn clone(&self) -> Self {
+        OutlierDetector {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> fmt::Debug for OutlierDetector<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutlierDetector")
+            .field("pool", &self.shared.pool)
+            .field("detection", &self.shared.detection)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct Shared<C: Clock + Clone + Send + Sync + 'static> {
+    registry: Arc<Registry<C>>,
+    pool: Arc<str>,
+    detection: OutlierDetection,
+    endpoint_config: Config,
+    labels: Arc<EndpointLabels>,
+    state: Mutex<Pool<C>>,
+    /// The registry's clock, as its first endpoint breaker reads it (the registry does not
+    /// lend its own); until then the pool has nothing to time.
+    clock: OnceLock<C>,
+    /// When something is next due (the next analysis, or the end of the earliest ejection),
+    /// in nanoseconds of the registry's clock: the polls' one-load test.
+    due: AtomicU64,
+    listeners: RwLock<Vec<Listener>>,
+}
+
+struct Pool<C: Clock> {
+    /// By endpoint, sorted: the analysis visits endpoints in a fixed order.
+    endpoints: BTreeMap<Arc<str>, Entry<C>>,
+    next_analysis: u64,
+    /// xorshift state for `enforcement_percentage`.
+    rng: u64,
+}
+
+struct Entry<C: Clock> {
+    slot: Arc<Slot<C>>,
+    multiplier: u32,
+    /// End of the current ejection, in clock nanoseconds.
+    ejected_until: Option<u64>,
+    /// The breaker's (succeeded, failed) totals at the last analysis.
+    seen: (u64, u64),
+}
+
+/// What an endpoint's services share: its breaker and the wakers of those parked on it.
+pub(crate) struct Slot<C: Clock> {
+    pub(crate) breaker: Arc<Breaker<C>>,
+    wakers: Mutex<Vec<Waker>>,
+}
+
+impl<C: Clock> Slot<C> {
+    /// Wakes `waker` on the endpoint's next transition or the pool's next check.
+    pub(crate) fn park(&self, waker: &Waker) {
+        let mut wakers = self.wakers.lock().unwrap_or_else(PoisonError::into_inner);
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    fn wake(&self) {
+        let wakers =
+            std::mem::take(&mut *self.wakers.lock().unwrap_or_else(PoisonError::into_inner));
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+}
+
+/// Work decided under the pool's lock, done after it is released (a breaker's transition
+/// calls our listener, which takes the lock).
+struct After<C: Clock> {
+    open: Vec<(Arc<Breaker<C>>, u64)>,
+    reset: Vec<Arc<Breaker<C>>>,
+    wake: Vec<Arc<Slot<C>>>,
+    events: Vec<OutlierEvent>,
+}
+
+impl<C: Clock> Default for After<C> {
+    fn default() -> Self {
+        After {
+            open: Vec::new(),
+            reset: Vec::new(),
+            wake: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
+    /// A pool called `name` whose endpoint breakers live in `registry` and read its clock.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// use protego_breaker::{ManualClock, Registry};
+    ///
+    /// let registry = Arc::new(Registry::with_clock(ManualClock::new()));
+    /// let detector = OutlierDetector::new(registry, "search", OutlierDetection::default());
+    /// # drop(detector);
+    /// ```
+    pub fn new(registry: Arc<Registry<C>>, name: &str, detection: OutlierDetection) -> Self {
+        let endpoint_config = Config::builder()
+            .failure_threshold(detection.consecutive_5xx().unwrap_or(u32::MAX))
+            .reset_timeout(detection.base_ejection_time())
+            .half_open_retries(1)
+            .build()
+            .unwrap_or_default();
+        OutlierDetector {
+            shared: Arc::new(Shared {
+                labels: EndpointLabels::of(&registry),
+                pool: Arc::from(name),
+                state: Mutex::new(Pool {
+                    endpoints: BTreeMap::new(),
+                    next_analysis: u64::MAX,
+                    rng: 0x9E37_79B9_7F4A_7C15,
+                }),
+                clock: OnceLock::new(),
+                due: AtomicU64::new(u64::MAX),
+                listeners: RwLock::new(Vec::new()),
+                registry,
+                detection,
+                endpoint_config,
+            }),
+        }
+    }
+
+    /// The pool's name.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert_eq!(d.name(), "db");
+    /// ```
+    pub fn name(&self) -> &str {
+        &self.shared.pool
+    }
+
+    /// The rules.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert_eq!(d.detection().max_ejection_percent(), 10);
+    /// ```
+    pub fn detection(&self) -> &OutlierDetection {
+        &self.shared.detection
+    }
+
+    /// The breaker of `endpoint` (as its key displays), while the endpoint is in the pool.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert!(d.breaker("10.0.0.1:5432").is_none());
+    /// ```
+    pub fn breaker(&self, endpoint: &str) -> Option<Arc<Breaker<C>>> {
+        self.shared
+            .lock()
+            .endpoints
+            .get(endpoint)
+            .map(|e| Arc::clone(&e.slot.breaker))
+    }
+
+    /// The endpoints in the pool now, sorted.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert!(d.endpoints().is_empty());
+    /// ```
+    pub fn endpoints(&self) -> Vec<String> {
+        self.shared
+            .lock()
+            .endpoints
+            .keys()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The endpoints ejected now (their ejection time not yet over), sorted.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert!(d.ejected().is_empty());
+    /// ```
+    pub fn ejected(&self) -> Vec<String> {
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .endpoints
+            .iter()
+            .filter(|(_, e)| e.ejected_until.is_some_and(|until| now < until))
+            .map(|(k, _)| k.to_string())
+            .collect()
+    }
+
+    /// An endpoint's ejection multiplier: how many ejections its next ejection time counts
+    /// (it grows by one per ejection and decays by one per interval out of ejection).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert_eq!(d.multiplier("a"), None);
+    /// ```
+    pub fn multiplier(&self, endpoint: &str) -> Option<u32> {
+        self.shared
+            .lock()
+            .endpoints
+            .get(endpoint)
+            .map(|e| e.multiplier)
+    }
+
+    /// Calls `listener` on every ejection, spared outlier and return, outside every lock,
+    /// on the thread that caused it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// d.on_event(|event| eprintln!("{} {:?}", event.endpoint(), event.kind()));
+    /// ```
+    pub fn on_event(&self, listener: impl Fn(&OutlierEvent) + Send + Sync + 'static) {
+        self.shared
+            .listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::new(listener));
+    }
+
+    /// Runs what is due now: the interval's analysis when its time has come, and the end of
+    /// ejections whose time is over (their parked services are woken, to take half-open
+    /// trials). Returns how long until something is next due. The layer calls it from the
+    /// balancer's polls; call it yourself on a timer, or await [`drive`](Self::drive), where
+    /// the pool may sit idle.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// use protego_breaker::{ManualClock, Registry};
+    ///
+    /// use futures::StreamExt;
+    ///
+    /// let clock = ManualClock::new();
+    /// let registry = Arc::new(Registry::with_clock(clock.clone()));
+    /// let d = OutlierDetector::new(registry, "db", OutlierDetection::default());
+    /// let one = tower::discover::Change::Insert("a", tower::service_fn(|(): ()| async { Ok::<_, ()>(()) }));
+    /// let mut discover = d.layer().discover(futures::stream::iter([Ok::<_, ()>(one)]));
+    /// # futures::executor::block_on(async {
+    /// let _endpoint = discover.next().await; // the first endpoint starts the first interval
+    /// # });
+    /// assert_eq!(d.tick(), Duration::from_secs(10));
+    /// clock.advance(Duration::from_secs(4));
+    /// assert_eq!(d.tick(), Duration::from_secs(6));
+    /// ```
+    pub fn tick(&self) -> Duration {
+        self.shared.tick()
+    }
+
+    /// A future that runs [`tick`](Self::tick) whenever something is due, sleeping in between
+    /// with `sleep` (your runtime's timer: `tokio::time::sleep`, `async_io::Timer::after`).
+    /// It ends when every other handle to the pool is gone. Spawn it, or await it; the pool
+    /// works without it, checked on the balancer's polls.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// let driver = d.drive(tokio::time::sleep);
+    /// drop(d);
+    /// driver.await; // no other handle: ends at once
+    /// # }
+    /// ```
+    pub fn drive<F, S>(&self, sleep: F) -> impl Future<Output = ()> + Send + 'static
+    where
+        F: Fn(Duration) -> S + Send + 'static,
+        S: Future<Output = ()> + Send,
+    {
+        let weak: Weak<Shared<C>> = Arc::downgrade(&self.shared);
+        async move {
+            loop {
+                let wait = match weak.upgrade() {
+                    Some(shared) if Arc::strong_count(&shared) > 1 => shared.tick(),
+                    _ => return,
+                };
+                sleep(wait.max(Duration::from_millis(1))).await;
+            }
+        }
+    }
+}
+
+impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Pool<C>> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.get().map_or(0, |clock| nanos(clock.now()))
+    }
+
+    fn key(&self, endpoint: &str) -> Arc<str> {
+        Arc::from(format!("{}/{endpoint}", self.pool))
+    }
+
+    /// `tick` if something is due: the polls' test, one clock reading and one load.
+    #[inline]
+    pub(crate) fn tick_if_due(&self) {
+        if self.now() >= self.due.load(Ordering::Relaxed) {
+            self.tick();
+        }
+    }
+
+    /// An endpoint joins (or is replaced: same breaker). A new one gets a fresh breaker.
+    pub(crate) fn join(self: &Arc<Self>, endpoint: &str) -> Arc<Slot<C>> {
+        if let Some(entry) = self.lock().endpoints.get(endpoint) {
+            return Arc::clone(&entry.slot);
+        }
+        let key = self.key(endpoint);
+        let endpoint: Arc<str> = Arc::from(endpoint);
+        // Labelled before it is made: the registry's creation hooks (the metrics export) see it.
+        self.labels.insert(
+            Arc::clone(&key),
+            EndpointLabel {
+                pool: Arc::clone(&self.pool),
+                endpoint: Arc::clone(&endpoint),
+            },
+        );
+        drop(self.registry.remove(&key)); // a fresh start, whatever held the name before
+        let breaker = self.registry.breaker(&key, self.endpoint_config.clone());
+        breaker.keep_totals();
+        let slot = Arc::new(Slot {
+            breaker: Arc::clone(&breaker),
+            wakers: Mutex::new(Vec::new()),
+        });
+        let weak = Arc::downgrade(self);
+        let name = Arc::clone(&endpoint);
+        breaker.on_transition(move |t| {
+            if let Some(shared) = weak.upgrade() {
+                shared.transition(&name, t);
+            }
+        });
+        let seen = totals(&breaker);
+        if self.clock.set(breaker.clock().clone()).is_ok() {
+            // The first endpoint: the first interval starts now.
+            let now = self.now();
+            let mut pool = self.lock();
+            pool.rng ^= now;
+            pool.next_analysis = now.saturating_add(nanos(self.detection.interval()));
+            self.set_due(&pool);
+        }
+        let mut pool = self.lock();
+        let entry = pool.endpoints.entry(endpoint).or_insert(Entry {
+            slot,
+            multiplier: 0,
+            ejected_until: None,
+            seen,
+        });
+        Arc::clone(&entry.slot)
+    }
+
+    /// An endpoint leaves: its breaker is dropped from the registry.
+    pub(crate) fn leave(&self, endpoint: &str) {
+        let removed = self.lock().endpoints.remove(endpoint);
+        if let Some(entry) = removed {
+            let key = self.key(endpoint);
+            self.registry.remove(&key);
+            self.labels.remove(&key);
+            entry.slot.wake();
+        }
+    }
+
+    /// A transition of `endpoint`'s breaker (delivered after the breaker's lock is released).
+    fn transition(&self, endpoint: &Arc<str>, t: &Transition) {
+        let rule = match (t.to(), t.reason()) {
+            (
+                State::Open,
+                Reason::FailureThreshold
+                | Reason::FailureRate
+                | Reason::SlowCallRate
+                | Reason::TripRule,
+            ) => Some(Rule::ConsecutiveFailures),
+            (State::Open, Reason::TrialFailed) => Some(Rule::FailedTrial),
+            _ => None,
+        };
+        let mut after = After::default();
+        {
+            let now = self.now();
+            let mut pool = self.lock();
+            let total = pool.endpoints.len();
+            let ejected_others = pool
+                .endpoints
+                .iter()
+                .filter(|(k, e)| *k != endpoint && e.ejected_until.is_some_and(|u| now < u))
+                .count();
+            let Some(entry) = pool.endpoints.get_mut(endpoint) else {
+                return;
+            };
+            after.wake.push(Arc::clone(&entry.slot));
+            match rule {
+                Some(rule) if self.detection.may_eject(ejected_others, total) => {
+                    self.eject(endpoint, entry, rule, now, &mut after);
+                }
+                Some(rule) => {
+                    entry.ejected_until = None;
+                    after.reset.push(Arc::clone(&entry.slot.breaker));
+                    after
+                        .events
+                        .push(self.event(endpoint, OutlierEventKind::Spared { rule }));
+                }
+                None if t.to() == State::Closed && t.reason() == Reason::TrialsSucceeded => {
+                    entry.ejected_until = None;
+                    after
+                        .events
+                        .push(self.event(endpoint, OutlierEventKind::Returned));
+                }
+                None => {}
+            }
+            self.set_due(&pool);
+        }
+        self.finish(after);
+    }
+
+    fn event(&self, endpoint: &Arc<str>, kind: OutlierEventKind) -> OutlierEvent {
+        OutlierEvent {
+            pool: Arc::clone(&self.pool),
+            endpoint: Arc::clone(endpoint),
+            kind,
+        }
+    }
+
+    /// Ejects `entry` from `now`: one more on its multiplier, its breaker open for the
+    /// ejection time (done after the lock).
+    fn eject(
+        &self,
+        endpoint: &Arc<str>,
+        entry: &mut Entry<C>,
+        rule: Rule,
+        now: u64,
+        after: &mut After<C>,
+    ) {
+        entry.multiplier = entry.multiplier.saturating_add(1);
+        let time = self.detection.ejection_time(entry.multiplier);
+        let until = now.saturating_add(nanos(time));
+        entry.ejected_until = Some(until);
+        after.open.push((Arc::clone(&entry.slot.breaker), until));
+        after.events.push(self.event(
+            endpoint,
+            OutlierEventKind::Ejected {
+                rule,
+                ejection_time: time,
+                multiplier: entry.multiplier,
+            },
+        ));
+    }
+
+    fn set_due(&self, pool: &Pool<C>) {
+        let due = pool
+            .endpoints
+            .values()
+            .filter_map(|e| e.ejected_until)
+            .fold(pool.next_analysis, u64::min);
+        self.due.store(due, Ordering::Relaxed);
+    }
+
+    pub(crate) fn tick(&self) -> Duration {
+        let now = self.now();
+        let mut after = After::default();
+        let wait = {
+            let mut pool = self.lock();
+            if now >= pool.next_analysis {
+                pool.next_analysis = now.saturating_add(nanos(self.detection.interval()));
+                self.analyse(&mut pool, now, &mut after);
+            }
+            for entry in pool.endpoints.values_mut() {
+                if entry.ejected_until.is_some_and(|until| now >= until) {
+                    // Over: the breaker is due for half-open; its services try again.
+                    entry.ejected_until = None;
+                    after.wake.push(Arc::clone(&entry.slot));
+                }
+            }
+            self.set_due(&pool);
+            self.due.load(Ordering::Relaxed).saturating_sub(now)
+        };
+        self.finish(after);
+        Duration::from_nanos(wait)
+    }
+
+    /// One interval: the statistical rules, then the multipliers' decay (A50's order).
+    fn analyse(&self, pool: &mut Pool<C>, now: u64, after: &mut After<C>) {
+        let Pool { endpoints, rng, .. } = pool;
+        let mut samples = Vec::with_capacity(endpoints.len());
+        for entry in endpoints.values_mut() {
+            let (succeeded, failed) = totals(&entry.slot.breaker);
+            samples.push(Sample {
+                successes: succeeded.saturating_sub(entry.seen.0),
+                failures: failed.saturating_sub(entry.seen.1),
+                ejected: entry.ejected_until.is_some(),
+            });
+            entry.seen = (succeeded, failed);
+        }
+        let mut chance = || {
+            // xorshift64*
+            *rng ^= *rng >> 12;
+            *rng ^= *rng << 25;
+            *rng ^= *rng >> 27;
+            u32::try_from(rng.wrapping_mul(0x2545_F491_4F6C_DD1D) % 100).unwrap_or(0)
+        };
+        let found = analyse(&self.detection, &samples, &mut chance);
+        let mut by_index: Vec<Option<Rule>> = vec![None; samples.len()];
+        for (i, rule) in found {
+            by_index[i] = Some(rule);
+        }
+        for ((endpoint, entry), (rule, sample)) in
+            endpoints.iter_mut().zip(by_index.into_iter().zip(&samples))
+        {
+            if let Some(rule) = rule {
+                self.eject(endpoint, entry, rule, now, after);
+            } else if !sample.ejected && entry.ejected_until.is_none() && entry.multiplier > 0 {
+                entry.multiplier -= 1;
+            }
+        }
+    }
+
+    /// Does what was decided under the lock: opens and resets breakers, wakes parked
+    /// services, tells listeners.
+    fn finish(&self, after: After<C>) {
+        for (breaker, until) in after.open {
+            breaker.open_until(Duration::from_nanos(until));
+        }
+        for breaker in after.reset {
+            breaker.reset();
+        }
+        for slot in after.wake {
+            slot.wake();
+        }
+        if after.events.is_empty() {
+            return;
+        }
+        let listeners: Vec<Listener> = self
+            .listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for event in &after.events {
+            #[cfg(feature = "tracing")]
+            event.trace();
+            for listener in &listeners {
+                listener(event);
+            }
+        }
+    }
+
+    /// Some endpoints and every one of them rejecting (open or forced open): the rejection a
+    /// call gets at once, named after the pool, with the shortest time left. Runs what is due
+    /// first.
+    pub(crate) fn all_ejected(&self) -> Option<Rejected> {
+        self.tick_if_due();
+        let breakers: Vec<Arc<Breaker<C>>> = self
+            .lock()
+            .endpoints
+            .values()
+            .map(|e| Arc::clone(&e.slot.breaker))
+            .collect();
+        if breakers.is_empty() {
+            return None;
+        }
+        let mut soonest: Option<Duration> = None;
+        for breaker in &breakers {
+            let metrics = breaker.metrics();
+            match metrics.state {
+                State::Open => {
+                    let left = metrics.time_until_half_open.unwrap_or_default();
+                    soonest = Some(soonest.map_or(left, |s| s.min(left)));
+                }
+                State::ForcedOpen => {}
+                _ => return None,
+            }
+        }
+        Some(Rejected::new(
+            Name::new(Some(&self.pool)),
+            State::Open,
+            soonest.map(nanos),
+        ))
+    }
+}
+
+/// A breaker's (succeeded, failed) totals; counting is on for every endpoint breaker.
+fn totals<C: Clock>(breaker: &Breaker<C>) -> (u64, u64) {
+    breaker
+        .metrics()
+        .totals
+        .map_or((0, 0), |t| (t.succeeded, t.failed))
+}

@@ -1,0 +1,155 @@
+//! [`OutlierEvent`]: an endpoint ejected, spared by `max_ejection_percent`, or back in
+//! rotation, as listeners and `tracing` see it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which rule found an outlier.
+///
+/// ```
+/// use protego_breaker::integrations::balance::Rule;
+///
+/// assert_eq!(Rule::SuccessRate.as_str(), "success_rate");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    /// `consecutive_5xx` failures in a row (the endpoint's breaker tripped).
+    ConsecutiveFailures,
+    /// Success rate below the pool's `mean - stdev * factor`.
+    SuccessRate,
+    /// Failure percentage above the threshold.
+    FailurePercentage,
+    /// A half-open trial after an ejection failed (this crate's; A50 has no trials).
+    FailedTrial,
+}
+
+impl Rule {
+    /// The rule's name in `snake_case`, as events and tracing spell it.
+    ///
+    /// ```
+    /// assert_eq!(protego_breaker::integrations::balance::Rule::ConsecutiveFailures.as_str(), "consecutive_failures");
+    /// ```
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::ConsecutiveFailures => "consecutive_failures",
+            Rule::SuccessRate => "success_rate",
+            Rule::FailurePercentage => "failure_percentage",
+            Rule::FailedTrial => "failed_trial",
+        }
+    }
+}
+
+/// What happened to an endpoint.
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::integrations::balance::{OutlierEventKind, Rule};
+///
+/// let kind = OutlierEventKind::Ejected { rule: Rule::SuccessRate, ejection_time: Duration::from_secs(30), multiplier: 1 };
+/// assert!(matches!(kind, OutlierEventKind::Ejected { multiplier: 1, .. }));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutlierEventKind {
+    /// Taken out of rotation for `ejection_time`: its breaker is open until then.
+    Ejected {
+        /// The rule that found it.
+        rule: Rule,
+        /// How long: `base_ejection_time * multiplier`, capped.
+        ejection_time: Duration,
+        /// The endpoint's ejection multiplier, this ejection included.
+        multiplier: u32,
+    },
+    /// Found by `rule` but left in rotation: `max_ejection_percent` of the pool is ejected.
+    /// (A breaker that tripped on consecutive failures is closed again.)
+    Spared {
+        /// The rule that found it.
+        rule: Rule,
+    },
+    /// Back in rotation: its half-open trials succeeded.
+    Returned,
+}
+
+/// An ejection, a spared outlier, or a return, given to
+/// [`OutlierDetector::on_event`](super::OutlierDetector::on_event) listeners (and, with the
+/// `tracing` feature, logged).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+/// use protego_breaker::Registry;
+///
+/// let detector = OutlierDetector::new(Arc::new(Registry::new()), "backend", OutlierDetection::default());
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// detector.on_event(move |e| log.lock().unwrap().push(format!("{} {:?}", e.endpoint(), e.kind())));
+/// assert!(seen.lock().unwrap().is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutlierEvent {
+    pub(crate) pool: Arc<str>,
+    pub(crate) endpoint: Arc<str>,
+    pub(crate) kind: OutlierEventKind,
+}
+
+impl OutlierEvent {
+    /// The pool's name (the detector's).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierEvent;
+    /// fn pool(e: &OutlierEvent) -> &str { e.pool() }
+    /// ```
+    pub fn pool(&self) -> &str {
+        &self.pool
+    }
+
+    /// The endpoint, as its discover key displays.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierEvent;
+    /// fn endpoint(e: &OutlierEvent) -> &str { e.endpoint() }
+    /// ```
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// What happened.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::{OutlierEvent, OutlierEventKind};
+    /// fn ejected(e: &OutlierEvent) -> bool { matches!(e.kind(), OutlierEventKind::Ejected { .. }) }
+    /// ```
+    pub fn kind(&self) -> OutlierEventKind {
+        self.kind
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(crate) fn trace(&self) {
+        match self.kind {
+            OutlierEventKind::Ejected {
+                rule,
+                ejection_time,
+                multiplier,
+            } => ::tracing::warn!(
+                pool = %self.pool,
+                endpoint = %self.endpoint,
+                rule = rule.as_str(),
+                ejection_time_ms = u64::try_from(ejection_time.as_millis()).unwrap_or(u64::MAX),
+                multiplier,
+                "endpoint ejected"
+            ),
+            OutlierEventKind::Spared { rule } => ::tracing::info!(
+                pool = %self.pool,
+                endpoint = %self.endpoint,
+                rule = rule.as_str(),
+                "outlier not ejected: max_ejection_percent reached"
+            ),
+            OutlierEventKind::Returned => ::tracing::info!(
+                pool = %self.pool,
+                endpoint = %self.endpoint,
+                "endpoint back in rotation"
+            ),
+        }
+    }
+}
