@@ -5,7 +5,7 @@ use std::fmt;
 
 use tonic::Code;
 
-use crate::call::classify::Outcome;
+use crate::call::classify::{Classify, Outcome};
 
 /// Decides the [`Outcome`] of a gRPC call from its status code.
 ///
@@ -164,6 +164,51 @@ impl ClassifyCode for FailureCodes {
         } else {
             Outcome::Success
         }
+    }
+}
+
+/// A response classified by its head alone: the code of a trailers-only answer (see
+/// [`head_code`]), a success when the status is still to come in the trailers, and a failure
+/// for an error (no response at all).
+///
+/// For code that decides when the response arrives, through the crate's
+/// [`Classify`] (a per-endpoint pool's layer, `integrations::balance`): most
+/// gRPC errors, and every unary error tonic, grpc-go and grpc-java send, are trailers-only, so
+/// the head sees them; a stream that fails after its first messages is not seen. The
+/// single-channel [`GrpcCircuitBreakerLayer`](super::GrpcCircuitBreakerLayer) reads the
+/// trailers too.
+///
+/// ```
+/// use protego_breaker::call::{Classify, Outcome};
+/// use protego_breaker::integrations::tonic::{ClassifyHead, FailureCodes};
+/// use tonic::Code;
+///
+/// let by_head = ClassifyHead(|code: Code| if code == Code::NotFound { Outcome::Failure } else { Outcome::Success });
+/// let not_found = Ok::<_, ()>(tonic::Status::not_found("gone").into_http::<()>());
+/// assert_eq!(by_head.classify(&not_found), Outcome::Failure);
+/// // `FailureCodes` is one too, on its own.
+/// assert_eq!(FailureCodes::DEFAULT.classify(&not_found), Outcome::Success);
+/// assert_eq!(FailureCodes::DEFAULT.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct ClassifyHead<K>(pub K);
+
+impl<K: ClassifyCode, B, E> Classify<http::Response<B>, E> for ClassifyHead<K> {
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        match result {
+            Ok(response) => {
+                head_code(response).map_or(Outcome::Success, |code| self.0.classify_code(code))
+            }
+            Err(_) => Outcome::Failure,
+        }
+    }
+}
+
+/// [`FailureCodes`] on a response's head, as [`ClassifyHead`] reads it.
+impl<B, E> Classify<http::Response<B>, E> for FailureCodes {
+    #[inline]
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
+        ClassifyHead(*self).classify(result)
     }
 }
 

@@ -10,7 +10,7 @@ use pin_project::pin_project;
 
 use super::body::GrpcBody;
 use super::codes::{head_code, ClassifyCode};
-use super::rejection::unavailable;
+use super::rejection::trailers_only;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::Outcome;
 use crate::call::permit::Permit;
@@ -18,7 +18,7 @@ use crate::error::Rejected;
 
 /// The future of a [`GrpcCircuitBreakerService`](super::GrpcCircuitBreakerService) call: the
 /// inner response with its body wrapped in a [`GrpcBody`], or, for a rejected call, a
-/// trailers-only `UNAVAILABLE` answer (see [`unavailable`]).
+/// trailers-only `UNAVAILABLE` answer (see [`unavailable`](super::unavailable)).
 ///
 /// ```
 /// use std::sync::Arc;
@@ -108,10 +108,7 @@ where
                 let rejected = rejected
                     .take()
                     .expect("`GrpcResponseFuture` polled after completion");
-                let mut response = unavailable(&rejected)
-                    .into_http::<()>()
-                    .map(|()| GrpcBody::empty());
-                response.extensions_mut().insert(rejected);
+                let response = trailers_only(rejected, GrpcBody::empty());
                 Poll::Ready(Ok(response))
             }
         }

@@ -93,16 +93,34 @@
 //! # }
 //! ```
 
+//!
+//! # A balanced channel whose endpoints are protected
+//! tonic's own `Channel::balance_channel` and `balance_list` take endpoints and build their
+//! channels inside, out of reach of a layer. Build the pool from tower's parts instead, as
+//! tonic does inside: a tonic `Channel` per endpoint (each with its `timeout`, so a hanging
+//! endpoint counts), the `balance` feature's per-endpoint layer over that list,
+//! tower's p2c `Balance`, and `OutlierDetector::grpc_guard` on top (features `tonic` and
+//! `balance`). With `FailureCodes` as the pool's classifier an endpoint answering
+//! `UNAVAILABLE` is ejected (p2c stops picking it) while the others keep serving, and when
+//! every endpoint is ejected a call gets `UNAVAILABLE` with `grpc-retry-pushback-ms` at once.
+//! The pool's layer decides a call when its response arrives, so it reads the head (see
+//! [`ClassifyHead`]): a status that comes only in the trailers, after messages, is not seen.
+//! The example is on `GrpcEjectionGuard`.
+
 mod body;
 mod codes;
 mod future;
 mod layer;
+#[cfg(feature = "balance")]
+mod pool;
 mod rejection;
 mod service;
 
 pub use body::GrpcBody;
-pub use codes::{head_code, trailers_code, ClassifyCode, FailureCodes};
+pub use codes::{head_code, trailers_code, ClassifyCode, ClassifyHead, FailureCodes};
 pub use future::GrpcResponseFuture;
 pub use layer::GrpcCircuitBreakerLayer;
+#[cfg(feature = "balance")]
+pub use pool::{GrpcEjectionGuard, GrpcGuardFuture};
 pub use rejection::{retry_pushback_ms, unavailable, RETRY_PUSHBACK_MS};
 pub use service::GrpcCircuitBreakerService;

@@ -67,3 +67,11 @@ pub fn unavailable(rejected: &Rejected) -> Status {
     status.set_source(Arc::new(rejected.clone()));
     status
 }
+
+/// The answer to a rejected call, as a server would send it: a trailers-only `UNAVAILABLE`
+/// (see [`unavailable`]) with `body`, carrying the rejection in its extensions.
+pub(super) fn trailers_only<B>(rejected: Rejected, body: B) -> http::Response<B> {
+    let mut response = unavailable(&rejected).into_http::<()>().map(|()| body);
+    response.extensions_mut().insert(rejected);
+    response
+}
