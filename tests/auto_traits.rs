@@ -86,3 +86,13 @@ fn the_grpc_layer_body_and_future_are_send_and_static() {
     send_sync_static::<GrpcCircuitBreakerLayer<Single<SystemClock>>>();
     send_sync_static::<GrpcCircuitBreakerService<(), Named<SystemClock>>>();
 }
+
+#[cfg(all(feature = "tonic", feature = "balance"))]
+#[test]
+fn the_grpc_pool_guard_is_send_sync_and_static() {
+    use protego_breaker::integrations::tonic::{GrpcEjectionGuard, GrpcGuardFuture};
+
+    type Head = std::future::Pending<Result<http::Response<tonic::body::Body>, tonic::Status>>;
+    send_sync_static::<GrpcEjectionGuard<(), SystemClock>>();
+    send_sync_static::<GrpcGuardFuture<Head>>();
+}
