@@ -1,1 +1,264 @@
-fn main() {}
+//! Balanced pools: what the outlier layer buys and what it costs, in one run.
+//!
+//! 1. Ten in-process endpoints behind tower's p2c balancer, one failing every call, driven on
+//!    the manual clock (1 call per simulated millisecond, 60 simulated seconds, default rules:
+//!    10 s interval, 30 s base ejection): the success rate over the calls after two intervals,
+//!    with the layer and without it.
+//! 2. The same with an endpoint failing every *other* call (no consecutive-failure rule can
+//!    see it; A50's success-rate rule does).
+//! 3. Two of ten failing every call with `max_ejection_percent` 10: ejected endpoints sampled
+//!    after every call; exactly one ejected, never more.
+//! 4. Criterion: one call through plain p2c, and through p2c with the layer and the guard, on
+//!    the system clock: the per-call cost of the layer.
+//!
+//! `cargo bench --bench balance --features balance` (add `-- --test` to run each once).
+
+use std::future::{ready, Future, Ready};
+use std::hint::black_box;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+use protego_breaker::{Clock, ManualClock, Registry, SystemClock};
+use tower::balance::p2c::Balance;
+use tower::discover::ServiceList;
+use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
+use tower::Service;
+
+/// An endpoint answering at once: every call fails when `fails(n)` says so for its nth call.
+#[derive(Clone)]
+struct Endpoint {
+    fails: fn(u64) -> bool,
+    calls: Arc<AtomicU64>,
+}
+
+impl Service<()> for Endpoint {
+    type Response = ();
+    type Error = &'static str;
+    type Future = Ready<Result<(), &'static str>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, (): ()) -> Self::Future {
+        let n = self.calls.fetch_add(1, Ordering::Relaxed);
+        ready(if (self.fails)(n) { Err("down") } else { Ok(()) })
+    }
+}
+
+/// Which endpoints fail, and how.
+type Bad<'a> = &'a [(usize, fn(u64) -> bool)];
+
+fn good(_: u64) -> bool {
+    false
+}
+
+fn always(_: u64) -> bool {
+    true
+}
+
+fn every_other(n: u64) -> bool {
+    n % 2 == 1
+}
+
+fn endpoints(bad: Bad<'_>) -> Vec<Endpoint> {
+    (0..10)
+        .map(|i| Endpoint {
+            fails: bad.iter().find(|(b, _)| *b == i).map_or(good, |(_, f)| *f),
+            calls: Arc::default(),
+        })
+        .collect()
+}
+
+/// One call: ready, called, and finished, all in one poll each (nothing here waits).
+fn once<S: Service<()>>(svc: &mut S, cx: &mut Context<'_>) -> Result<S::Response, S::Error> {
+    match svc.poll_ready(cx) {
+        Poll::Ready(Ok(())) => {}
+        Poll::Ready(Err(e)) => return Err(e),
+        Poll::Pending => panic!("no endpoint ready"),
+    }
+    match pin!(svc.call(())).poll(cx) {
+        Poll::Ready(out) => out,
+        Poll::Pending => panic!("an in-process call waits"),
+    }
+}
+
+fn plain(list: Vec<Endpoint>) -> impl Service<(), Response = (), Error = tower::BoxError> {
+    Balance::new(PendingRequestsDiscover::new(
+        ServiceList::new(list),
+        CompleteOnResponse::default(),
+    ))
+}
+
+fn layered<C: Clock + Clone + Send + Sync + 'static>(
+    detector: &OutlierDetector<C>,
+    list: Vec<Endpoint>,
+) -> impl Service<(), Response = ()> {
+    let discover = detector.layer().discover(ServiceList::new(list));
+    detector.guard(Balance::new(PendingRequestsDiscover::new(
+        discover,
+        CompleteOnResponse::default(),
+    )))
+}
+
+struct Run {
+    after_two_intervals: f64,
+    overall: f64,
+    most_ejected: usize,
+    ejected_at_end: Vec<String>,
+}
+
+/// 60 simulated seconds at one call per millisecond.
+fn simulate(bad: Bad<'_>, layer: bool, detection: &OutlierDetection) -> Run {
+    let clock = ManualClock::new();
+    let registry = Arc::new(Registry::with_clock(clock.clone()));
+    let detector = OutlierDetector::new(registry, "sim", detection.clone());
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let two_intervals = 2 * detection.interval();
+    let (mut ok, mut all, mut late_ok, mut late_all, mut most) = (0_u64, 0_u64, 0_u64, 0_u64, 0);
+    let mut count = |success: bool, now: Duration| {
+        all += 1;
+        ok += u64::from(success);
+        if now >= two_intervals {
+            late_all += 1;
+            late_ok += u64::from(success);
+        }
+    };
+    if layer {
+        let mut svc = layered(&detector, endpoints(bad));
+        for _ in 0..60_000 {
+            count(once(&mut svc, &mut cx).is_ok(), clock.now());
+            most = most.max(detector.ejected().len());
+            clock.advance(Duration::from_millis(1));
+        }
+    } else {
+        let mut svc = plain(endpoints(bad));
+        for _ in 0..60_000 {
+            count(once(&mut svc, &mut cx).is_ok(), clock.now());
+            clock.advance(Duration::from_millis(1));
+        }
+    }
+    #[allow(clippy::cast_precision_loss)]
+    Run {
+        after_two_intervals: late_ok as f64 / late_all as f64 * 100.0,
+        overall: ok as f64 / all as f64 * 100.0,
+        most_ejected: most,
+        ejected_at_end: detector.ejected(),
+    }
+}
+
+fn figures() {
+    let defaults = OutlierDetection::default();
+    println!("balance: ten endpoints, 60 simulated s at 1 call/ms, A50 defaults (interval 10 s)");
+    for (what, bad, goal) in [
+        (
+            "one failing every call",
+            &[(3, always as fn(u64) -> bool)][..],
+            99.5,
+        ),
+        (
+            "one failing every other call",
+            &[(3, every_other as fn(u64) -> bool)][..],
+            0.0,
+        ),
+    ] {
+        let without = simulate(bad, false, &defaults);
+        let with = simulate(bad, true, &defaults);
+        println!(
+            "  {what}: success after two intervals {:.3} % with the layer, {:.3} % plain p2c \
+             (overall {:.3} % / {:.3} %); ejected at the end {:?}",
+            with.after_two_intervals,
+            without.after_two_intervals,
+            with.overall,
+            without.overall,
+            with.ejected_at_end
+        );
+        assert!(with.after_two_intervals >= goal, "{what}");
+    }
+    let two = simulate(
+        &[
+            (3, always as fn(u64) -> bool),
+            (7, always as fn(u64) -> bool),
+        ],
+        true,
+        &defaults,
+    );
+    println!(
+        "  two failing every call, max_ejection_percent 10: at most {} ejected at any sample \
+         (60,000 samples), {:?} at the end; success after two intervals {:.3} %",
+        two.most_ejected, two.ejected_at_end, two.after_two_intervals
+    );
+    assert_eq!(two.most_ejected, 1);
+    assert_eq!(two.ejected_at_end.len(), 1);
+}
+
+/// Median cost per call of plain p2c and of p2c with the layer and guard, measured in
+/// alternating batches (a busy shared machine drifts; alternating keeps the two comparable),
+/// and the median of the per-round differences.
+fn interleaved() {
+    const ROUNDS: usize = 2_001;
+    const CALLS: u32 = 250;
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut bare = plain(endpoints(&[]));
+    let detector = OutlierDetector::new(
+        Arc::new(Registry::with_clock(SystemClock)),
+        "interleaved",
+        OutlierDetection::default(),
+    );
+    let mut protected = layered(&detector, endpoints(&[]));
+    let batch = |svc: &mut dyn FnMut() -> bool| {
+        let start = std::time::Instant::now();
+        for _ in 0..CALLS {
+            black_box(svc());
+        }
+        start.elapsed().as_secs_f64() * 1e9 / f64::from(CALLS)
+    };
+    let (mut plain_ns, mut layered_ns, mut delta) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        let a = batch(&mut || once(&mut bare, &mut cx).is_ok());
+        let b = batch(&mut || once(&mut protected, &mut cx).is_ok());
+        plain_ns.push(a);
+        layered_ns.push(b);
+        delta.push(b - a);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "  per call, {ROUNDS} alternating batches of {CALLS}: plain p2c {:.1} ns, with the layer and guard {:.1} ns, \
+         median difference {:.1} ns",
+        median(&mut plain_ns),
+        median(&mut layered_ns),
+        median(&mut delta)
+    );
+}
+
+fn per_call(c: &mut Criterion) {
+    figures();
+    interleaved();
+    let mut group = c.benchmark_group("balance");
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let mut bare = plain(endpoints(&[]));
+    group.bench_function("p2c, ten endpoints", |b| {
+        b.iter(|| black_box(once(&mut bare, &mut cx)).is_ok());
+    });
+    let detector = OutlierDetector::new(
+        Arc::new(Registry::with_clock(SystemClock)),
+        "bench",
+        OutlierDetection::default(),
+    );
+    let mut protected = layered(&detector, endpoints(&[]));
+    group.bench_function("p2c with the outlier layer and guard", |b| {
+        b.iter(|| black_box(once(&mut protected, &mut cx)).is_ok());
+    });
+    group.finish();
+}
+
+criterion_group!(benches, per_call);
+criterion_main!(benches);

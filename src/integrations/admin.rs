@@ -10,6 +10,12 @@
 //! | `POST /breakers/{name}/disable` | [`Breaker::disable`](crate::Breaker::disable), likewise |
 //! | `GET /health` | 200 `{"status":"up","open":[]}` when no breaker is open or forced open, else 503 `{"status":"down","open":[names]}` |
 //!
+//! The breakers of a balanced pool's endpoints (feature `balance`) carry `pool` and
+//! `endpoint` in their snapshots. In `/health` an ejected endpoint does not make the
+//! service down (ejecting it is the pool at work): it is listed under `"ejected"` (present
+//! only when there is one), and the pool's name is under `"open"` only when every one of its
+//! endpoints is.
+//!
 //! Paths are relative to where the service is mounted (axum's `nest_service` strips the
 //! prefix); a name is one path segment, percent-decoded. The action is in the path and a body
 //! is ignored. Errors answer a JSON `{"error": "..."}`: 404 for an unknown path or name, 400
@@ -144,7 +150,11 @@ impl<C: Clock + Clone> AdminService<C> {
             ["health"] => only_get(method, "GET").unwrap_or_else(|| self.health()),
             ["breakers", name] => only_get(method, "GET").unwrap_or_else(|| {
                 self.with_breaker(name, |breaker| {
-                    json(StatusCode::OK, &BreakerSnapshot::of(breaker))
+                    let name = breaker.name().unwrap_or("");
+                    json(
+                        StatusCode::OK,
+                        &BreakerSnapshot::of_in(&self.registry, name, breaker),
+                    )
                 })
             }),
             ["breakers", name, action] => {
@@ -159,13 +169,21 @@ impl<C: Clock + Clone> AdminService<C> {
 
     fn health(&self) -> Response<String> {
         let snapshot = RegistrySnapshot::of(&self.registry);
-        let open: Vec<&str> = snapshot.open().collect();
+        let open = snapshot.down();
+        let ejected: Vec<&str> = snapshot.ejected().collect();
         let (status, word) = if open.is_empty() {
             (StatusCode::OK, "up")
         } else {
             (StatusCode::SERVICE_UNAVAILABLE, "down")
         };
-        json(status, &Health { status: word, open })
+        json(
+            status,
+            &Health {
+                status: word,
+                open,
+                ejected,
+            },
+        )
     }
 
     /// The checks in path order: the name (404 unknown, 400 malformed, whatever the mode),
@@ -245,18 +263,24 @@ impl<C: Clock + Clone, B> Service<Request<B>> for AdminService<C> {
     }
 }
 
-/// The health answer: `{"status": "up" | "down", "open": [names]}`, in that order.
+/// The health answer: `{"status": "up" | "down", "open": [names]}`, in that order, then
+/// `"ejected": [endpoint breakers]` when there is one.
 struct Health<'a> {
     status: &'static str,
     open: Vec<&'a str>,
+    ejected: Vec<&'a str>,
 }
 
 impl ::serde::Serialize for Health<'_> {
     fn serialize<S: ::serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use ::serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Health", 2)?;
+        let mut s =
+            serializer.serialize_struct("Health", 2 + usize::from(!self.ejected.is_empty()))?;
         s.serialize_field("status", self.status)?;
         s.serialize_field("open", &self.open)?;
+        if !self.ejected.is_empty() {
+            s.serialize_field("ejected", &self.ejected)?;
+        }
         s.end()
     }
 }

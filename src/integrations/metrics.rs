@@ -16,6 +16,9 @@
 //! | [`SLOW_CALL_RATE`] | gauge | `name` | with a window: percentage of slow calls in it, -1 while it is empty |
 //! | [`SLOW_CALLS`] | counter | `name` | with slow-call timing on: calls that took at least `slow_call_duration` |
 //!
+//! The breaker of an endpoint of a balanced pool (feature `balance`) is labelled `name` = the
+//! pool and `endpoint` = the endpoint on every instrument, so `sum by (name)` adds up a pool.
+//!
 //! The state gauges and transition counters are pushed as transitions happen, in the order they
 //! were made (through a transition listener, see [`Breaker::on_transition`]); an open circuit
 //! whose period has passed turns half-open when it is next asked, and `publish_metrics` asks.
@@ -72,11 +75,12 @@
 
 use std::sync::{Arc, OnceLock};
 
-use ::metrics::{Counter, Gauge, SharedString, Unit};
+use ::metrics::{Counter, Gauge, Label, SharedString, Unit};
 
 use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::integrations::endpoint_labels::{EndpointLabel, EndpointLabels};
 use crate::machine::state::State;
 use crate::observe::events::shown;
 use crate::observe::metrics::Metrics;
@@ -242,14 +246,19 @@ struct Exporting;
 /// later (before any call reaches them). Once per registry.
 fn exporting<C: Clock + Clone>(registry: &Registry<C>) {
     if registry.insert_extension(Exporting).is_ok() {
-        registry.on_create(|breaker| export_breaker(breaker));
+        // A balanced pool labels an endpoint's breaker before it makes it: seen here.
+        let endpoints = EndpointLabels::of(registry);
+        registry.on_create(move |breaker| {
+            export_labelled(breaker, endpoints.get(breaker.name().unwrap_or("")));
+        });
     }
 }
 
 /// One breaker's handles, registered when it is exported (see "Which recorder" in the
 /// [module docs](self)) and only updated after that.
 pub(crate) struct Instruments {
-    name: Arc<str>,
+    /// `name`, and `endpoint` for an endpoint of a balanced pool.
+    labels: Vec<Label>,
     states: [Gauge; 6],
     calls: [Counter; 4],
     /// By `[from][to]`: a counter for every pair listeners see, `None` for the others.
@@ -263,22 +272,31 @@ pub(crate) struct Instruments {
 }
 
 impl Instruments {
-    /// Registers every handle `config` calls for with the recorder in effect now.
-    fn new(name: Arc<str>, config: &Config) -> Self {
+    /// Registers every handle `config` calls for with the recorder in effect now; an endpoint
+    /// of a balanced pool is labelled `name` = its pool and `endpoint` = itself.
+    fn new(name: Arc<str>, endpoint: Option<EndpointLabel>, config: &Config) -> Self {
         describe();
-        let label = || SharedString::from(Arc::clone(&name));
+        let labels = match endpoint {
+            Some(label) => vec![
+                Label::new("name", SharedString::from(label.pool)),
+                Label::new("endpoint", SharedString::from(label.endpoint)),
+            ],
+            None => vec![Label::new("name", SharedString::from(name))],
+        };
+        let with = |more: &[(&'static str, &'static str)]| -> Vec<Label> {
+            let mut all = labels.clone();
+            all.extend(more.iter().map(|&(k, v)| Label::new(k, v)));
+            all
+        };
         let instruments = Instruments {
-            states: STATES
-                .map(|s| ::metrics::gauge!(STATE, "name" => label(), "state" => state_label(s))),
-            calls: KINDS.map(|kind| ::metrics::counter!(CALLS, "name" => label(), "kind" => kind)),
+            states: STATES.map(|s| ::metrics::gauge!(STATE, with(&[("state", state_label(s))]))),
+            calls: KINDS.map(|kind| ::metrics::counter!(CALLS, with(&[("kind", kind)]))),
             transitions: STATES.map(|from| {
                 STATES.map(|to| {
                     shown(from, to).then(|| {
                         ::metrics::counter!(
                             TRANSITIONS,
-                            "name" => label(),
-                            "from" => state_label(from),
-                            "to" => state_label(to)
+                            with(&[("from", state_label(from)), ("to", state_label(to))])
                         )
                     })
                 })
@@ -286,7 +304,7 @@ impl Instruments {
             slow_calls: OnceLock::new(),
             failure_rate: OnceLock::new(),
             slow_call_rate: OnceLock::new(),
-            name,
+            labels,
         };
         instruments.register_optional(config);
         instruments
@@ -297,13 +315,13 @@ impl Instruments {
     fn register_optional(&self, config: &Config) {
         if config.slow_call_duration().is_some() {
             self.slow_calls
-                .get_or_init(|| ::metrics::counter!(SLOW_CALLS, "name" => self.label()));
+                .get_or_init(|| ::metrics::counter!(SLOW_CALLS, self.labels.clone()));
         }
         if config.window().is_some() {
             self.failure_rate
-                .get_or_init(|| ::metrics::gauge!(FAILURE_RATE, "name" => self.label()));
+                .get_or_init(|| ::metrics::gauge!(FAILURE_RATE, self.labels.clone()));
             self.slow_call_rate
-                .get_or_init(|| ::metrics::gauge!(SLOW_CALL_RATE, "name" => self.label()));
+                .get_or_init(|| ::metrics::gauge!(SLOW_CALL_RATE, self.labels.clone()));
         }
     }
 
@@ -318,10 +336,6 @@ impl Instruments {
         if let Some(gauge) = self.slow_call_rate.get() {
             gauge.set(metrics.slow_call_rate.unwrap_or(-1.0));
         }
-    }
-
-    fn label(&self) -> SharedString {
-        SharedString::from(Arc::clone(&self.name))
     }
 
     /// All six series: 1 for `current`, 0 for the five others.
@@ -364,10 +378,19 @@ fn describe() {
 /// Exports `breaker` once: registers its handles, turns its totals on, and installs the
 /// listener that keeps the state gauges and transition counters up to date.
 pub(crate) fn export_breaker<C: Clock>(breaker: &Breaker<C>) {
+    export_labelled(breaker, None);
+}
+
+/// [`export_breaker`], labelled as the endpoint of a pool when `endpoint` says so.
+fn export_labelled<C: Clock>(breaker: &Breaker<C>, endpoint: Option<EndpointLabel>) {
     if breaker.extension::<Instruments>().is_some() {
         return;
     }
-    let made = Instruments::new(Arc::from(breaker.name().unwrap_or("")), &breaker.config());
+    let made = Instruments::new(
+        Arc::from(breaker.name().unwrap_or("")),
+        endpoint,
+        &breaker.config(),
+    );
     // Two exports racing: the first one kept does the rest.
     let Ok(instruments) = breaker.insert_extension(made) else {
         return;

@@ -6,6 +6,7 @@ use ::serde::Serialize;
 
 use crate::breaker::Breaker;
 use crate::clock::Clock;
+use crate::integrations::endpoint_labels::EndpointLabels;
 use crate::machine::state::State;
 use crate::observe::metrics::{Metrics, Totals};
 use crate::registry::Registry;
@@ -50,9 +51,38 @@ impl RegistrySnapshot {
             breakers: registry
                 .breakers()
                 .iter()
-                .map(|(name, breaker)| BreakerSnapshot::of_named(name, breaker))
+                .map(|(name, breaker)| BreakerSnapshot::of_in(registry, name, breaker))
                 .collect(),
         }
+    }
+
+    /// The names of what rejects every call now: the breakers open or forced open, except the
+    /// endpoints of balanced pools, and the pools (by name) whose every endpoint is. One
+    /// ejected endpoint is its pool working as meant, not an outage.
+    pub(crate) fn down(&self) -> Vec<&str> {
+        let rejecting = |b: &BreakerSnapshot| matches!(b.state, State::Open | State::ForcedOpen);
+        let mut down: Vec<&str> = Vec::new();
+        let mut pools: Vec<(&str, bool)> = Vec::new(); // (pool, every endpoint rejecting)
+        for b in &self.breakers {
+            match &b.pool {
+                None if rejecting(b) => down.push(&b.name),
+                None => {}
+                Some(pool) => match pools.iter_mut().find(|(p, _)| p == pool) {
+                    Some((_, all)) => *all &= rejecting(b),
+                    None => pools.push((pool, rejecting(b))),
+                },
+            }
+        }
+        down.extend(pools.into_iter().filter(|(_, all)| *all).map(|(p, _)| p));
+        down
+    }
+
+    /// The endpoint breakers (by breaker name) that reject every call now: ejected endpoints.
+    pub(crate) fn ejected(&self) -> impl Iterator<Item = &str> {
+        self.breakers
+            .iter()
+            .filter(|b| b.pool.is_some() && matches!(b.state, State::Open | State::ForcedOpen))
+            .map(|b| b.name.as_str())
     }
 
     /// The names of the breakers that reject every call now: open or forced open. Half-open
@@ -77,7 +107,8 @@ impl RegistrySnapshot {
 /// `forced_open`, `disabled`); `failure_rate` and `slow_call_rate` (percent, `null` without a
 /// window or while it is empty); `consecutive_failures`; `time_until_half_open_ms` (`null`
 /// unless open; rounded up); and `totals` (`null` unless counting is on, else `admitted`,
-/// `rejected`, `succeeded`, `failed`, `ignored`, `slow`).
+/// `rejected`, `succeeded`, `failed`, `ignored`, `slow`). The breaker of an endpoint of a
+/// balanced pool (feature `balance`) also has `pool` and `endpoint`; other breakers do not.
 ///
 /// ```
 /// use protego_breaker::integrations::serde::BreakerSnapshot;
@@ -118,6 +149,10 @@ pub struct BreakerSnapshot {
     pub time_until_half_open_ms: Option<u64>,
     /// Call totals, when counting is on.
     pub totals: Option<Totals>,
+    /// For an endpoint of a balanced pool (feature `balance`): the pool's name.
+    pub pool: Option<String>,
+    /// For an endpoint of a balanced pool: the endpoint, as its discover key displays.
+    pub endpoint: Option<String>,
 }
 
 impl BreakerSnapshot {
@@ -129,6 +164,22 @@ impl BreakerSnapshot {
     /// ```
     pub fn of<C: Clock>(breaker: &Breaker<C>) -> Self {
         Self::of_named(breaker.name().unwrap_or(""), breaker)
+    }
+
+    /// A snapshot of `registry`'s breaker called `name`, with its pool and endpoint if it is
+    /// the endpoint of a balanced pool.
+    pub(crate) fn of_in<C: Clock + Clone>(
+        registry: &Registry<C>,
+        name: &str,
+        breaker: &Breaker<C>,
+    ) -> Self {
+        let mut snapshot = Self::of_named(name, breaker);
+        let labels = registry.extension::<EndpointLabels>();
+        if let Some(label) = labels.and_then(|labels| labels.get(name)) {
+            snapshot.pool = Some(label.pool.to_string());
+            snapshot.endpoint = Some(label.endpoint.to_string());
+        }
+        snapshot
     }
 
     fn of_named<C: Clock>(name: &str, breaker: &Breaker<C>) -> Self {
@@ -144,6 +195,8 @@ impl BreakerSnapshot {
                 u64::try_from(ms).unwrap_or(u64::MAX)
             }),
             totals: m.totals,
+            pool: None,
+            endpoint: None,
         }
     }
 }
@@ -158,7 +211,9 @@ impl Serialize for RegistrySnapshot {
 
 impl Serialize for BreakerSnapshot {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut s = serializer.serialize_struct("BreakerSnapshot", 7)?;
+        let labelled = self.endpoint.is_some();
+        let mut s =
+            serializer.serialize_struct("BreakerSnapshot", 7 + 2 * usize::from(labelled))?;
         s.serialize_field("name", &self.name)?;
         s.serialize_field("state", super::labels::snake_name(self.state))?;
         s.serialize_field("failure_rate", &self.failure_rate)?;
@@ -166,6 +221,10 @@ impl Serialize for BreakerSnapshot {
         s.serialize_field("consecutive_failures", &self.consecutive_failures)?;
         s.serialize_field("time_until_half_open_ms", &self.time_until_half_open_ms)?;
         s.serialize_field("totals", &self.totals.map(SerTotals))?;
+        if labelled {
+            s.serialize_field("pool", &self.pool)?;
+            s.serialize_field("endpoint", &self.endpoint)?;
+        }
         s.end()
     }
 }

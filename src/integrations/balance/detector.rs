@@ -3,7 +3,7 @@
 //! the [`EjectionGuard`](super::EjectionGuard), [`tick`](OutlierDetector::tick) or the
 //! [`drive`](OutlierDetector::drive) future run it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,9 @@ use crate::observe::{Reason, Transition};
 use crate::registry::Registry;
 
 type Listener = Arc<dyn Fn(&OutlierEvent) + Send + Sync>;
+
+/// An endpoint's name and breaker.
+type Named<C> = (Arc<str>, Arc<Breaker<C>>);
 
 /// The outlier detection of one balanced pool: see the [module docs](super).
 ///
@@ -80,6 +83,8 @@ pub(crate) struct Shared<C: Clock + Clone + Send + Sync + 'static> {
     listeners: RwLock<Vec<Listener>>,
 }
 
+/// Never lock it while calling a breaker: a breaker's transition calls our listener, which
+/// locks it (decide under the lock, act after: [`After`]).
 struct Pool<C: Clock> {
     /// By endpoint, sorted: the analysis visits endpoints in a fixed order.
     endpoints: BTreeMap<Arc<str>, Entry<C>>,
@@ -532,12 +537,25 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
 
     pub(crate) fn tick(&self) -> Duration {
         let now = self.now();
+        // The totals are read outside the pool's lock: reading a breaker may turn it
+        // half-open, a transition our listener takes the lock for.
+        let due: Option<Vec<Named<C>>> = {
+            let pool = self.lock();
+            (now >= pool.next_analysis).then(|| {
+                pool.endpoints
+                    .iter()
+                    .map(|(k, e)| (Arc::clone(k), Arc::clone(&e.slot.breaker)))
+                    .collect()
+            })
+        };
+        let counted: Option<HashMap<Arc<str>, (u64, u64)>> =
+            due.map(|due| due.into_iter().map(|(k, b)| (k, totals(&b))).collect());
         let mut after = After::default();
         let wait = {
             let mut pool = self.lock();
-            if now >= pool.next_analysis {
+            if let Some(counted) = counted.filter(|_| now >= pool.next_analysis) {
                 pool.next_analysis = now.saturating_add(nanos(self.detection.interval()));
-                self.analyse(&mut pool, now, &mut after);
+                self.analyse(&mut pool, &counted, now, &mut after);
             }
             for entry in pool.endpoints.values_mut() {
                 if entry.ejected_until.is_some_and(|until| now >= until) {
@@ -554,11 +572,18 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
     }
 
     /// One interval: the statistical rules, then the multipliers' decay (A50's order).
-    fn analyse(&self, pool: &mut Pool<C>, now: u64, after: &mut After<C>) {
+    fn analyse(
+        &self,
+        pool: &mut Pool<C>,
+        counted: &HashMap<Arc<str>, (u64, u64)>,
+        now: u64,
+        after: &mut After<C>,
+    ) {
         let Pool { endpoints, rng, .. } = pool;
         let mut samples = Vec::with_capacity(endpoints.len());
-        for entry in endpoints.values_mut() {
-            let (succeeded, failed) = totals(&entry.slot.breaker);
+        for (endpoint, entry) in endpoints.iter_mut() {
+            // One that joined since the totals were read has none yet.
+            let (succeeded, failed) = counted.get(endpoint).copied().unwrap_or(entry.seen);
             samples.push(Sample {
                 successes: succeeded.saturating_sub(entry.seen.0),
                 failures: failed.saturating_sub(entry.seen.1),

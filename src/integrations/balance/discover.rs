@@ -18,7 +18,7 @@ use crate::clock::Clock;
 
 /// The balancer polls its discover stream on every `poll_ready`; one poll in this many reads
 /// the clock to see whether the pool has work due (an analysis, an ejection that ended).
-const CHECK_EVERY: u32 = 8;
+const CHECK_EVERY: u32 = 16;
 
 /// A [`Layer`] over a [`Discover`] stream: each endpoint's service goes through a breaker of
 /// the pool's [`OutlierDetector`]. Made by [`OutlierDetector::layer`].

@@ -47,6 +47,8 @@ type Held<C> = Permit<Arc<Breaker<C>>>;
 /// ```
 pub struct EndpointService<S, C: Clock, K> {
     inner: S,
+    /// The slot's breaker, held directly: one pointer less per call.
+    breaker: Arc<Breaker<C>>,
     slot: Arc<Slot<C>>,
     classifier: K,
     /// The admission `poll_ready` took.
@@ -57,6 +59,7 @@ impl<S, C: Clock, K> EndpointService<S, C, K> {
     pub(crate) fn new(inner: S, slot: Arc<Slot<C>>, classifier: K) -> Self {
         EndpointService {
             inner,
+            breaker: Arc::clone(&slot.breaker),
             slot,
             classifier,
             held: None,
@@ -72,7 +75,7 @@ impl<S, C: Clock, K> EndpointService<S, C, K> {
     /// }
     /// ```
     pub fn breaker(&self) -> &Breaker<C> {
-        &self.slot.breaker
+        &self.breaker
     }
 
     /// The inner service.
@@ -86,17 +89,24 @@ impl<S, C: Clock, K> EndpointService<S, C, K> {
     }
 
     /// Takes an admission from the breaker, or parks the task on the endpoint.
+    #[inline]
     fn admit(&mut self, cx: &Context<'_>) -> bool {
         if self.held.is_some() {
             return true;
         }
-        if let Ok(permit) = Arc::clone(&self.slot.breaker).try_acquire_owned() {
+        if let Ok(permit) = Arc::clone(&self.breaker).try_acquire_owned() {
             self.held = Some(permit);
             return true;
         }
+        self.park(cx)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn park(&mut self, cx: &Context<'_>) -> bool {
         self.slot.park(cx.waker());
         // A transition between the refusal and the parking found no waker: look once more.
-        if let Ok(permit) = Arc::clone(&self.slot.breaker).try_acquire_owned() {
+        if let Ok(permit) = Arc::clone(&self.breaker).try_acquire_owned() {
             self.held = Some(permit);
             return true;
         }
@@ -108,7 +118,7 @@ impl<S: fmt::Debug, C: Clock, K> fmt::Debug for EndpointService<S, C, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EndpointService")
             .field("inner", &self.inner)
-            .field("breaker", &*self.slot.breaker)
+            .field("breaker", &*self.breaker)
             .field("admitted", &self.held.is_some())
             .finish_non_exhaustive()
     }
@@ -124,6 +134,7 @@ where
     type Error = S::Error;
     type Future = EndpointFuture<S::Future, C, K>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         std::task::ready!(self.inner.poll_ready(cx))?;
         if self.admit(cx) {
@@ -133,6 +144,7 @@ where
         }
     }
 
+    #[inline]
     fn call(&mut self, req: Req) -> Self::Future {
         EndpointFuture {
             fut: self.inner.call(req),

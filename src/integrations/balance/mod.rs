@@ -88,7 +88,7 @@
 //!
 //! # Timers without a runtime
 //! The library spawns nothing. The pool's due work (the interval's analysis, and waking an
-//! endpoint whose ejection ended) runs on the balancer's own polls (one in eight reads the
+//! endpoint whose ejection ended) runs on the balancer's own polls (one in sixteen reads the
 //! clock), whenever the guard finds no endpoint ready, on [`OutlierDetector::tick`], or in
 //! [`OutlierDetector::drive`], a future you spawn with your runtime's sleep. An idle pool
 //! without the driver runs its analysis on the next call.
