@@ -117,6 +117,22 @@ fn endpoints(
         .collect()
 }
 
+/// tower's p2c over the servers, with the detector's layer (5xx and errors are failures).
+fn p2c(
+    detector: &OutlierDetector,
+    servers: &[Server],
+    timeout: Duration,
+) -> impl Service<(), Response = http::Response<Incoming>, Error = tower::BoxError> {
+    let discover = detector
+        .layer()
+        .classify(ServerErrorsAsFailures)
+        .discover(futures::stream::iter(endpoints(servers, timeout)));
+    Balance::new(PendingRequestsDiscover::new(
+        discover,
+        CompleteOnResponse::default(),
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn p2c_with_the_layer_ejects_the_bad_endpoints_and_only_them() {
     let mut servers = Vec::new();
@@ -142,19 +158,7 @@ async fn p2c_with_the_layer_ejects_the_bad_endpoints_and_only_them() {
     });
     let _driver = Abort(tokio::spawn(detector.drive(tokio::time::sleep)));
 
-    let discover =
-        detector
-            .layer()
-            .classify(ServerErrorsAsFailures)
-            .discover(futures::stream::iter(endpoints(
-                &servers,
-                Duration::from_millis(100),
-            )));
-    let balance = Balance::new(PendingRequestsDiscover::new(
-        discover,
-        CompleteOnResponse::default(),
-    ));
-    let mut balancer = detector.guard(balance);
+    let mut balancer = detector.guard(p2c(&detector, &servers, Duration::from_millis(100)));
 
     let start = Instant::now();
     let mut in_flight = FuturesUnordered::new();
@@ -224,20 +228,8 @@ async fn every_endpoint_ejected_answers_at_once_instead_of_hanging() {
         .build()
         .unwrap();
     let detector = OutlierDetector::new(Arc::new(Registry::new()), "pair", detection);
-    let discover =
-        detector
-            .layer()
-            .classify(ServerErrorsAsFailures)
-            .discover(futures::stream::iter(endpoints(
-                &servers,
-                Duration::from_secs(2),
-            )));
-    let balance = Balance::new(PendingRequestsDiscover::new(
-        discover,
-        CompleteOnResponse::default(),
-    ));
     let mut balancer = detector.http_guard(tower::util::MapResponse::new(
-        balance,
+        p2c(&detector, &servers, Duration::from_secs(2)),
         |r: http::Response<hyper::body::Incoming>| r.map(|_| String::new()),
     ));
     let mut statuses = Vec::new();

@@ -25,6 +25,7 @@ pub(crate) struct EndpointLabels {
 
 impl EndpointLabels {
     /// The registry's map, made on first use.
+    #[cfg_attr(not(any(feature = "balance", feature = "metrics")), allow(dead_code))]
     pub(crate) fn of<C: Clock + Clone>(registry: &Registry<C>) -> Arc<Self> {
         match registry.insert_extension(EndpointLabels::default()) {
             Ok(labels) | Err(labels) => labels,

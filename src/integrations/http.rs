@@ -246,11 +246,18 @@ where
     type Output = Result<http::Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match std::task::ready!(self.project().inner.poll(cx)) {
-            Ok(response) => Ok(response),
-            Err(Error::Inner(e)) => Err(e),
-            Err(Error::Rejected(rejected)) => Ok(service_unavailable(&rejected)),
-        })
+        self.project().inner.poll(cx).map(answered)
+    }
+}
+
+/// A protected call's result as an HTTP service answers it: a rejection becomes the 503.
+pub(crate) fn answered<B: Default, E>(
+    result: Result<http::Response<B>, Error<E>>,
+) -> Result<http::Response<B>, E> {
+    match result {
+        Ok(response) => Ok(response),
+        Err(Error::Inner(e)) => Err(e),
+        Err(Error::Rejected(rejected)) => Ok(service_unavailable(&rejected)),
     }
 }
 

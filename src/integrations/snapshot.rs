@@ -59,6 +59,7 @@ impl RegistrySnapshot {
     /// The names of what rejects every call now: the breakers open or forced open, except the
     /// endpoints of balanced pools, and the pools (by name) whose every endpoint is. One
     /// ejected endpoint is its pool working as meant, not an outage.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn down(&self) -> Vec<&str> {
         let rejecting = |b: &BreakerSnapshot| matches!(b.state, State::Open | State::ForcedOpen);
         let mut down: Vec<&str> = Vec::new();
@@ -78,6 +79,7 @@ impl RegistrySnapshot {
     }
 
     /// The endpoint breakers (by breaker name) that reject every call now: ejected endpoints.
+    #[cfg_attr(not(feature = "admin"), allow(dead_code))]
     pub(crate) fn ejected(&self) -> impl Iterator<Item = &str> {
         self.breakers
             .iter()

@@ -54,42 +54,6 @@ impl SuccessRateEjection {
         self
     }
 
-    /// Sets [`enforcement_percentage`](Self::enforcement_percentage).
-    ///
-    /// ```
-    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().enforcement_percentage(50);
-    /// assert_eq!(rule.enforcement_percentage, 50);
-    /// ```
-    #[must_use]
-    pub fn enforcement_percentage(mut self, percent: u32) -> Self {
-        self.enforcement_percentage = percent;
-        self
-    }
-
-    /// Sets [`minimum_hosts`](Self::minimum_hosts).
-    ///
-    /// ```
-    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().minimum_hosts(3);
-    /// assert_eq!(rule.minimum_hosts, 3);
-    /// ```
-    #[must_use]
-    pub fn minimum_hosts(mut self, hosts: u32) -> Self {
-        self.minimum_hosts = hosts;
-        self
-    }
-
-    /// Sets [`request_volume`](Self::request_volume).
-    ///
-    /// ```
-    /// let rule = protego_breaker::integrations::balance::SuccessRateEjection::default().request_volume(20);
-    /// assert_eq!(rule.request_volume, 20);
-    /// ```
-    #[must_use]
-    pub fn request_volume(mut self, calls: u32) -> Self {
-        self.request_volume = calls;
-        self
-    }
-
     /// The success rate under which an endpoint is an outlier, given the rates (0.0 to 1.0) of
     /// the endpoints that qualify: `mean - stdev * stdev_factor / 1000`, with the population
     /// standard deviation, as A50 computes it. `None` for no rates.
@@ -164,43 +128,60 @@ impl FailurePercentageEjection {
         self.threshold = percent;
         self
     }
-
-    /// Sets [`enforcement_percentage`](Self::enforcement_percentage).
-    ///
-    /// ```
-    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().enforcement_percentage(0);
-    /// assert_eq!(rule.enforcement_percentage, 0);
-    /// ```
-    #[must_use]
-    pub fn enforcement_percentage(mut self, percent: u32) -> Self {
-        self.enforcement_percentage = percent;
-        self
-    }
-
-    /// Sets [`minimum_hosts`](Self::minimum_hosts).
-    ///
-    /// ```
-    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().minimum_hosts(2);
-    /// assert_eq!(rule.minimum_hosts, 2);
-    /// ```
-    #[must_use]
-    pub fn minimum_hosts(mut self, hosts: u32) -> Self {
-        self.minimum_hosts = hosts;
-        self
-    }
-
-    /// Sets [`request_volume`](Self::request_volume).
-    ///
-    /// ```
-    /// let rule = protego_breaker::integrations::balance::FailurePercentageEjection::default().request_volume(10);
-    /// assert_eq!(rule.request_volume, 10);
-    /// ```
-    #[must_use]
-    pub fn request_volume(mut self, calls: u32) -> Self {
-        self.request_volume = calls;
-        self
-    }
 }
+
+/// The setters both statistical rules share, written once: `enforcement_percentage`,
+/// `minimum_hosts` and `request_volume`. `$path` is the rule's public path, for the examples.
+macro_rules! shared_setters {
+    ($rule:ident, $path:literal) => {
+        impl $rule {
+            /// Sets [`enforcement_percentage`](Self::enforcement_percentage).
+            ///
+            /// ```
+            #[doc = concat!("let rule = ", $path, "::default().enforcement_percentage(50);")]
+            /// assert_eq!(rule.enforcement_percentage, 50);
+            /// ```
+            #[must_use]
+            pub fn enforcement_percentage(mut self, percent: u32) -> Self {
+                self.enforcement_percentage = percent;
+                self
+            }
+
+            /// Sets [`minimum_hosts`](Self::minimum_hosts).
+            ///
+            /// ```
+            #[doc = concat!("let rule = ", $path, "::default().minimum_hosts(3);")]
+            /// assert_eq!(rule.minimum_hosts, 3);
+            /// ```
+            #[must_use]
+            pub fn minimum_hosts(mut self, hosts: u32) -> Self {
+                self.minimum_hosts = hosts;
+                self
+            }
+
+            /// Sets [`request_volume`](Self::request_volume).
+            ///
+            /// ```
+            #[doc = concat!("let rule = ", $path, "::default().request_volume(20);")]
+            /// assert_eq!(rule.request_volume, 20);
+            /// ```
+            #[must_use]
+            pub fn request_volume(mut self, calls: u32) -> Self {
+                self.request_volume = calls;
+                self
+            }
+        }
+    };
+}
+
+shared_setters!(
+    SuccessRateEjection,
+    "protego_breaker::integrations::balance::SuccessRateEjection"
+);
+shared_setters!(
+    FailurePercentageEjection,
+    "protego_breaker::integrations::balance::FailurePercentageEjection"
+);
 
 /// The outlier detection of a pool: gRFC A50's knobs and defaults, plus Envoy's
 /// `consecutive_5xx`. Build it with [`OutlierDetection::builder`]; [`Default`] is A50's

@@ -273,13 +273,10 @@ where
     type Output = Result<http::Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match std::task::ready!(self.project().inner.poll(cx)) {
-            Ok(response) => Ok(response),
-            Err(Error::Inner(e)) => Err(e),
-            Err(Error::Rejected(rejected)) => {
-                Ok(crate::integrations::http::service_unavailable(&rejected))
-            }
-        })
+        self.project()
+            .inner
+            .poll(cx)
+            .map(crate::integrations::http::answered)
     }
 }
 

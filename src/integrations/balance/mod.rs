@@ -11,7 +11,7 @@
 //!   endpoint's service becomes an [`EndpointService`], **not ready while its breaker rejects**,
 //!   so p2c picks another endpoint. When the ejection ends the endpoint takes a half-open
 //!   trial; one success puts it back in rotation, a failure ejects it again for longer.
-//! - [`EjectionGuard`] (from [`OutlierDetector::guard`], or [`OutlierDetector::http_guard`]
+//! - [`EjectionGuard`] (from [`OutlierDetector::guard`], or `OutlierDetector::http_guard`
 //!   for a 503 + `Retry-After`) wraps the balancer: when **every** endpoint is ejected, p2c
 //!   would stay pending; the guard answers the rejection at once instead.
 //!
@@ -92,6 +92,14 @@
 //! clock), whenever the guard finds no endpoint ready, on [`OutlierDetector::tick`], or in
 //! [`OutlierDetector::drive`], a future you spawn with your runtime's sleep. An idle pool
 //! without the driver runs its analysis on the next call.
+//!
+//! # The registry
+//! Endpoint breakers are ordinary registry breakers, so whatever the registry does to its
+//! breakers it does to them: an exported registry exports them (labelled), the admin view
+//! shows and controls them (an operator's force-open takes an endpoint out; the guard counts
+//! it as ejected). A registry shared by a fleet (feature `fleet`) would share them across
+//! replicas too, making one replica's ejection fleet-wide while each replica keeps its own
+//! multipliers: give a pool a registry of its own unless that is what you want.
 //!
 //! # Endpoints that come and go
 //! An endpoint removed from the stream loses its breaker (taken out of the registry, with its

@@ -168,11 +168,19 @@ where
     type Output = Result<http::Response<B>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Poll::Ready(match std::task::ready!(self.project().inner.poll(cx)) {
-            Ok(response) => Ok(response),
-            Err(Error::Rejected(rejected)) => Ok(trailers_only(rejected, B::default())),
-            Err(error) => Err(boxed(error)),
-        })
+        self.project().inner.poll(cx).map(answered)
+    }
+}
+
+/// A guarded call's result as a gRPC server answers it: a rejection becomes the trailers-only
+/// `UNAVAILABLE`, the balancer's error is boxed.
+fn answered<B: Default, E: Into<BoxError>>(
+    result: Result<http::Response<B>, Error<E>>,
+) -> Result<http::Response<B>, BoxError> {
+    match result {
+        Ok(response) => Ok(response),
+        Err(Error::Rejected(rejected)) => Ok(trailers_only(rejected, B::default())),
+        Err(error) => Err(boxed(error)),
     }
 }
 
