@@ -43,7 +43,7 @@
 //! | [`throttle`] | the SRE book's client-side adaptive [`Throttle`](throttle::Throttle), an admission rule of a breaker |
 //! | [`sleep`] | the [`Sleeper`](sleep::Sleeper) retries wait on (tokio's and async-io's behind features `tokio` / `async-io`) |
 //! | [`random`] | the injectable [`Random`](random::Random) source of jitter and throttling draws |
-//! | [`integrations`] | tower, http, reqwest, metrics, serde and admin, each behind its feature |
+//! | [`integrations`] | tower, http, tonic, balance, reqwest, metrics, serde and admin, each behind its feature |
 //! | `fleet` | shared state across replicas (feature `fleet`, Redis with `redis-tokio` / `redis-smol`) |
 //!
 //! Beyond Protego's three knobs, all off by default: failure-rate windows and slow calls

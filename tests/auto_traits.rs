@@ -98,3 +98,34 @@ fn a_retried_call_is_send_and_static_whenever_its_attempts_are() {
     let fut = (|| std::future::ready(Ok::<(), ()>(()))).retry(&retrier, breaker);
     send_static(&fut);
 }
+
+#[cfg(feature = "tonic")]
+#[test]
+fn the_grpc_layer_body_and_future_are_send_and_static() {
+    use protego_breaker::integrations::tonic::{
+        FailureCodes, GrpcBody, GrpcCircuitBreakerLayer, GrpcCircuitBreakerService,
+        GrpcResponseFuture,
+    };
+    use protego_breaker::integrations::tower::{Named, Single};
+    use protego_breaker::registry::BreakerHandle;
+
+    type Head = std::future::Pending<Result<http::Response<tonic::body::Body>, tonic::Status>>;
+    fn send_static_type<T: Send + 'static>() {}
+    // tonic's client wants a `Send + 'static` response body (tonic's own is not `Sync`).
+    send_static_type::<GrpcBody<tonic::body::Body, Arc<Breaker>, FailureCodes>>();
+    send_sync_static::<GrpcBody<String, BreakerHandle, FailureCodes>>();
+    unpin::<GrpcBody<tonic::body::Body, BreakerHandle, FailureCodes>>();
+    send_sync_static::<GrpcResponseFuture<Head, BreakerHandle, FailureCodes>>();
+    send_sync_static::<GrpcCircuitBreakerLayer<Single<SystemClock>>>();
+    send_sync_static::<GrpcCircuitBreakerService<(), Named<SystemClock>>>();
+}
+
+#[cfg(all(feature = "tonic", feature = "balance"))]
+#[test]
+fn the_grpc_pool_guard_is_send_sync_and_static() {
+    use protego_breaker::integrations::tonic::{GrpcEjectionGuard, GrpcGuardFuture};
+
+    type Head = std::future::Pending<Result<http::Response<tonic::body::Body>, tonic::Status>>;
+    send_sync_static::<GrpcEjectionGuard<(), SystemClock>>();
+    send_sync_static::<GrpcGuardFuture<Head>>();
+}

@@ -1,13 +1,14 @@
 //! Optional integrations, each behind its feature. The core depends on none of them.
 //!
 //! They live here rather than at the crate root so that `use protego_breaker::*` never shadows
-//! the crates they integrate with (`tower`, `http`, `metrics`, `reqwest`, `serde`).
+//! the crates they integrate with (`tower`, `http`, `tonic`, `metrics`, `reqwest`, `serde`).
 //!
 //! | module | feature | what it gives |
 //! | --- | --- | --- |
 //! | `tower` | `tower` | a tower `Layer`/`Service` around any service |
 //! | `balance` | `balance` | a breaker per endpoint of a balanced pool, with gRFC A50 outlier detection |
 //! | `http` | `http` | HTTP classification (5xx = failure) and 503 + `Retry-After` rejections |
+//! | `tonic` | `tonic` | gRPC status classification, `UNAVAILABLE` + `grpc-retry-pushback-ms` rejections, a layer for tonic clients |
 //! | `reqwest` | `reqwest` | `reqwest-middleware` middleware, one breaker per host |
 //! | `metrics` | `metrics` | export through the `metrics` facade |
 //! | `serde` | `serde` | configs from files |
@@ -32,6 +33,8 @@ pub mod reqwest;
 pub mod serde;
 #[cfg(feature = "serde")]
 mod snapshot;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 #[cfg(feature = "tower")]
 pub mod tower;
 #[cfg(feature = "tracing")]

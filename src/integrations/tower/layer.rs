@@ -29,7 +29,7 @@ pub struct CircuitBreakerLayer<P, K = ErrorsAsFailures> {
 }
 
 /// The constructors every layer shares, written once for [`CircuitBreakerLayer`] and the HTTP
-/// layer: `new`, `named` and `keyed` each build a picker and hand it to the layer's own
+/// and gRPC layers: `new`, `named` and `keyed` each build a picker and hand it to the layer's own
 /// `with_picker`. `$path` is the layer's public path and `$key` a key function over its
 /// requests, both for the doc examples.
 macro_rules! picker_constructors {
@@ -77,7 +77,7 @@ macro_rules! picker_constructors {
         }
     };
 }
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http", feature = "tonic"))]
 pub(crate) use picker_constructors;
 
 picker_constructors!(

@@ -42,7 +42,7 @@ mod retry;
 mod service;
 
 pub use future::ResponseFuture;
-#[cfg(feature = "http")]
+#[cfg(any(feature = "http", feature = "tonic"))]
 pub(crate) use layer::picker_constructors;
 pub use layer::CircuitBreakerLayer;
 pub use pick::{Keyed, Named, PickBreaker, Single};

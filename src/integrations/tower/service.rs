@@ -9,7 +9,8 @@ use super::future::ResponseFuture;
 use super::pick::PickBreaker;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, ErrorsAsFailures};
-use crate::error::Error;
+use crate::call::permit::Permit;
+use crate::error::{Error, Rejected};
 
 /// A service protected by circuit breakers; made by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
 ///
@@ -66,6 +67,27 @@ impl<S, P, K> CircuitBreakerService<S, P, K> {
     }
 }
 
+/// An admitted request: the inner service's future, the permit its outcome goes to, and the
+/// classifier that decides that outcome.
+pub(crate) type Admitted<F, H, K> = (F, Permit<H>, K);
+
+impl<S, P, K: Clone> CircuitBreakerService<S, P, K> {
+    /// The first step of every layer's `call`: the picked breaker's admission, then, if
+    /// admitted, the inner service's call with the permit and classifier its outcome goes to.
+    #[inline]
+    pub(crate) fn admit<Req>(
+        &mut self,
+        req: Req,
+    ) -> Result<Admitted<S::Future, P::Handle, K>, Rejected>
+    where
+        S: Service<Req>,
+        P: PickBreaker<Req>,
+    {
+        let permit = self.pick.pick(&req).try_acquire_owned()?;
+        Ok((self.inner.call(req), permit, self.classifier.clone()))
+    }
+}
+
 impl<S, P, K, Req> Service<Req> for CircuitBreakerService<S, P, K>
 where
     S: Service<Req>,
@@ -81,10 +103,8 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.pick.pick(&req).try_acquire_owned() {
-            Ok(permit) => {
-                ResponseFuture::running(self.inner.call(req), permit, self.classifier.clone())
-            }
+        match self.admit(req) {
+            Ok((fut, permit, classifier)) => ResponseFuture::running(fut, permit, classifier),
             Err(rejected) => ResponseFuture::rejected(rejected),
         }
     }
