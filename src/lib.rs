@@ -106,6 +106,15 @@ pub use registry::Registry;
 
 /// The README's examples, compiled and run as doc tests. Its integration examples need every
 /// optional feature: `cargo test --all-features` (the README's test command) runs them.
-#[cfg(all(doctest, feature = "http", feature = "serde", feature = "tracing"))]
+#[cfg(all(
+    doctest,
+    feature = "http",
+    feature = "serde",
+    feature = "tracing",
+    feature = "balance",
+    feature = "tonic",
+    feature = "tokio",
+    feature = "redis-tokio"
+))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
