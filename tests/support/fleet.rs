@@ -140,6 +140,8 @@ pub struct Setup {
     /// Redis Sentinel: the primary's name and the sentinels' URLs (`url` then gives only the
     /// password and database).
     pub sentinel: Option<(String, Vec<String>)>,
+    /// Redis Cluster: the nodes' URLs (`url` is then not used).
+    pub cluster: Vec<String>,
 }
 
 impl Setup {
@@ -156,6 +158,7 @@ impl Setup {
             failure_window: Duration::from_secs(10),
             store_op_timeout: None,
             sentinel: None,
+            cluster: Vec::new(),
         }
     }
 }
@@ -185,6 +188,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
             redis.sentinel_master = Some(master.clone());
             redis.sentinels.clone_from(sentinels);
         }
+        redis.cluster_nodes.clone_from(&setup.cluster);
         let ops = Arc::new(Ops::default());
         let store = Wrapped {
             inner: RedisStore::new(redis, TokioSleeper).expect("store"),

@@ -1,0 +1,301 @@
+//! The fleet on a Redis Cluster (issue #23): three primaries (`redis-server --cluster-enabled
+//! yes`, joined by `redis-cli --cluster create`) on loopback, started and stopped by each test.
+//! Every breaker's keys sit in one slot, scripts survive `NOSCRIPT` on any node, changes reach
+//! a subscriber on another node, and the fleet contract holds while the breaker's slot is
+//! migrated to another node mid-run.
+#![cfg(all(feature = "redis-tokio", feature = "redis-cluster"))]
+
+#[path = "support/cluster.rs"]
+mod cluster;
+#[path = "support/redis_server.rs"]
+mod common;
+#[path = "support/fleet.rs"]
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cluster::Cluster;
+use futures::StreamExt;
+use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
+use protego_breaker::fleet::{
+    ChangeStream, Epoch, StateKind, Store, TokioSleeper, Trip, TripOutcome,
+};
+use protego_breaker::{CircuitBreaker, State};
+use support::{all_online, config, poll_once, rejects, replicas, until, Setup, Sys, NAME};
+
+const WAIT: Duration = Duration::from_secs(5);
+
+async fn started() -> Cluster {
+    tokio::task::spawn_blocking(|| Cluster::start(3, 0, Duration::from_millis(500)))
+        .await
+        .unwrap()
+}
+
+fn store(c: &Cluster) -> RedisStore {
+    let config = RedisConfig::builder("redis://unused/")
+        .cluster(c.urls())
+        .op_timeout(Duration::from_millis(500))
+        .build()
+        .expect("config");
+    RedisStore::new(config, TokioSleeper).expect("store")
+}
+
+fn trip(epoch: Epoch, open_for: Duration) -> Trip<'static> {
+    Trip {
+        expected_epoch: epoch,
+        replica_id: "t",
+        open_for,
+        quorum: 1,
+        quorum_window: Duration::from_secs(1),
+    }
+}
+
+/// The changes pushed for `NAME` since `changes` was made, up to a marker change (a trip of
+/// another name) that ends the backlog.
+async fn pushed(watcher: &RedisStore, changes: &mut ChangeStream, marker: &str) -> Vec<StateKind> {
+    let r = watcher
+        .trip(marker, trip(Epoch(0), Duration::from_secs(1)))
+        .await
+        .unwrap();
+    assert_eq!(r.outcome, TripOutcome::Opened);
+    let mut kinds = Vec::new();
+    loop {
+        let change = tokio::time::timeout(WAIT, changes.next())
+            .await
+            .expect("the marker arrives")
+            .unwrap()
+            .unwrap();
+        if change.name == marker {
+            return kinds;
+        }
+        if change.name == NAME {
+            kinds.push(change.kind);
+        }
+    }
+}
+
+async fn fail(r: &Sys) -> bool {
+    let out = r.breaker().call(async { Err::<(), _>("down") }).await;
+    out.is_err_and(|e| !e.is_rejected())
+}
+
+fn setup(c: &Cluster, breakers: protego_breaker::Config) -> Setup {
+    let mut setup = Setup::new("redis://unused/".to_owned(), breakers);
+    setup.cluster = c.urls();
+    setup.op_timeout = Duration::from_millis(500);
+    setup
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_breaker_lives_in_one_slot_and_scripts_survive_noscript_on_every_node() {
+    let c = started().await;
+    let store = store(&c);
+    // Names spread over the three primaries, and names whose plain hash tag would be empty.
+    let names: Vec<String> = (0..12)
+        .map(|i| format!("svc-{i}"))
+        .chain([String::new(), "}x".to_owned(), "}".to_owned()])
+        .collect();
+    let mut owners = std::collections::HashSet::new();
+    for name in &names {
+        let keys = store.keys(name);
+        let slot = c.slot(&keys[0]);
+        assert!(keys.iter().all(|k| c.slot(k) == slot), "{name:?}: {keys:?}");
+        owners.insert(c.owner(slot));
+        let r = store
+            .trip(name, trip(Epoch(0), Duration::from_secs(60)))
+            .await
+            .unwrap_or_else(|e| panic!("{name:?}: {e}"));
+        assert_eq!(r.outcome, TripOutcome::Opened, "{name:?}");
+    }
+    assert_eq!(owners.len(), 3, "the names reach every primary");
+    for node in 0..c.nodes.len() {
+        let () = c.query(node, redis::cmd("SCRIPT").arg("FLUSH"));
+    }
+    for name in &names {
+        let state = store.read(name).await.unwrap();
+        assert_eq!(state.kind, StateKind::Open, "{name:?} after SCRIPT FLUSH");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_on_a_cluster_make_one_open_per_trip_and_stay_within_the_trial_budget() {
+    let c = started().await;
+    let setup = setup(&c, config(Duration::from_millis(600), 2));
+    let rs = Arc::new(replicas(&setup, 4));
+    all_online(&rs, WAIT).await;
+    let watcher = store(&c);
+    let mut changes = watcher.subscribe().await.unwrap();
+    // The closed path makes no store round trip.
+    let before: Vec<u64> = rs.iter().map(|r| r.ops.transitions()).collect();
+    for r in rs.iter() {
+        for _ in 0..1000 {
+            r.breaker().call(async { Ok::<(), ()>(()) }).await.unwrap();
+        }
+    }
+    let after: Vec<u64> = rs.iter().map(|r| r.ops.transitions()).collect();
+    assert_eq!(before, after, "closed calls made store round trips");
+    // Every replica fails at once: one fleet Open.
+    futures::future::join_all(rs.iter().map(fail)).await;
+    until("every replica is open", WAIT, || {
+        rs.iter().all(|r| r.state() == State::Open)
+    })
+    .await;
+    let start = Instant::now();
+    while watcher.read(NAME).await.unwrap().kind == StateKind::Closed {
+        assert!(start.elapsed() < WAIT, "the trip reaches the cluster");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(
+        pushed(&watcher, &mut changes, "marker-1").await,
+        [StateKind::Open]
+    );
+    // The half-open round: every replica keeps calling; at most two trials fleet-wide.
+    let trials = race_trials(&rs, Duration::from_millis(400)).await;
+    assert_eq!(trials.admitted.len(), 2, "two trials in the whole fleet");
+    trials.release().await;
+    until("every replica is closed", WAIT, || {
+        rs.iter().all(|r| r.state() == State::Closed)
+    })
+    .await;
+}
+
+/// Trials admitted while every replica keeps calling for `for_`; each holds its slot until
+/// [`Trials::release`].
+struct Trials {
+    admitted: Vec<tokio::task::JoinHandle<Result<(), protego_breaker::Error<()>>>>,
+    gate: Arc<tokio::sync::Semaphore>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Trials {
+    async fn release(self) {
+        self.gate.add_permits(1000);
+        for t in self.admitted {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+async fn race_trials(rs: &Arc<Vec<Sys>>, for_: Duration) -> Trials {
+    until("every replica is half-open", WAIT, || {
+        rs.iter().all(|r| r.state() == State::HalfOpen)
+    })
+    .await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_in_flight = Arc::new(AtomicUsize::new(0));
+    let mut callers = Vec::new();
+    for i in 0..rs.len() {
+        let rs = Arc::clone(rs);
+        let (gate, in_flight, max) = (
+            Arc::clone(&gate),
+            Arc::clone(&in_flight),
+            Arc::clone(&max_in_flight),
+        );
+        callers.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let mut admitted = Vec::new();
+            while start.elapsed() < for_ {
+                let (gate, in_flight, max) =
+                    (Arc::clone(&gate), Arc::clone(&in_flight), Arc::clone(&max));
+                let call = rs[i].breaker().call_owned(async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    let _permit = gate.acquire().await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<(), ()>(())
+                });
+                let mut call = Box::pin(call);
+                if let std::task::Poll::Ready(out) = poll_once(call.as_mut()).await {
+                    assert!(
+                        out.unwrap_err().is_rejected(),
+                        "only rejections end at once"
+                    );
+                } else {
+                    admitted.push(tokio::spawn(call));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            admitted
+        }));
+    }
+    let mut admitted = Vec::new();
+    for c in callers {
+        admitted.extend(c.await.unwrap());
+    }
+    Trials {
+        admitted,
+        gate,
+        max_in_flight,
+    }
+}
+
+/// Moves `slot` from its owner to the next node the way `redis-cli --cluster reshard` does
+/// (IMPORTING/MIGRATING, MIGRATE the keys, SETSLOT NODE on every primary), in a blocking
+/// thread while the replicas run; returns the new owner.
+async fn migrate(c: &Arc<Cluster>, slot: u16) -> usize {
+    let c = Arc::clone(c);
+    tokio::task::spawn_blocking(move || {
+        let from = c.owner(slot);
+        let to = (from + 1) % c.nodes.len();
+        c.begin_migration(slot, from, to);
+        let moved = c.move_keys(slot, from, to);
+        c.end_migration(slot, from, to);
+        assert!(moved >= 1, "the breaker's keys moved");
+        assert_eq!(c.owner(slot), to);
+        to
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
+    let c = Arc::new(started().await);
+    let setup = setup(&c, config(Duration::from_millis(800), 1));
+    let rs = Arc::new(replicas(&setup, 3));
+    all_online(&rs, WAIT).await;
+    let watcher = store(&c);
+    let mut changes = watcher.subscribe().await.unwrap();
+    let slot = c.slot(&watcher.keys(NAME)[0]);
+    assert!(fail(&rs[0]).await);
+    until("the trip reaches every replica", WAIT, || {
+        rs.iter().all(|r| r.state() == State::Open)
+    })
+    .await;
+    // The slot moves during the open period.
+    let first = migrate(&c, slot).await;
+    let trials = race_trials(&rs, Duration::from_millis(300)).await;
+    assert_eq!(trials.admitted.len(), 1, "one trial in the whole fleet");
+    assert_eq!(trials.max_in_flight.load(Ordering::SeqCst), 1);
+    // And again while the round's one trial is out: its report reaches the new owner.
+    let second = migrate(&c, slot).await;
+    assert_ne!(first, second);
+    trials.release().await;
+    until("every replica is closed", WAIT, || {
+        rs.iter().all(|r| r.state() == State::Closed)
+    })
+    .await;
+    // A new trip on the new owner: one Open again, and every replica rejects.
+    assert!(fail(&rs[2]).await);
+    until("the second trip reaches every replica", WAIT, || {
+        rs.iter().all(|r| r.state() == State::Open)
+    })
+    .await;
+    for r in rs.iter() {
+        assert!(rejects(r).await);
+    }
+    let kinds = pushed(&watcher, &mut changes, "marker").await;
+    assert_eq!(
+        kinds.iter().filter(|k| **k == StateKind::Open).count(),
+        2,
+        "one Open per trip: {kinds:?}"
+    );
+    let here: u64 = c.query(
+        second,
+        redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot),
+    );
+    assert!(here >= 1, "the breaker's keys live on the new owner");
+}
