@@ -161,6 +161,64 @@ async fn replicas_on_a_cluster_make_one_open_per_trip_and_stay_within_the_trial_
     .await;
 }
 
+/// Every node's command counts (`INFO commandstats`, without `info`), keyed by node.
+fn cluster_calls(conns: &mut [redis::Connection]) -> Vec<std::collections::BTreeMap<String, u64>> {
+    conns.iter_mut().map(common::command_calls).collect()
+}
+
+/// The closed path on a cluster, counted at every node as on one server (`tests/fleet.rs`,
+/// `closed_calls_send_no_command_to_the_server`): nothing during a burst of closed calls, nor
+/// in an idle window of the same length, and a trip shows up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_calls_send_no_command_to_any_node() {
+    let c = started().await;
+    let mut setup = setup(&c, config(Duration::from_secs(60), 1));
+    setup.sync_interval = Duration::from_secs(600);
+    let rs = replicas(&setup, 3);
+    all_online(&rs, WAIT).await;
+    let mut conns: Vec<redis::Connection> = c.nodes.iter().map(|n| n.conn().unwrap()).collect();
+    let start = Instant::now();
+    let mut settled = cluster_calls(&mut conns);
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = cluster_calls(&mut conns);
+        if now == settled {
+            break;
+        }
+        assert!(start.elapsed() < WAIT, "the cluster never went quiet");
+        settled = now;
+    }
+    let burst = Instant::now();
+    for r in &rs {
+        for _ in 0..10_000 {
+            r.breaker().call(async { Ok::<(), ()>(()) }).await.unwrap();
+        }
+    }
+    let burst = burst.elapsed();
+    let after_burst = cluster_calls(&mut conns);
+    tokio::time::sleep(burst).await;
+    let after_idle = cluster_calls(&mut conns);
+    for node in 0..conns.len() {
+        let idle = common::calls_between(&after_burst[node], &after_idle[node]);
+        assert!(
+            idle.is_empty(),
+            "node {node}: the baseline was not quiet: {idle:?}"
+        );
+        let ran = common::calls_between(&settled[node], &after_burst[node]);
+        assert!(ran.is_empty(), "node {node}: closed calls sent {ran:?}");
+    }
+    let before = cluster_calls(&mut conns);
+    assert!(fail(&rs[0]).await);
+    until("the trip reaches a node", WAIT, || {
+        let now = cluster_calls(&mut conns);
+        (0..now.len()).any(|n| {
+            let ran = common::calls_between(&before[n], &now[n]);
+            ran.contains_key("evalsha") || ran.contains_key("eval")
+        })
+    })
+    .await;
+}
+
 /// Trials admitted while every replica keeps calling for `for_`; each holds its slot until
 /// [`Trials::release`].
 struct Trials {
