@@ -1,5 +1,7 @@
 //! Fleet-wide breakers against a local redis-server this bench starts (loopback):
-//! - `closed_success`: a closed success with sharing on vs off, same run (criterion);
+//! - `closed_success`: a closed success with sharing off, and on with each store attached (one
+//!   server, Sentinel, and Redis Cluster with `--features redis-tokio,redis-cluster`), same run
+//!   (criterion);
 //! - trip propagation p50/p99 from one replica to another, with pushes and by polling only;
 //! - store round trips per trip, per half-open round and per closed call (counted);
 //! - the headline: 20 replicas in front of a dependency that dies: calls that reach it until
@@ -19,8 +21,13 @@
     clippy::too_many_lines
 )]
 
+#[cfg(feature = "redis-cluster")]
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
 #[path = "../tests/support/redis_server.rs"]
 mod common;
+#[path = "../tests/support/sentinel.rs"]
+mod sentinel;
 #[path = "../tests/support/fleet.rs"]
 mod support;
 
@@ -69,6 +76,31 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
         support::until("online", Duration::from_secs(5), || r.fleet.is_online()).await;
         r
     });
+    // The same breaker behind Sentinel and (with `redis-cluster`) on a cluster: the closed
+    // path does not touch the store, so what is attached should not matter.
+    let sentinels = sentinel::SentinelSetup::start(Duration::from_secs(1));
+    let mut sentinel_setup = Setup::new("redis://primary/".to_owned(), Config::default());
+    sentinel_setup.sentinel = Some((sentinel::MASTER.to_owned(), sentinels.sentinel_urls()));
+    #[cfg(feature = "redis-cluster")]
+    let cluster = cluster::Cluster::start(3, 0, Duration::from_millis(500));
+    let mut others = vec![("shared_sentinel", sentinel_setup)];
+    #[cfg(feature = "redis-cluster")]
+    {
+        let mut cluster_setup = Setup::new("redis://unused/".to_owned(), Config::default());
+        cluster_setup.cluster = cluster.urls();
+        cluster_setup.op_timeout = Duration::from_millis(500);
+        others.push(("shared_cluster", cluster_setup));
+    }
+    let others: Vec<_> = others
+        .into_iter()
+        .map(|(label, setup)| {
+            rt.block_on(async {
+                let r = Replica::start(&setup, "bench", SystemClock);
+                support::until("online", Duration::from_secs(10), || r.fleet.is_online()).await;
+                (label, r)
+            })
+        })
+        .collect();
     let local = Registry::new();
     let local_breaker = local.get_or_create(support::NAME);
     let shared_breaker = shared.breaker();
@@ -81,7 +113,20 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
     g.bench_function("shared", |b| {
         b.iter(|| poll_once(shared_breaker.as_ref().call(ok()), &mut cx));
     });
+    for (label, replica) in &others {
+        let breaker = replica.breaker();
+        assert!(replica.fleet.is_online(), "{label} online");
+        g.bench_function(*label, |b| {
+            b.iter(|| poll_once(breaker.as_ref().call(ok()), &mut cx));
+        });
+    }
     g.finish();
+    for (label, replica) in &others {
+        assert!(
+            replica.fleet.is_online(),
+            "{label} still online after the run"
+        );
+    }
     // The same two paths interleaved (A, B, A, B ...), robust to a machine whose load
     // drifts between criterion's groups: the median of per-batch ns/call.
     let batch = if quick() { 10_000 } else { 2_000_000 };

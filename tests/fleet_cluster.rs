@@ -357,3 +357,110 @@ async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
     );
     assert!(here >= 1, "the breaker's keys live on the new owner");
 }
+
+fn percentiles(v: &mut [Duration]) -> (Duration, Duration) {
+    v.sort();
+    let at = |q: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
+        v[i]
+    };
+    (at(0.5), at(0.99))
+}
+
+/// Failover times on a cluster of three primaries with a replica each (`cluster-node-timeout`
+/// 500 ms): the primary of the breaker's slot is killed (SIGKILL) `PROTEGO_FAILOVERS` times
+/// (default 20); after each failover it is started again and rejoins as a replica. Measured
+/// from each kill: a plain cluster client writing a key of the same slot every 5 ms (a new
+/// connection per attempt, 200 ms timeout), until its first acknowledged write; and two
+/// replicas of one fleet (sync interval 300 ms, op timeout 100 ms), until both went offline
+/// and are online again. Not a pass/fail test: `cargo test --features
+/// redis-tokio,redis-cluster --test fleet_cluster measure_cluster_failovers -- --ignored
+/// --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement (about a minute): run it with --ignored --nocapture"]
+async fn measure_cluster_failovers() {
+    const FAILOVER: Duration = Duration::from_secs(20);
+    let rounds: usize = std::env::var("PROTEGO_FAILOVERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20);
+    let mut c = tokio::task::spawn_blocking(|| Cluster::start(3, 1, Duration::from_millis(500)))
+        .await
+        .unwrap();
+    let mut setup = setup(&c, config(Duration::from_secs(60), 1));
+    setup.op_timeout = Duration::from_millis(100);
+    setup.sync_interval = Duration::from_millis(300);
+    let rs = replicas(&setup, 2);
+    all_online(&rs, WAIT).await;
+    let slot = c.slot(&store(&c).keys(NAME)[0]);
+    let urls = c.urls();
+    let (mut plain, mut fleet) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        let victim = c.owner(slot);
+        let outages: Vec<u32> = rs.iter().map(|r| r.fleet.outages()).collect();
+        c.nodes[victim].stop();
+        let killed = Instant::now();
+        let (mut plain_at, mut fleet_at) = (None, None);
+        while plain_at.is_none() || fleet_at.is_none() {
+            if killed.elapsed() > FAILOVER {
+                let info: String = c.query(c.any_node(), redis::cmd("CLUSTER").arg("INFO"));
+                let last: Vec<_> = rs
+                    .iter()
+                    .map(|r| (r.fleet.is_online(), r.fleet.outages(), r.fleet.last_error()))
+                    .collect();
+                panic!("round {round}: no failover: plain {plain_at:?} fleet {fleet_at:?} {last:?} {info}");
+            }
+            let back = rs
+                .iter()
+                .zip(&outages)
+                .all(|(r, before)| r.fleet.outages() > *before && r.fleet.is_online());
+            if fleet_at.is_none() && back {
+                fleet_at = Some(killed.elapsed());
+            }
+            if plain_at.is_none() {
+                let urls = urls.clone();
+                let write = async move {
+                    let client = redis::cluster::ClusterClient::builder(urls)
+                        .retries(0)
+                        .build()?;
+                    let mut conn = client.get_async_connection().await?;
+                    redis::cmd("SET")
+                        .arg(format!("{{{NAME}}}plain"))
+                        .arg(round)
+                        .query_async::<()>(&mut conn)
+                        .await
+                };
+                let out = tokio::time::timeout(Duration::from_millis(200), write).await;
+                if matches!(out, Ok(Ok(()))) {
+                    plain_at = Some(killed.elapsed());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        plain.push(plain_at.unwrap());
+        fleet.push(fleet_at.unwrap());
+        assert_ne!(c.owner(slot), victim, "a replica was promoted");
+        c = tokio::task::spawn_blocking(move || {
+            c.nodes[victim].restart();
+            assert!(
+                cluster::wait(Duration::from_secs(20), || c.synced_replica(victim)),
+                "the old primary rejoins as a synced replica"
+            );
+            c.wait_ok(Duration::from_secs(20));
+            c
+        })
+        .await
+        .unwrap();
+        all_online(&rs, WAIT).await;
+    }
+    let (p50, p99) = percentiles(&mut plain);
+    let (f50, f99) = percentiles(&mut fleet);
+    println!("{rounds} cluster failovers (cluster-node-timeout 500 ms), from the SIGKILL:");
+    println!("  plain cluster client, first acknowledged write: p50 {p50:?}, p99 {p99:?}");
+    println!("  fleet online again:                             p50 {f50:?}, p99 {f99:?}");
+}

@@ -57,6 +57,13 @@ impl Cluster {
         );
         let cluster = Cluster { nodes };
         cluster.wait_ok(Duration::from_secs(20));
+        let synced = wait(Duration::from_secs(20), || {
+            (0..cluster.nodes.len())
+                .filter(|n| cluster.synced_replica(*n))
+                .count()
+                == primaries * replicas
+        });
+        assert!(synced, "every replica is synced with its primary");
         cluster
     }
 
@@ -94,12 +101,36 @@ impl Cluster {
     }
 
     pub fn slot(&self, key: &str) -> u16 {
-        self.query(0, redis::cmd("CLUSTER").arg("KEYSLOT").arg(key))
+        self.query(
+            self.any_node(),
+            redis::cmd("CLUSTER").arg("KEYSLOT").arg(key),
+        )
     }
 
-    /// The node (index) serving `slot` as its primary, as node 0 sees it.
+    /// The first node that answers `PING` (some may be stopped).
+    pub fn any_node(&self) -> usize {
+        (0..self.nodes.len())
+            .find(|n| {
+                self.nodes[*n]
+                    .conn()
+                    .is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+            })
+            .expect("a node answers")
+    }
+
+    /// Whether `node` is a replica whose link to its primary is up.
+    pub fn synced_replica(&self, node: usize) -> bool {
+        self.nodes[node].conn().is_ok_and(|mut c| {
+            redis::cmd("INFO")
+                .arg("replication")
+                .query::<String>(&mut c)
+                .is_ok_and(|i| i.contains("role:slave") && i.contains("master_link_status:up"))
+        })
+    }
+
+    /// The node (index) serving `slot` as its primary, as the first node that answers sees it.
     pub fn owner(&self, slot: u16) -> usize {
-        let slots: redis::Value = self.query(0, redis::cmd("CLUSTER").arg("SLOTS"));
+        let slots: redis::Value = self.query(self.any_node(), redis::cmd("CLUSTER").arg("SLOTS"));
         let redis::Value::Array(ranges) = slots else {
             panic!("CLUSTER SLOTS: {slots:?}")
         };
