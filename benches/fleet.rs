@@ -83,6 +83,7 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
     sentinel_setup.sentinel = Some((sentinel::MASTER.to_owned(), sentinels.sentinel_urls()));
     #[cfg(feature = "redis-cluster")]
     let cluster = cluster::Cluster::start(3, 0, Duration::from_millis(500));
+    #[cfg_attr(not(feature = "redis-cluster"), allow(unused_mut))]
     let mut others = vec![("shared_sentinel", sentinel_setup)];
     #[cfg(feature = "redis-cluster")]
     {
