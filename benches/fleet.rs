@@ -128,12 +128,18 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
             "{label} still online after the run"
         );
     }
-    // The same two paths interleaved (A, B, A, B ...), robust to a machine whose load
+    // The same paths interleaved (A, B, C, ...; A, B, C, ...), robust to a machine whose load
     // drifts between criterion's groups: the median of per-batch ns/call.
     let batch = if quick() { 10_000 } else { 2_000_000 };
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut paths: Vec<Path<'_>> = vec![
+        ("local", Arc::clone(&local_breaker), Vec::new()),
+        ("shared", Arc::clone(&shared_breaker), Vec::new()),
+    ];
+    for (label, replica) in &others {
+        paths.push((label, replica.breaker(), Vec::new()));
+    }
     for _ in 0..if quick() { 3 } else { 21 } {
-        for (breaker, out) in [(&local_breaker, &mut a), (&shared_breaker, &mut b)] {
+        for (_, breaker, out) in &mut paths {
             let start = Instant::now();
             for _ in 0..batch {
                 let _ = black_box(poll_once(breaker.as_ref().call(ok()), &mut cx));
@@ -141,12 +147,16 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
             out.push(start.elapsed().as_secs_f64() * 1e9 / f64::from(batch));
         }
     }
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
+    let medians: Vec<String> = paths
+        .iter_mut()
+        .map(|(label, _, v)| {
+            v.sort_by(f64::total_cmp);
+            format!("{label} {:.2}", v[v.len() / 2])
+        })
+        .collect();
     println!(
-        "closed success, interleaved batches, median ns/call: local {:.2}, shared {:.2}",
-        a[a.len() / 2],
-        b[b.len() / 2]
+        "closed success, interleaved batches, median ns/call: {}",
+        medians.join(", ")
     );
     let before = shared.ops.transitions();
     for _ in 0..100_000 {
@@ -157,6 +167,13 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
         shared.ops.transitions() - before
     );
 }
+
+/// A path of the interleaved closed-path run: its label, its breaker, ns/call per batch.
+type Path<'a> = (
+    &'a str,
+    Arc<protego_breaker::Breaker<SystemClock>>,
+    Vec<f64>,
+);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

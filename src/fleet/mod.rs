@@ -142,7 +142,7 @@
 //!
 //! # From a config file
 //! With the `serde` feature, a `[fleet]` section of a `RegistryConfig` file (`url`,
-//! `key_prefix`, `sentinel_master`, `sentinels`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
+//! `key_prefix`, `sentinel_master`, `sentinels`, `cluster_nodes`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
 //! `quorum_window`, `fleet_wide_failures`, `failure_window`) is read into `FleetSettings`:
 //! `settings.redis_config()` gives the store's config and `settings.apply(FleetConfig::new(..))`
 //! the fleet's.
