@@ -75,17 +75,8 @@ async fn closed_calls_send_no_command_to_the_server() {
     all_online(&rs, WAIT).await;
     let mut conn = server.conn().unwrap();
     // Wait for the startup traffic (reads, subscriptions) to settle: two equal samples.
-    let start = Instant::now();
-    let mut settled = common::command_calls(&mut conn);
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = common::command_calls(&mut conn);
-        if now == settled {
-            break;
-        }
-        assert!(start.elapsed() < WAIT, "the server never went quiet");
-        settled = now;
-    }
+    let settled =
+        support::until_stable("the server", WAIT, || common::command_calls(&mut conn)).await;
     let burst = Instant::now();
     for r in &rs {
         for _ in 0..10_000 {

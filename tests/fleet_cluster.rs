@@ -23,7 +23,9 @@ use protego_breaker::fleet::{
     ChangeStream, Epoch, StateKind, Store, TokioSleeper, Trip, TripOutcome,
 };
 use protego_breaker::{CircuitBreaker, State};
-use support::{all_online, config, poll_once, rejects, replicas, until, Setup, Sys, NAME};
+use support::{
+    all_online, config, percentiles, poll_once, rejects, replicas, until, Setup, Sys, NAME,
+};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -177,17 +179,7 @@ async fn closed_calls_send_no_command_to_any_node() {
     let rs = replicas(&setup, 3);
     all_online(&rs, WAIT).await;
     let mut conns: Vec<redis::Connection> = c.nodes.iter().map(|n| n.conn().unwrap()).collect();
-    let start = Instant::now();
-    let mut settled = cluster_calls(&mut conns);
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = cluster_calls(&mut conns);
-        if now == settled {
-            break;
-        }
-        assert!(start.elapsed() < WAIT, "the cluster never went quiet");
-        settled = now;
-    }
+    let settled = support::until_stable("the cluster", WAIT, || cluster_calls(&mut conns)).await;
     let burst = Instant::now();
     for r in &rs {
         for _ in 0..10_000 {
@@ -356,20 +348,6 @@ async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
         redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot),
     );
     assert!(here >= 1, "the breaker's keys live on the new owner");
-}
-
-fn percentiles(v: &mut [Duration]) -> (Duration, Duration) {
-    v.sort();
-    let at = |q: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let i = ((v.len() as f64 * q).ceil() as usize).clamp(1, v.len()) - 1;
-        v[i]
-    };
-    (at(0.5), at(0.99))
 }
 
 /// Failover times on a cluster of three primaries with a replica each (`cluster-node-timeout`

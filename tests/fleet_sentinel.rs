@@ -17,7 +17,9 @@ use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{StateKind, Store, TokioSleeper};
 use protego_breaker::{CircuitBreaker, Clock, State};
 use sentinel::{SentinelSetup, MASTER};
-use support::{all_online, config, rejects, replicas, until, Replica, Setup, Sys, NAME};
+use support::{
+    all_online, config, percentiles, rejects, replicas, until, Replica, Setup, Sys, NAME,
+};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the sentinels may take to promote the replica after the primary dies.
@@ -245,20 +247,6 @@ async fn a_primary_killed_in_a_half_open_round_the_round_goes_on_on_the_promoted
 }
 
 /// p50 and p99 of `samples` (nearest rank).
-fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i]
-    };
-    (at(0.50), at(0.99))
-}
-
 /// The figure in benches/README.md ("Stores that fail over"): from a primary's SIGKILL, the
 /// time until a plain client that follows the sentinels has its first write acknowledged, and
 /// until the fleet (two replicas, 300 ms sync interval) is online on the promoted replica,

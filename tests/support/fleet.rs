@@ -334,3 +334,41 @@ pub async fn admitted_trial<'a, C: Clock + Send + Sync + 'static>(
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// The p50 and p99 of `samples` (sorted in place; nearest rank).
+pub fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i]
+    };
+    (at(0.50), at(0.99))
+}
+
+/// Samples every 100 ms until two samples in a row are equal (the server went quiet), for at
+/// most `limit`; returns the last one. Panics naming `what`.
+pub async fn until_stable<T: PartialEq>(
+    what: &str,
+    limit: Duration,
+    mut sample: impl FnMut() -> T,
+) -> T {
+    let start = Instant::now();
+    let mut last = sample();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = sample();
+        if now == last {
+            return now;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} never went quiet within {limit:?}"
+        );
+        last = now;
+    }
+}
