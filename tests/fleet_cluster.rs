@@ -24,7 +24,8 @@ use protego_breaker::fleet::{
 };
 use protego_breaker::{CircuitBreaker, State};
 use support::{
-    all_online, config, percentiles, poll_once, rejects, replicas, until, Setup, Sys, NAME,
+    all_online, config, percentiles, poll_once, rejects, replicas, time_failover, until, Setup,
+    Sys, NAME,
 };
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -383,25 +384,9 @@ async fn measure_cluster_failovers() {
         let outages: Vec<u32> = rs.iter().map(|r| r.fleet.outages()).collect();
         c.nodes[victim].stop();
         let killed = Instant::now();
-        let (mut plain_at, mut fleet_at) = (None, None);
-        while plain_at.is_none() || fleet_at.is_none() {
-            if killed.elapsed() > FAILOVER {
-                let info: String = c.query(c.any_node(), redis::cmd("CLUSTER").arg("INFO"));
-                let last: Vec<_> = rs
-                    .iter()
-                    .map(|r| (r.fleet.is_online(), r.fleet.outages(), r.fleet.last_error()))
-                    .collect();
-                panic!("round {round}: no failover: plain {plain_at:?} fleet {fleet_at:?} {last:?} {info}");
-            }
-            let back = rs
-                .iter()
-                .zip(&outages)
-                .all(|(r, before)| r.fleet.outages() > *before && r.fleet.is_online());
-            if fleet_at.is_none() && back {
-                fleet_at = Some(killed.elapsed());
-            }
-            if plain_at.is_none() {
-                let urls = urls.clone();
+        let (p, f) = time_failover(&rs, &outages, killed, FAILOVER, round, || {
+            let urls = urls.clone();
+            async move {
                 let write = async move {
                     let client = redis::cluster::ClusterClient::builder(urls)
                         .retries(0)
@@ -414,14 +399,12 @@ async fn measure_cluster_failovers() {
                         .await
                 };
                 let out = tokio::time::timeout(Duration::from_millis(200), write).await;
-                if matches!(out, Ok(Ok(()))) {
-                    plain_at = Some(killed.elapsed());
-                }
+                matches!(out, Ok(Ok(())))
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        plain.push(plain_at.unwrap());
-        fleet.push(fleet_at.unwrap());
+        })
+        .await;
+        plain.push(p);
+        fleet.push(f);
         assert_ne!(c.owner(slot), victim, "a replica was promoted");
         c = tokio::task::spawn_blocking(move || {
             c.nodes[victim].restart();

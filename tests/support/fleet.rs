@@ -372,3 +372,42 @@ pub async fn until_stable<T: PartialEq>(
         last = now;
     }
 }
+
+/// One failover, timed from `killed`, polling every 5 ms for at most `limit`: until the plain
+/// client's `write` (one attempt, its own timeout) is first acknowledged, and until every
+/// replica of `rs` went offline (more outages than `outages`) and is online again. Returns
+/// (plain client, fleet). Panics naming `round` when either never happens.
+pub async fn time_failover<F, Fut>(
+    rs: &[Sys],
+    outages: &[u32],
+    killed: Instant,
+    limit: Duration,
+    round: usize,
+    mut write: F,
+) -> (Duration, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let (mut plain_at, mut fleet_at) = (None, None);
+    loop {
+        if let (Some(p), Some(f)) = (plain_at, fleet_at) {
+            return (p, f);
+        }
+        assert!(
+            killed.elapsed() < limit,
+            "round {round}: no failover within {limit:?} (plain {plain_at:?}, fleet {fleet_at:?})"
+        );
+        let back = rs
+            .iter()
+            .zip(outages)
+            .all(|(r, before)| r.fleet.outages() > *before && r.fleet.is_online());
+        if fleet_at.is_none() && back {
+            fleet_at = Some(killed.elapsed());
+        }
+        if plain_at.is_none() && write().await {
+            plain_at = Some(killed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
