@@ -1,5 +1,7 @@
 //! Fleet-wide breakers against a local redis-server this bench starts (loopback):
-//! - `closed_success`: a closed success with sharing on vs off, same run (criterion);
+//! - `closed_success`: a closed success with sharing off, and on with each store attached (one
+//!   server, Sentinel, and Redis Cluster with `--features redis-tokio,redis-cluster`), same run
+//!   (criterion);
 //! - trip propagation p50/p99 from one replica to another, with pushes and by polling only;
 //! - store round trips per trip, per half-open round and per closed call (counted);
 //! - the headline: 20 replicas in front of a dependency that dies: calls that reach it until
@@ -19,8 +21,13 @@
     clippy::too_many_lines
 )]
 
+#[cfg(feature = "redis-cluster")]
+#[path = "../tests/support/cluster.rs"]
+mod cluster;
 #[path = "../tests/support/redis_server.rs"]
 mod common;
+#[path = "../tests/support/sentinel.rs"]
+mod sentinel;
 #[path = "../tests/support/fleet.rs"]
 mod support;
 
@@ -69,6 +76,32 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
         support::until("online", Duration::from_secs(5), || r.fleet.is_online()).await;
         r
     });
+    // The same breaker behind Sentinel and (with `redis-cluster`) on a cluster: the closed
+    // path does not touch the store, so what is attached should not matter.
+    let sentinels = sentinel::SentinelSetup::start(Duration::from_secs(1));
+    let mut sentinel_setup = Setup::new("redis://primary/".to_owned(), Config::default());
+    sentinel_setup.sentinel = Some((sentinel::MASTER.to_owned(), sentinels.sentinel_urls()));
+    #[cfg(feature = "redis-cluster")]
+    let cluster = cluster::Cluster::start(3, 0, Duration::from_millis(500));
+    #[cfg_attr(not(feature = "redis-cluster"), allow(unused_mut))]
+    let mut others = vec![("shared_sentinel", sentinel_setup)];
+    #[cfg(feature = "redis-cluster")]
+    {
+        let mut cluster_setup = Setup::new("redis://unused/".to_owned(), Config::default());
+        cluster_setup.cluster = cluster.urls();
+        cluster_setup.op_timeout = Duration::from_millis(500);
+        others.push(("shared_cluster", cluster_setup));
+    }
+    let others: Vec<_> = others
+        .into_iter()
+        .map(|(label, setup)| {
+            rt.block_on(async {
+                let r = Replica::start(&setup, "bench", SystemClock);
+                support::until("online", Duration::from_secs(10), || r.fleet.is_online()).await;
+                (label, r)
+            })
+        })
+        .collect();
     let local = Registry::new();
     let local_breaker = local.get_or_create(support::NAME);
     let shared_breaker = shared.breaker();
@@ -81,13 +114,32 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
     g.bench_function("shared", |b| {
         b.iter(|| poll_once(shared_breaker.as_ref().call(ok()), &mut cx));
     });
+    for (label, replica) in &others {
+        let breaker = replica.breaker();
+        assert!(replica.fleet.is_online(), "{label} online");
+        g.bench_function(*label, |b| {
+            b.iter(|| poll_once(breaker.as_ref().call(ok()), &mut cx));
+        });
+    }
     g.finish();
-    // The same two paths interleaved (A, B, A, B ...), robust to a machine whose load
+    for (label, replica) in &others {
+        assert!(
+            replica.fleet.is_online(),
+            "{label} still online after the run"
+        );
+    }
+    // The same paths interleaved (A, B, C, ...; A, B, C, ...), robust to a machine whose load
     // drifts between criterion's groups: the median of per-batch ns/call.
     let batch = if quick() { 10_000 } else { 2_000_000 };
-    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut paths: Vec<Path<'_>> = vec![
+        ("local", Arc::clone(&local_breaker), Vec::new()),
+        ("shared", Arc::clone(&shared_breaker), Vec::new()),
+    ];
+    for (label, replica) in &others {
+        paths.push((label, replica.breaker(), Vec::new()));
+    }
     for _ in 0..if quick() { 3 } else { 21 } {
-        for (breaker, out) in [(&local_breaker, &mut a), (&shared_breaker, &mut b)] {
+        for (_, breaker, out) in &mut paths {
             let start = Instant::now();
             for _ in 0..batch {
                 let _ = black_box(poll_once(breaker.as_ref().call(ok()), &mut cx));
@@ -95,12 +147,16 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
             out.push(start.elapsed().as_secs_f64() * 1e9 / f64::from(batch));
         }
     }
-    a.sort_by(f64::total_cmp);
-    b.sort_by(f64::total_cmp);
+    let medians: Vec<String> = paths
+        .iter_mut()
+        .map(|(label, _, v)| {
+            v.sort_by(f64::total_cmp);
+            format!("{label} {:.2}", v[v.len() / 2])
+        })
+        .collect();
     println!(
-        "closed success, interleaved batches, median ns/call: local {:.2}, shared {:.2}",
-        a[a.len() / 2],
-        b[b.len() / 2]
+        "closed success, interleaved batches, median ns/call: {}",
+        medians.join(", ")
     );
     let before = shared.ops.transitions();
     for _ in 0..100_000 {
@@ -111,6 +167,13 @@ fn closed_success(c: &mut Criterion, rt: &tokio::runtime::Runtime, server: &Redi
         shared.ops.transitions() - before
     );
 }
+
+/// A path of the interleaved closed-path run: its label, its breaker, ns/call per batch.
+type Path<'a> = (
+    &'a str,
+    Arc<protego_breaker::Breaker<SystemClock>>,
+    Vec<f64>,
+);
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;

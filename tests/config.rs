@@ -157,6 +157,34 @@ mod fleet_section {
         }
         let again: RegistryConfig = toml::from_str(&toml::to_string(&config).unwrap()).unwrap();
         assert_eq!(again, config);
+        // Redis Cluster: node URLs, no `url` needed.
+        let cluster: RegistryConfig = toml::from_str(
+            "[fleet]\ncluster_nodes = [\"redis://10.0.0.1:7000/\", \"redis://10.0.0.2:7000/\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            cluster
+                .fleet()
+                .unwrap()
+                .cluster_nodes
+                .as_ref()
+                .unwrap()
+                .len(),
+            2
+        );
+        #[cfg(feature = "redis")]
+        assert_eq!(
+            cluster
+                .fleet()
+                .unwrap()
+                .redis_config()
+                .unwrap()
+                .cluster_nodes
+                .len(),
+            2
+        );
+        let again: RegistryConfig = toml::from_str(&toml::to_string(&cluster).unwrap()).unwrap();
+        assert_eq!(again, cluster);
         assert!(toml::from_str::<RegistryConfig>("[default]")
             .unwrap()
             .fleet()

@@ -62,6 +62,50 @@ async fn a_trip_on_one_replica_rejects_on_all_by_push() {
     );
 }
 
+/// The closed path, counted at the server: `INFO commandstats` sampled around a burst of closed
+/// calls on every replica. The sync interval is long (10 min), so once the replicas are online
+/// the sync futures send nothing; an idle window of the same length is the baseline (zero as
+/// well), and one failing call afterwards shows the count sees the store's traffic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closed_calls_send_no_command_to_the_server() {
+    let server = RedisServer::start();
+    let mut setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    setup.sync_interval = Duration::from_secs(600);
+    let rs = replicas(&setup, 3);
+    all_online(&rs, WAIT).await;
+    let mut conn = server.conn().unwrap();
+    // Wait for the startup traffic (reads, subscriptions) to settle: two equal samples.
+    let settled =
+        support::until_stable("the server", WAIT, || common::command_calls(&mut conn)).await;
+    let burst = Instant::now();
+    for r in &rs {
+        for _ in 0..10_000 {
+            assert!(succeed(r).await);
+        }
+    }
+    let burst = burst.elapsed();
+    let after_burst = common::command_calls(&mut conn);
+    let during_burst = common::calls_between(&settled, &after_burst);
+    tokio::time::sleep(burst).await;
+    let idle = common::calls_between(&after_burst, &common::command_calls(&mut conn));
+    assert!(
+        idle.is_empty(),
+        "the baseline window was not quiet: {idle:?}"
+    );
+    assert!(
+        during_burst.is_empty(),
+        "30,000 closed calls sent commands: {during_burst:?}"
+    );
+    // The count does see the fleet's traffic: one trip is a script run.
+    let before = common::command_calls(&mut conn);
+    assert!(fail(&rs[0]).await);
+    until("the trip reaches the server", WAIT, || {
+        let ran = common::calls_between(&before, &common::command_calls(&mut conn));
+        ran.contains_key("evalsha") || ran.contains_key("eval")
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trip_reaches_replicas_that_lose_every_push_by_polling() {
     let server = RedisServer::start();

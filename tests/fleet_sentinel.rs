@@ -17,7 +17,10 @@ use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{StateKind, Store, TokioSleeper};
 use protego_breaker::{CircuitBreaker, Clock, State};
 use sentinel::{SentinelSetup, MASTER};
-use support::{all_online, config, rejects, replicas, until, Replica, Setup, Sys, NAME};
+use support::{
+    all_online, config, percentiles, rejects, replicas, time_failover, until, Replica, Setup, Sys,
+    NAME,
+};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the sentinels may take to promote the replica after the primary dies.
@@ -245,20 +248,6 @@ async fn a_primary_killed_in_a_half_open_round_the_round_goes_on_on_the_promoted
 }
 
 /// p50 and p99 of `samples` (nearest rank).
-fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i]
-    };
-    (at(0.50), at(0.99))
-}
-
 /// The figure in benches/README.md ("Stores that fail over"): from a primary's SIGKILL, the
 /// time until a plain client that follows the sentinels has its first write acknowledged, and
 /// until the fleet (two replicas, 300 ms sync interval) is online on the promoted replica,
@@ -283,20 +272,11 @@ async fn measure_failovers() {
         .await
         .unwrap();
         let killed = Instant::now();
-        let (mut plain_at, mut fleet_at) = (None, None);
-        while plain_at.is_none() || fleet_at.is_none() {
-            assert!(killed.elapsed() < FAILOVER, "round {round}: no failover");
-            // Online again after going offline for this kill.
-            let back = rs
-                .iter()
-                .zip(&outages)
-                .all(|(r, before)| r.fleet.outages() > *before && r.fleet.is_online());
-            if fleet_at.is_none() && back {
-                fleet_at = Some(killed.elapsed());
-            }
-            if plain_at.is_none() {
+        let (p, f) = time_failover(&rs, &outages, killed, FAILOVER, round, || {
+            let sentinels = sentinels.clone();
+            async move {
                 let write = async {
-                    let mut sentinel = redis::sentinel::Sentinel::build(sentinels.clone())?;
+                    let mut sentinel = redis::sentinel::Sentinel::build(sentinels)?;
                     let client = sentinel.async_master_for(MASTER, None).await?;
                     let mut c = client.get_multiplexed_async_connection().await?;
                     redis::cmd("SET")
@@ -306,14 +286,12 @@ async fn measure_failovers() {
                         .await
                 };
                 let out = tokio::time::timeout(Duration::from_millis(100), write).await;
-                if matches!(out, Ok(Ok(()))) {
-                    plain_at = Some(killed.elapsed());
-                }
+                matches!(out, Ok(Ok(())))
             }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        plain.push(plain_at.unwrap());
-        fleet.push(fleet_at.unwrap());
+        })
+        .await;
+        plain.push(p);
+        fleet.push(f);
         s = tokio::task::spawn_blocking(move || {
             s.rejoin_and_swap();
             s

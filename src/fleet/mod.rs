@@ -125,7 +125,11 @@
 //! 4. A manual state (`force_open`, `disable`, `reset`) made meanwhile is sent last and always
 //!    wins: a new epoch.
 //!
-//! A failover (Redis Sentinel promoting a replica: `fleet::redis`) is an outage like any other,
+//! The Redis store (`fleet::redis`) runs on one server, on a primary with replicas behind
+//! Redis Sentinel, and on Redis Cluster (feature `redis-cluster`); Redis 7.0 is what was tested.
+//!
+//! A failover (Redis Sentinel promoting a replica, or a Redis Cluster promoting one of its
+//! replicas: `fleet::redis`) is an outage like any other,
 //! and the promoted server's state wins the same way, **also when it is older than what the
 //! replicas saw**: writes the old primary acknowledged but had not yet replicated are lost
 //! like the data of a store that restarted empty (a fleet Open it lost is Closed again, and
@@ -138,7 +142,7 @@
 //!
 //! # From a config file
 //! With the `serde` feature, a `[fleet]` section of a `RegistryConfig` file (`url`,
-//! `key_prefix`, `sentinel_master`, `sentinels`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
+//! `key_prefix`, `sentinel_master`, `sentinels`, `cluster_nodes`, `replica_id`, `op_timeout`, `sync_interval`, `lease`, `quorum`,
 //! `quorum_window`, `fleet_wide_failures`, `failure_window`) is read into `FleetSettings`:
 //! `settings.redis_config()` gives the store's config and `settings.apply(FleetConfig::new(..))`
 //! the fleet's.

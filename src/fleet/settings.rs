@@ -13,6 +13,7 @@ use crate::fleet::FleetConfig;
 /// key_prefix = "protego"            # RedisConfig
 /// # sentinel_master = "mymaster"    # Redis Sentinel: the primary's name, and the sentinels
 /// # sentinels = ["redis://10.0.0.1:26379/", "redis://10.0.0.2:26379/"]
+/// # cluster_nodes = ["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"]  # Redis Cluster
 /// replica_id = "web-1"              # default: process id + random
 /// op_timeout = "100ms"
 /// sync_interval = "1s"
@@ -48,6 +49,9 @@ pub struct FleetSettings {
     pub sentinel_master: Option<String>,
     /// With Redis Sentinel: the sentinels' URLs (`RedisConfig::sentinels`).
     pub sentinels: Option<Vec<String>>,
+    /// With Redis Cluster (feature `redis-cluster`): some of its nodes' URLs
+    /// (`RedisConfig::cluster_nodes`); `url` may then be left out.
+    pub cluster_nodes: Option<Vec<String>>,
     /// [`FleetConfig::replica_id`].
     pub replica_id: Option<String>,
     /// [`FleetConfig::op_timeout`] (and the store's).
@@ -104,9 +108,10 @@ impl FleetSettings {
         config
     }
 
-    /// The Redis store's config, if the section names a `url`: its `key_prefix`,
-    /// `op_timeout`, `sentinel_master` and `sentinels` applied (unchecked, as
-    /// `RedisConfig::new`; `RedisStore::new` checks it).
+    /// The Redis store's config, if the section names a `url` or `cluster_nodes`: its
+    /// `key_prefix`, `op_timeout`, `sentinel_master`, `sentinels` and `cluster_nodes` applied
+    /// (unchecked, as `RedisConfig::new`; `RedisStore::new` checks it). Without a `url`, the
+    /// first cluster node stands in for it (a cluster store does not use it).
     ///
     /// ```
     /// let file: protego_breaker::integrations::serde::RegistryConfig =
@@ -117,7 +122,11 @@ impl FleetSettings {
     /// ```
     #[cfg(feature = "redis")]
     pub fn redis_config(&self) -> Option<crate::fleet::redis::RedisConfig> {
-        let mut config = crate::fleet::redis::RedisConfig::new(self.url.clone()?);
+        let url = self
+            .url
+            .clone()
+            .or_else(|| self.cluster_nodes.as_ref()?.first().cloned())?;
+        let mut config = crate::fleet::redis::RedisConfig::new(url);
         if let Some(prefix) = &self.key_prefix {
             config.key_prefix.clone_from(prefix);
         }
@@ -127,6 +136,9 @@ impl FleetSettings {
         config.sentinel_master.clone_from(&self.sentinel_master);
         if let Some(sentinels) = &self.sentinels {
             config.sentinels.clone_from(sentinels);
+        }
+        if let Some(nodes) = &self.cluster_nodes {
+            config.cluster_nodes.clone_from(nodes);
         }
         Some(config)
     }

@@ -140,6 +140,8 @@ pub struct Setup {
     /// Redis Sentinel: the primary's name and the sentinels' URLs (`url` then gives only the
     /// password and database).
     pub sentinel: Option<(String, Vec<String>)>,
+    /// Redis Cluster: the nodes' URLs (`url` is then not used).
+    pub cluster: Vec<String>,
 }
 
 impl Setup {
@@ -156,6 +158,7 @@ impl Setup {
             failure_window: Duration::from_secs(10),
             store_op_timeout: None,
             sentinel: None,
+            cluster: Vec::new(),
         }
     }
 }
@@ -185,6 +188,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
             redis.sentinel_master = Some(master.clone());
             redis.sentinels.clone_from(sentinels);
         }
+        redis.cluster_nodes.clone_from(&setup.cluster);
         let ops = Arc::new(Ops::default());
         let store = Wrapped {
             inner: RedisStore::new(redis, TokioSleeper).expect("store"),
@@ -328,5 +332,82 @@ pub async fn admitted_trial<'a, C: Clock + Send + Sync + 'static>(
             });
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// The p50 and p99 of `samples` (sorted in place; nearest rank).
+pub fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let at = |q: f64| {
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
+        samples[i]
+    };
+    (at(0.50), at(0.99))
+}
+
+/// Samples every 100 ms until two samples in a row are equal (the server went quiet), for at
+/// most `limit`; returns the last one. Panics naming `what`.
+pub async fn until_stable<T: PartialEq>(
+    what: &str,
+    limit: Duration,
+    mut sample: impl FnMut() -> T,
+) -> T {
+    let start = Instant::now();
+    let mut last = sample();
+    loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let now = sample();
+        if now == last {
+            return now;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "{what} never went quiet within {limit:?}"
+        );
+        last = now;
+    }
+}
+
+/// One failover, timed from `killed`, polling every 5 ms for at most `limit`: until the plain
+/// client's `write` (one attempt, its own timeout) is first acknowledged, and until every
+/// replica of `rs` went offline (more outages than `outages`) and is online again. Returns
+/// (plain client, fleet). Panics naming `round` when either never happens.
+pub async fn time_failover<F, Fut>(
+    rs: &[Sys],
+    outages: &[u32],
+    killed: Instant,
+    limit: Duration,
+    round: usize,
+    mut write: F,
+) -> (Duration, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let (mut plain_at, mut fleet_at) = (None, None);
+    loop {
+        if let (Some(p), Some(f)) = (plain_at, fleet_at) {
+            return (p, f);
+        }
+        assert!(
+            killed.elapsed() < limit,
+            "round {round}: no failover within {limit:?} (plain {plain_at:?}, fleet {fleet_at:?})"
+        );
+        let back = rs
+            .iter()
+            .zip(outages)
+            .all(|(r, before)| r.fleet.outages() > *before && r.fleet.is_online());
+        if fleet_at.is_none() && back {
+            fleet_at = Some(killed.elapsed());
+        }
+        if plain_at.is_none() && write().await {
+            plain_at = Some(killed.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

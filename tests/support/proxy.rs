@@ -21,6 +21,8 @@ struct Shared {
     /// Connections numbered below this are frozen.
     frozen_below: AtomicU64,
     next: AtomicU64,
+    /// Added to every chunk forwarded, in ms.
+    delay_ms: AtomicU64,
     sockets: Mutex<Vec<TcpStream>>,
     pumps: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -34,6 +36,7 @@ impl Proxy {
             stop: AtomicBool::new(false),
             frozen_below: AtomicU64::new(0),
             next: AtomicU64::new(0),
+            delay_ms: AtomicU64::new(0),
             sockets: Mutex::new(Vec::new()),
             pumps: Mutex::new(Vec::new()),
         });
@@ -77,6 +80,21 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Every chunk forwarded from now on waits `delay` first (each direction).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::Release);
+    }
+
+    /// Closes every connection open now (both sides see it reset); later ones forward.
+    pub fn drop_connections(&self) {
+        for sock in self.shared.sockets.lock().unwrap().drain(..) {
+            let _ = sock.shutdown(Shutdown::Both);
+        }
+    }
+}
+
 /// Copies `from` to `to` until either closes, the proxy stops, or this connection is frozen
 /// (then it reads and drops: the bytes go nowhere and nothing answers).
 fn pump(s: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream) {
@@ -91,6 +109,10 @@ fn pump(s: &Shared, id: u64, mut from: TcpStream, mut to: TcpStream) {
         }
         if id < s.frozen_below.load(Ordering::Acquire) {
             continue;
+        }
+        let delay = s.delay_ms.load(Ordering::Acquire);
+        if delay > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(delay));
         }
         if to.write_all(&buf[..n]).is_err() {
             break;

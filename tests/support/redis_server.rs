@@ -220,3 +220,38 @@ impl Drop for RedisServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// Commands the server has run, by name (`INFO commandstats`: `cmdstat_NAME:calls=N,...`),
+/// without `info` itself (each sample counts).
+pub fn command_calls(conn: &mut redis::Connection) -> std::collections::BTreeMap<String, u64> {
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(conn)
+        .expect("INFO commandstats");
+    info.lines()
+        .filter_map(|line| {
+            let (name, rest) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest
+                .strip_prefix("calls=")?
+                .split(',')
+                .next()?
+                .parse()
+                .ok()?;
+            (name != "info").then(|| (name.to_owned(), calls))
+        })
+        .collect()
+}
+
+/// What ran between two [`command_calls`] samples (only the commands whose count changed).
+pub fn calls_between(
+    before: &std::collections::BTreeMap<String, u64>,
+    after: &std::collections::BTreeMap<String, u64>,
+) -> std::collections::BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(name, n)| {
+            let was = before.get(name).copied().unwrap_or(0);
+            (*n != was).then(|| (name.clone(), n - was))
+        })
+        .collect()
+}

@@ -54,6 +54,10 @@ pub struct RedisConfig {
     pub sentinel_master: Option<String>,
     /// With Redis Sentinel: the sentinels' `redis://` URLs (any that answers will do).
     pub sentinels: Vec<String>,
+    /// With Redis Cluster (feature `redis-cluster`): `redis://` URLs of some of the cluster's
+    /// nodes, passwords included (default empty: `url` is the server). The store then talks to
+    /// the whole cluster through them and `url` is not used. See [`RedisConfigBuilder::cluster`].
+    pub cluster_nodes: Vec<String>,
 }
 
 impl fmt::Debug for RedisConfig {
@@ -68,6 +72,14 @@ impl fmt::Debug for RedisConfig {
                 "sentinels",
                 &self
                     .sentinels
+                    .iter()
+                    .map(|u| redacted(u))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "cluster_nodes",
+                &self
+                    .cluster_nodes
                     .iter()
                     .map(|u| redacted(u))
                     .collect::<Vec<_>>(),
@@ -126,6 +138,7 @@ impl RedisConfig {
             idle_ttl: Duration::from_secs(24 * 3600),
             sentinel_master: None,
             sentinels: Vec::new(),
+            cluster_nodes: Vec::new(),
         }
     }
 
@@ -186,9 +199,43 @@ impl RedisConfig {
                 ));
             }
         }
+        self.validate_cluster()?;
         for (knob, d) in [("op_timeout", self.op_timeout), ("idle_ttl", self.idle_ttl)] {
             if d.is_zero() {
                 return Err(ConfigError::new(knob, "be greater than 0", "0s"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RedisConfig {
+    /// The cluster knobs: node URLs that parse, not with Sentinel, and the feature built in.
+    fn validate_cluster(&self) -> Result<(), ConfigError> {
+        if self.cluster_nodes.is_empty() {
+            return Ok(());
+        }
+        if !cfg!(feature = "redis-cluster") {
+            return Err(ConfigError::new(
+                "cluster_nodes",
+                "be empty in a build without the `redis-cluster` feature",
+                format!("{} nodes", self.cluster_nodes.len()),
+            ));
+        }
+        if self.sentinel_master.is_some() {
+            return Err(ConfigError::new(
+                "cluster_nodes",
+                "be empty with a sentinel master (Sentinel or Cluster, not both)",
+                format!("{} nodes", self.cluster_nodes.len()),
+            ));
+        }
+        for url in &self.cluster_nodes {
+            if let Err(e) = redis::Client::open(url.as_str()) {
+                return Err(ConfigError::new(
+                    "cluster_nodes",
+                    format!("be redis:// URLs ({e})"),
+                    format!("{:?}", redacted(url)),
+                ));
             }
         }
         Ok(())
@@ -280,12 +327,37 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// Talks to a Redis Cluster (feature `redis-cluster`) through `nodes`, `redis://` URLs of
+    /// some of its primaries or replicas (passwords included): the store learns the slot map
+    /// from them and sends each script to the primary of its breaker's slot, following
+    /// `MOVED`/`ASK` redirections while a slot migrates. The builder's URL is then not used.
+    /// Changes are pushed with classic pub/sub, which the cluster relays to every node, and
+    /// the subscription is made on the first of `nodes` that answers.
+    ///
+    /// ```
+    /// # use protego_breaker::fleet::redis::RedisConfig;
+    /// let config = RedisConfig::builder("redis://unused/")
+    ///     .cluster(["redis://10.0.0.1:7000/", "redis://10.0.0.2:7000/"])
+    ///     .build();
+    /// if cfg!(feature = "redis-cluster") {
+    ///     assert_eq!(config?.cluster_nodes.len(), 2);
+    /// } else {
+    ///     assert_eq!(config.unwrap_err().knob(), "cluster_nodes");
+    /// }
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn cluster<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
+        self.config.cluster_nodes = nodes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// The config, or the first knob out of range.
     ///
     /// # Errors
     /// A [`ConfigError`] naming `url` (does not parse), `key_prefix` (holds a brace),
     /// `op_timeout` or `idle_ttl` (zero), `sentinels` (one does not parse, or none with a
-    /// sentinel master) or `sentinel_master` (sentinels without one).
+    /// sentinel master), `sentinel_master` (sentinels without one) or `cluster_nodes` (one does
+    /// not parse, set with Sentinel, or set in a build without the `redis-cluster` feature).
     ///
     /// ```
     /// # use protego_breaker::fleet::redis::RedisConfig;

@@ -10,14 +10,20 @@
 //! dead one: a fleet is back one sync interval after the store, never two. An operation its
 //! caller abandons (a fleet's own op timeout fired first) counts as timed out. A slow but
 //! healthy connection dropped this way costs one reconnect.
+//!
+//! With Redis Cluster the shared handle is the `redis` crate's cluster connection: one
+//! multiplexed socket per node, the slot map learnt from the nodes, each script sent to the
+//! primary of its breaker's slot, `MOVED` and `ASK` followed (a few quick retries, within the
+//! op timeout). Dropping it after a store-wide failure makes the next operation learn the slot
+//! map again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Script, Value};
+use redis::{AsyncConnectionConfig, Cmd, ErrorKind, RedisResult, ServerErrorKind, Value};
 
 use super::reply::{map_err, Reply};
-use super::script::Arg;
+use super::script::{Arg, Lua};
 use super::store::Target;
 use super::RedisStore;
 use crate::fleet::{with_timeout, StoreError};
@@ -25,7 +31,7 @@ use crate::fleet::{with_timeout, StoreError};
 impl RedisStore {
     /// The connection slot; only ever held to clone or replace the handle, never across `.await`.
     #[allow(clippy::type_complexity)]
-    fn lock_conn(&self) -> std::sync::MutexGuard<'_, (Option<(u64, MultiplexedConnection)>, u64)> {
+    fn lock_conn(&self) -> std::sync::MutexGuard<'_, (Option<(u64, Conn)>, u64)> {
         self.conn
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -36,6 +42,8 @@ impl RedisStore {
     pub(super) async fn client(&self) -> Result<redis::Client, StoreError> {
         let (master, sentinels, node) = match &self.target {
             Target::Direct(client) => return Ok(client.clone()),
+            #[cfg(feature = "redis-cluster")]
+            Target::Cluster { nodes, .. } => return self.cluster_node(nodes).await,
             Target::Sentinel {
                 master,
                 sentinels,
@@ -61,6 +69,35 @@ impl RedisStore {
         Ok(client)
     }
 
+    /// The first of the cluster's seed nodes that answers `PING` within the op timeout: where
+    /// the subscription goes (classic pub/sub reaches every node of a cluster).
+    #[cfg(feature = "redis-cluster")]
+    async fn cluster_node(&self, nodes: &[redis::Client]) -> Result<redis::Client, StoreError> {
+        let mut last = String::from("no cluster node given");
+        for node in nodes {
+            let ping = async {
+                let mut c = Box::pin(node.get_multiplexed_async_connection()).await?;
+                redis::cmd("PING").query_async::<()>(&mut c).await
+            };
+            match with_timeout(
+                async {
+                    ping.await
+                        .map_err(|e| StoreError::Unreachable(e.to_string()))
+                },
+                self.sleeper.sleep(self.op_timeout),
+                self.op_timeout,
+            )
+            .await
+            {
+                Ok(()) => return Ok(node.clone()),
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(StoreError::Unreachable(format!(
+            "no cluster node answers: {last}"
+        )))
+    }
+
     fn lock_primary(&self) -> std::sync::MutexGuard<'_, Option<redis::Client>> {
         self.primary
             .lock()
@@ -68,21 +105,34 @@ impl RedisStore {
     }
 
     /// The shared connection and its generation, made first if there is none.
-    async fn conn(&self) -> Result<(u64, MultiplexedConnection), StoreError> {
+    async fn conn(&self) -> Result<(u64, Conn), StoreError> {
         let cached = self.lock_conn().0.clone();
         if let Some(c) = cached {
             return Ok(c);
         }
-        // No timers inside redis-rs: our own op timeout bounds connecting and every request.
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(None)
-            .set_response_timeout(None);
-        let c = self
-            .client()
-            .await?
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+        let c = match &self.target {
+            #[cfg(feature = "redis-cluster")]
+            // Boxed: the cluster client's connect future is large (~18 KB).
+            Target::Cluster { client, .. } => Conn::Cluster(
+                Box::pin(client.get_async_connection())
+                    .await
+                    .map_err(|e| StoreError::Unreachable(e.to_string()))?,
+            ),
+            _ => {
+                // No timers inside redis-rs: our own op timeout bounds connecting and every
+                // request.
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(None)
+                    .set_response_timeout(None);
+                Conn::Single(
+                    self.client()
+                        .await?
+                        .get_multiplexed_async_connection_with_config(&config)
+                        .await
+                        .map_err(|e| StoreError::Unreachable(e.to_string()))?,
+                )
+            }
+        };
         let mut slot = self.lock_conn();
         slot.1 += 1;
         let made = (slot.1, c);
@@ -106,19 +156,22 @@ impl RedisStore {
         &self,
         op: &'static str,
         name: &str,
-        script: &'static Script,
+        script: &'static Lua,
         args: &[Arg<'_>],
     ) -> Result<Reply, StoreError> {
-        let [state, leases, votes, failures] = self.keys(name);
-        let mut inv = script.prepare_invoke();
-        inv.key(state).key(leases).key(votes).key(failures);
-        inv.arg(&self.channel).arg(name).arg(self.idle_ttl_ms);
-        for a in args {
-            match *a {
-                Arg::Int(n) => inv.arg(n),
-                Arg::Str(t) => inv.arg(t),
-            };
-        }
+        let keys = self.keys(name);
+        let command = |verb: &str, script: &str| {
+            let mut cmd = redis::cmd(verb);
+            cmd.arg(script).arg(keys.len()).arg(&keys[..]);
+            cmd.arg(&self.channel).arg(name).arg(self.idle_ttl_ms);
+            for a in args {
+                match *a {
+                    Arg::Int(n) => cmd.arg(n),
+                    Arg::Str(t) => cmd.arg(t),
+                };
+            }
+            cmd
+        };
         let mut guard = Abandoned {
             store: self,
             generation: AtomicU64::new(0),
@@ -128,10 +181,14 @@ impl RedisStore {
         let work = async {
             let (generation, mut conn) = self.conn().await?;
             used.store(generation, Ordering::Relaxed);
-            let value: Value = inv
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| map_err(op, name, &e))?;
+            let value = match conn.query(&command("EVALSHA", &script.hash)).await {
+                // Not cached on the node that owns the slot: send it whole, to that node.
+                Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                    conn.query(&command("EVAL", script.code)).await
+                }
+                other => other,
+            }
+            .map_err(|e| map_err(op, name, &e))?;
             Reply::parse(op, value)
         };
         let result = with_timeout(work, self.sleeper.sleep(self.op_timeout), self.op_timeout).await;
@@ -140,6 +197,25 @@ impl RedisStore {
             guard.drop_conn();
         }
         result
+    }
+}
+
+/// The shared connection: to one server, or to a Redis Cluster.
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(MultiplexedConnection),
+    #[cfg(feature = "redis-cluster")]
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    /// Sends `cmd` (routed by its first key on a cluster) and reads the reply.
+    async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(c) => cmd.query_async(c).await,
+        }
     }
 }
 

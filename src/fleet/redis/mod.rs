@@ -31,8 +31,24 @@
 //!   promoted replica lost the last writes: the `fleet` module's docs, "When the store comes
 //!   back".
 //!
-//! Redis Cluster is not supported yet. Tested against Redis 7.0 (Debian 12's `redis-server`,
-//! also run as `redis-server --sentinel`); Valkey is not packaged there and is not tested.
+//! - **Redis Cluster** ([`RedisConfigBuilder::cluster`], feature `redis-cluster`): the `redis`
+//!   crate's async cluster connection learns the slot map from the nodes given and sends each
+//!   script to the primary of its breaker's slot (the four keys share one hash tag, so one
+//!   slot; a name whose tag would be empty is laid out under tag `#`, see
+//!   [`RedisStore::keys`]). `MOVED` and `ASK` are followed; while a breaker's slot migrates the
+//!   nodes answer its four-key scripts `TRYAGAIN` and the client retries within the op
+//!   timeout (a migration done as `redis-cli --cluster reshard` does it takes milliseconds;
+//!   a longer one makes the fleet local until it ends). A node that answers `NOSCRIPT` gets
+//!   the whole script (`EVAL`). Changes are pushed with classic pub/sub, which the cluster
+//!   relays to every node; the subscription is made on the first of the given nodes that
+//!   answers. Sharded pub/sub (`SSUBSCRIBE`) is not used: its channels live in slots, so it
+//!   would need a channel per breaker, and the store subscribes once for all breakers. Tested
+//!   with three primaries, including the breaker's slot migrated while a trial was out.
+//!
+//! Tested against Redis 7.0 (Debian 12's `redis-server`, also run as `redis-server --sentinel`
+//! and with `--cluster-enabled yes`). Valkey is not packaged in Debian 12 and has not been
+//! tested; it speaks the same protocol and runs the same Lua scripts, but no version of it is
+//! claimed to work.
 //!
 //! - [`RedisConfig`] and [`RedisConfigBuilder`]: the address (and password), the key prefix,
 //!   the op timeout and the idle TTL.

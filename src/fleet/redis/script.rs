@@ -4,14 +4,28 @@
 //! state, the one transition function that moves the epoch and publishes the change) followed
 //! by the operation's own file. Each runs atomically on the server, so one operation is one
 //! round trip and no replica ever sees half of another's write. The scripts are built once per
-//! process; the `redis` crate sends them by hash and loads them again when the server answers
-//! `NOSCRIPT`. Durations cross as whole milliseconds clamped to [`MAX_MS`], the bound the scripts
+//! process and sent by hash (`EVALSHA`); a node that answers `NOSCRIPT` (restarted, flushed, a
+//! new cluster node, a promoted replica) gets the whole script once (`EVAL`, which also caches
+//! it there), on the same node, so the fallback never depends on reaching any other node. Durations cross as whole milliseconds clamped to [`MAX_MS`], the bound the scripts
 //! clamp to as well, so any duration stays exact in their arithmetic (Lua numbers are doubles).
 
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use redis::Script;
+/// One script: its text and its SHA-1 (what `EVALSHA` names it by).
+pub(super) struct Lua {
+    pub(super) code: &'static str,
+    pub(super) hash: String,
+}
+
+impl Lua {
+    fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            hash: redis::Script::new(code).get_hash().to_owned(),
+        }
+    }
+}
 
 /// Longest duration sent to a script (1e15 ms, ~31,700 years); longer ones are clamped.
 pub const MAX_MS: u64 = 1_000_000_000_000_000;
@@ -23,12 +37,12 @@ pub(super) fn ms(d: Duration) -> u64 {
 
 /// One script per store operation.
 pub(super) struct Scripts {
-    pub(super) read: Script,
-    pub(super) trip: Script,
-    pub(super) failures: Script,
-    pub(super) acquire: Script,
-    pub(super) report: Script,
-    pub(super) manual: Script,
+    pub(super) read: Lua,
+    pub(super) trip: Lua,
+    pub(super) failures: Lua,
+    pub(super) acquire: Lua,
+    pub(super) report: Lua,
+    pub(super) manual: Lua,
 }
 
 macro_rules! lua {
@@ -45,12 +59,12 @@ macro_rules! lua {
 pub(super) fn scripts() -> &'static Scripts {
     static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
     SCRIPTS.get_or_init(|| Scripts {
-        read: Script::new(lua!("read.lua")),
-        trip: Script::new(lua!("trip.lua")),
-        failures: Script::new(lua!("failures.lua")),
-        acquire: Script::new(lua!("acquire.lua")),
-        report: Script::new(lua!("report.lua")),
-        manual: Script::new(lua!("manual.lua")),
+        read: Lua::new(lua!("read.lua")),
+        trip: Lua::new(lua!("trip.lua")),
+        failures: Lua::new(lua!("failures.lua")),
+        acquire: Lua::new(lua!("acquire.lua")),
+        report: Lua::new(lua!("report.lua")),
+        manual: Lua::new(lua!("manual.lua")),
     })
 }
 

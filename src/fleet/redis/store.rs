@@ -14,8 +14,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redis::aio::MultiplexedConnection;
-
 use super::config::redacted;
 use super::reply::bad;
 use super::script::{ms, scripts, Arg};
@@ -43,7 +41,7 @@ pub struct RedisStore {
     pub(super) sleeper: Arc<dyn Sleeper>,
     /// The shared connection and its generation (so a failure on an old one never drops a
     /// newer one), and the next generation to hand out.
-    pub(super) conn: Mutex<(Option<(u64, MultiplexedConnection)>, u64)>,
+    pub(super) conn: Mutex<(Option<(u64, super::connection::Conn)>, u64)>,
 }
 
 /// Where the server is.
@@ -55,6 +53,12 @@ pub(super) enum Target {
         master: String,
         sentinels: Vec<String>,
         node: redis::sentinel::SentinelNodeConnectionInfo,
+    },
+    /// A Redis Cluster reached through its seed `nodes` (also where the subscription goes).
+    #[cfg(feature = "redis-cluster")]
+    Cluster {
+        client: Box<redis::cluster::ClusterClient>,
+        nodes: Vec<redis::Client>,
     },
 }
 
@@ -115,18 +119,27 @@ impl RedisStore {
             op: "open",
             detail: format!("bad store address {:?}: {e}", redacted(&config.url)),
         })?;
-        let target = match config.sentinel_master {
+        #[cfg(feature = "redis-cluster")]
+        if !config.cluster_nodes.is_empty() {
+            let target = cluster_target(&config)?;
+            return Ok(Self::from_target(config, target, sleeper));
+        }
+        let target = match config.sentinel_master.clone() {
             None => Target::Direct(client),
             Some(master) => Target::Sentinel {
                 master,
-                sentinels: config.sentinels,
+                sentinels: config.sentinels.clone(),
                 node: redis::sentinel::SentinelNodeConnectionInfo::default()
                     .set_redis_connection_info(
                         client.get_connection_info().redis_settings().clone(),
                     ),
             },
         };
-        Ok(Self {
+        Ok(Self::from_target(config, target, sleeper))
+    }
+
+    fn from_target(config: RedisConfig, target: Target, sleeper: Arc<dyn Sleeper>) -> Self {
+        Self {
             target,
             primary: Mutex::new(None),
             channel: format!("{}:events", config.key_prefix),
@@ -135,7 +148,7 @@ impl RedisStore {
             idle_ttl_ms: ms(config.idle_ttl).max(1),
             sleeper,
             conn: Mutex::new((None, 0)),
-        })
+        }
     }
 
     /// The pub/sub channel of this store's prefix.
@@ -160,6 +173,11 @@ impl RedisStore {
     /// share a key: prefix `team` with breaker `a:db` and prefix `team:a` with breaker `db` are
     /// `team{a:db}:state` and `team:a{db}:state`.
     ///
+    /// A name whose hash tag would be empty (the empty name, or one starting with `}`) would
+    /// leave its four keys in four slots; such a name is laid out as
+    /// `<prefix>{#}<name>#:state` (and so on) instead: tag `#`, and a `#` before the suffix
+    /// where the plain layout has `}`, so it never shares a key with any other name.
+    ///
     /// ```
     /// # use std::sync::Arc;
     /// # use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
@@ -167,17 +185,53 @@ impl RedisStore {
     /// # let sleeper: Arc<dyn Sleeper> = Arc::new(|_| -> Sleep { Box::pin(std::future::pending()) });
     /// let store = RedisStore::new(RedisConfig::new("redis://127.0.0.1/"), sleeper)?;
     /// assert_eq!(store.keys("db")[0], "protego{db}:state");
+    /// assert_eq!(store.keys("")[0], "protego{#}#:state");
+    /// assert_eq!(store.keys("}x")[1], "protego{#}}x#:leases");
     /// # Ok::<(), protego_breaker::fleet::StoreError>(())
     /// ```
     pub fn keys(&self, name: &str) -> [String; 4] {
-        let tag = format!("{}{{{}}}", self.prefix, name);
+        let (open, close) = if name.is_empty() || name.starts_with('}') {
+            ("{#}", "#")
+        } else {
+            ("{", "}")
+        };
+        let stem = format!("{}{open}{name}{close}", self.prefix);
         [
-            format!("{tag}:state"),
-            format!("{tag}:leases"),
-            format!("{tag}:votes"),
-            format!("{tag}:failures"),
+            format!("{stem}:state"),
+            format!("{stem}:leases"),
+            format!("{stem}:votes"),
+            format!("{stem}:failures"),
         ]
     }
+}
+
+#[cfg(feature = "redis-cluster")]
+fn cluster_target(config: &RedisConfig) -> Result<Target, StoreError> {
+    let refused = |url: &str, e: &dyn std::fmt::Display| StoreError::Refused {
+        op: "open",
+        detail: format!("bad cluster node address {:?}: {e}", redacted(url)),
+    };
+    let nodes = config
+        .cluster_nodes
+        .iter()
+        .map(|u| redis::Client::open(u.as_str()).map_err(|e| refused(u, &e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let client = redis::cluster::ClusterClient::builder(
+        nodes.iter().map(|n| n.get_connection_info().clone()),
+    )
+    .retries(8)
+    .min_retry_wait(1)
+    .max_retry_wait(20)
+    .retry_wait_formula(2, 2)
+    .connection_timeout(config.op_timeout)
+    .response_timeout(config.op_timeout)
+    .overall_response_timeout(None)
+    .build()
+    .map_err(|e| refused(&config.cluster_nodes.join(","), &e))?;
+    Ok(Target::Cluster {
+        client: Box::new(client),
+        nodes,
+    })
 }
 
 #[async_trait::async_trait]
@@ -322,6 +376,19 @@ impl Store for RedisStore {
 mod tests {
     use super::*;
 
+    /// What Redis Cluster hashes: the text between the first `{` and the first `}` after it,
+    /// when not empty; else the whole key.
+    fn hash_tag(key: &str) -> &str {
+        if let Some(open) = key.find('{') {
+            if let Some(len) = key[open + 1..].find('}') {
+                if len > 0 {
+                    return &key[open + 1..open + 1 + len];
+                }
+            }
+        }
+        key
+    }
+
     #[test]
     fn keys_share_one_hash_tag() {
         let store = RedisStore::new(
@@ -339,6 +406,21 @@ mod tests {
             ]
         );
         assert_eq!(store.channel(), "protego:events");
+        // Every name's four keys share one non-empty hash tag (one cluster slot), and no two
+        // names share a key.
+        let names = [
+            "", "}", "}}", "}x", "x}", "{", "{}", "#", "#}", "}#", "a:b", "{a}", "\u{e9}",
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for name in names {
+            let keys = store.keys(name);
+            let tags: Vec<&str> = keys.iter().map(|k| hash_tag(k)).collect();
+            assert!(!tags[0].is_empty(), "{name:?}: {keys:?}");
+            assert!(tags.iter().all(|t| *t == tags[0]), "{name:?}: {keys:?}");
+            for k in keys {
+                assert!(seen.insert(k.clone()), "{name:?} shares {k}");
+            }
+        }
         assert!(RedisStore::new(
             RedisConfig::new("nope://"),
             Arc::new(|_| -> crate::fleet::Sleep { Box::pin(std::future::pending()) })

@@ -16,6 +16,7 @@ const FLEET_KEYS: &[&str] = &[
     "key_prefix",
     "sentinel_master",
     "sentinels",
+    "cluster_nodes",
     "replica_id",
     "op_timeout",
     "sync_interval",
@@ -48,6 +49,9 @@ impl<'de> Deserialize<'de> for FleetSection {
                             s.sentinel_master = Some(value(&mut map, k).map_err(named)?);
                         }
                         "sentinels" => s.sentinels = Some(value(&mut map, k).map_err(named)?),
+                        "cluster_nodes" => {
+                            s.cluster_nodes = Some(value(&mut map, k).map_err(named)?);
+                        }
                         "replica_id" => s.replica_id = Some(value(&mut map, k).map_err(named)?),
                         "quorum" => s.quorum = Some(value(&mut map, k).map_err(named)?),
                         "op_timeout" => {
@@ -86,6 +90,7 @@ impl Serialize for FleetSectionRef<'_> {
         f.key_prefix.write(&mut m, "key_prefix")?;
         f.sentinel_master.write(&mut m, "sentinel_master")?;
         f.sentinels.write(&mut m, "sentinels")?;
+        f.cluster_nodes.write(&mut m, "cluster_nodes")?;
         f.replica_id.write(&mut m, "replica_id")?;
         f.op_timeout.write(&mut m, "op_timeout")?;
         f.sync_interval.write(&mut m, "sync_interval")?;
