@@ -82,7 +82,7 @@ fn assert_ttls(server: &RedisServer, store: &RedisStore, name: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn absent_name_is_closed_epoch_zero_and_reading_creates_nothing() {
     let server = RedisServer::start();
-    let store = server.store();
+    let store = server.roomy_store();
     let s = store.read("nobody").await.unwrap();
     assert_eq!(s, protego_breaker::fleet::SharedState::ABSENT);
     assert_eq!(assert_ttls(&server, &store, "nobody"), 0);
@@ -91,7 +91,7 @@ async fn absent_name_is_closed_epoch_zero_and_reading_creates_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epoch_cas_concurrent_trips_open_exactly_once() {
     let server = RedisServer::start();
-    let stores: Vec<RedisStore> = (0..10).map(|_| server.store()).collect();
+    let stores: Vec<RedisStore> = (0..10).map(|_| server.roomy_store()).collect();
     // Two replicas, same expected epoch.
     let results = join_all(stores[..2].iter().enumerate().map(|(i, s)| async move {
         s.trip(NAME, trip(Epoch(0), if i == 0 { "a" } else { "b" }, 10_000))
@@ -134,7 +134,7 @@ async fn epoch_cas_concurrent_trips_open_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_epoch_changes_nothing() {
     let server = RedisServer::start();
-    let store = server.store();
+    let store = server.roomy_store();
     let he = half_open(&store, NAME).await;
     let lease = grant(&store, NAME, he, 5_000, 2).await;
     // A failure reopens: a new epoch.
@@ -183,8 +183,8 @@ async fn stale_epoch_changes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_period_on_redis_time_turns_half_open() {
     let server = RedisServer::start();
-    let a = server.store();
-    let b = server.store();
+    let a = server.roomy_store();
+    let b = server.roomy_store();
     let t = a.trip(NAME, trip(Epoch(0), "a", 300)).await.unwrap();
     let open_epoch = t.state.epoch;
     assert_eq!(t.state.kind, StateKind::Open);
@@ -226,7 +226,7 @@ async fn open_period_on_redis_time_turns_half_open() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_never_exceed_max_trials_with_ten_acquirers() {
     let server = RedisServer::start();
-    let stores: Vec<RedisStore> = (0..10).map(|_| server.store()).collect();
+    let stores: Vec<RedisStore> = (0..10).map(|_| server.roomy_store()).collect();
     let he = half_open(&stores[0], NAME).await;
     let race = || {
         join_all(
@@ -298,7 +298,7 @@ async fn leases_never_exceed_max_trials_with_ten_acquirers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_frees_its_slot_and_its_report_is_stale() {
     let server = RedisServer::start();
-    let store = server.store();
+    let store = server.roomy_store();
     let he = half_open(&store, NAME).await;
     let first = grant(&store, NAME, he, 200, 1).await;
     let full = store
@@ -355,8 +355,8 @@ async fn an_expired_lease_frees_its_slot_and_its_report_is_stale() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn successes_across_replicas_close() {
     let server = RedisServer::start();
-    let a = server.store();
-    let b = server.store();
+    let a = server.roomy_store();
+    let b = server.roomy_store();
     let he = half_open(&a, NAME).await;
     let la = grant(&a, NAME, he, 5_000, 2).await;
     let lb = grant(&b, NAME, he, 5_000, 2).await;
@@ -392,8 +392,8 @@ async fn successes_across_replicas_close() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_failure_reopens_with_reopens_plus_one() {
     let server = RedisServer::start();
-    let a = server.store();
-    let b = server.store();
+    let a = server.roomy_store();
+    let b = server.roomy_store();
     let he = half_open(&a, NAME).await;
     let la = grant(&a, NAME, he, 5_000, 2).await;
     let lb = grant(&b, NAME, he, 5_000, 2).await;
@@ -455,8 +455,8 @@ async fn one_failure_reopens_with_reopens_plus_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn manual_states_are_new_epochs_and_block_trips_and_leases() {
     let server = RedisServer::start();
-    let a = server.store();
-    let b = server.store();
+    let a = server.roomy_store();
+    let b = server.roomy_store();
     let f = a.set_manual(NAME, Manual::ForceOpen).await.unwrap();
     assert_eq!(f.kind, StateKind::ForcedOpen);
     assert!(f.epoch > Epoch(0));
@@ -502,8 +502,8 @@ async fn manual_states_are_new_epochs_and_block_trips_and_leases() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quorum_of_two_ignores_one_voter() {
     let server = RedisServer::start();
-    let a = server.store();
-    let b = server.store();
+    let a = server.roomy_store();
+    let b = server.roomy_store();
     let q = |id: &'static str, epoch: Epoch, window_ms: u64| Trip {
         expected_epoch: epoch,
         replica_id: id,
@@ -585,7 +585,7 @@ async fn ttls_on_every_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_in_keys_gives_errors_not_panics_and_reset_repairs() {
     let server = RedisServer::start();
-    let store = server.store();
+    let store = server.roomy_store();
     let mut c = server.conn().unwrap();
     let [state, leases, _votes, _failures] = store.keys(NAME);
     let garbage = |e: StoreError, needle: &str| match e {
@@ -705,8 +705,8 @@ async fn next(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pushes_carry_changes_and_garbage_messages_are_errors() {
     let server = RedisServer::start();
-    let a = server.store();
-    let b = server.store();
+    let a = server.roomy_store();
+    let b = server.roomy_store();
     let mut changes = b.subscribe().await.unwrap();
     let t = a.trip(NAME, trip(Epoch(0), "a", 5_000)).await.unwrap();
     let c = next(&mut changes).await.unwrap().unwrap();
@@ -851,7 +851,7 @@ async fn paused_server_times_out_then_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scripts_reload_after_script_flush() {
     let server = RedisServer::start();
-    let store = server.store();
+    let store = server.roomy_store();
     store.read(NAME).await.unwrap();
     let _: () = redis::cmd("SCRIPT")
         .arg("FLUSH")
@@ -864,7 +864,7 @@ async fn scripts_reload_after_script_flush() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_durations_are_clamped_not_overflowed() {
     let server = RedisServer::start();
-    let store = server.store();
+    let store = server.roomy_store();
     let t = store
         .trip(
             NAME,

@@ -202,6 +202,18 @@ impl RedisServer {
     pub fn store(&self) -> RedisStore {
         store_for(self.config())
     }
+
+    /// A store whose operations may take 2 s: for tests of the protocol, not of timeouts, which
+    /// a loaded 2-core machine running a dozen servers would otherwise trip at 100 ms.
+    #[cfg(feature = "redis-tokio")]
+    #[allow(dead_code)] // not every test binary that shares this file uses it
+    pub fn roomy_store(&self) -> RedisStore {
+        let config = RedisConfig::builder(self.url())
+            .op_timeout(std::time::Duration::from_secs(2))
+            .build()
+            .expect("a valid config");
+        store_for(config)
+    }
 }
 
 /// A store on tokio's timer.
