@@ -9,42 +9,22 @@
 //! ```
 #![allow(missing_docs, clippy::cast_possible_truncation, clippy::inline_always)]
 
+mod common;
+
 use std::collections::HashMap;
-use std::future::{ready, Future, Ready};
 use std::hash::BuildHasher;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::{Arc, Barrier, RwLock};
 use std::task::{Context, Poll};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::{err, new_cx, ok, poll_once, Out};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use protego_breaker::{
     call::Outcome, clock::CoarseClock, registry::BreakerHandle, Breaker, CircuitBreaker, Clock,
     Config, ManualClock, ProtectExt, Registry, State, Window,
 };
-
-type Out = Result<u64, u64>;
-
-fn new_cx() -> Context<'static> {
-    Context::from_waker(futures::task::noop_waker_ref())
-}
-
-#[inline(always)]
-fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
-    pin!(fut).poll(cx)
-}
-
-#[inline]
-fn ok() -> Ready<Out> {
-    ready(Ok(black_box(1)))
-}
-
-#[inline]
-fn err() -> Ready<Out> {
-    ready(Err(black_box(1)))
-}
 
 fn config(threshold: u32, trials: u32) -> Config {
     Config::builder()

@@ -8,35 +8,20 @@
 //! ```
 #![allow(missing_docs, clippy::inline_always)]
 
-use std::future::{ready, Future, Ready};
+mod common;
+
+use std::future::ready;
 use std::hint::black_box;
-use std::pin::pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::{new_cx, ok, poll_once};
 use criterion::{criterion_group, criterion_main, Criterion};
 use protego_breaker::call::Outcome;
 use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
 use protego_breaker::sleep::Sleep;
 use protego_breaker::throttle::Throttle;
 use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
-
-type Out = Result<u64, u64>;
-
-fn new_cx() -> Context<'static> {
-    Context::from_waker(futures::task::noop_waker_ref())
-}
-
-#[inline(always)]
-fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
-    pin!(fut).poll(cx)
-}
-
-#[inline]
-fn ok() -> Ready<Out> {
-    ready(Ok(black_box(1)))
-}
 
 fn budgets(c: &mut Criterion) {
     let mut cx = new_cx();
@@ -71,7 +56,14 @@ fn budgets(c: &mut Criterion) {
 fn throttle(c: &mut Criterion) {
     let mut cx = new_cx();
     let now = Duration::from_secs(5);
+    // Healthy: the current tenth holds as many accepts as a tenth can count, so requests
+    // (capped at the same ceiling) never outnumber K x accepts however long criterion runs:
+    // probability 0, no draw. (A throttle that is only admitted to would shed after 10 calls.)
     let healthy = Throttle::builder().seed(1).build().unwrap();
+    for _ in 0..1 << 22 {
+        healthy.record(now, Outcome::Success);
+    }
+    assert!(healthy.rejection_probability(now) <= 0.0);
     // Shedding: every admitted call failed, so the decision draws.
     let shedding = Throttle::builder()
         .seed(1)
@@ -81,6 +73,7 @@ fn throttle(c: &mut Criterion) {
     for _ in 0..1_000 {
         shedding.admit(now);
     }
+    assert!(shedding.rejection_probability(now) > 0.99);
     let mut g = c.benchmark_group("throttle");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("admit_healthy", |b| {

@@ -621,3 +621,29 @@ fn racing_outcomes_cost_the_token_budget_exactly() {
         assert!(!budget.withdraw(Duration::ZERO));
     });
 }
+
+#[test]
+fn racing_throttle_decisions_count_every_request_and_accept() {
+    use protego_breaker::{call::Outcome, throttle::Throttle};
+    loom::model(|| {
+        let throttle = Throttle::builder()
+            .k(1.0)
+            .min_requests(2)
+            .seed(1)
+            .build()
+            .unwrap();
+        // Two requests and no accept: each racing decision below draws.
+        assert!(throttle.admit(Duration::ZERO));
+        assert!(throttle.admit(Duration::ZERO));
+        let throttle = Arc::new(throttle);
+        let other = Arc::clone(&throttle);
+        let t = thread::spawn(move || other.admit(Duration::ZERO));
+        let _ = throttle.admit(Duration::ZERO);
+        throttle.record(Duration::ZERO, Outcome::Success);
+        let _ = t.join().unwrap();
+        assert!(
+            (throttle.rejection_probability(Duration::ZERO) - 3.0 / 5.0).abs() < 1e-9,
+            "4 requests, 1 accept, K = 1: (4 - 1) / (4 + 1), whatever the order"
+        );
+    });
+}

@@ -215,3 +215,41 @@ fn bad_throttle_knobs_are_config_errors() {
         "window"
     );
 }
+
+/// Always the same draw.
+struct Fixed(u32);
+impl protego_breaker::random::Random for Fixed {
+    fn next_u32(&self) -> u32 {
+        self.0
+    }
+}
+
+/// Whether the 13th request is let through after 12, 4 of them accepted, K = 1.5: the book's
+/// probability is (12 - 6) / 13, so a draw `d` rejects exactly when `d / 2^32 < 6 / 13`.
+fn thirteenth_admitted(draw: u32) -> bool {
+    let throttle = Throttle::builder()
+        .k(1.5)
+        .min_requests(12)
+        .random(Arc::new(Fixed(draw)))
+        .build()
+        .unwrap();
+    let now = Duration::ZERO;
+    for i in 0..12 {
+        assert!(throttle.admit(now), "fewer than 12 requests: no draw");
+        if i < 4 {
+            throttle.record(now, Outcome::Success);
+        }
+    }
+    assert!((throttle.rejection_probability(now) - 6.0 / 13.0).abs() < 1e-12);
+    throttle.admit(now)
+}
+
+#[test]
+fn a_decision_is_the_books_probability_to_the_last_draw() {
+    // The largest draw that rejects: d * 13 < 6 * 2^32.
+    let edge = u32::try_from(((6u64 << 32) - 1) / 13).unwrap();
+    assert!(!thirteenth_admitted(0));
+    assert!(!thirteenth_admitted(edge));
+    assert!(thirteenth_admitted(edge + 1));
+    assert!(thirteenth_admitted(u32::MAX));
+}

@@ -6,7 +6,8 @@
 //! 100 ms bucket); the tag wraps after 2^20 buckets (29 hours at 100 ms), and only a slot left
 //! untouched for exactly a multiple of that could be misread as live. The nine buckets before
 //! the current one are summed once per bucket and cached in one word (`older`: 16 bits of the
-//! bucket they precede, then 24-bit sums), so a decision reads three words, not ten.
+//! bucket they precede, then 24-bit sums), so a decision reads two words, not ten, and counts
+//! itself in the current slot with one compare-and-swap, which also reads that slot.
 
 use crate::sync::{AtomicU64, Ordering};
 
@@ -94,9 +95,11 @@ impl Counts {
         }
     }
 
-    /// Adds one to the count at `which` (`REQUESTS` or `ACCEPTS`) of bucket `g`.
+    /// Adds one to the count at `which` (`REQUESTS` or `ACCEPTS`) of bucket `g`, and returns
+    /// the requests and accepts of bucket `g` just before: the slot is read once, by the
+    /// compare-and-swap that counts.
     #[inline]
-    pub(super) fn add(&self, g: u64, which: u32) {
+    pub(super) fn add(&self, g: u64, which: u32) -> (u64, u64) {
         let slot = &self.slots[slot_of(g)];
         let tag = (g & TAG_MASK) << TAG_SHIFT;
         let mut raw = slot.load(Ordering::Relaxed);
@@ -118,7 +121,7 @@ impl Counts {
                 Ordering::Relaxed,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return,
+                Ok(_) => return ((counts >> REQUESTS) & COUNT_MASK, counts & COUNT_MASK),
                 Err(actual) => raw = actual,
             }
         }
