@@ -8,10 +8,14 @@
 //!    see it; A50's success-rate rule does).
 //! 3. Two of ten failing every call with `max_ejection_percent` 10: ejected endpoints sampled
 //!    after every call; exactly one ejected, never more.
-//! 4. Criterion: one call through plain p2c, and through p2c with the layer and the guard, on
-//!    the system clock: the per-call cost of the layer.
+//! 4. The per-call cost of the layer on the system clock, in alternating batches over fresh
+//!    pairs of services (median of the per-round differences): plain p2c against p2c with the
+//!    layer and guard, and one bare endpoint against the same through `EndpointService`.
+//! 5. Criterion: one call through plain p2c, and through p2c with the layer and the guard.
 //!
 //! `cargo bench --bench balance --features balance` (add `-- --test` to run each once).
+//! `PROTEGO_BALANCE_ONLY=plain|layered|bare|endpoint` runs only calls of that one (for
+//! `valgrind --tool=callgrind`; `PROTEGO_BALANCE_CALLS`, default 1,000,000).
 
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
@@ -250,38 +254,31 @@ fn interleaved() {
         "interleaved",
         OutlierDetection::default(),
     );
-    let mut samples = Vec::new();
-    for _ in 0..PAIRS {
-        let mut bare = plain(endpoints(&[]));
-        let mut protected = layered(&detector, endpoints(&[]));
-        alternate(
-            &mut || once(&mut bare, &mut noop_cx()).is_ok(),
-            &mut || once(&mut protected, &mut noop_cx()).is_ok(),
-            ROUNDS,
-            &mut samples,
-        );
-    }
-    let (a, b, d) = medians(&samples);
+    let (a, b, d) = compare(|| (plain(endpoints(&[])), layered(&detector, endpoints(&[]))));
     println!(
         "  per call, {PAIRS} x {ROUNDS} alternating batches: plain p2c {a:.1} ns, with the layer \
          and guard {b:.1} ns, median difference {d:.1} ns"
     );
-    samples.clear();
-    for _ in 0..PAIRS {
-        let mut endpoint = endpoints(&[]).remove(0);
-        let mut wrapped = one_endpoint(&detector);
-        alternate(
-            &mut || once(&mut endpoint, &mut noop_cx()).is_ok(),
-            &mut || once(&mut wrapped, &mut noop_cx()).is_ok(),
-            ROUNDS,
-            &mut samples,
-        );
-    }
-    let (a, b, d) = medians(&samples);
+    let (a, b, d) = compare(|| (endpoints(&[]).remove(0), one_endpoint(&detector)));
     println!(
         "  one endpoint, {PAIRS} x {ROUNDS} alternating batches: bare {a:.1} ns, \
          EndpointService {b:.1} ns, median difference {d:.1} ns"
     );
+}
+
+/// [`alternate`] over `PAIRS` fresh pairs from `make`: the medians of all their rounds.
+fn compare<A: Service<()>, B: Service<()>>(mut make: impl FnMut() -> (A, B)) -> (f64, f64, f64) {
+    let mut samples = Vec::new();
+    for _ in 0..PAIRS {
+        let (mut a, mut b) = make();
+        alternate(
+            &mut || once(&mut a, &mut noop_cx()).is_ok(),
+            &mut || once(&mut b, &mut noop_cx()).is_ok(),
+            ROUNDS,
+            &mut samples,
+        );
+    }
+    medians(&samples)
 }
 
 fn noop_cx() -> Context<'static> {
