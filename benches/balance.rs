@@ -8,10 +8,14 @@
 //!    see it; A50's success-rate rule does).
 //! 3. Two of ten failing every call with `max_ejection_percent` 10: ejected endpoints sampled
 //!    after every call; exactly one ejected, never more.
-//! 4. Criterion: one call through plain p2c, and through p2c with the layer and the guard, on
-//!    the system clock: the per-call cost of the layer.
+//! 4. The per-call cost of the layer on the system clock, in alternating batches over fresh
+//!    pairs of services (median of the per-round differences): plain p2c against p2c with the
+//!    layer and guard, and one bare endpoint against the same through `EndpointService`.
+//! 5. Criterion: one call through plain p2c, and through p2c with the layer and the guard.
 //!
 //! `cargo bench --bench balance --features balance` (add `-- --test` to run each once).
+//! `PROTEGO_BALANCE_ONLY=plain|layered|bare|endpoint` runs only calls of that one (for
+//! `valgrind --tool=callgrind`; `PROTEGO_BALANCE_CALLS`, default 1,000,000).
 
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
@@ -197,20 +201,15 @@ fn figures() {
     assert_eq!(two.ejected_at_end.len(), 1);
 }
 
-/// Median cost per call of plain p2c and of p2c with the layer and guard, measured in
-/// alternating batches (a busy shared machine drifts; alternating keeps the two comparable),
-/// and the median of the per-round differences.
-fn interleaved() {
-    const ROUNDS: usize = 2_001;
-    const CALLS: u32 = 250;
-    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
-    let mut bare = plain(endpoints(&[]));
-    let detector = OutlierDetector::new(
-        Arc::new(Registry::with_clock(SystemClock)),
-        "interleaved",
-        OutlierDetection::default(),
-    );
-    let mut protected = layered(&detector, endpoints(&[]));
+/// Per-call costs of `a` and of `b` measured in alternating batches (a busy shared machine
+/// drifts; alternating keeps the two comparable), pushed to `samples`: (a, b, b - a).
+fn alternate(
+    a: &mut dyn FnMut() -> bool,
+    b: &mut dyn FnMut() -> bool,
+    rounds: usize,
+    samples: &mut Vec<(f64, f64, f64)>,
+) {
+    const CALLS: u32 = 128;
     let batch = |svc: &mut dyn FnMut() -> bool| {
         let start = std::time::Instant::now();
         for _ in 0..CALLS {
@@ -218,28 +217,133 @@ fn interleaved() {
         }
         start.elapsed().as_secs_f64() * 1e9 / f64::from(CALLS)
     };
-    let (mut plain_ns, mut layered_ns, mut delta) = (Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
-        let a = batch(&mut || once(&mut bare, &mut cx).is_ok());
-        let b = batch(&mut || once(&mut protected, &mut cx).is_ok());
-        plain_ns.push(a);
-        layered_ns.push(b);
-        delta.push(b - a);
+    // Warm both up first.
+    for _ in 0..20 {
+        batch(a);
+        batch(b);
     }
-    let median = |v: &mut Vec<f64>| {
+    for _ in 0..rounds {
+        let x = batch(a);
+        let y = batch(b);
+        samples.push((x, y, y - x));
+    }
+}
+
+/// The medians of each of the three.
+fn medians(samples: &[(f64, f64, f64)]) -> (f64, f64, f64) {
+    let median = |f: fn(&(f64, f64, f64)) -> f64| {
+        let mut v: Vec<f64> = samples.iter().map(f).collect();
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
+    (median(|s| s.0), median(|s| s.1), median(|s| s.2))
+}
+
+/// Fresh pairs of services, this many times: each p2c balancer hashes its endpoints with a
+/// new random seed and sits at new addresses, so no one layout decides the comparison.
+const PAIRS: usize = 40;
+/// Alternating rounds per pair.
+const ROUNDS: usize = 200;
+
+/// The layer's cost per call, isolated two ways in alternating batches: through p2c (plain p2c
+/// against p2c with the layer and guard), and one endpoint alone (the bare service's
+/// `poll_ready`, `call` and response against the same through `EndpointService`).
+fn interleaved() {
+    let detector = OutlierDetector::new(
+        Arc::new(Registry::with_clock(SystemClock)),
+        "interleaved",
+        OutlierDetection::default(),
+    );
+    let (a, b, d) = compare(|| (plain(endpoints(&[])), layered(&detector, endpoints(&[]))));
     println!(
-        "  per call, {ROUNDS} alternating batches of {CALLS}: plain p2c {:.1} ns, with the layer and guard {:.1} ns, \
-         median difference {:.1} ns",
-        median(&mut plain_ns),
-        median(&mut layered_ns),
-        median(&mut delta)
+        "  per call, {PAIRS} x {ROUNDS} alternating batches: plain p2c {a:.1} ns, with the layer \
+         and guard {b:.1} ns, median difference {d:.1} ns"
+    );
+    let (a, b, d) = compare(|| (endpoints(&[]).remove(0), one_endpoint(&detector)));
+    println!(
+        "  one endpoint, {PAIRS} x {ROUNDS} alternating batches: bare {a:.1} ns, \
+         EndpointService {b:.1} ns, median difference {d:.1} ns"
     );
 }
 
+/// [`alternate`] over `PAIRS` fresh pairs from `make`: the medians of all their rounds.
+fn compare<A: Service<()>, B: Service<()>>(mut make: impl FnMut() -> (A, B)) -> (f64, f64, f64) {
+    let mut samples = Vec::new();
+    for _ in 0..PAIRS {
+        let (mut a, mut b) = make();
+        alternate(
+            &mut || once(&mut a, &mut noop_cx()).is_ok(),
+            &mut || once(&mut b, &mut noop_cx()).is_ok(),
+            ROUNDS,
+            &mut samples,
+        );
+    }
+    medians(&samples)
+}
+
+fn noop_cx() -> Context<'static> {
+    Context::from_waker(futures::task::noop_waker_ref())
+}
+
+/// One endpoint through the layer, as the balancer gets it.
+fn one_endpoint(
+    detector: &OutlierDetector<SystemClock>,
+) -> impl Service<(), Response = (), Error = &'static str> {
+    use futures::StreamExt;
+    let mut discover = detector
+        .layer()
+        .discover(ServiceList::new(endpoints(&[]).into_iter().take(1)));
+    match futures::executor::block_on(discover.next()) {
+        Some(Ok(tower::discover::Change::Insert(_, svc))) => svc,
+        _ => unreachable!("a list yields its services"),
+    }
+}
+
+/// `PROTEGO_BALANCE_ONLY=plain|layered|endpoint|bare [N]`: N calls (default 1,000,000) of one
+/// of them and nothing else, for instruction counts under `valgrind --tool=callgrind` (the
+/// difference of two runs over N is the layer's instructions per call).
+fn only(which: &str) {
+    let n: u32 = std::env::var("PROTEGO_BALANCE_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    let detector = OutlierDetector::new(
+        Arc::new(Registry::with_clock(SystemClock)),
+        "only",
+        OutlierDetection::default(),
+    );
+    let mut run = |svc: &mut dyn FnMut(&mut Context<'_>) -> bool| {
+        for _ in 0..n {
+            black_box(svc(&mut cx));
+        }
+    };
+    match which {
+        "plain" => {
+            let mut s = plain(endpoints(&[]));
+            run(&mut |cx| once(&mut s, cx).is_ok());
+        }
+        "layered" => {
+            let mut s = layered(&detector, endpoints(&[]));
+            run(&mut |cx| once(&mut s, cx).is_ok());
+        }
+        "bare" => {
+            let mut s = endpoints(&[]).remove(0);
+            run(&mut |cx| once(&mut s, cx).is_ok());
+        }
+        "endpoint" => {
+            let mut s = one_endpoint(&detector);
+            run(&mut |cx| once(&mut s, cx).is_ok());
+        }
+        other => panic!("PROTEGO_BALANCE_ONLY={other}: plain, layered, bare or endpoint"),
+    }
+}
+
 fn per_call(c: &mut Criterion) {
+    if let Ok(which) = std::env::var("PROTEGO_BALANCE_ONLY") {
+        only(&which);
+        return;
+    }
     figures();
     interleaved();
     let mut group = c.benchmark_group("balance");

@@ -690,47 +690,6 @@ fn the_clock_is_the_registry_clock() {
     assert_eq!(p.detector.tick(), Duration::from_secs(7));
 }
 
-#[cfg(feature = "tracing")]
-#[test]
-fn ejections_and_returns_are_traced() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let sink = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let mut p = pool(10, fast().build().unwrap());
-        p.behaviour.set(6, 1);
-        p.calls(6, 5);
-        p.behaviour.set(6, 0);
-        p.advance(Duration::from_secs(30));
-        assert!(p.call(6).is_ok());
-    });
-    let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    assert!(out.contains("endpoint ejected"), "{out}");
-    assert!(
-        out.contains("pool=pool") && out.contains("endpoint=6"),
-        "{out}"
-    );
-    assert!(
-        out.contains("rule=\"consecutive_failures\"") || out.contains("rule=consecutive_failures"),
-        "{out}"
-    );
-    assert!(out.contains("endpoint back in rotation"), "{out}");
-}
-
 #[test]
 fn public_types_are_send_sync_and_static() {
     fn send_sync_static<T: Send + Sync + 'static>() {}

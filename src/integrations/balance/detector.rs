@@ -21,13 +21,14 @@ use crate::error::Rejected;
 use crate::integrations::endpoint_labels::{EndpointLabel, EndpointLabels};
 use crate::machine::state::State;
 use crate::name::Name;
+use crate::observe::metrics::Counters;
 use crate::observe::{Reason, Transition};
 use crate::registry::Registry;
 
 type Listener = Arc<dyn Fn(&OutlierEvent) + Send + Sync>;
 
-/// An endpoint's name and breaker.
-type Named<C> = (Arc<str>, Arc<Breaker<C>>);
+/// An endpoint's name and slot.
+type Named<C> = (Arc<str>, Arc<Slot<C>>);
 
 /// The outlier detection of one balanced pool: see the [module docs](super).
 ///
@@ -98,13 +99,18 @@ struct Entry<C: Clock> {
     multiplier: u32,
     /// End of the current ejection, in clock nanoseconds.
     ejected_until: Option<u64>,
-    /// The breaker's (succeeded, failed) totals at the last analysis.
+    /// The slot's (succeeded, failed) counts at the last analysis.
     seen: (u64, u64),
 }
 
-/// What an endpoint's services share: its breaker and the wakers of those parked on it.
+/// What an endpoint's services share: its breaker, the outcomes its calls recorded, and the
+/// wakers of those parked on it.
 pub(crate) struct Slot<C: Clock> {
     pub(crate) breaker: Arc<Breaker<C>>,
+    /// The succeeded and failed calls, for the rules: counted by the pool's own futures on
+    /// per-thread stripes, so the breaker's call totals stay off (its admission and recording
+    /// stay on their one-load paths) unless something else, a metrics export, keeps them.
+    pub(crate) outcomes: Counters,
     wakers: Mutex<Vec<Waker>>,
 }
 
@@ -401,9 +407,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
         );
         drop(self.registry.remove(&key)); // a fresh start, whatever held the name before
         let breaker = self.registry.breaker(&key, self.endpoint_config.clone());
-        breaker.keep_totals();
         let slot = Arc::new(Slot {
             breaker: Arc::clone(&breaker),
+            outcomes: Counters::new(true),
             wakers: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(self);
@@ -413,7 +419,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
                 shared.transition(&name, t);
             }
         });
-        let seen = totals(&breaker);
+        let seen = totals(&slot);
         if self.clock.set(breaker.clock().clone()).is_ok() {
             // The first endpoint: the first interval starts now.
             let now = self.now();
@@ -538,14 +544,13 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
 
     pub(crate) fn tick(&self) -> Duration {
         let now = self.now();
-        // The totals are read outside the pool's lock: reading a breaker may turn it
-        // half-open, a transition our listener takes the lock for.
+        // The totals are read outside the pool's lock, which stays short.
         let due: Option<Vec<Named<C>>> = {
             let pool = self.lock();
             (now >= pool.next_analysis).then(|| {
                 pool.endpoints
                     .iter()
-                    .map(|(k, e)| (Arc::clone(k), Arc::clone(&e.slot.breaker)))
+                    .map(|(k, e)| (Arc::clone(k), Arc::clone(&e.slot)))
                     .collect()
             })
         };
@@ -678,10 +683,9 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
     }
 }
 
-/// A breaker's (succeeded, failed) totals; counting is on for every endpoint breaker.
-fn totals<C: Clock>(breaker: &Breaker<C>) -> (u64, u64) {
-    breaker
-        .metrics()
-        .totals
+/// An endpoint's (succeeded, failed) calls so far.
+fn totals<C: Clock>(slot: &Slot<C>) -> (u64, u64) {
+    slot.outcomes
+        .totals()
         .map_or((0, 0), |t| (t.succeeded, t.failed))
 }
