@@ -195,3 +195,17 @@ pub fn windowed(window: Window, rate: u8, minimum: u32) -> Config {
         .build()
         .unwrap()
 }
+
+/// A writer that keeps what a `tracing` subscriber writes, for tests to read back.
+#[derive(Clone, Default)]
+pub struct Buffer(pub Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
