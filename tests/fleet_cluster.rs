@@ -91,6 +91,23 @@ fn setup(c: &Cluster, breakers: protego_breaker::Config) -> Setup {
     setup
 }
 
+/// A setup whose trials may be held out (by [`race_trials`]) for as long as a loaded machine
+/// makes them: a round, and so its fleet lease (capped at the round's length), lasts 30 s
+/// instead of the open period's length, so the lease cannot expire under a held trial and
+/// leave nobody to take a new one.
+fn held_trials(c: &Cluster, reset: Duration, trials: u32) -> Setup {
+    let breakers = protego_breaker::Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(reset)
+        .half_open_retries(trials)
+        .max_half_open_duration(Duration::from_secs(30))
+        .build()
+        .expect("config");
+    let mut setup = setup(c, breakers);
+    setup.lease = Duration::from_secs(30);
+    setup
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_breaker_lives_in_one_slot_and_scripts_survive_noscript_on_every_node() {
     let c = started().await;
@@ -125,7 +142,7 @@ async fn every_breaker_lives_in_one_slot_and_scripts_survive_noscript_on_every_n
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replicas_on_a_cluster_make_one_open_per_trip_and_stay_within_the_trial_budget() {
     let c = started().await;
-    let setup = setup(&c, config(Duration::from_millis(600), 2));
+    let setup = held_trials(&c, Duration::from_millis(600), 2);
     let rs = Arc::new(replicas(&setup, 4));
     all_online(&rs, WAIT).await;
     let watcher = store(&c);
@@ -305,7 +322,9 @@ async fn migrate(c: &Arc<Cluster>, slot: u16) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
     let c = Arc::new(started().await);
-    let setup = setup(&c, config(Duration::from_millis(800), 1));
+    // The trial stays out across a migration, which on a loaded machine can take longer than
+    // the 800 ms open period.
+    let setup = held_trials(&c, Duration::from_millis(800), 1);
     let rs = Arc::new(replicas(&setup, 3));
     all_online(&rs, WAIT).await;
     let watcher = store(&c);
