@@ -20,7 +20,7 @@ use cluster::Cluster;
 use futures::StreamExt;
 use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{
-    ChangeStream, Epoch, StateKind, Store, TokioSleeper, Trip, TripOutcome,
+    ChangeStream, Epoch, StateKind, Store, StoreError, TokioSleeper, Trip, TripOutcome,
 };
 use protego_breaker::{CircuitBreaker, State};
 use support::{
@@ -372,6 +372,57 @@ async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
         redis::cmd("CLUSTER").arg("COUNTKEYSINSLOT").arg(slot),
     );
     assert!(here >= 1, "the breaker's keys live on the new owner");
+}
+
+/// Issue #30: a failover reads as a store in transition, not as a refusal. The primary of the
+/// breaker's slot is killed; while the fleet is offline, every error it reports is the store
+/// away or in transition (`MOVED`, `CLUSTERDOWN`, ... naming the node), never `Refused`, and at
+/// least one names a transition reply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failover_reads_as_a_store_in_transition_naming_the_node_and_the_reply() {
+    let mut c = tokio::task::spawn_blocking(|| Cluster::start(3, 1, Duration::from_millis(500)))
+        .await
+        .unwrap();
+    let mut setup = setup(&c, config(Duration::from_secs(60), 1));
+    setup.op_timeout = Duration::from_millis(100);
+    let rs = replicas(&setup, 1);
+    all_online(&rs, WAIT).await;
+    let slot = c.slot(&store(&c).keys(NAME)[0]);
+    let victim = c.owner(slot);
+    let outages = rs[0].fleet.outages();
+    c.nodes[victim].stop();
+    let killed = Instant::now();
+    let mut seen = Vec::new();
+    while !(rs[0].fleet.outages() > outages && rs[0].fleet.is_online()) {
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "no failover within 30 s; errors seen: {seen:?}"
+        );
+        if let Some(e) = rs[0].fleet.last_error() {
+            if !seen.contains(&e) {
+                seen.push(e);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    assert_ne!(c.owner(slot), victim, "a replica was promoted");
+    for e in &seen {
+        match e {
+            StoreError::InTransition { node, reply, .. } => {
+                assert!(!node.is_empty(), "{e}");
+                let code = reply.split(' ').next().unwrap_or_default();
+                let known = "MOVED ASK TRYAGAIN CLUSTERDOWN LOADING READONLY MASTERDOWN";
+                assert!(known.split(' ').any(|k| k == code), "{e}");
+            }
+            StoreError::Unreachable(_) | StoreError::Timeout(_) => {}
+            other => panic!("a failover reported as {other:?}; all seen: {seen:?}"),
+        }
+    }
+    assert!(
+        seen.iter().any(StoreError::is_in_transition),
+        "no transition among {seen:?}"
+    );
+    eprintln!("errors seen during the failover: {seen:#?}");
 }
 
 /// Failover times on a cluster of three primaries with a replica each (`cluster-node-timeout`

@@ -17,11 +17,21 @@ use protego_breaker::{
     observe::Reason, observe::Transition, Breaker, CircuitBreaker, Clock, Config, Registry, State,
 };
 
-/// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes).
+/// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes); trips
+/// and manual states wait `write_delay` before they are sent (a slow link).
 pub struct Wrapped {
     pub inner: RedisStore,
     pub deaf: bool,
     pub ops: Arc<Ops>,
+    pub write_delay: Duration,
+}
+
+impl Wrapped {
+    async fn slow_write(&self) {
+        if !self.write_delay.is_zero() {
+            tokio::time::sleep(self.write_delay).await;
+        }
+    }
 }
 
 /// Store round trips by kind.
@@ -70,6 +80,7 @@ impl Store for Wrapped {
     }
     async fn trip(&self, name: &str, trip: Trip<'_>) -> Result<TripResult, StoreError> {
         self.ops.trip.fetch_add(1, Ordering::Relaxed);
+        self.slow_write().await;
         self.inner.trip(name, trip).await
     }
     async fn count_failures(
@@ -108,6 +119,7 @@ impl Store for Wrapped {
     }
     async fn set_manual(&self, name: &str, manual: Manual) -> Result<SharedState, StoreError> {
         self.ops.manual.fetch_add(1, Ordering::Relaxed);
+        self.slow_write().await;
         self.inner.set_manual(name, manual).await
     }
     async fn subscribe(&self) -> Result<ChangeStream, StoreError> {
@@ -142,6 +154,8 @@ pub struct Setup {
     pub sentinel: Option<(String, Vec<String>)>,
     /// Redis Cluster: the nodes' URLs (`url` is then not used).
     pub cluster: Vec<String>,
+    /// How long each trip and manual state waits before it is sent (`Wrapped::write_delay`).
+    pub write_delay: Duration,
 }
 
 impl Setup {
@@ -159,6 +173,7 @@ impl Setup {
             store_op_timeout: None,
             sentinel: None,
             cluster: Vec::new(),
+            write_delay: Duration::ZERO,
         }
     }
 }
@@ -194,6 +209,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
             inner: RedisStore::new(redis, TokioSleeper).expect("store"),
             deaf: setup.deaf,
             ops: Arc::clone(&ops),
+            write_delay: setup.write_delay,
         };
         let config = FleetConfig::new(TokioSleeper)
             .replica_id(id)
