@@ -12,7 +12,7 @@ mod common;
 #[path = "support/fleet.rs"]
 mod support;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ use protego_breaker::fleet::{
 };
 use protego_breaker::{CircuitBreaker, State};
 use support::{
-    all_online, config, percentiles, poll_once, rejects, replicas, time_failover, until, Setup,
+    all_online, config, percentiles, race_trials, rejects, replicas, time_failover, until, Setup,
     Sys, NAME,
 };
 
@@ -91,7 +91,7 @@ fn setup(c: &Cluster, breakers: protego_breaker::Config) -> Setup {
     setup
 }
 
-/// A setup whose trials may be held out (by [`race_trials`]) for as long as a loaded machine
+/// A setup whose trials may be held out (by `race_trials`) for as long as a loaded machine
 /// makes them: a round, and so its fleet lease (capped at the round's length), lasts 30 s
 /// instead of the open period's length, so the lease cannot expire under a held trial and
 /// leave nobody to take a new one.
@@ -172,7 +172,7 @@ async fn replicas_on_a_cluster_make_one_open_per_trip_and_stay_within_the_trial_
         [StateKind::Open]
     );
     // The half-open round: every replica keeps calling; at most two trials fleet-wide.
-    let trials = race_trials(&rs, Duration::from_millis(400)).await;
+    let trials = race_trials(&rs, Duration::from_millis(400), WAIT).await;
     assert_eq!(trials.admitted.len(), 2, "two trials in the whole fleet");
     trials.release().await;
     until("every replica is closed", WAIT, || {
@@ -229,77 +229,6 @@ async fn closed_calls_send_no_command_to_any_node() {
     .await;
 }
 
-/// Trials admitted while every replica keeps calling for `for_`; each holds its slot until
-/// [`Trials::release`].
-struct Trials {
-    admitted: Vec<tokio::task::JoinHandle<Result<(), protego_breaker::Error<()>>>>,
-    gate: Arc<tokio::sync::Semaphore>,
-    max_in_flight: Arc<AtomicUsize>,
-}
-
-impl Trials {
-    async fn release(self) {
-        self.gate.add_permits(1000);
-        for t in self.admitted {
-            t.await.unwrap().unwrap();
-        }
-    }
-}
-
-async fn race_trials(rs: &Arc<Vec<Sys>>, for_: Duration) -> Trials {
-    until("every replica is half-open", WAIT, || {
-        rs.iter().all(|r| r.state() == State::HalfOpen)
-    })
-    .await;
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let max_in_flight = Arc::new(AtomicUsize::new(0));
-    let mut callers = Vec::new();
-    for i in 0..rs.len() {
-        let rs = Arc::clone(rs);
-        let (gate, in_flight, max) = (
-            Arc::clone(&gate),
-            Arc::clone(&in_flight),
-            Arc::clone(&max_in_flight),
-        );
-        callers.push(tokio::spawn(async move {
-            let start = Instant::now();
-            let mut admitted = Vec::new();
-            while start.elapsed() < for_ {
-                let (gate, in_flight, max) =
-                    (Arc::clone(&gate), Arc::clone(&in_flight), Arc::clone(&max));
-                let call = rs[i].breaker().call_owned(async move {
-                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-                    max.fetch_max(now, Ordering::SeqCst);
-                    let _permit = gate.acquire().await;
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    Ok::<(), ()>(())
-                });
-                let mut call = Box::pin(call);
-                if let std::task::Poll::Ready(out) = poll_once(call.as_mut()).await {
-                    assert!(
-                        out.unwrap_err().is_rejected(),
-                        "only rejections end at once"
-                    );
-                } else {
-                    admitted.push(tokio::spawn(call));
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            admitted
-        }));
-    }
-    let mut admitted = Vec::new();
-    for c in callers {
-        admitted.extend(c.await.unwrap());
-    }
-    Trials {
-        admitted,
-        gate,
-        max_in_flight,
-    }
-}
-
 /// Moves `slot` from its owner to the next node the way `redis-cli --cluster reshard` does
 /// (IMPORTING/MIGRATING, MIGRATE the keys, SETSLOT NODE on every primary), in a blocking
 /// thread while the replicas run; returns the new owner.
@@ -340,7 +269,7 @@ async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
     // below is the healthy store's, so wait until every replica is back.
     let first = migrate(&c, slot).await;
     all_online(&rs, WAIT).await;
-    let trials = race_trials(&rs, Duration::from_millis(300)).await;
+    let trials = race_trials(&rs, Duration::from_millis(300), WAIT).await;
     assert_eq!(trials.admitted.len(), 1, "one trial in the whole fleet");
     assert_eq!(trials.max_in_flight.load(Ordering::SeqCst), 1);
     // And again while the round's one trial is out: its report reaches the new owner.

@@ -417,7 +417,7 @@ async fn the_sync_interval_does_not_delay_the_return_and_retries_are_bounded() {
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await; // a window to count in, not a wait
     let (made, away) = (attempts(&r) - tried, window.elapsed());
-    let bound = 2 * (3 + away.as_millis() as u64 / 25);
+    let bound = 2 * (3 + u64::try_from(away.as_millis() / 25).unwrap());
     assert!(
         made <= bound,
         "{made} operations in {away:?}, bound {bound}"

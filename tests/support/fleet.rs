@@ -3,7 +3,7 @@
 //! a condition with a bounded deadline.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -425,5 +425,81 @@ where
             plain_at = Some(killed.elapsed());
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// The half-open trials [`race_trials`] got admitted; each holds its slot (parked in the
+/// downstream) until [`Trials::release`].
+pub struct Trials {
+    pub admitted: Vec<tokio::task::JoinHandle<Result<(), protego_breaker::Error<()>>>>,
+    gate: Arc<tokio::sync::Semaphore>,
+    /// The most trials parked at once, across every replica.
+    pub max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Trials {
+    /// Lets every parked trial succeed, and waits for each to end with `Ok`.
+    pub async fn release(self) {
+        self.gate.add_permits(1000);
+        for t in self.admitted {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// Once every replica is half-open (within `limit`): every replica keeps calling its breaker
+/// `NAME` for `for_`, one call every 2 ms; a call that is admitted (a trial) parks in the
+/// downstream until [`Trials::release`], one that is not must be a rejection.
+pub async fn race_trials(rs: &Arc<Vec<Sys>>, for_: Duration, limit: Duration) -> Trials {
+    until("every replica is half-open", limit, || {
+        rs.iter().all(|r| r.state() == State::HalfOpen)
+    })
+    .await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_in_flight = Arc::new(AtomicUsize::new(0));
+    let mut callers = Vec::new();
+    for i in 0..rs.len() {
+        let rs = Arc::clone(rs);
+        let (gate, in_flight, max) = (
+            Arc::clone(&gate),
+            Arc::clone(&in_flight),
+            Arc::clone(&max_in_flight),
+        );
+        callers.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let mut admitted = Vec::new();
+            while start.elapsed() < for_ {
+                let (gate, in_flight, max) =
+                    (Arc::clone(&gate), Arc::clone(&in_flight), Arc::clone(&max));
+                let call = rs[i].breaker().call_owned(async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    let _permit = gate.acquire().await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<(), ()>(())
+                });
+                let mut call = Box::pin(call);
+                if let std::task::Poll::Ready(out) = poll_once(call.as_mut()).await {
+                    assert!(
+                        out.unwrap_err().is_rejected(),
+                        "only rejections end at once"
+                    );
+                } else {
+                    admitted.push(tokio::spawn(call));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            admitted
+        }));
+    }
+    let mut admitted = Vec::new();
+    for c in callers {
+        admitted.extend(c.await.unwrap());
+    }
+    Trials {
+        admitted,
+        gate,
+        max_in_flight,
     }
 }

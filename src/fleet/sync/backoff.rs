@@ -42,7 +42,7 @@ impl Backoff {
         let half = u64::try_from((step / 2).as_nanos()).unwrap_or(u64::MAX);
         // A draw in [0, half]: the upper half of the step, so never less than half of it.
         let jitter = (u128::from(half) * u128::from(self.random.next_u32())) >> 32;
-        step - Duration::from_nanos(u64::try_from(jitter).unwrap_or(half))
+        step.saturating_sub(Duration::from_nanos(u64::try_from(jitter).unwrap_or(half)))
     }
 
     /// The store answered: the next outage starts from the first step.
