@@ -113,8 +113,8 @@
 //! # When the store comes back
 //! While the store was away each replica decided alone: it tripped, ran its own half-open
 //! rounds, closed. While it is away each replica asks again on a short jittered backoff of its
-//! own (5-10 ms, doubling to 25-50 ms; at most 40 attempts and 80 store operations a second
-//! per fleet), whatever its [sync interval](FleetConfig::sync_interval), and a broken
+//! own (5-10 ms, doubling to 25-50 ms; at most 40 attempts a second, each of at most two store
+//! operations while the same part of the store stays away: 80 a second per fleet), whatever its [sync interval](FleetConfig::sync_interval), and a broken
 //! connection is replaced at once. When the store answers again, that attempt reconciles them
 //! by one rule: **the store's state wins, except a trip still in force.**
 //! 1. Of what it decided alone, a replica keeps only a trip whose open period still has time

@@ -7,10 +7,13 @@
 //! together do not come back in step. The schedule: 5-10 ms, 10-20 ms, 20-40 ms, then 25-50 ms
 //! for as long as the store stays away, so a fleet is back within 50 ms (plus one attempt's
 //! round trips) of the store's return whatever its sync interval, and asks at most
-//! 40 times a second (after the first three attempts). An attempt stops at its first failure:
-//! at most two store operations each (a subscription made, a read refused), so at most
-//! 80 store operations per second per fleet while the store is away, however many breakers it
-//! shares. The schedule starts again from the first step once the fleet is back.
+//! 40 times a second (after the first three attempts). An attempt stops at its first failure,
+//! and its reads start at the breaker whose read failed last: while the store (or the part of
+//! a cluster that holds that breaker) stays away, an attempt makes at most two store
+//! operations (the subscription, that read), so at most 80 store operations per second per
+//! fleet, however many breakers it shares. (An attempt that finds another part of the store
+//! failing than the last one may read, once, every breaker before it.) The schedule starts
+//! again from the first step once the fleet is back.
 
 use std::time::Duration;
 

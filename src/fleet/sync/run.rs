@@ -39,6 +39,8 @@ pub(crate) struct Run {
     backoff: Backoff,
     /// A failure set the next tick on the backoff since the last tick.
     retry_set: bool,
+    /// The breaker whose read failed last: the next attempt reads it first.
+    failed_read: usize,
 }
 
 /// The store is away.
@@ -82,6 +84,7 @@ impl Run {
             in_outage: false,
             backoff: Backoff::new(crate::random::SplitMix::from_entropy()),
             retry_set: false,
+            failed_read: 0,
         })
     }
 
@@ -211,13 +214,18 @@ impl Run {
             }
         }
         let recovering = self.resync;
-        for i in 0..self.tracked.len() {
+        // Recovering, the reads start at the breaker whose read failed last: while that part
+        // of the store (a cluster's slot range) stays away, an attempt makes two operations.
+        let (n, first) = (self.tracked.len(), self.failed_read);
+        for k in 0..n {
+            let i = if recovering { (first + k) % n } else { k };
             if recovering {
                 // Read first, adopt, then act: whatever this replica knew may be stale.
                 self.back(i);
             }
             if self.read(i).await.is_err() {
-                return; // the store went away: try again next tick
+                self.failed_read = i;
+                return; // the store went away: try again on the backoff
             }
         }
         if recovering {

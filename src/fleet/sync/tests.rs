@@ -14,11 +14,13 @@ use crate::fleet::{
     Manual, ReportResult, SharedState, Sleep, Store, StoreError, TrialOutcome, Trip, TripResult,
 };
 
-/// Fails its first `failures` operations (each one counted), then serves an empty store.
+/// Fails its first `failures` operations (each one counted), then serves an empty store;
+/// reads of breaker `down` (a part of the store still away) always fail.
 struct Flaky {
     failures: AtomicU32,
     ops: AtomicU32,
     error: StoreError,
+    down: Option<&'static str>,
 }
 
 impl Flaky {
@@ -35,8 +37,12 @@ impl Flaky {
 
 #[async_trait::async_trait]
 impl Store for Flaky {
-    async fn read(&self, _: &str) -> Result<SharedState, StoreError> {
-        self.op().map(|()| SharedState::ABSENT)
+    async fn read(&self, name: &str) -> Result<SharedState, StoreError> {
+        self.op()?;
+        if self.down == Some(name) {
+            return Err(self.error.clone());
+        }
+        Ok(SharedState::ABSENT)
     }
     async fn trip(&self, _: &str, _: Trip<'_>) -> Result<TripResult, StoreError> {
         unreachable!("no breaker trips in these tests")
@@ -82,6 +88,16 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(3600);
 /// the sync future asked for (op timeouts left out), the store operations made, and whether
 /// the fleet ended online.
 fn run(failures: u32, error: StoreError) -> (Vec<Duration>, u32, bool) {
+    run_on(failures, error, None, &["db"])
+}
+
+/// [`run`] with breakers `names`, the reads of `down` failing.
+fn run_on(
+    failures: u32,
+    error: StoreError,
+    down: Option<&'static str>,
+    names: &[&str],
+) -> (Vec<Duration>, u32, bool) {
     let asked = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&asked);
     let sleeper = move |d: Duration| -> Sleep {
@@ -100,13 +116,19 @@ fn run(failures: u32, error: StoreError) -> (Vec<Duration>, u32, bool) {
         failures: AtomicU32::new(failures),
         ops: AtomicU32::new(0),
         error,
+        down,
     });
     let config = FleetConfig::new(sleeper)
         .op_timeout(OP_TIMEOUT)
         .sync_interval(SYNC_INTERVAL);
     let fleet = Fleet::new(Arc::clone(&store) as Arc<dyn Store>, config).unwrap();
-    let breaker = Arc::new(crate::Breaker::new(crate::Config::default()).named("db"));
-    assert!(fleet.join(&breaker));
+    let breakers: Vec<_> = names
+        .iter()
+        .map(|name| Arc::new(crate::Breaker::new(crate::Config::default()).named(*name)))
+        .collect();
+    for breaker in &breakers {
+        assert!(fleet.join(breaker));
+    }
     let mut sync = Box::pin(fleet.run());
     let waker = futures::task::noop_waker();
     assert!(sync
@@ -171,4 +193,21 @@ fn back_with_the_store_the_fleet_is_online_and_syncs_on_its_interval_again() {
     assert_eq!(asked[6], SYNC_INTERVAL);
     // Five failed subscriptions, then a subscription and a read.
     assert_eq!(ops, 7);
+}
+
+#[test]
+fn a_part_of_the_store_still_away_costs_two_operations_an_attempt_however_many_breakers() {
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h"];
+    let error = StoreError::InTransition {
+        op: "read",
+        node: "the primary of slot 15495".into(),
+        reply: "CLUSTERDOWN The cluster is down".into(),
+    };
+    let (asked, ops, online) = run_on(0, error, Some("f"), &names);
+    assert!(!online);
+    let attempts = asked.len() - 1; // the first attempt's timer, then one per failed attempt
+    assert!(attempts >= 1000, "{attempts}");
+    // The first attempt reads a..f (a subscription and six reads); every later one starts at
+    // `f`: the subscription and that read.
+    assert_eq!(ops as usize, 7 + 2 * (attempts - 1));
 }
