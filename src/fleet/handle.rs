@@ -413,8 +413,9 @@ impl Fleet {
     }
 
     /// Why the fleet is offline: the last store-wide error the sync future met
-    /// ([`StoreError::is_store_wide`]: unreachable, timed out, or refused, such as `NOAUTH`
-    /// when the store wants a password), kept until the store answers again. `None` while the
+    /// ([`StoreError::is_store_wide`]: unreachable, timed out, in transition during a failover
+    /// or a slot migration, naming the node and its reply, or refused, such as `NOAUTH` when
+    /// the store wants a password), kept until the store answers again. `None` while the
     /// fleet is online, and before the sync future first met an error. Errors about one
     /// breaker's keys ([`StoreError::Garbage`]) leave the fleet online and are not kept here.
     ///

@@ -189,11 +189,21 @@ impl Run {
             self.in_outage = true;
             self.inner.outages.fetch_add(1, Ordering::Relaxed);
             #[cfg(feature = "tracing")]
-            tracing::warn!(
-                target: "protego_breaker::fleet",
-                %error,
-                "fleet store unreachable or refusing: breakers are local until it is back"
-            );
+            if let StoreError::InTransition { op, node, reply } = error {
+                tracing::warn!(
+                    target: "protego_breaker::fleet",
+                    op,
+                    node = %node,
+                    reply = %reply,
+                    "fleet store in transition (a failover or a slot migration): breakers are local until it is back"
+                );
+            } else {
+                tracing::warn!(
+                    target: "protego_breaker::fleet",
+                    %error,
+                    "fleet store unreachable or refusing: breakers are local until it is back"
+                );
+            }
         }
         true
     }
