@@ -9,6 +9,8 @@
 mod cluster;
 #[path = "support/redis_server.rs"]
 mod common;
+#[path = "support/failover.rs"]
+mod failover;
 #[path = "support/fleet.rs"]
 mod support;
 
@@ -17,15 +19,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cluster::Cluster;
+use failover::{failover_errors, time_failover};
 use futures::StreamExt;
 use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{
-    ChangeStream, Epoch, FleetConfig, StateKind, Store, StoreError, TokioSleeper, Trip, TripOutcome,
+    ChangeStream, Epoch, FleetConfig, StateKind, Store, TokioSleeper, Trip, TripOutcome,
 };
 use protego_breaker::{CircuitBreaker, State};
-use support::{
-    all_online, config, race_trials, rejects, replicas, time_failover, until, Setup, Sys, NAME,
-};
+use support::{all_online, config, race_trials, rejects, replicas, until, Setup, Sys, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
 
@@ -302,43 +303,6 @@ async fn the_breakers_slot_migrated_mid_run_the_fleet_contract_holds() {
     assert!(here >= 1, "the breaker's keys live on the new owner");
 }
 
-/// The distinct errors member 0 reports from the kill until every member is back online
-/// (member 0 counted one more outage than `outages`), polled every 2 ms for at most 30 s;
-/// each must be the store away or in transition (naming its node and a transition reply),
-/// and at least one in transition.
-async fn failover_errors(rs: &[Sys], outages: u32, killed: Instant) -> Vec<StoreError> {
-    let mut seen = Vec::new();
-    while !(rs[0].fleet.outages() > outages && rs.iter().all(|r| r.fleet.is_online())) {
-        assert!(
-            killed.elapsed() < Duration::from_secs(30),
-            "no failover within 30 s; errors seen: {seen:?}"
-        );
-        if let Some(e) = rs[0].fleet.last_error() {
-            if !seen.contains(&e) {
-                seen.push(e);
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    for e in &seen {
-        match e {
-            StoreError::InTransition { node, reply, .. } => {
-                assert!(!node.is_empty(), "{e}");
-                let code = reply.split(' ').next().unwrap_or_default();
-                let known = "MOVED ASK TRYAGAIN CLUSTERDOWN LOADING READONLY MASTERDOWN";
-                assert!(known.split(' ').any(|k| k == code), "{e}");
-            }
-            StoreError::Unreachable(_) | StoreError::Timeout(_) => {}
-            other => panic!("a failover reported as {other:?}; all seen: {seen:?}"),
-        }
-    }
-    assert!(
-        seen.iter().any(StoreError::is_in_transition),
-        "no transition among {seen:?}"
-    );
-    seen
-}
-
 /// Issue #30, on a cluster: the replica of the breaker's slot is cut off (SIGSTOP, its link
 /// closed by its primary) while the fleet trips, so the trip reaches only the primary; the
 /// primary is killed and the replica, resumed, is promoted without it. While the fleet is away
@@ -459,7 +423,7 @@ async fn measure_cluster_failovers() {
         for round in 0..rounds {
             let victim = c.owner(slot);
             let outages: Vec<u32> = rs.iter().map(|r| r.fleet.outages()).collect();
-            let ops = support::ops_of(&rs);
+            let ops = failover::ops_of(&rs);
             c.nodes[victim].stop();
             let killed = Instant::now();
             let f = time_failover(&rs, &outages, ops, killed, FAILOVER, round, || {
@@ -502,7 +466,7 @@ async fn measure_cluster_failovers() {
             .unwrap();
             all_online(&rs, WAIT).await;
         }
-        support::report(
+        failover::report(
             &format!("Cluster, node-timeout 500 ms, sync interval {interval:?}"),
             &failovers,
         );

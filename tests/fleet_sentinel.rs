@@ -6,6 +6,8 @@
 
 #[path = "support/redis_server.rs"]
 mod common;
+#[path = "support/failover.rs"]
+mod failover;
 #[path = "support/sentinel.rs"]
 mod sentinel;
 #[path = "support/fleet.rs"]
@@ -14,13 +16,12 @@ mod support;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use failover::time_failover;
 use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
 use protego_breaker::fleet::{FleetConfig, StateKind, Store, TokioSleeper};
 use protego_breaker::{CircuitBreaker, Clock, State};
 use sentinel::{SentinelSetup, MASTER};
-use support::{
-    all_online, config, rejects, replicas, time_failover, until, Replica, Setup, Sys, NAME,
-};
+use support::{all_online, config, rejects, replicas, until, Replica, Setup, Sys, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the sentinels may take to promote the replica after the primary dies.
@@ -335,7 +336,7 @@ async fn measure_failovers() {
         let mut failovers = Vec::new();
         for round in 0..rounds {
             let outages: Vec<u32> = rs.iter().map(|r| r.fleet.outages()).collect();
-            let ops = support::ops_of(&rs);
+            let ops = failover::ops_of(&rs);
             s = tokio::task::spawn_blocking(move || {
                 s.primary.stop();
                 s
@@ -370,7 +371,7 @@ async fn measure_failovers() {
             .unwrap();
             all_online(&rs, WAIT).await;
         }
-        support::report(
+        failover::report(
             &format!("Sentinel, down-after 1000 ms, sync interval {interval:?}"),
             &failovers,
         );
