@@ -271,40 +271,11 @@ async fn ten_replicas_racing_never_run_more_than_half_open_retries_trials_and_th
     all_online(&rs, WAIT).await;
     assert!(fail(&rs[0]).await);
     fleet_half_open(&rs).await;
-    let downstream = Arc::new(Downstream::default());
-    // Every replica keeps calling for 400 ms; admitted calls (trials) hang until released.
-    let mut callers = Vec::new();
-    for i in 0..rs.len() {
-        let (rs, downstream) = (Arc::clone(&rs), Arc::clone(&downstream));
-        callers.push(tokio::spawn(async move {
-            let start = Instant::now();
-            let mut trials = Vec::new();
-            while start.elapsed() < Duration::from_millis(400) {
-                let breaker = rs[i].breaker();
-                let d = Arc::clone(&downstream);
-                let call = breaker.call_owned(async move { d.call(true).await });
-                let mut call = Box::pin(call);
-                // Poll once: an admitted call reaches the downstream and parks there.
-                if let std::task::Poll::Ready(out) = support::poll_once(call.as_mut()).await {
-                    assert!(out.unwrap_err().is_rejected());
-                } else {
-                    trials.push(tokio::spawn(call));
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-            trials
-        }));
-    }
-    let mut trials = Vec::new();
-    for c in callers {
-        trials.extend(c.await.unwrap());
-    }
-    assert_eq!(downstream.max_in_flight.load(Ordering::SeqCst), 2);
-    assert_eq!(trials.len(), 2, "two trials in the whole fleet");
-    downstream.release();
-    for t in trials {
-        t.await.unwrap().unwrap();
-    }
+    // Every replica keeps calling for 400 ms; admitted calls (trials) park until released.
+    let trials = support::race_trials(&rs, Duration::from_millis(400), WAIT).await;
+    assert_eq!(trials.max_in_flight.load(Ordering::SeqCst), 2);
+    assert_eq!(trials.admitted.len(), 2, "two trials in the whole fleet");
+    trials.release().await;
     until("every replica is closed", WAIT, || {
         rs.iter().all(|r| r.state() == State::Closed)
     })

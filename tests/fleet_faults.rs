@@ -393,3 +393,80 @@ async fn coming_back_the_store_wins_except_a_trip_still_in_force() {
     assert_eq!(states("b"), [State::Closed; 3]);
     drop(hanging);
 }
+
+/// Issue #30: the sync interval no longer delays the fleet's return. With a 30 s interval
+/// (the old fleet asked a store that was away once per interval, so it came back up to 30 s
+/// after Redis), the fleet is back within a couple of backoff steps of Redis' return, and while
+/// Redis is away it asks on its backoff (5 to 50 ms apart), a bounded number of times.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sync_interval_does_not_delay_the_return_and_retries_are_bounded() {
+    let mut server = RedisServer::start();
+    let mut setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    setup.sync_interval = Duration::from_secs(30);
+    let r = Replica::start(&setup, "r0", SystemClock);
+    until("online", WAIT, || r.fleet.is_online()).await;
+    server.stop();
+    until("offline", WAIT, || !r.fleet.is_online()).await;
+    // Away for a measured window: asked again, never more than the documented bound (40
+    // attempts a second, two operations each), whatever the load of the machine.
+    let window = std::time::Instant::now();
+    let tried = attempts(&r);
+    until("three more attempts while redis is down", WAIT, || {
+        attempts(&r) >= tried + 3
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await; // a window to count in, not a wait
+    let (made, away) = (attempts(&r) - tried, window.elapsed());
+    let bound = 2 * (3 + u64::try_from(away.as_millis() / 25).unwrap());
+    assert!(
+        made <= bound,
+        "{made} operations in {away:?}, bound {bound}"
+    );
+    server.restart();
+    let back = std::time::Instant::now();
+    until("online again", WAIT, || r.fleet.is_online()).await;
+    let took = back.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "online again {took:?} after redis returned, with a 30 s sync interval"
+    );
+    eprintln!("online again {took:?} after redis returned; {made} operations in {away:?} away");
+}
+
+/// Issue #30: `online()` means shared. Trips and a manual state made while Redis is away are
+/// in the store when `online()` resolves (each write is slowed by 40 ms, so publishing them
+/// takes ~240 ms after the reads: the old fleet resolved `online()` before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_resolves_once_what_was_decided_offline_is_in_the_store() {
+    let mut server = RedisServer::start();
+    let mut setup = Setup::new(server.url(), config(Duration::from_secs(60), 1));
+    setup.sync_interval = Duration::from_millis(300);
+    setup.write_delay = Duration::from_millis(40);
+    let r = Replica::new(&setup, "r0", SystemClock);
+    let names: Vec<String> = (0..5).map(|i| format!("b{i}")).collect();
+    for name in &names {
+        r.registry.get_or_create(name);
+    }
+    r.registry.get_or_create("manual");
+    let r = r.run();
+    until("online", WAIT, || r.fleet.is_online()).await;
+    server.stop();
+    until("offline", WAIT, || !r.fleet.is_online()).await;
+    for name in &names {
+        assert!(fail(&r, name).await, "{name}");
+    }
+    assert!(r.registry.get_or_create("manual").force_open());
+    server.restart();
+    tokio::time::timeout(Duration::from_secs(10), r.fleet.online())
+        .await
+        .expect("online again");
+    assert!(r.fleet.is_online());
+    // At once: every decision made offline is in the store.
+    let store = server.store();
+    for name in names.iter().rev() {
+        let held = store.read(name).await.unwrap();
+        assert_eq!(held.kind, StateKind::Open, "{name} when online() resolved");
+    }
+    let held = store.read("manual").await.unwrap();
+    assert_eq!(held.kind, StateKind::ForcedOpen);
+}

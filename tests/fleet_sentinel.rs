@@ -6,21 +6,22 @@
 
 #[path = "support/redis_server.rs"]
 mod common;
+#[path = "support/failover.rs"]
+mod failover;
 #[path = "support/sentinel.rs"]
 mod sentinel;
 #[path = "support/fleet.rs"]
 mod support;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use failover::time_failover;
 use protego_breaker::fleet::redis::{RedisConfig, RedisStore};
-use protego_breaker::fleet::{StateKind, Store, TokioSleeper};
+use protego_breaker::fleet::{FleetConfig, StateKind, Store, TokioSleeper};
 use protego_breaker::{CircuitBreaker, Clock, State};
 use sentinel::{SentinelSetup, MASTER};
-use support::{
-    all_online, config, percentiles, rejects, replicas, time_failover, until, Replica, Setup, Sys,
-    NAME,
-};
+use support::{all_online, config, rejects, replicas, until, Replica, Setup, Sys, NAME};
 
 const WAIT: Duration = Duration::from_secs(5);
 /// How long the sentinels may take to promote the replica after the primary dies.
@@ -151,6 +152,28 @@ async fn a_promoted_replica_that_lost_the_last_writes_wins_and_the_fleet_follows
         rs[1].state() == State::Open
     })
     .await;
+    // The old primary acknowledged the trip (it holds it), at a replication offset the
+    // replica never reached.
+    let state_key = store(&s).keys(NAME)[0].clone();
+    let kind_on = |server: &common::RedisServer| -> Option<String> {
+        redis::cmd("HGET")
+            .arg(&state_key)
+            .arg("kind")
+            .query(&mut server.conn().ok()?)
+            .ok()?
+    };
+    let offset = |server: &common::RedisServer| -> Option<u64> {
+        sentinel::field(&sentinel::replication(server), "master_repl_offset")?
+            .parse()
+            .ok()
+    };
+    let (held, acked) = tokio::task::block_in_place(|| (kind_on(&s.primary), offset(&s.primary)));
+    assert_eq!(
+        held.as_deref(),
+        Some("open"),
+        "the old primary holds the trip"
+    );
+    let acked = acked.expect("the primary's offset");
     let s = tokio::task::spawn_blocking(move || {
         s.primary.stop(); // SIGKILL: the trip dies with it
         s.replica.signal("CONT");
@@ -159,6 +182,23 @@ async fn a_promoted_replica_that_lost_the_last_writes_wins_and_the_fleet_follows
     .await
     .unwrap();
     let killed = Instant::now();
+    // Resumed, the replica answers, behind the offset of the trip and without it.
+    let mut behind = None;
+    until("the resumed replica answers", WAIT, || {
+        behind = tokio::task::block_in_place(|| offset(&s.replica));
+        behind.is_some()
+    })
+    .await;
+    let behind = behind.unwrap();
+    assert!(
+        behind < acked,
+        "replica at offset {behind}, the trip at {acked}"
+    );
+    assert_ne!(
+        tokio::task::block_in_place(|| kind_on(&s.replica)).as_deref(),
+        Some("open"),
+        "the replica must lack the trip"
+    );
     while !tokio::task::block_in_place(|| s.promoted()) {
         assert!(
             killed.elapsed() < FAILOVER,
@@ -167,12 +207,31 @@ async fn a_promoted_replica_that_lost_the_last_writes_wins_and_the_fleet_follows
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let promoted = Instant::now();
-    assert_eq!(store(&s).read(NAME).await.unwrap().kind, StateKind::Closed);
+    let held = store(&s).read(NAME).await.unwrap();
+    assert_eq!(
+        held.kind,
+        StateKind::Closed,
+        "the promoted store lost the trip"
+    );
     until("both follow the promoted server to Closed", WAIT, || {
         rs.iter()
             .all(|r| r.fleet.is_online() && r.state() == State::Closed)
     })
     .await;
+    // No member stays divergent: a full sync interval later, both still hold the store's
+    // state, and the store still holds the one it had after the promotion.
+    let synced: Vec<u64> = rs
+        .iter()
+        .map(|r| r.ops.read.load(Ordering::Relaxed))
+        .collect();
+    until("both read the store again", WAIT, || {
+        rs.iter()
+            .zip(&synced)
+            .all(|(r, before)| r.ops.read.load(Ordering::Relaxed) > *before)
+    })
+    .await;
+    assert!(rs.iter().all(|r| r.state() == State::Closed));
+    assert_eq!(store(&s).read(NAME).await.unwrap().epoch, held.epoch);
     assert!(
         promoted.elapsed() < Duration::from_secs(1),
         "{:?}",
@@ -247,11 +306,11 @@ async fn a_primary_killed_in_a_half_open_round_the_round_goes_on_on_the_promoted
     assert_eq!(store(&s).read(NAME).await.unwrap().kind, StateKind::Closed);
 }
 
-/// p50 and p99 of `samples` (nearest rank).
-/// The figure in benches/README.md ("Stores that fail over"): from a primary's SIGKILL, the
-/// time until a plain client that follows the sentinels has its first write acknowledged, and
-/// until the fleet (two replicas, 300 ms sync interval) is online on the promoted replica,
-/// over `PROTEGO_FAILOVERS` failovers (default 20), in the same run.
+/// The figure in benches/README.md ("The fleet back with the store", #30): from a primary's
+/// SIGKILL, the time until a plain client that follows the sentinels has its first write
+/// acknowledged, and until the fleet (two replicas) is online and shared on the promoted
+/// replica, over `PROTEGO_FAILOVERS` failovers (default 20) on the default sync interval and
+/// on 100 ms, in the same run; with the store operations per second while away.
 /// `cargo test --release --features redis-tokio --test fleet_sentinel -- --ignored --nocapture`
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a measurement: ~5 s per failover"]
@@ -260,49 +319,61 @@ async fn measure_failovers() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20);
-    let (mut s, rs) = started().await;
+    let mut s = tokio::task::spawn_blocking(|| SentinelSetup::start(Duration::from_secs(1)))
+        .await
+        .unwrap();
     let sentinels = s.sentinel_urls();
-    let (mut plain, mut fleet) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        let outages: Vec<u32> = rs.iter().map(|r| r.fleet.outages()).collect();
-        s = tokio::task::spawn_blocking(move || {
-            s.primary.stop();
-            s
-        })
-        .await
-        .unwrap();
-        let killed = Instant::now();
-        let (p, f) = time_failover(&rs, &outages, killed, FAILOVER, round, || {
-            let sentinels = sentinels.clone();
-            async move {
-                let write = async {
-                    let mut sentinel = redis::sentinel::Sentinel::build(sentinels)?;
-                    let client = sentinel.async_master_for(MASTER, None).await?;
-                    let mut c = client.get_multiplexed_async_connection().await?;
-                    redis::cmd("SET")
-                        .arg("plain")
-                        .arg(round)
-                        .query_async::<()>(&mut c)
-                        .await
-                };
-                let out = tokio::time::timeout(Duration::from_millis(100), write).await;
-                matches!(out, Ok(Ok(())))
-            }
-        })
-        .await;
-        plain.push(p);
-        fleet.push(f);
-        s = tokio::task::spawn_blocking(move || {
-            s.rejoin_and_swap();
-            s
-        })
-        .await
-        .unwrap();
+    let default = FleetConfig::new(TokioSleeper).get_sync_interval();
+    for interval in [default, Duration::from_millis(100)] {
+        let mut setup = Setup::new(
+            "redis://primary/".to_owned(),
+            config(Duration::from_secs(60), 1),
+        );
+        setup.sync_interval = interval;
+        setup.sentinel = Some((MASTER.to_owned(), sentinels.clone()));
+        let rs = replicas(&setup, 2);
         all_online(&rs, WAIT).await;
+        let mut failovers = Vec::new();
+        for round in 0..rounds {
+            let outages: Vec<u32> = rs.iter().map(|r| r.fleet.outages()).collect();
+            let ops = failover::ops_of(&rs);
+            s = tokio::task::spawn_blocking(move || {
+                s.primary.stop();
+                s
+            })
+            .await
+            .unwrap();
+            let killed = Instant::now();
+            let f = time_failover(&rs, &outages, ops, killed, FAILOVER, round, || {
+                let sentinels = sentinels.clone();
+                async move {
+                    let write = async {
+                        let mut sentinel = redis::sentinel::Sentinel::build(sentinels)?;
+                        let client = sentinel.async_master_for(MASTER, None).await?;
+                        let mut c = client.get_multiplexed_async_connection().await?;
+                        redis::cmd("SET")
+                            .arg("plain")
+                            .arg(round)
+                            .query_async::<()>(&mut c)
+                            .await
+                    };
+                    let out = tokio::time::timeout(Duration::from_millis(100), write).await;
+                    matches!(out, Ok(Ok(())))
+                }
+            })
+            .await;
+            failovers.push(f);
+            s = tokio::task::spawn_blocking(move || {
+                s.rejoin_and_swap();
+                s
+            })
+            .await
+            .unwrap();
+            all_online(&rs, WAIT).await;
+        }
+        failover::report(
+            &format!("Sentinel, down-after 1000 ms, sync interval {interval:?}"),
+            &failovers,
+        );
     }
-    let (p50, p99) = percentiles(&mut plain);
-    let (f50, f99) = percentiles(&mut fleet);
-    println!("{rounds} failovers (down-after 1000 ms), from the SIGKILL:");
-    println!("  plain client, first acknowledged write: p50 {p50:?}, p99 {p99:?}");
-    println!("  fleet online on the promoted replica:  p50 {f50:?}, p99 {f99:?}");
 }

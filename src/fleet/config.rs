@@ -114,7 +114,9 @@ impl FleetConfig {
     }
 
     /// How often every shared breaker's state is read from the store, to catch pushes that
-    /// were lost, and how soon an unreachable store is tried again (default 1 s; > 0).
+    /// were lost (default 1 s; > 0). It does not delay the fleet's return: a store that is
+    /// away is tried again on a short jittered backoff of its own (5 to 50 ms apart; see
+    /// [`Fleet::is_online`](crate::fleet::Fleet::is_online)).
     ///
     /// ```
     /// # use std::time::Duration;

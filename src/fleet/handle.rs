@@ -83,7 +83,10 @@ impl fmt::Debug for Fleet {
 pub(crate) struct Inner {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) config: FleetConfig,
+    /// The store serves the sync future: the breakers use it.
     online: AtomicBool,
+    /// Online, and what was decided while offline is published ([`Fleet::is_online`]).
+    shared: AtomicBool,
     /// A sync future exists (commands are queued only then).
     running: AtomicBool,
     /// Times the store went away (for tests and metrics).
@@ -109,14 +112,26 @@ impl Inner {
         self.online.load(Ordering::Acquire)
     }
 
-    /// Sets whether the fleet is online; returns whether it was. Going online wakes every
-    /// [`Fleet::online`] future.
+    /// Sets whether the store serves the sync future (the breakers use it); returns whether it
+    /// did. Going offline also ends [`is_shared`](Self::is_shared).
     pub(crate) fn set_online(&self, online: bool) -> bool {
-        let was = self.online.swap(online, Ordering::AcqRel);
-        if online && !was {
+        if !online {
+            self.shared.store(false, Ordering::Release);
+        }
+        self.online.swap(online, Ordering::AcqRel)
+    }
+
+    /// Online, and what this replica decided while offline is published: what
+    /// [`Fleet::is_online`] says and [`Fleet::online`] waits for.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.shared.load(Ordering::Acquire)
+    }
+
+    /// The resync sent what waited: the fleet is shared. Wakes every [`Fleet::online`] future.
+    pub(crate) fn set_shared(&self) {
+        if !self.shared.swap(true, Ordering::AcqRel) {
             Waiters::wake_all(&self.waiters);
         }
-        was
     }
 
     pub(crate) fn waiters(&self) -> std::sync::MutexGuard<'_, Waiters> {
@@ -205,6 +220,7 @@ impl Fleet {
                 store,
                 config,
                 online: AtomicBool::new(false),
+                shared: AtomicBool::new(false),
                 running: AtomicBool::new(false),
                 outages: AtomicU32::new(0),
                 last_error: Mutex::new(None),
@@ -317,10 +333,21 @@ impl Fleet {
         }
     }
 
-    /// Whether the sync future runs and the store serves it: `false` from the first store-wide
-    /// error (unreachable, timed out, or refused, as `NOAUTH` is; see
-    /// [`last_error`](Self::last_error)) until a sync reads every breaker again. While `false`,
-    /// every shared breaker behaves as a local one. Also in each breaker's
+    /// Whether the sync future runs, the store serves it, and this replica's breakers share
+    /// their state: `false` from the first store-wide error (unreachable, in transition, timed
+    /// out, or refused, as `NOAUTH` is; see [`last_error`](Self::last_error)) until the
+    /// fleet is back, in this order:
+    /// 1. an attempt (on a short jittered backoff while offline, 5 to 50 ms apart, never on the
+    ///    [sync interval](FleetConfig::sync_interval)) subscribes and reads every shared
+    ///    breaker, adopting the store's state (the breakers use the store from here on);
+    /// 2. what this replica decided while offline is sent: trips still in force, manual
+    ///    states, and whatever the breakers queued until then (each taken by the store or
+    ///    yielding to a newer state it holds);
+    /// 3. only then is it `true`, and [`online`](Self::online) futures resolve.
+    ///
+    /// So a caller that sees `true` (or awaits [`online`](Self::online)) knows that its own
+    /// trips and manual states are in the store, for every other replica to read. While
+    /// `false`, every shared breaker behaves as a local one. Also in each breaker's
     /// [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online).
     ///
     /// ```
@@ -335,11 +362,13 @@ impl Fleet {
     /// # Ok::<(), protego_breaker::ConfigError>(())
     /// ```
     pub fn is_online(&self) -> bool {
-        self.inner.is_online()
+        self.inner.is_shared()
     }
 
-    /// A future that resolves once the fleet is online: at once if it is, otherwise when the
-    /// sync future ([`run`](Self::run)) has reached the store and read every shared breaker.
+    /// A future that resolves once the fleet is online ([`is_online`](Self::is_online)): at
+    /// once if it is, otherwise when the sync future ([`run`](Self::run)) has reached the
+    /// store, read every shared breaker, and published what this replica decided while
+    /// offline (trips, manual states), in that order.
     /// It waits as long as that takes (a store that refuses every operation never lets it
     /// resolve: see [`last_error`](Self::last_error)); bound it with your runtime's timeout.
     /// Runtime-agnostic and cheap to drop.
@@ -384,8 +413,9 @@ impl Fleet {
     }
 
     /// Why the fleet is offline: the last store-wide error the sync future met
-    /// ([`StoreError::is_store_wide`]: unreachable, timed out, or refused, such as `NOAUTH`
-    /// when the store wants a password), kept until the store answers again. `None` while the
+    /// ([`StoreError::is_store_wide`]: unreachable, timed out, in transition during a failover
+    /// or a slot migration, naming the node and its reply, or refused, such as `NOAUTH` when
+    /// the store wants a password), kept until the store answers again. `None` while the
     /// fleet is online, and before the sync future first met an error. Errors about one
     /// breaker's keys ([`StoreError::Garbage`]) leave the fleet online and are not kept here.
     ///

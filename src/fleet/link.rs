@@ -97,7 +97,7 @@ impl Link for FleetLink {
     }
 
     fn is_online(&self) -> bool {
-        self.fleet.is_online()
+        self.fleet.is_shared()
     }
 }
 

@@ -99,9 +99,12 @@
 //! never in a call. While the store cannot be reached each replica is exactly a local breaker
 //! (its own trips, its own half-open). A trip or manual state made meanwhile is published when
 //! the store is back, after the replica has read the store's state (it never overwrites a newer
-//! one). If the store lost its data, replicas adopt Closed. A store that answers but refuses
-//! (`NOAUTH` without a password, `READONLY` from a demoted primary, out of memory) counts as away
-//! too; garbage in one breaker's keys ([`StoreError::Garbage`]) concerns that breaker alone.
+//! one), and before [`Fleet::is_online`] says `true` again. If the store lost its data,
+//! replicas adopt Closed. A store that answers but refuses (`NOAUTH` without a password, out of
+//! memory) counts as away too; so does a store in transition ([`StoreError::InTransition`]:
+//! `MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`, `LOADING`, `READONLY`, `MASTERDOWN` during a
+//! failover or a slot migration, naming the node and its reply); garbage in one breaker's keys
+//! ([`StoreError::Garbage`]) concerns that breaker alone.
 //! Whether the store is reachable shows in [`Fleet::is_online`] (why not: [`Fleet::last_error`];
 //! how often: [`Fleet::outages`]), in each breaker's
 //! [`Metrics::fleet_online`](crate::observe::Metrics::fleet_online) (`None`: not shared), and
@@ -109,9 +112,11 @@
 //!
 //! # When the store comes back
 //! While the store was away each replica decided alone: it tripped, ran its own half-open
-//! rounds, closed. When the store answers again, each replica's next sync (at most one
-//! [sync interval](FleetConfig::sync_interval) later: a broken connection is replaced at once)
-//! reconciles them by one rule: **the store's state wins, except a trip still in force.**
+//! rounds, closed. While it is away each replica asks again on a short jittered backoff of its
+//! own (5-10 ms, doubling to 25-50 ms; at most 40 attempts a second, each of at most two store
+//! operations while the same part of the store stays away: 80 a second per fleet), whatever its [sync interval](FleetConfig::sync_interval), and a broken
+//! connection is replaced at once. When the store answers again, that attempt reconciles them
+//! by one rule: **the store's state wins, except a trip still in force.**
 //! 1. Of what it decided alone, a replica keeps only a trip whose open period still has time
 //!    left on its own clock. A trip whose period ended, the local half-open round that
 //!    followed (its trials count for nothing) and a local close all yield.
@@ -138,7 +143,8 @@
 //!
 //! Every replica then holds the store's state: those that read before a trip was published
 //! adopt it from its push at once (or at their next read if the push is lost), so the fleet
-//! holds one state within one sync interval of the store's return.
+//! holds one state within one backoff step (at most 50 ms) and one round of reads of the
+//! store's return.
 //!
 //! # From a config file
 //! With the `serde` feature, a `[fleet]` section of a `RegistryConfig` file (`url`,

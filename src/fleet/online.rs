@@ -3,8 +3,8 @@
 //! returns.
 //!
 //! A future registers its waker under an id of its own and takes it out when it completes or
-//! is dropped, so the list never holds more than the futures waiting now. Going online wakes
-//! them all; each then checks again (the fleet may have gone offline before it was polled).
+//! is dropped, so the list never holds more than the futures waiting now. Being shared again
+//! (online, and what was decided offline published) wakes them all; each then checks again (the fleet may have gone offline before it was polled).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -50,7 +50,7 @@ impl Future for Online {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.inner.is_online() {
+        if self.inner.is_shared() {
             self.forget();
             return Poll::Ready(());
         }
@@ -68,7 +68,7 @@ impl Future for Online {
             }
         }
         // Checked again after registering: going online in between woke nobody.
-        if self.inner.is_online() {
+        if self.inner.is_shared() {
             self.forget();
             return Poll::Ready(());
         }

@@ -215,4 +215,37 @@ impl Cluster {
             );
         }
     }
+
+    /// The replica of `primary` (the node whose `INFO replication` names its port).
+    pub fn replica_of(&self, primary: usize) -> usize {
+        let port = format!("master_port:{}", self.nodes[primary].port);
+        (0..self.nodes.len())
+            .find(|n| {
+                self.nodes[*n].conn().is_ok_and(|mut c| {
+                    redis::cmd("INFO")
+                        .arg("replication")
+                        .query::<String>(&mut c)
+                        .is_ok_and(|i| i.contains("role:slave") && i.contains(&port))
+                })
+            })
+            .expect("the primary has a replica")
+    }
+
+    /// `node`'s replication offset (`master_repl_offset`), if it answers.
+    pub fn offset(&self, node: usize) -> Option<u64> {
+        let mut c = self.nodes[node].conn().ok()?;
+        let info: String = redis::cmd("INFO").arg("replication").query(&mut c).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("master_repl_offset:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Field `field` of hash `key` as `node` holds it (a replica is read with `READONLY`).
+    pub fn hget(&self, node: usize, key: &str, field: &str) -> Option<String> {
+        let mut c = self.nodes[node].conn().ok()?;
+        redis::cmd("READONLY").query::<()>(&mut c).ok()?;
+        redis::cmd("HGET").arg(key).arg(field).query(&mut c).ok()?
+    }
 }

@@ -3,7 +3,7 @@
 //! a condition with a bounded deadline.
 #![allow(dead_code, unreachable_pub)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -17,11 +17,21 @@ use protego_breaker::{
     observe::Reason, observe::Transition, Breaker, CircuitBreaker, Clock, Config, Registry, State,
 };
 
-/// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes).
+/// Counts every operation and, if `deaf`, never delivers a pushed change (lost pushes); trips
+/// and manual states wait `write_delay` before they are sent (a slow link).
 pub struct Wrapped {
     pub inner: RedisStore,
     pub deaf: bool,
     pub ops: Arc<Ops>,
+    pub write_delay: Duration,
+}
+
+impl Wrapped {
+    async fn slow_write(&self) {
+        if !self.write_delay.is_zero() {
+            tokio::time::sleep(self.write_delay).await;
+        }
+    }
 }
 
 /// Store round trips by kind.
@@ -70,6 +80,7 @@ impl Store for Wrapped {
     }
     async fn trip(&self, name: &str, trip: Trip<'_>) -> Result<TripResult, StoreError> {
         self.ops.trip.fetch_add(1, Ordering::Relaxed);
+        self.slow_write().await;
         self.inner.trip(name, trip).await
     }
     async fn count_failures(
@@ -108,6 +119,7 @@ impl Store for Wrapped {
     }
     async fn set_manual(&self, name: &str, manual: Manual) -> Result<SharedState, StoreError> {
         self.ops.manual.fetch_add(1, Ordering::Relaxed);
+        self.slow_write().await;
         self.inner.set_manual(name, manual).await
     }
     async fn subscribe(&self) -> Result<ChangeStream, StoreError> {
@@ -142,6 +154,8 @@ pub struct Setup {
     pub sentinel: Option<(String, Vec<String>)>,
     /// Redis Cluster: the nodes' URLs (`url` is then not used).
     pub cluster: Vec<String>,
+    /// How long each trip and manual state waits before it is sent (`Wrapped::write_delay`).
+    pub write_delay: Duration,
 }
 
 impl Setup {
@@ -159,6 +173,7 @@ impl Setup {
             store_op_timeout: None,
             sentinel: None,
             cluster: Vec::new(),
+            write_delay: Duration::ZERO,
         }
     }
 }
@@ -194,6 +209,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Replica<C> {
             inner: RedisStore::new(redis, TokioSleeper).expect("store"),
             deaf: setup.deaf,
             ops: Arc::clone(&ops),
+            write_delay: setup.write_delay,
         };
         let config = FleetConfig::new(TokioSleeper)
             .replica_id(id)
@@ -335,21 +351,6 @@ pub async fn admitted_trial<'a, C: Clock + Send + Sync + 'static>(
     }
 }
 
-/// The p50 and p99 of `samples` (sorted in place; nearest rank).
-pub fn percentiles(samples: &mut [Duration]) -> (Duration, Duration) {
-    samples.sort();
-    let at = |q: f64| {
-        #[allow(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            clippy::cast_precision_loss
-        )]
-        let i = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1;
-        samples[i]
-    };
-    (at(0.50), at(0.99))
-}
-
 /// Samples every 100 ms until two samples in a row are equal (the server went quiet), for at
 /// most `limit`; returns the last one. Panics naming `what`.
 pub async fn until_stable<T: PartialEq>(
@@ -373,41 +374,78 @@ pub async fn until_stable<T: PartialEq>(
     }
 }
 
-/// One failover, timed from `killed`, polling every 5 ms for at most `limit`: until the plain
-/// client's `write` (one attempt, its own timeout) is first acknowledged, and until every
-/// replica of `rs` went offline (more outages than `outages`) and is online again. Returns
-/// (plain client, fleet). Panics naming `round` when either never happens.
-pub async fn time_failover<F, Fut>(
-    rs: &[Sys],
-    outages: &[u32],
-    killed: Instant,
-    limit: Duration,
-    round: usize,
-    mut write: F,
-) -> (Duration, Duration)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let (mut plain_at, mut fleet_at) = (None, None);
-    loop {
-        if let (Some(p), Some(f)) = (plain_at, fleet_at) {
-            return (p, f);
+/// The half-open trials [`race_trials`] got admitted; each holds its slot (parked in the
+/// downstream) until [`Trials::release`].
+pub struct Trials {
+    pub admitted: Vec<tokio::task::JoinHandle<Result<(), protego_breaker::Error<()>>>>,
+    gate: Arc<tokio::sync::Semaphore>,
+    /// The most trials parked at once, across every replica.
+    pub max_in_flight: Arc<AtomicUsize>,
+}
+
+impl Trials {
+    /// Lets every parked trial succeed, and waits for each to end with `Ok`.
+    pub async fn release(self) {
+        self.gate.add_permits(1000);
+        for t in self.admitted {
+            t.await.unwrap().unwrap();
         }
-        assert!(
-            killed.elapsed() < limit,
-            "round {round}: no failover within {limit:?} (plain {plain_at:?}, fleet {fleet_at:?})"
+    }
+}
+
+/// Once every replica is half-open (within `limit`): every replica keeps calling its breaker
+/// `NAME` for `for_`, one call every 2 ms; a call that is admitted (a trial) parks in the
+/// downstream until [`Trials::release`], one that is not must be a rejection.
+pub async fn race_trials(rs: &Arc<Vec<Sys>>, for_: Duration, limit: Duration) -> Trials {
+    until("every replica is half-open", limit, || {
+        rs.iter().all(|r| r.state() == State::HalfOpen)
+    })
+    .await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let max_in_flight = Arc::new(AtomicUsize::new(0));
+    let mut callers = Vec::new();
+    for i in 0..rs.len() {
+        let rs = Arc::clone(rs);
+        let (gate, in_flight, max) = (
+            Arc::clone(&gate),
+            Arc::clone(&in_flight),
+            Arc::clone(&max_in_flight),
         );
-        let back = rs
-            .iter()
-            .zip(outages)
-            .all(|(r, before)| r.fleet.outages() > *before && r.fleet.is_online());
-        if fleet_at.is_none() && back {
-            fleet_at = Some(killed.elapsed());
-        }
-        if plain_at.is_none() && write().await {
-            plain_at = Some(killed.elapsed());
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        callers.push(tokio::spawn(async move {
+            let start = Instant::now();
+            let mut admitted = Vec::new();
+            while start.elapsed() < for_ {
+                let (gate, in_flight, max) =
+                    (Arc::clone(&gate), Arc::clone(&in_flight), Arc::clone(&max));
+                let call = rs[i].breaker().call_owned(async move {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    max.fetch_max(now, Ordering::SeqCst);
+                    let _permit = gate.acquire().await;
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    Ok::<(), ()>(())
+                });
+                let mut call = Box::pin(call);
+                if let std::task::Poll::Ready(out) = poll_once(call.as_mut()).await {
+                    assert!(
+                        out.unwrap_err().is_rejected(),
+                        "only rejections end at once"
+                    );
+                } else {
+                    admitted.push(tokio::spawn(call));
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            admitted
+        }));
+    }
+    let mut admitted = Vec::new();
+    for c in callers {
+        admitted.extend(c.await.unwrap());
+    }
+    Trials {
+        admitted,
+        gate,
+        max_in_flight,
     }
 }

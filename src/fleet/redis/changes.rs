@@ -72,16 +72,16 @@ impl RedisStore {
     /// Subscribes on a connection of its own, within the op timeout.
     pub(super) async fn changes(&self) -> Result<ChangeStream, StoreError> {
         let connect = async {
-            let mut pubsub = self
-                .client()
-                .await?
+            let client = self.client().await?;
+            let node = client.get_connection_info().addr().to_string();
+            let mut pubsub = client
                 .get_async_pubsub()
                 .await
-                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                .map_err(|e| StoreError::Unreachable(format!("{node}: {e}")))?;
             pubsub
                 .subscribe(&self.channel)
                 .await
-                .map_err(|e| map_err("subscribe", "", &e))?;
+                .map_err(|e| map_err("subscribe", "", &node, &e))?;
             Ok(pubsub)
         };
         let pubsub = with_timeout(

@@ -7,7 +7,7 @@
 //! The connection is dropped on the first store-wide failure of an operation on it (unreachable,
 //! timed out, refused: [`StoreError::is_store_wide`]) and when a subscription cannot be made, so
 //! the first attempt after the server returns makes a new connection instead of failing on the
-//! dead one: a fleet is back one sync interval after the store, never two. An operation its
+//! dead one: a fleet is back on its first attempt after the store returns. An operation its
 //! caller abandons (a fleet's own op timeout fired first) counts as timed out. A slow but
 //! healthy connection dropped this way costs one reconnect.
 //!
@@ -18,6 +18,7 @@
 //! map again.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Cmd, ErrorKind, RedisResult, ServerErrorKind, Value};
@@ -124,12 +125,14 @@ impl RedisStore {
                 let config = AsyncConnectionConfig::new()
                     .set_connection_timeout(None)
                     .set_response_timeout(None);
+                let client = self.client().await?;
+                let node: Arc<str> = Arc::from(client.get_connection_info().addr().to_string());
                 Conn::Single(
-                    self.client()
-                        .await?
+                    client
                         .get_multiplexed_async_connection_with_config(&config)
                         .await
-                        .map_err(|e| StoreError::Unreachable(e.to_string()))?,
+                        .map_err(|e| StoreError::Unreachable(format!("{node}: {e}")))?,
+                    node,
                 )
             }
         };
@@ -188,7 +191,7 @@ impl RedisStore {
                 }
                 other => other,
             }
-            .map_err(|e| map_err(op, name, &e))?;
+            .map_err(|e| map_err(op, name, &conn.node(&keys[0]), &e))?;
             Reply::parse(op, value)
         };
         let result = with_timeout(work, self.sleeper.sleep(self.op_timeout), self.op_timeout).await;
@@ -200,10 +203,10 @@ impl RedisStore {
     }
 }
 
-/// The shared connection: to one server, or to a Redis Cluster.
+/// The shared connection: to one server (and its `host:port`), or to a Redis Cluster.
 #[derive(Clone)]
 pub(super) enum Conn {
-    Single(MultiplexedConnection),
+    Single(MultiplexedConnection, Arc<str>),
     #[cfg(feature = "redis-cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
 }
@@ -212,10 +215,61 @@ impl Conn {
     /// Sends `cmd` (routed by its first key on a cluster) and reads the reply.
     async fn query(&mut self, cmd: &Cmd) -> RedisResult<Value> {
         match self {
-            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Single(c, _) => cmd.query_async(c).await,
             #[cfg(feature = "redis-cluster")]
             Conn::Cluster(c) => cmd.query_async(c).await,
         }
+    }
+
+    /// The node a command on `key` went to, for errors: the server's address, or on a cluster
+    /// the slot's primary (the cluster client does not say which node answered; a `MOVED` or
+    /// `ASK` names its own, see `map_err`).
+    #[cfg_attr(not(feature = "redis-cluster"), allow(unused_variables))]
+    fn node(&self, key: &str) -> String {
+        match self {
+            Conn::Single(_, node) => node.to_string(),
+            #[cfg(feature = "redis-cluster")]
+            Conn::Cluster(_) => format!("the primary of slot {}", slot(key)),
+        }
+    }
+}
+
+/// The Redis Cluster slot of `key`: CRC16 (XMODEM) of its hash tag (the part between the first
+/// `{` and the next `}`, if not empty), modulo 16384.
+#[cfg(feature = "redis-cluster")]
+pub(super) fn slot(key: &str) -> u16 {
+    let bytes = key.as_bytes();
+    let tagged = key.find('{').and_then(|open| {
+        let rest = &bytes[open + 1..];
+        let close = rest.iter().position(|&b| b == b'}')?;
+        (close > 0).then(|| &rest[..close])
+    });
+    let mut crc: u16 = 0;
+    for &b in tagged.unwrap_or(bytes) {
+        crc ^= u16::from(b) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 == 0 {
+                crc << 1
+            } else {
+                (crc << 1) ^ 0x1021
+            };
+        }
+    }
+    crc % 16384
+}
+
+#[cfg(all(test, feature = "redis-cluster"))]
+mod tests {
+    #[test]
+    fn slots_are_redis_clusters() {
+        // Values from `CLUSTER KEYSLOT` on Redis 7.0.
+        assert_eq!(super::slot("foo"), 12182);
+        assert_eq!(super::slot("{foo}:state"), 12182);
+        assert_eq!(
+            super::slot("protego{user1000}.following"),
+            super::slot("user1000")
+        );
+        assert_eq!(super::slot("123456789"), 0x31c3); // CRC16-XMODEM check value, below 16384
     }
 }
 

@@ -24,10 +24,12 @@
 //! - **A primary with replicas behind Redis Sentinel**
 //!   ([`RedisConfigBuilder::sentinel`]): on every (re)connect the store asks the sentinels for
 //!   the primary and takes it only once the server says it is the primary. When the primary
-//!   dies, its connection fails, the fleet goes local, and each sync tick asks the sentinels
-//!   again; once they have promoted a replica, the next tick reconnects to it, reads every
-//!   breaker and shares again (tested: online within one sync interval of the promotion). A
-//!   demoted primary answering `READONLY` is dropped the same way. What wins when the
+//!   dies, its connection fails, the fleet goes local, and each attempt (5 to 50 ms apart,
+//!   whatever the sync interval) asks the sentinels again; once they have promoted a replica,
+//!   the next attempt reconnects to it, reads every breaker and shares again. A demoted
+//!   primary answering `READONLY` is a store in transition
+//!   ([`StoreError::InTransition`](crate::fleet::StoreError::InTransition)) and is dropped the
+//!   same way. What wins when the
 //!   promoted replica lost the last writes: the `fleet` module's docs, "When the store comes
 //!   back".
 //!

@@ -13,10 +13,24 @@ use redis::{ErrorKind, RedisError, Value};
 
 use crate::fleet::{Epoch, SharedState, StateKind, StoreError};
 
+/// The replies of a store changing hands (a failover, a slot migration): asked again a moment
+/// later, the same operation reaches the new owner.
+const TRANSITION: [&str; 7] = [
+    "MOVED",
+    "ASK",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "LOADING",
+    "READONLY",
+    "MASTERDOWN",
+];
+
 /// A Redis error as a [`StoreError`]: errors the scripts raise on purpose (`PROTEGO_GARBAGE`,
-/// `PROTEGO_ARG`) and `WRONGTYPE` by their meaning, a lost or refused connection as
+/// `PROTEGO_ARG`) and `WRONGTYPE` by their meaning, the replies of a failover or a slot
+/// migration ([`TRANSITION`]) as [`StoreError::InTransition`] from `node` (or, for `MOVED` and
+/// `ASK`, the node they point to), a lost or refused connection as
 /// [`StoreError::Unreachable`], the rest by kind.
-pub(super) fn map_err(op: &'static str, name: &str, e: &RedisError) -> StoreError {
+pub(super) fn map_err(op: &'static str, name: &str, node: &str, e: &RedisError) -> StoreError {
     let detail = || {
         let d = e.detail().unwrap_or_default();
         // Redis appends " script: <sha>, on @user_script:<line>." to errors raised in scripts.
@@ -40,6 +54,18 @@ pub(super) fn map_err(op: &'static str, name: &str, e: &RedisError) -> StoreErro
                 op,
                 detail: detail(),
             }
+        }
+        Some(code) if TRANSITION.contains(&code) => {
+            let node = e
+                .redirect_node()
+                .map_or_else(|| node.to_owned(), |(to, _)| to.to_owned());
+            let detail = detail();
+            let reply = if detail.is_empty() {
+                code.to_owned()
+            } else {
+                format!("{code} {detail}")
+            };
+            return StoreError::InTransition { op, node, reply };
         }
         _ => {}
     }
@@ -152,6 +178,100 @@ mod tests {
             Value::Int(0),
             Value::Int(0),
         ]
+    }
+
+    /// A server's error reply as the `redis` crate hands it over.
+    fn server_error(reply: &str) -> RedisError {
+        redis::parse_redis_value(format!("-{reply}\r\n").as_bytes())
+            .expect("an error reply parses")
+            .extract_error()
+            .expect_err("an error reply is an error")
+    }
+
+    #[test]
+    fn failover_and_migration_replies_are_a_store_in_transition_from_the_node_named() {
+        let at = "127.0.0.1:7001";
+        for (reply, node) in [
+            ("MOVED 3999 127.0.0.1:7002", "127.0.0.1:7002"),
+            ("ASK 3999 127.0.0.1:7003", "127.0.0.1:7003"),
+            (
+                "TRYAGAIN Multiple keys request during rehashing of slot",
+                at,
+            ),
+            ("CLUSTERDOWN The cluster is down", at),
+            ("LOADING Redis is loading the dataset in memory", at),
+            ("READONLY You can't write against a read only replica.", at),
+            (
+                "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.",
+                at,
+            ),
+        ] {
+            let e = map_err("read", "db", at, &server_error(reply));
+            assert_eq!(
+                e,
+                StoreError::InTransition {
+                    op: "read",
+                    node: node.to_owned(),
+                    reply: reply.to_owned(),
+                },
+                "{reply}"
+            );
+            assert!(e.is_unavailable() && e.is_store_wide(), "{reply}");
+            assert!(e.to_string().contains(node) && e.to_string().contains(reply));
+        }
+        // A script's error keeps its code: READONLY raised inside a script is a transition too.
+        let e = map_err(
+            "trip",
+            "db",
+            at,
+            &server_error("READONLY You can't write against a read only replica. script: 1a2b, on @user_script:12."),
+        );
+        assert_eq!(
+            e,
+            StoreError::InTransition {
+                op: "trip",
+                node: at.to_owned(),
+                reply: "READONLY You can't write against a read only replica.".to_owned(),
+            }
+        );
+    }
+
+    #[test]
+    fn refusals_garbage_and_bad_arguments_are_not_transitions() {
+        let at = "127.0.0.1:7001";
+        for reply in [
+            "NOAUTH Authentication required.",
+            "OOM command not allowed when used memory > 'maxmemory'.",
+            "BUSY Redis is busy running a script.",
+            "ERR unknown command",
+        ] {
+            let e = map_err("read", "db", at, &server_error(reply));
+            assert!(
+                matches!(e, StoreError::Refused { op: "read", .. }),
+                "{reply}: {e:?}"
+            );
+            assert!(e.is_store_wide() && !e.is_unavailable() && !e.is_in_transition());
+        }
+        let e = map_err(
+            "read",
+            "db",
+            at,
+            &server_error("WRONGTYPE Operation against a key"),
+        );
+        assert!(matches!(e, StoreError::Garbage { .. }), "{e:?}");
+        let e = map_err(
+            "read",
+            "db",
+            at,
+            &server_error("PROTEGO_ARG lease must be > 0"),
+        );
+        assert_eq!(
+            e,
+            StoreError::Refused {
+                op: "read",
+                detail: "lease must be > 0".to_owned()
+            }
+        );
     }
 
     #[test]

@@ -4,8 +4,11 @@
 //!
 //! Only one runs per fleet ([`Run::start`] refuses a second). Every store operation is
 //! [`bounded`] by the op timeout and every error goes through [`Run::failed`]: a store that is
-//! away marks the fleet offline and asks for a resync, which the next tick does before
-//! anything else (read every breaker, adopt, then act on what waited). Dropping the future
+//! away marks the fleet offline and asks for a resync, which the next attempt does before
+//! anything else (read every breaker, adopt, then act on what waited). While offline the next
+//! attempt comes on the fleet's own short, jittered [`Backoff`] (5 to 50 ms), not on the sync
+//! interval. The fleet is [shared](crate::fleet::Fleet::is_online) once the resync has sent
+//! what waited (trips, manual states, and the commands queued until then). Dropping the future
 //! makes every breaker local again and hands the breakers back to the fleet's queue, for the
 //! next sync future to take.
 
@@ -15,6 +18,7 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
 
+use super::backoff::Backoff;
 use super::tracked::Tracked;
 use crate::fleet::handle::Inner;
 use crate::fleet::link::{Command, Slot};
@@ -31,6 +35,12 @@ pub(crate) struct Run {
     /// The store failed since the fleet was last online (or since this future started): one
     /// outage, counted once.
     in_outage: bool,
+    /// When to try again while the store is away.
+    backoff: Backoff,
+    /// A failure set the next tick on the backoff since the last tick.
+    retry_set: bool,
+    /// The breaker whose read failed last: the next attempt reads it first.
+    failed_read: usize,
 }
 
 /// The store is away.
@@ -72,29 +82,16 @@ impl Run {
             tick,
             resync: true,
             in_outage: false,
+            backoff: Backoff::new(crate::random::SplitMix::from_entropy()),
+            retry_set: false,
+            failed_read: 0,
         })
     }
 
     pub(crate) async fn run(mut self) {
         loop {
             match self.next_event().await {
-                Event::Work(commands, joined) => {
-                    // A breaker already gone (one that lost a registry's creation race to
-                    // another of the same name) is not tracked.
-                    for slot in joined
-                        .into_iter()
-                        .filter(|slot| slot.member.strong_count() > 0)
-                    {
-                        self.tracked.push(Tracked::new(slot));
-                        if self.inner.is_online() {
-                            let i = self.tracked.len() - 1;
-                            let _ = self.read(i).await;
-                        }
-                    }
-                    for (slot, command) in commands {
-                        self.command(&slot, command).await;
-                    }
-                }
+                Event::Work(commands, joined) => self.work(commands, joined).await,
                 Event::Push(change) => self.pushed(&change).await,
                 Event::BadPush(error) => {
                     #[cfg(feature = "tracing")]
@@ -107,14 +104,37 @@ impl Run {
                     self.tick = self.inner.config.sleeper.sleep(Duration::ZERO);
                 }
                 Event::Tick => {
-                    self.tick = self
-                        .inner
-                        .config
-                        .sleeper
-                        .sleep(self.inner.config.sync_interval);
+                    self.retry_set = false;
                     self.sync_all().await;
+                    if !self.retry_set {
+                        let next = if self.inner.is_online() {
+                            self.inner.config.sync_interval
+                        } else {
+                            self.backoff.next_delay()
+                        };
+                        self.tick = self.inner.config.sleeper.sleep(next);
+                    }
                 }
             }
+        }
+    }
+
+    /// Breakers joined and commands queued by the breakers.
+    async fn work(&mut self, commands: Vec<(Arc<Slot>, Command)>, joined: Vec<Arc<Slot>>) {
+        // A breaker already gone (one that lost a registry's creation race to another of the
+        // same name) is not tracked.
+        for slot in joined
+            .into_iter()
+            .filter(|slot| slot.member.strong_count() > 0)
+        {
+            self.tracked.push(Tracked::new(slot));
+            if self.inner.is_online() {
+                let i = self.tracked.len() - 1;
+                let _ = self.read(i).await;
+            }
+        }
+        for (slot, command) in commands {
+            self.command(&slot, command).await;
         }
     }
 
@@ -144,10 +164,11 @@ impl Run {
         })
     }
 
-    /// A store error: one about the whole store (away, or refusing) makes the fleet offline
-    /// and is kept as its [`last_error`](crate::fleet::Fleet::last_error); the first one since
-    /// the fleet was last online, or since this sync future started, counts one outage.
-    /// Returns whether the fleet is offline because of it.
+    /// A store error: one about the whole store (away, in transition, or refusing) makes the
+    /// fleet offline, is kept as its [`last_error`](crate::fleet::Fleet::last_error), and puts
+    /// the next attempt on the [`Backoff`] schedule; the first one since the fleet was last
+    /// online, or since this sync future started, counts one outage. Returns whether the fleet
+    /// is offline because of it.
     pub(super) fn failed(&mut self, error: &StoreError) -> bool {
         if !error.is_store_wide() {
             #[cfg(feature = "tracing")]
@@ -158,21 +179,38 @@ impl Run {
         self.resync = true;
         self.inner.set_online(false);
         self.inner.set_last_error(Some(error.clone()));
+        self.tick = self.inner.config.sleeper.sleep(self.backoff.next_delay());
+        self.retry_set = true;
+        #[cfg(feature = "tracing")]
+        if self.in_outage {
+            tracing::debug!(target: "protego_breaker::fleet", %error, "fleet store still away");
+        }
         if !self.in_outage {
             self.in_outage = true;
             self.inner.outages.fetch_add(1, Ordering::Relaxed);
             #[cfg(feature = "tracing")]
-            tracing::warn!(
-                target: "protego_breaker::fleet",
-                %error,
-                "fleet store unreachable or refusing: breakers are local until it is back"
-            );
+            if let StoreError::InTransition { op, node, reply } = error {
+                tracing::warn!(
+                    target: "protego_breaker::fleet",
+                    op,
+                    node = %node,
+                    reply = %reply,
+                    "fleet store in transition (a failover or a slot migration): breakers are local until it is back"
+                );
+            } else {
+                tracing::warn!(
+                    target: "protego_breaker::fleet",
+                    %error,
+                    "fleet store unreachable or refusing: breakers are local until it is back"
+                );
+            }
         }
         true
     }
 
-    /// Every sync interval: subscribe if not subscribed, read every breaker, and after an
-    /// outage act on what waited for the store.
+    /// Every sync interval (and, while the store is away, on the [`Backoff`] schedule):
+    /// subscribe if not subscribed, read every breaker, and after an outage act on what
+    /// waited for the store; then the fleet is shared.
     async fn sync_all(&mut self) {
         self.tracked.retain(|m| m.slot.member.strong_count() > 0);
         if self.changes.is_none() {
@@ -186,19 +224,25 @@ impl Run {
             }
         }
         let recovering = self.resync;
-        for i in 0..self.tracked.len() {
+        // Recovering, the reads start at the breaker whose read failed last: while that part
+        // of the store (a cluster's slot range) stays away, an attempt makes two operations.
+        let (n, first) = (self.tracked.len(), self.failed_read);
+        for k in 0..n {
+            let i = if recovering { (first + k) % n } else { k };
             if recovering {
                 // Read first, adopt, then act: whatever this replica knew may be stale.
                 self.back(i);
             }
             if self.read(i).await.is_err() {
-                return; // the store went away: try again next tick
+                self.failed_read = i;
+                return; // the store went away: try again on the backoff
             }
         }
         if recovering {
             self.resync = false;
             self.in_outage = false;
             self.inner.set_last_error(None);
+            self.backoff.reset();
             if !self.inner.set_online(true) {
                 #[cfg(feature = "tracing")]
                 tracing::info!(target: "protego_breaker::fleet", "fleet store reachable: breakers share their state");
@@ -217,6 +261,21 @@ impl Run {
             self.retry_lease(i).await;
             // A share changed while the store was away (or a queued one was lost): send it.
             self.send_failures(i).await;
+        }
+        if recovering {
+            // What the breakers queued until now was decided offline, or while the above ran:
+            // done before the fleet says it is shared.
+            let (commands, joined) = {
+                let mut queue = self.inner.queue();
+                (
+                    queue.commands.drain(..).collect(),
+                    std::mem::take(&mut queue.joined),
+                )
+            };
+            self.work(commands, joined).await;
+        }
+        if self.inner.is_online() {
+            self.inner.set_shared();
         }
     }
 
