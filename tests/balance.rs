@@ -14,7 +14,7 @@ use protego_breaker::integrations::balance::{
     EndpointDiscover, EndpointService, FailurePercentageEjection, OutlierDetection,
     OutlierDetector, OutlierEventKind, Rule, SuccessRateEjection,
 };
-use protego_breaker::{Clock, ManualClock, Registry, State};
+use protego_breaker::{Clock, ManualClock, Registry, Rejected, State};
 use tower::discover::Change;
 use tower::Service;
 
@@ -405,7 +405,8 @@ fn the_guard_rejects_at_once_when_every_endpoint_is_ejected() {
         Poll::Ready(Ok(()))
     ));
     let err = futures::executor::block_on(guard.call(())).unwrap_err();
-    let rejected = err.rejected().expect("a rejection");
+    // Boxed as tower's middleware boxes errors, and found again by downcasting.
+    let rejected = err.downcast_ref::<Rejected>().expect("a rejection");
     assert_eq!(rejected.name(), Some("pool"));
     assert_eq!(rejected.state(), State::Open);
     assert_eq!(
