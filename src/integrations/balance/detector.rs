@@ -103,6 +103,21 @@ struct Entry<C: Clock> {
     ejected_until: Option<u64>,
     /// The slot's (succeeded, failed) counts at the last analysis.
     seen: (u64, u64),
+    /// Spared outliers not yet told (see `OutlierEventKind::Spared`).
+    spared: Spared,
+}
+
+/// An endpoint's spared outliers in the interval: the first is told at once, the rest are
+/// counted and told in one event at the sweep, so a held-back endpoint makes at most one
+/// `Spared` event per interval.
+#[derive(Default)]
+struct Spared {
+    /// A `Spared` event was told in this interval.
+    told: bool,
+    /// Spared since, not yet told.
+    pending: u32,
+    /// The rule of the last one.
+    rule: Option<Rule>,
 }
 
 /// What an endpoint's services share: its breaker, the outcomes its calls recorded, and the
@@ -270,6 +285,25 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
             .filter(|(_, e)| e.ejected_until.is_some_and(|until| now < until))
             .map(|(k, _)| k.to_string())
             .collect()
+    }
+
+    /// How many endpoints are ejected now: [`ejected`](Self::ejected)'s length, without
+    /// allocating (for a gauge, or a health check run on every probe).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert_eq!(d.ejected_count(), 0);
+    /// ```
+    pub fn ejected_count(&self) -> usize {
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .endpoints
+            .values()
+            .filter(|e| e.ejected_until.is_some_and(|until| now < until))
+            .count()
     }
 
     /// An endpoint's ejection multiplier: how many ejections its next ejection time counts

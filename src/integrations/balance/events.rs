@@ -63,9 +63,17 @@ pub enum OutlierEventKind {
     },
     /// Found by `rule` but left in rotation: `max_ejection_percent` of the pool is ejected.
     /// (A breaker that tripped on consecutive failures is closed again.)
+    ///
+    /// At most one per endpoint per `interval`: the first outlier spared in an interval is told
+    /// at once (`times` 1); those after it in the same interval are counted, and told in one
+    /// event at the next sweep (which then stands for the new interval).
     Spared {
-        /// The rule that found it.
+        /// The rule that found it (the last one's, when `times` counts more than one).
         rule: Rule,
+        /// How many times it was found and spared since the last `Spared` event of this
+        /// endpoint: each a trip of its breaker (`consecutive_5xx` failures in a row, or one
+        /// failed trial).
+        times: u32,
     },
     /// Back in rotation: its half-open trials succeeded.
     Returned,
@@ -139,10 +147,11 @@ impl OutlierEvent {
                 multiplier,
                 "endpoint ejected"
             ),
-            OutlierEventKind::Spared { rule } => ::tracing::info!(
+            OutlierEventKind::Spared { rule, times } => ::tracing::info!(
                 pool = %self.pool,
                 endpoint = %self.endpoint,
                 rule = rule.as_str(),
+                times,
                 "outlier not ejected: max_ejection_percent reached"
             ),
             OutlierEventKind::Returned => ::tracing::info!(

@@ -71,10 +71,14 @@
 //! - **ejection time**: `base_ejection_time` (30 s) x the endpoint's multiplier, which grows by
 //!   one per ejection and shrinks by one per interval spent out of ejection, capped at
 //!   `max_ejection_time` (max(base, 300 s)).
+//! - **return** (`return_at`, [`ReturnAt`]): as A50 and Envoy un-eject, at the first sweep (the
+//!   interval's analysis) due at or after the end of the ejection time, so an endpoint ejected
+//!   between sweeps stays out up to one interval longer; [`ReturnAt::Deadline`] brings it back
+//!   as soon as its ejection time ends.
 //!
 //! # Where this differs from A50
-//! - **Half-open return.** A50 puts an endpoint back in full rotation when its ejection time
-//!   ends. Here its breaker goes half-open: one trial call; success returns it
+//! - **Half-open return.** A50 puts an endpoint back in full rotation at its return. Here its
+//!   breaker goes half-open: one trial call; success returns it
 //!   ([`OutlierEventKind::Returned`]), failure ejects it again at once with the next
 //!   multiplier ([`Rule::FailedTrial`]), subject to `max_ejection_percent`.
 //! - **Consecutive failures eject at once**, as in Envoy, not at the interval (A50 has no such
@@ -115,7 +119,8 @@ mod guard;
 mod rules;
 
 pub use config::{
-    FailurePercentageEjection, OutlierDetection, OutlierDetectionBuilder, SuccessRateEjection,
+    FailurePercentageEjection, OutlierDetection, OutlierDetectionBuilder, ReturnAt,
+    SuccessRateEjection,
 };
 pub use detector::OutlierDetector;
 pub use discover::{EndpointDiscover, OutlierLayer};

@@ -116,6 +116,19 @@ impl OutlierDetectionBuilder {
         self
     }
 
+    /// Sets `return_at`: when an ejected endpoint comes back (see [`ReturnAt`]).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, ReturnAt};
+    /// let d = OutlierDetection::builder().return_at(ReturnAt::Deadline).build()?;
+    /// assert_eq!(d.return_at(), ReturnAt::Deadline);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn return_at(mut self, at: ReturnAt) -> Self {
+        self.0.return_at = at;
+        self
+    }
+
     /// Checks every knob.
     ///
     /// # Errors

@@ -70,6 +70,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
             multiplier: 0,
             ejected_until: None,
             seen,
+            spared: Spared::default(),
         });
         Arc::clone(&entry.slot)
     }
@@ -108,20 +109,27 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
                 .iter()
                 .filter(|(k, e)| *k != endpoint && e.ejected_until.is_some_and(|u| now < u))
                 .count();
+            let next_sweep = pool.next_analysis;
             let Some(entry) = pool.endpoints.get_mut(endpoint) else {
                 return;
             };
             after.wake.push(Arc::clone(&entry.slot));
             match rule {
                 Some(rule) if self.detection.may_eject(ejected_others, total) => {
-                    self.eject(endpoint, entry, rule, now, &mut after);
+                    self.eject(endpoint, entry, rule, (now, next_sweep), &mut after);
                 }
                 Some(rule) => {
                     entry.ejected_until = None;
                     after.reset.push(Arc::clone(&entry.slot.breaker));
-                    after
-                        .events
-                        .push(self.event(endpoint, OutlierEventKind::Spared { rule }));
+                    if entry.spared.told {
+                        entry.spared.pending = entry.spared.pending.saturating_add(1);
+                        entry.spared.rule = Some(rule);
+                    } else {
+                        entry.spared.told = true;
+                        after.events.push(
+                            self.event(endpoint, OutlierEventKind::Spared { rule, times: 1 }),
+                        );
+                    }
                 }
                 None if t.to() == State::Closed && t.reason() == Reason::TrialsSucceeded => {
                     entry.ejected_until = None;
@@ -145,18 +153,21 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
     }
 
     /// Ejects `entry` from `now`: one more on its multiplier, its breaker open for the
-    /// ejection time (done after the lock).
+    /// ejection time, or until the first sweep after it (`return_at`; the next sweep is due at
+    /// `next_sweep`). The breaker is opened after the lock.
     pub(super) fn eject(
         &self,
         endpoint: &Arc<str>,
         entry: &mut Entry<C>,
         rule: Rule,
-        now: u64,
+        (now, next_sweep): (u64, u64),
         after: &mut After<C>,
     ) {
         entry.multiplier = entry.multiplier.saturating_add(1);
         let time = self.detection.ejection_time(entry.multiplier);
-        let until = now.saturating_add(nanos(time));
+        let until = self
+            .detection
+            .return_time(now.saturating_add(nanos(time)), next_sweep);
         entry.ejected_until = Some(until);
         after.open.push((Arc::clone(&entry.slot.breaker), until));
         after.events.push(self.event(
@@ -221,7 +232,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
         now: u64,
         after: &mut After<C>,
     ) {
-        let Pool { endpoints, rng, .. } = pool;
+        let Pool {
+            endpoints,
+            rng,
+            next_analysis,
+        } = pool;
+        let next_sweep = *next_analysis;
         let mut samples = Vec::with_capacity(endpoints.len());
         for (endpoint, entry) in endpoints.iter_mut() {
             // One that joined since the totals were read has none yet.
@@ -248,11 +264,27 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
         for ((endpoint, entry), (rule, sample)) in
             endpoints.iter_mut().zip(by_index.into_iter().zip(&samples))
         {
+            self.tell_spared(endpoint, entry, after);
             if let Some(rule) = rule {
-                self.eject(endpoint, entry, rule, now, after);
+                self.eject(endpoint, entry, rule, (now, next_sweep), after);
             } else if !sample.ejected && entry.ejected_until.is_none() && entry.multiplier > 0 {
                 entry.multiplier -= 1;
             }
+        }
+    }
+
+    /// At a sweep: the endpoint's spared outliers not yet told, in one event (which counts as
+    /// the new interval's), or a fresh interval with nothing told.
+    fn tell_spared(&self, endpoint: &Arc<str>, entry: &mut Entry<C>, after: &mut After<C>) {
+        let spared = &mut entry.spared;
+        match spared.rule.take() {
+            Some(rule) if spared.pending > 0 => {
+                let times = std::mem::take(&mut spared.pending);
+                after
+                    .events
+                    .push(self.event(endpoint, OutlierEventKind::Spared { rule, times }));
+            }
+            _ => spared.told = false,
         }
     }
 
