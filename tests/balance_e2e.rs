@@ -3,16 +3,16 @@
 //! intervals, the good ones never, and a bad one that recovers returns after its ejection time.
 #![cfg(all(feature = "balance", feature = "http"))]
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
+#[path = "support/http_server.rs"]
+mod http_server;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-use axum::routing::get;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use http_body_util::Empty;
+use http_server::{Server, FAIL, HANG, OK};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -23,47 +23,6 @@ use tower::balance::p2c::Balance;
 use tower::discover::Change;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
 use tower::{Service, ServiceBuilder, ServiceExt};
-
-const OK: u8 = 0;
-const FAIL: u8 = 1;
-const HANG: u8 = 2;
-
-/// An axum server on 127.0.0.1 whose `/` answers 200, 500, or never; aborted when dropped.
-struct Server {
-    mode: Arc<AtomicU8>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(mode: u8) -> Server {
-        let mode = Arc::new(AtomicU8::new(mode));
-        let state = Arc::clone(&mode);
-        let app = axum::Router::new().route(
-            "/",
-            get(move || {
-                let mode = state.load(Ordering::SeqCst);
-                async move {
-                    match mode {
-                        OK => StatusCode::OK,
-                        FAIL => StatusCode::INTERNAL_SERVER_ERROR,
-                        _ => std::future::pending().await,
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server { mode, addr, task }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// Aborts a spawned task when dropped.
 struct Abort(tokio::task::JoinHandle<()>);
@@ -106,7 +65,7 @@ fn endpoints(
         .enumerate()
         .map(|(i, server)| {
             let client = client.clone();
-            let uri = format!("http://{}/", server.addr);
+            let uri = server.uri();
             let svc = ServiceBuilder::new()
                 .timeout(timeout)
                 .service_fn(move |()| {
@@ -170,7 +129,7 @@ async fn p2c_with_the_layer_ejects_the_bad_endpoints_and_only_them() {
             break;
         }
         if !recovered && detector.ejected().contains(&"1".to_owned()) {
-            servers[1].mode.store(OK, Ordering::SeqCst);
+            servers[1].set(OK);
             recovered = true;
         }
         if first(&events.lock().unwrap(), "1", returned).is_some() {

@@ -8,16 +8,15 @@
 
 #[path = "support/grpc.rs"]
 mod grpc;
+#[path = "support/http_server.rs"]
+mod http_server;
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::routing::get;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty};
+use http_server::{Server, FAIL, OK};
 use hyper::body::{Bytes, Incoming};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -36,56 +35,6 @@ use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
 use tower::{Service, ServiceBuilder, ServiceExt};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
-
-/// An axum server on 127.0.0.1 answering `/` with 200, or 500 while `failing`; counts the
-/// requests it sees; stopped when dropped.
-struct Server {
-    addr: SocketAddr,
-    failing: Arc<AtomicBool>,
-    seen: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(failing: bool) -> Server {
-        let failing = Arc::new(AtomicBool::new(failing));
-        let seen = Arc::new(AtomicUsize::new(0));
-        let (fail, count) = (Arc::clone(&failing), Arc::clone(&seen));
-        let app = axum::Router::new().route(
-            "/",
-            get(move || {
-                count.fetch_add(1, Ordering::SeqCst);
-                let failing = fail.load(Ordering::SeqCst);
-                async move {
-                    if failing {
-                        StatusCode::INTERNAL_SERVER_ERROR
-                    } else {
-                        StatusCode::OK
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server {
-            addr,
-            failing,
-            seen,
-            task,
-        }
-    }
-
-    fn seen(&self) -> usize {
-        self.seen.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
 
 /// `layer` over `inner` (behind a timeout, so that the layer's inner error is a `BoxError`),
 /// under a buffer, a timeout, a load-shed and a concurrency limit.
@@ -110,8 +59,7 @@ fn client() -> HttpClient {
 
 /// A GET of `server`'s `/`.
 fn get_of(server: &Server) -> http::Request<Empty<Bytes>> {
-    let uri = format!("http://{}/", server.addr);
-    http::Request::get(uri).body(Empty::new()).unwrap()
+    http::Request::get(server.uri()).body(Empty::new()).unwrap()
 }
 
 /// One failure trips the breaker; it stays open through the test.
@@ -134,13 +82,13 @@ fn server_errors(result: &Result<http::Response<Incoming>, BoxError>) -> Outcome
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_breaker_layer_goes_under_buffer_timeout_load_shed_and_a_concurrency_limit() {
-    let server = Server::start(false).await;
+    let server = Server::start(OK).await;
     let breaker = Arc::new(Breaker::new(trips_at_once()).named("web"));
     let layer = CircuitBreakerLayer::new(Arc::clone(&breaker)).classify(server_errors);
     let mut stack = stacked!(layer, client());
     let ok = stack.ready().await.unwrap().call(get_of(&server)).await;
     assert_eq!(ok.unwrap().status(), 200);
-    server.failing.store(true, Ordering::SeqCst);
+    server.set(FAIL);
     let failed = stack.ready().await.unwrap().call(get_of(&server)).await;
     assert_eq!(
         failed.unwrap().status(),
@@ -168,7 +116,7 @@ async fn the_breaker_layer_goes_under_buffer_timeout_load_shed_and_a_concurrency
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_layer_goes_under_the_same_stack_and_answers_503() {
-    let server = Server::start(true).await;
+    let server = Server::start(FAIL).await;
     let breaker = Arc::new(Breaker::new(trips_at_once()).named("web"));
     let layer = HttpCircuitBreakerLayer::new(Arc::clone(&breaker)).classify(ServerErrorsAsFailures);
     // A body the layer can make its 503 with (hyper's own `Incoming` has no `Default`).
@@ -213,12 +161,12 @@ async fn the_grpc_layer_goes_under_the_same_stack_and_answers_unavailable() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_retry_layer_goes_under_the_same_stack() {
-    let server = Server::start(true).await;
+    let server = Server::start(FAIL).await;
     let breaker = Arc::new(Breaker::new(trips_at_once()).named("web"));
     let sleeper = |d: Duration| -> Sleep { Box::pin(tokio::time::sleep(d)) };
     let policy = RetryPolicy::builder().max_attempts(3).build().unwrap();
     let retrier = Retrier::new(policy, Arc::new(TpsBudget::default()), Arc::new(sleeper));
-    let uri = format!("http://{}/", server.addr);
+    let uri = server.uri();
     let http = client();
     // Requests are retried, so cloned: the stack takes a path and builds the request below.
     let layer = RetryLayer::new(retrier, Arc::clone(&breaker)).classify(server_errors);
@@ -231,7 +179,7 @@ async fn the_retry_layer_goes_under_the_same_stack() {
     let rejected = Rejected::find(&*err).expect("the retry's rejection, boxed");
     assert_eq!(rejected.name(), Some("web"));
     assert_eq!(server.seen(), 1, "never retried into the open circuit");
-    server.failing.store(false, Ordering::SeqCst);
+    server.set(OK);
     let err = stack.ready().await.unwrap().call(()).await.unwrap_err();
     assert!(err.downcast_ref::<Rejected>().is_some());
     assert_eq!(server.seen(), 1);
@@ -243,7 +191,7 @@ type Endpoint = tower::util::BoxService<(), http::Response<Incoming>, BoxError>;
 async fn p2c_and_the_guard_go_under_buffer() {
     let mut servers = Vec::new();
     for _ in 0..3 {
-        servers.push(Server::start(false).await);
+        servers.push(Server::start(OK).await);
     }
     let detection = OutlierDetection::builder()
         .max_ejection_percent(100)
@@ -253,7 +201,7 @@ async fn p2c_and_the_guard_go_under_buffer() {
     let http = client();
     let endpoints = servers.iter().enumerate().map(|(i, server)| {
         let http = http.clone();
-        let uri = format!("http://{}/", server.addr);
+        let uri = server.uri();
         let svc = ServiceBuilder::new()
             .timeout(TIMEOUT)
             .service_fn(move |()| {
@@ -280,7 +228,7 @@ async fn p2c_and_the_guard_go_under_buffer() {
         assert_eq!(ok.status(), 200);
     }
     for server in &servers {
-        server.failing.store(true, Ordering::SeqCst);
+        server.set(FAIL);
     }
     // Every endpoint fails until each is ejected (five in a row each); then the guard answers.
     let mut rejected = None;

@@ -10,7 +10,9 @@
 //! - [`OutlierLayer`] (from [`OutlierDetector::layer`]) wraps the discover stream: each
 //!   endpoint's service becomes an [`EndpointService`], **not ready while its breaker rejects**,
 //!   so p2c picks another endpoint. When the ejection ends the endpoint takes a half-open
-//!   trial; one success puts it back in rotation, a failure ejects it again for longer.
+//!   trial; one success puts it back in rotation, a failure ejects it again for longer. Each
+//!   endpoint's own middleware (a timeout, a concurrency limit, metrics) is a tower `Layer`
+//!   given to [`OutlierLayer::endpoint_layer`].
 //! - [`EjectionGuard`] (from [`OutlierDetector::guard`], or `OutlierDetector::http_guard`
 //!   for a 503 + `Retry-After`) wraps the balancer: when **every** endpoint is ejected, p2c
 //!   would stay pending; the guard answers the rejection at once instead.
