@@ -154,3 +154,55 @@ fn ejected_count_is_the_length_of_ejected() {
     p.advance(Duration::from_secs(30));
     assert_eq!(p.detector.ejected_count(), 0);
 }
+
+/// Endpoint 2 ejected at 0 s and back at 30 s (its trial succeeds), then ten calls: eight
+/// successes and two failures, judged 100 ms later. The rest of the pool never fails.
+fn returned_then_two_failures_in_ten(probation: bool) -> Pool {
+    let mut p = pool(10, fast().probation(probation).build().unwrap());
+    p.behaviour.set(2, 1);
+    p.calls(2, 5);
+    p.behaviour.set(2, 0);
+    p.advance(Duration::from_secs(30));
+    assert!(p.call(2).is_ok(), "the trial");
+    assert_eq!(p.events().last().unwrap().1, OutlierEventKind::Returned);
+    p.calls(2, 8);
+    p.behaviour.set(2, 1);
+    p.calls(2, 2);
+    p.advance(Duration::from_millis(100));
+    p
+}
+
+#[test]
+fn a_returned_endpoint_failing_more_than_the_pool_is_ejected_on_probation() {
+    let mut p = returned_then_two_failures_in_ten(true);
+    assert_eq!(p.detector.ejected(), ["2"]);
+    assert_eq!(
+        p.events().last().unwrap().1,
+        ejected(Rule::Probation, 60, 2),
+        "the next multiplier"
+    );
+    assert!(!p.ready(2));
+}
+
+#[test]
+fn without_probation_it_stays_until_a_rule_finds_it() {
+    let mut p = returned_then_two_failures_in_ten(false);
+    assert!(p.detector.ejected().is_empty());
+    assert!(p.ready(2));
+}
+
+#[test]
+fn probation_lasts_one_interval() {
+    let mut p = pool(10, fast().build().unwrap());
+    p.behaviour.set(2, 1);
+    p.calls(2, 5);
+    p.behaviour.set(2, 0);
+    p.advance(Duration::from_secs(30));
+    assert!(p.call(2).is_ok());
+    p.calls(2, 8);
+    p.advance(Duration::from_secs(10)); // the sweep at 40 s ends it
+    p.behaviour.set(2, 1);
+    p.calls(2, 2);
+    p.advance(Duration::from_millis(100));
+    assert!(p.detector.ejected().is_empty(), "{:?}", p.events());
+}

@@ -16,7 +16,8 @@ use protego_breaker::{ManualClock, Registry, State};
 use tower::discover::Change;
 use tower::Service;
 
-/// How each endpoint answers: 0 = success, 1 = failure, 2 = alternate (fails every other call).
+/// How each endpoint answers: 0 = success, 1 = failure, 2 = alternate (fails every other call),
+/// [`GRAY`] = fails one call in five, at (seeded, repeatable) random.
 #[derive(Clone, Default)]
 pub struct Behaviour(pub Arc<Mutex<Vec<u8>>>);
 
@@ -36,6 +37,17 @@ pub type Discover = EndpointDiscover<
     protego_breaker::call::ErrorsAsFailures,
 >;
 
+/// An endpoint's behaviour: fails one call in five at random.
+pub const GRAY: u8 = 3;
+
+/// splitmix64: a seeded, repeatable random number from `x`.
+pub fn splitmix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 pub fn endpoint(i: usize, behaviour: &Behaviour) -> Endpoint {
     let behaviour = behaviour.clone();
     let calls = Arc::new(AtomicU32::new(0));
@@ -46,6 +58,8 @@ pub fn endpoint(i: usize, behaviour: &Behaviour) -> Endpoint {
             match how {
                 0 => Ok(()),
                 1 => Err("down"),
+                GRAY if splitmix(u64::from(n) | (i as u64) << 32) % 5 == 0 => Err("gray"),
+                GRAY => Ok(()),
                 _ if n % 2 == 0 => Ok(()),
                 _ => Err("every other"),
             }

@@ -224,6 +224,8 @@ shared_setters!(
 /// | `consecutive_5xx` | 5 | consecutive failures that eject at once (Envoy's name: any failure counts); `None` turns it off |
 /// | `success_rate_ejection` | on ([`SuccessRateEjection::default`]) | `None` turns it off |
 /// | `failure_percentage_ejection` | on ([`FailurePercentageEjection::default`]) | `None` turns it off |
+/// | `return_trials` | 1 | trial calls that must all succeed, one after another, before an ejected endpoint is back (this crate's: A50 has no trials) |
+/// | `probation` | on | a returned endpoint is judged against the pool's own failure rate for its first interval back, and ejected again at once if it fails more (this crate's) |
 /// | `return_at` | [`ReturnAt::Sweep`] | when an ejected endpoint comes back: at the first sweep after its ejection time (A50), or at once ([`ReturnAt::Deadline`]) |
 ///
 /// ```
@@ -245,6 +247,8 @@ pub struct OutlierDetection {
     success_rate_ejection: Option<SuccessRateEjection>,
     failure_percentage_ejection: Option<FailurePercentageEjection>,
     return_at: ReturnAt,
+    return_trials: u32,
+    probation: bool,
 }
 
 impl Default for OutlierDetection {
@@ -258,9 +262,18 @@ impl Default for OutlierDetection {
             success_rate_ejection: Some(SuccessRateEjection::default()),
             failure_percentage_ejection: Some(FailurePercentageEjection::default()),
             return_at: ReturnAt::Sweep,
+            return_trials: DEFAULT_RETURN_TRIALS,
+            probation: true,
         }
     }
 }
+
+/// Trial calls that must all succeed before an ejected endpoint is back. One, as before:
+/// in the gray-endpoint simulation (`tests/balance_gray.rs`, benches/README.md) probation keeps
+/// every seed above 99.9 % with one trial, and more trials would hold back a recovered
+/// endpoint that fails as often as the rest of the pool (20 trials at 1 % fail one return in
+/// five).
+const DEFAULT_RETURN_TRIALS: u32 = 1;
 
 /// A50's default cap on one ejection, when `base_ejection_time` is below it.
 const DEFAULT_MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
@@ -368,6 +381,33 @@ impl OutlierDetection {
     /// ```
     pub fn return_at(&self) -> ReturnAt {
         self.return_at
+    }
+
+    /// How many trial calls must succeed, one after another, before an ejected endpoint is
+    /// back in rotation (the endpoint breaker's `half_open_retries`); the first that fails
+    /// ejects it again, for longer ([`Rule::FailedTrial`](super::Rule::FailedTrial)).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().return_trials(), 1);
+    /// ```
+    pub fn return_trials(&self) -> u32 {
+        self.return_trials
+    }
+
+    /// Whether an endpoint back from an ejection is on probation for its first interval:
+    /// ejected again ([`Rule::Probation`](super::Rule::Probation)) as soon as it fails more
+    /// than the pool's own failure rate over the last interval explains (by three standard
+    /// deviations, and one failure besides; judged from its tenth call on, on the pool's
+    /// ticks). So an endpoint that fails one call in five and passes its trials is out again
+    /// within a few dozen calls, not at the next sweep.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert!(OutlierDetection::default().probation());
+    /// ```
+    pub fn probation(&self) -> bool {
+        self.probation
     }
 
     /// How long the `multiplier`th ejection lasts: `base_ejection_time * multiplier`, capped

@@ -25,6 +25,7 @@ use crate::observe::metrics::Counters;
 use crate::observe::{Reason, Transition};
 use crate::registry::Registry;
 
+mod probation;
 mod shared;
 
 type Listener = Arc<dyn Fn(&OutlierEvent) + Send + Sync>;
@@ -94,6 +95,11 @@ struct Pool<C: Clock> {
     next_analysis: u64,
     /// xorshift state for `enforcement_percentage`.
     rng: u64,
+    /// The failure rate of the endpoints in rotation over the last interval: what probation
+    /// judges a returned endpoint against.
+    baseline: f64,
+    /// When the next probation check is due (`u64::MAX` with nobody on probation).
+    probation_check: u64,
 }
 
 struct Entry<C: Clock> {
@@ -105,6 +111,9 @@ struct Entry<C: Clock> {
     seen: (u64, u64),
     /// Spared outliers not yet told (see `OutlierEventKind::Spared`).
     spared: Spared,
+    /// Back from an ejection, in its first interval: until when, and its slot's (succeeded,
+    /// failed) counts when it came back.
+    probation: Option<(u64, (u64, u64))>,
 }
 
 /// An endpoint's spared outliers in the interval: the first is told at once, the rest are
@@ -189,7 +198,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
         let endpoint_config = Config::builder()
             .failure_threshold(detection.consecutive_5xx().unwrap_or(u32::MAX))
             .reset_timeout(detection.base_ejection_time())
-            .half_open_retries(1)
+            .half_open_retries(detection.return_trials())
             .build()
             .unwrap_or_default();
         OutlierDetector {
@@ -200,6 +209,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
                     endpoints: BTreeMap::new(),
                     next_analysis: u64::MAX,
                     rng: 0x9E37_79B9_7F4A_7C15,
+                    baseline: 0.0,
+                    probation_check: u64::MAX,
                 }),
                 clock: OnceLock::new(),
                 due: AtomicU64::new(u64::MAX),

@@ -22,6 +22,9 @@ pub enum Rule {
     FailurePercentage,
     /// A half-open trial after an ejection failed (this crate's; A50 has no trials).
     FailedTrial,
+    /// Back from an ejection, it failed more than the pool in its first interval (this
+    /// crate's: see [`OutlierDetection::probation`](super::OutlierDetection::probation)).
+    Probation,
 }
 
 impl Rule {
@@ -36,6 +39,7 @@ impl Rule {
             Rule::SuccessRate => "success_rate",
             Rule::FailurePercentage => "failure_percentage",
             Rule::FailedTrial => "failed_trial",
+            Rule::Probation => "probation",
         }
     }
 }

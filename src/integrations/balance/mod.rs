@@ -80,9 +80,21 @@
 //!
 //! # Where this differs from A50
 //! - **Half-open return.** A50 puts an endpoint back in full rotation at its return. Here its
-//!   breaker goes half-open: one trial call; success returns it
-//!   ([`OutlierEventKind::Returned`]), failure ejects it again at once with the next
+//!   breaker goes half-open: `return_trials` (1) trial calls; their success returns it
+//!   ([`OutlierEventKind::Returned`]), a failure ejects it again at once with the next
 //!   multiplier ([`Rule::FailedTrial`]), subject to `max_ejection_percent`.
+//! - **Probation** (on by default): for its first interval back, a returned endpoint is judged
+//!   against the failure rate of the endpoints in rotation over the last interval, on the
+//!   pool's ticks (every hundredth of an interval), and ejected again at once
+//!   ([`Rule::Probation`]) when it fails more than that rate explains (three standard
+//!   deviations and one failure: two failures in its first ten calls against a pool that never
+//!   fails). An endpoint that fails one call in five passes a single trial four times in five;
+//!   A50 would give it a whole interval of traffic before the next sweep finds it, probation
+//!   takes it out within a few calls. Chosen over more trials and a shorter interval by the
+//!   simulation in `tests/balance_gray.rs` (see benches/README.md): with probation every one of
+//!   100 seeds keeps 99.9 % of the calls of the second 30 s; 20 trials alone leave 2 of 100
+//!   below, and more trials would hold back a recovered endpoint that fails as often as the rest
+//!   of the pool.
 //! - **Consecutive failures eject at once**, as in Envoy, not at the interval (A50 has no such
 //!   rule).
 //! - **Rules on by default.** A50 leaves both statistical rules off unless configured, Envoy

@@ -71,6 +71,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
             ejected_until: None,
             seen,
             spared: Spared::default(),
+            probation: None,
         });
         Arc::clone(&entry.slot)
     }
@@ -133,6 +134,14 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
                 }
                 None if t.to() == State::Closed && t.reason() == Reason::TrialsSucceeded => {
                     entry.ejected_until = None;
+                    if self.detection.probation() {
+                        entry.probation = Some((
+                            now.saturating_add(nanos(self.detection.interval())),
+                            totals(&entry.slot),
+                        ));
+                        // Judged from the next tick on.
+                        pool.probation_check = pool.probation_check.min(now);
+                    }
                     after
                         .events
                         .push(self.event(endpoint, OutlierEventKind::Returned));
@@ -164,6 +173,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
         after: &mut After<C>,
     ) {
         entry.multiplier = entry.multiplier.saturating_add(1);
+        entry.probation = None;
         let time = self.detection.ejection_time(entry.multiplier);
         let until = self
             .detection
@@ -185,7 +195,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
             .endpoints
             .values()
             .filter_map(|e| e.ejected_until)
-            .fold(pool.next_analysis, u64::min);
+            .fold(pool.next_analysis.min(pool.probation_check), u64::min);
         self.due.store(due, Ordering::Relaxed);
     }
 
@@ -217,6 +227,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
                     after.wake.push(Arc::clone(&entry.slot));
                 }
             }
+            self.judge_probation(&mut pool, now, &mut after);
             self.set_due(&pool);
             self.due.load(Ordering::Relaxed).saturating_sub(now)
         };
@@ -236,19 +247,29 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
             endpoints,
             rng,
             next_analysis,
+            baseline,
+            ..
         } = pool;
         let next_sweep = *next_analysis;
         let mut samples = Vec::with_capacity(endpoints.len());
+        // The calls of the endpoints in rotation (neither ejected nor on probation).
+        let mut in_rotation = Sample::default();
         for (endpoint, entry) in endpoints.iter_mut() {
             // One that joined since the totals were read has none yet.
             let (succeeded, failed) = counted.get(endpoint).copied().unwrap_or(entry.seen);
-            samples.push(Sample {
+            let sample = Sample {
                 successes: succeeded.saturating_sub(entry.seen.0),
                 failures: failed.saturating_sub(entry.seen.1),
                 ejected: entry.ejected_until.is_some(),
-            });
+            };
+            if !sample.ejected && entry.probation.is_none() {
+                in_rotation.successes += sample.successes;
+                in_rotation.failures += sample.failures;
+            }
+            samples.push(sample);
             entry.seen = (succeeded, failed);
         }
+        *baseline = in_rotation.failure_rate();
         let mut chance = || {
             // xorshift64*
             *rng ^= *rng >> 12;
@@ -352,7 +373,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
 }
 
 /// An endpoint's (succeeded, failed) calls so far.
-fn totals<C: Clock>(slot: &Slot<C>) -> (u64, u64) {
+pub(super) fn totals<C: Clock>(slot: &Slot<C>) -> (u64, u64) {
     slot.outcomes
         .totals()
         .map_or((0, 0), |t| (t.succeeded, t.failed))
