@@ -12,37 +12,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http_body_util::Empty;
-use http_server::{Server, HANG, OK};
-use hyper::body::{Bytes, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_server::{endpoints, Server, HANG, OK};
 use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
 use protego_breaker::integrations::http::ServerErrorsAsFailures;
 use protego_breaker::Registry;
 use tower::balance::p2c::Balance;
-use tower::discover::Change;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
 use tower::{BoxError, Layer, Service, ServiceBuilder, ServiceExt};
-
-/// A plain client per server, no middleware of its own: the pool adds it.
-type Endpoint =
-    tower::util::BoxService<(), http::Response<Incoming>, hyper_util::client::legacy::Error>;
-
-fn endpoints(servers: &[Server]) -> Vec<Result<Change<usize, Endpoint>, std::convert::Infallible>> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    servers
-        .iter()
-        .enumerate()
-        .map(|(i, server)| {
-            let (client, uri) = (client.clone(), server.uri());
-            let svc = tower::service_fn(move |()| {
-                client.request(http::Request::get(uri.as_str()).body(Empty::new()).unwrap())
-            });
-            Ok(Change::Insert(i, Endpoint::new(svc)))
-        })
-        .collect()
-}
 
 /// A metrics layer of the user's own: counts the calls of every service it wraps.
 #[derive(Clone, Default)]

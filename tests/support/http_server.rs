@@ -10,10 +10,17 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::routing::get;
+use http_body_util::Empty;
+use hyper::body::{Bytes, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tower::discover::Change;
 
 pub const OK: u8 = 0;
 pub const FAIL: u8 = 1;
 pub const HANG: u8 = 2;
+/// Fails one request in five, at (seeded, repeatable) random.
+pub const GRAY: u8 = 3;
 
 #[derive(Default)]
 struct Counts {
@@ -52,7 +59,7 @@ impl Server {
         let app = axum::Router::new().route(
             "/",
             get(move || {
-                count.seen.fetch_add(1, Ordering::SeqCst);
+                let n = count.seen.fetch_add(1, Ordering::SeqCst) as u64;
                 let now = count.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 count.most.fetch_max(now, Ordering::SeqCst);
                 let held = InFlight(Arc::clone(&count));
@@ -63,8 +70,9 @@ impl Server {
                         tokio::time::sleep(delay).await;
                     }
                     match mode {
-                        OK => StatusCode::OK,
                         FAIL => StatusCode::INTERNAL_SERVER_ERROR,
+                        GRAY if one_in_five(n) => StatusCode::INTERNAL_SERVER_ERROR,
+                        OK | GRAY => StatusCode::OK,
                         _ => std::future::pending().await,
                     }
                 }
@@ -98,6 +106,40 @@ impl Server {
     pub fn uri(&self) -> String {
         format!("http://{}/", self.addr)
     }
+}
+
+/// A plain client per server, no middleware of its own (a pool adds it).
+pub type Endpoint =
+    tower::util::BoxService<(), http::Response<Incoming>, hyper_util::client::legacy::Error>;
+
+/// Each server as a pool's endpoint, keyed by its place: a GET of its `/` per call.
+pub fn endpoints(
+    servers: &[Server],
+) -> Vec<Result<Change<usize, Endpoint>, std::convert::Infallible>> {
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    servers
+        .iter()
+        .enumerate()
+        .map(|(i, server)| {
+            let (client, uri) = (client.clone(), server.uri());
+            let svc = tower::service_fn(move |()| {
+                client.request(http::Request::get(uri.as_str()).body(Empty::new()).unwrap())
+            });
+            Ok(Change::Insert(i, Endpoint::new(svc)))
+        })
+        .collect()
+}
+
+/// splitmix64 of `n` (and of `PROTEGO_LOOPBACK_SEED`, 0 unless set), one time in five.
+fn one_in_five(n: u64) -> bool {
+    let seed: u64 = std::env::var("PROTEGO_LOOPBACK_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let mut z = (n ^ seed << 32).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % 5 == 0
 }
 
 impl Drop for Server {
