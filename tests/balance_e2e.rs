@@ -11,18 +11,14 @@ use std::time::{Duration, Instant};
 
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use http_body_util::Empty;
-use http_server::{Server, FAIL, HANG, OK};
-use hyper::body::{Bytes, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_server::{endpoints, Server, FAIL, HANG, OK};
+use hyper::body::Incoming;
 use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector, OutlierEventKind};
 use protego_breaker::integrations::http::ServerErrorsAsFailures;
 use protego_breaker::Registry;
 use tower::balance::p2c::Balance;
-use tower::discover::Change;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
-use tower::{Service, ServiceBuilder, ServiceExt};
+use tower::{Service, ServiceExt};
 
 /// Aborts a spawned task when dropped.
 struct Abort(tokio::task::JoinHandle<()>);
@@ -52,31 +48,8 @@ fn returned(kind: &OutlierEventKind) -> bool {
     *kind == OutlierEventKind::Returned
 }
 
-type Endpoint = tower::util::BoxService<(), http::Response<Incoming>, tower::BoxError>;
-
-/// One client service per server, each call timed out after `timeout`, as discover changes.
-fn endpoints(
-    servers: &[Server],
-    timeout: Duration,
-) -> Vec<Result<Change<usize, Endpoint>, std::convert::Infallible>> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    servers
-        .iter()
-        .enumerate()
-        .map(|(i, server)| {
-            let client = client.clone();
-            let uri = server.uri();
-            let svc = ServiceBuilder::new()
-                .timeout(timeout)
-                .service_fn(move |()| {
-                    client.request(http::Request::get(uri.as_str()).body(Empty::new()).unwrap())
-                });
-            Ok(Change::Insert(i, tower::util::BoxService::new(svc)))
-        })
-        .collect()
-}
-
-/// tower's p2c over the servers, with the detector's layer (5xx and errors are failures).
+/// tower's p2c over the servers, with the detector's layer (5xx and errors are failures) and
+/// each endpoint's calls timed out after `timeout` (its own middleware, through the layer).
 fn p2c(
     detector: &OutlierDetector,
     servers: &[Server],
@@ -85,7 +58,8 @@ fn p2c(
     let discover = detector
         .layer()
         .classify(ServerErrorsAsFailures)
-        .discover(futures::stream::iter(endpoints(servers, timeout)));
+        .endpoint_layer(tower::timeout::TimeoutLayer::new(timeout))
+        .discover(futures::stream::iter(endpoints(servers)));
     Balance::new(PendingRequestsDiscover::new(
         discover,
         CompleteOnResponse::default(),
