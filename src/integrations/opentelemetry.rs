@@ -178,7 +178,10 @@ pub const CALL_KIND: &str = "protego.circuit_breaker.call.kind";
 pub trait ExportOpenTelemetry {
     /// Registers the instruments with `meter` and turns call counting on. Once per breaker:
     /// calling it again changes nothing. On a registry, it also exports every breaker the
-    /// registry makes from now on, when it makes it.
+    /// registry makes from now on, when it makes it. Each export registers its own callbacks
+    /// with the meter provider, which keeps them as long as it lives (a dropped breaker's just
+    /// observe nothing): export a registry, or long-lived breakers, not one short-lived breaker
+    /// after another.
     ///
     /// ```
     /// use opentelemetry::metrics::MeterProvider;
