@@ -12,6 +12,10 @@
 //!    pairs of services (median of the per-round differences): plain p2c against p2c with the
 //!    layer and guard, and one bare endpoint against the same through `EndpointService`.
 //! 5. Criterion: one call through plain p2c, and through p2c with the layer and the guard.
+//! 6. The same under `tower::buffer::Buffer` (on a current-thread tokio runtime): a buffered
+//!    bare p2c against a buffered p2c with the layer and guard, alternating batches and
+//!    criterion. (The guard's error is a `BoxError`, so it goes under `Buffer` as it is.)
+//! 7. Part 1 with an endpoint failing one call in five at random (a gray endpoint).
 //!
 //! `cargo bench --bench balance --features balance` (add `-- --test` to run each once).
 //! `PROTEGO_BALANCE_ONLY=plain|layered|bare|endpoint` runs only calls of that one (for
@@ -70,6 +74,14 @@ fn every_other(n: u64) -> bool {
     n % 2 == 1
 }
 
+/// One call in five, at (repeatable) random: splitmix64 of the call's number.
+fn one_in_five(n: u64) -> bool {
+    let mut z = n.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) % 5 == 0
+}
+
 fn endpoints(bad: Bad<'_>) -> Vec<Endpoint> {
     (0..10)
         .map(|i| Endpoint {
@@ -92,7 +104,9 @@ fn once<S: Service<()>>(svc: &mut S, cx: &mut Context<'_>) -> Result<S::Response
     }
 }
 
-fn plain(list: Vec<Endpoint>) -> impl Service<(), Response = (), Error = tower::BoxError> {
+fn plain(
+    list: Vec<Endpoint>,
+) -> impl Service<(), Response = (), Error = tower::BoxError, Future: Send> + Send + 'static {
     Balance::new(PendingRequestsDiscover::new(
         ServiceList::new(list),
         CompleteOnResponse::default(),
@@ -102,7 +116,7 @@ fn plain(list: Vec<Endpoint>) -> impl Service<(), Response = (), Error = tower::
 fn layered<C: Clock + Clone + Send + Sync + 'static>(
     detector: &OutlierDetector<C>,
     list: Vec<Endpoint>,
-) -> impl Service<(), Response = ()> {
+) -> impl Service<(), Response = (), Error = tower::BoxError, Future: Send> + Send + 'static {
     let discover = detector.layer().discover(ServiceList::new(list));
     detector.guard(Balance::new(PendingRequestsDiscover::new(
         discover,
@@ -169,6 +183,11 @@ fn figures() {
             "one failing every other call",
             &[(3, every_other as fn(u64) -> bool)][..],
             0.0,
+        ),
+        (
+            "one failing one call in five (gray)",
+            &[(3, one_in_five as fn(u64) -> bool)][..],
+            99.9,
         ),
     ] {
         let without = simulate(bad, false, &defaults);
@@ -339,6 +358,53 @@ fn only(which: &str) {
     }
 }
 
+/// One call through a buffered service, on `rt`.
+fn buffered_once<S>(rt: &tokio::runtime::Runtime, svc: &mut S) -> bool
+where
+    S: Service<(), Response = ()>,
+{
+    rt.block_on(async {
+        std::future::poll_fn(|cx| svc.poll_ready(cx)).await.is_ok() && svc.call(()).await.is_ok()
+    })
+}
+
+/// `Buffer` over p2c, bare and with the layer and guard, on one current-thread runtime.
+fn buffered_pair(
+    rt: &tokio::runtime::Runtime,
+    detector: &OutlierDetector<SystemClock>,
+) -> (
+    impl Service<(), Response = (), Error = tower::BoxError>,
+    impl Service<(), Response = (), Error = tower::BoxError>,
+) {
+    let _entered = rt.enter(); // `Buffer::new` spawns its worker on the current runtime
+    (
+        tower::buffer::Buffer::new(plain(endpoints(&[])), 64),
+        tower::buffer::Buffer::new(layered(detector, endpoints(&[])), 64),
+    )
+}
+
+/// Buffered p2c against buffered p2c with the layer and guard, alternating batches.
+fn buffered(rt: &tokio::runtime::Runtime, detector: &OutlierDetector<SystemClock>) {
+    let mut samples = Vec::new();
+    for _ in 0..PAIRS / 4 {
+        let (mut a, mut b) = buffered_pair(rt, detector);
+        alternate(
+            &mut || buffered_once(rt, &mut a),
+            &mut || buffered_once(rt, &mut b),
+            ROUNDS / 4,
+            &mut samples,
+        );
+    }
+    let (a, b, d) = medians(&samples);
+    println!(
+        "  under Buffer, {} x {} alternating batches: buffered p2c {a:.1} ns, buffered with the \
+         layer and guard {b:.1} ns, median difference {d:.1} ns ({:.3}x)",
+        PAIRS / 4,
+        ROUNDS / 4,
+        b / a
+    );
+}
+
 fn per_call(c: &mut Criterion) {
     if let Ok(which) = std::env::var("PROTEGO_BALANCE_ONLY") {
         only(&which);
@@ -346,6 +412,15 @@ fn per_call(c: &mut Criterion) {
     }
     figures();
     interleaved();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a current-thread runtime");
+    let buffer_detector = OutlierDetector::new(
+        Arc::new(Registry::with_clock(SystemClock)),
+        "buffered",
+        OutlierDetection::default(),
+    );
+    buffered(&rt, &buffer_detector);
     let mut group = c.benchmark_group("balance");
     let mut cx = Context::from_waker(futures::task::noop_waker_ref());
     let mut bare = plain(endpoints(&[]));
@@ -360,6 +435,13 @@ fn per_call(c: &mut Criterion) {
     let mut protected = layered(&detector, endpoints(&[]));
     group.bench_function("p2c with the outlier layer and guard", |b| {
         b.iter(|| black_box(once(&mut protected, &mut cx)).is_ok());
+    });
+    let (mut bare_buffered, mut guarded_buffered) = buffered_pair(&rt, &buffer_detector);
+    group.bench_function("buffered p2c", |b| {
+        b.iter(|| black_box(buffered_once(&rt, &mut bare_buffered)));
+    });
+    group.bench_function("buffered p2c with the outlier layer and guard", |b| {
+        b.iter(|| black_box(buffered_once(&rt, &mut guarded_buffered)));
     });
     group.finish();
 }

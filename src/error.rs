@@ -267,3 +267,69 @@ impl ConfigError {
         &self.value
     }
 }
+
+/// A boxed error, as tower's middleware returns (`tower::BoxError`).
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl<E> Error<E> {
+    /// The error as tower's middleware returns its errors: a rejection becomes a boxed
+    /// [`Rejected`] (find it again with [`Rejected::find`]), the call's own error is boxed as
+    /// it is (an error that is already a box stays that box).
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Error, Rejected};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?);
+    /// futures::executor::block_on(async {
+    ///     let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    ///     let err = breaker.call(async { Ok::<(), &str>(()) }).await.unwrap_err();
+    ///     let boxed = err.into_box_error();
+    ///     assert!(boxed.downcast_ref::<Rejected>().is_some());
+    ///     let inner: Error<&str> = Error::Inner("down");
+    ///     assert_eq!(inner.into_box_error().to_string(), "down");
+    /// });
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn into_box_error(self) -> BoxError
+    where
+        E: Into<BoxError>,
+    {
+        match self {
+            Error::Rejected(rejected) => Box::new(rejected),
+            Error::Inner(e) => e.into(),
+        }
+    }
+}
+
+impl Rejected {
+    /// The rejection `error` is, or carries among its sources: how to recognise a breaker's
+    /// rejection once a tower stack has boxed it (`tower::BoxError`), as tower's own `Elapsed`
+    /// and `Overloaded` are recognised, by downcasting. The crate's tower layers box the
+    /// [`Rejected`] itself, so `error.downcast_ref::<Rejected>()` finds it too; this also looks
+    /// through errors that wrap it as their [`source`](std::error::Error::source).
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config, Rejected};
+    ///
+    /// let breaker = Breaker::new(Config::builder().failure_threshold(1).build()?).named("db");
+    /// futures::executor::block_on(async {
+    ///     let _ = breaker.call(async { Err::<(), _>("down") }).await;
+    ///     let err = breaker.call(async { Ok::<(), &str>(()) }).await.unwrap_err();
+    ///     let boxed: Box<dyn std::error::Error + Send + Sync> = err.into_box_error();
+    ///     assert_eq!(Rejected::find(&*boxed).and_then(Rejected::name), Some("db"));
+    ///     let other: Box<dyn std::error::Error + Send + Sync> = "refused".into();
+    ///     assert!(Rejected::find(&*other).is_none());
+    /// });
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn find<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Rejected> {
+        let mut next = Some(error);
+        while let Some(error) = next {
+            if let Some(rejected) = error.downcast_ref::<Rejected>() {
+                return Some(rejected);
+            }
+            next = error.source();
+        }
+        None
+    }
+}

@@ -218,3 +218,36 @@ fn budget_and_throttle_decisions_allocate_nothing() {
         "a retried call that succeeds"
     );
 }
+
+#[cfg(feature = "balance")]
+#[test]
+fn the_pools_ejected_count_allocates_nothing() {
+    use futures::StreamExt;
+    use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    use tower::Service;
+
+    let registry = std::sync::Arc::new(Registry::with_clock(ManualClock::new()));
+    let detection = OutlierDetection::builder()
+        .consecutive_5xx(Some(1))
+        .max_ejection_percent(100)
+        .build()
+        .unwrap();
+    let detector = OutlierDetector::new(registry, "pool", detection);
+    let endpoints = (0..3).map(|i: u32| {
+        let svc = tower::service_fn(|()| ready(Err::<(), _>("down")));
+        Ok::<_, ()>(tower::discover::Change::Insert(i, svc))
+    });
+    let mut discover = detector.layer().discover(futures::stream::iter(endpoints));
+    let Some(Ok(tower::discover::Change::Insert(_, mut first))) =
+        futures::executor::block_on(discover.next())
+    else {
+        panic!("the first endpoint")
+    };
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    assert!(first.poll_ready(&mut cx).is_ready());
+    poll(first.call(()));
+    assert_eq!(detector.ejected(), ["0"]);
+    let mut count = 0;
+    assert_eq!(allocations(|| count = detector.ejected_count()), 0);
+    assert_eq!(count, 1);
+}

@@ -4,173 +4,21 @@
 #![cfg(feature = "balance")]
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use futures::StreamExt;
 use protego_breaker::integrations::balance::{
-    EndpointDiscover, EndpointService, FailurePercentageEjection, OutlierDetection,
-    OutlierDetector, OutlierEventKind, Rule, SuccessRateEjection,
+    FailurePercentageEjection, OutlierDetection, OutlierDetector, OutlierEventKind, Rule,
+    SuccessRateEjection,
 };
-use protego_breaker::{Clock, ManualClock, Registry, State};
-use tower::discover::Change;
+use protego_breaker::{Clock, ManualClock, Rejected, State};
 use tower::Service;
 
-/// How each endpoint answers: 0 = success, 1 = failure, 2 = alternate (fails every other call).
-#[derive(Clone, Default)]
-struct Behaviour(Arc<Mutex<Vec<u8>>>);
-
-impl Behaviour {
-    fn set(&self, endpoint: usize, how: u8) {
-        self.0.lock().unwrap()[endpoint] = how;
-    }
-}
-
-type Endpoint = tower::util::BoxService<(), (), &'static str>;
-type Svc = EndpointService<Endpoint, ManualClock, protego_breaker::call::ErrorsAsFailures>;
-type Item = Result<Change<usize, Endpoint>, &'static str>;
-type Changes = mpsc::UnboundedSender<Item>;
-type Discover = EndpointDiscover<
-    mpsc::UnboundedReceiver<Item>,
-    ManualClock,
-    protego_breaker::call::ErrorsAsFailures,
->;
-
-fn endpoint(i: usize, behaviour: &Behaviour) -> Endpoint {
-    let behaviour = behaviour.clone();
-    let calls = Arc::new(AtomicU32::new(0));
-    tower::util::BoxService::new(tower::service_fn(move |()| {
-        let how = behaviour.0.lock().unwrap()[i];
-        let n = calls.fetch_add(1, Ordering::Relaxed);
-        async move {
-            match how {
-                0 => Ok(()),
-                1 => Err("down"),
-                _ if n % 2 == 0 => Ok(()),
-                _ => Err("every other"),
-            }
-        }
-    }))
-}
-
-struct Pool {
-    clock: ManualClock,
-    registry: Arc<Registry<ManualClock>>,
-    detector: OutlierDetector<ManualClock>,
-    behaviour: Behaviour,
-    services: Vec<Option<Svc>>,
-    changes: Changes,
-    discover: Discover,
-    events: Arc<Mutex<Vec<(String, OutlierEventKind)>>>,
-}
-
-fn fast() -> protego_breaker::integrations::balance::OutlierDetectionBuilder {
-    OutlierDetection::builder()
-        .interval(Duration::from_secs(10))
-        .base_ejection_time(Duration::from_secs(30))
-}
-
-fn pool(n: usize, detection: OutlierDetection) -> Pool {
-    let clock = ManualClock::new();
-    let registry = Arc::new(Registry::with_clock(clock.clone()));
-    let detector = OutlierDetector::new(Arc::clone(&registry), "pool", detection);
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let log = Arc::clone(&events);
-    detector.on_event(move |e| {
-        assert_eq!(e.pool(), "pool");
-        log.lock()
-            .unwrap()
-            .push((e.endpoint().to_owned(), e.kind()));
-    });
-    let behaviour = Behaviour(Arc::new(Mutex::new(vec![0; n])));
-    let (changes, rx) = mpsc::unbounded();
-    let discover = detector.layer().discover(rx);
-    let mut pool = Pool {
-        clock,
-        registry,
-        detector,
-        behaviour,
-        services: (0..n).map(|_| None).collect(),
-        changes,
-        discover,
-        events,
-    };
-    for i in 0..n {
-        pool.insert(i);
-    }
-    pool
-}
-
-fn noop_cx() -> Context<'static> {
-    Context::from_waker(futures::task::noop_waker_ref())
-}
-
-impl Pool {
-    fn insert(&mut self, i: usize) {
-        let svc = endpoint(i, &self.behaviour);
-        self.changes
-            .unbounded_send(Ok(Change::Insert(i, svc)))
-            .unwrap();
-        match futures::executor::block_on(self.discover.next()) {
-            Some(Ok(Change::Insert(key, svc))) => {
-                assert_eq!(key, i);
-                self.services[i] = Some(svc);
-            }
-            _ => panic!("expected the insert of {i}"),
-        }
-    }
-
-    fn remove(&mut self, i: usize) {
-        self.changes.unbounded_send(Ok(Change::Remove(i))).unwrap();
-        match futures::executor::block_on(self.discover.next()) {
-            Some(Ok(Change::Remove(key))) => assert_eq!(key, i),
-            _ => panic!("expected the removal of {i}"),
-        }
-        self.services[i] = None;
-    }
-
-    /// Whether endpoint `i` is ready (its breaker admits).
-    fn ready(&mut self, i: usize) -> bool {
-        let svc = self.services[i].as_mut().expect("in the pool");
-        matches!(svc.poll_ready(&mut noop_cx()), Poll::Ready(Ok(())))
-    }
-
-    /// One call to endpoint `i`, which must be ready; its result.
-    fn call(&mut self, i: usize) -> Result<(), &'static str> {
-        assert!(self.ready(i), "endpoint {i} not ready");
-        let svc = self.services[i].as_mut().unwrap();
-        futures::executor::block_on(svc.call(()))
-    }
-
-    fn calls(&mut self, i: usize, n: usize) {
-        for _ in 0..n {
-            let _ = self.call(i);
-        }
-    }
-
-    fn state(&self, i: usize) -> State {
-        self.detector.breaker(&i.to_string()).unwrap().state()
-    }
-
-    fn events(&self) -> Vec<(String, OutlierEventKind)> {
-        self.events.lock().unwrap().clone()
-    }
-
-    fn advance(&self, d: Duration) {
-        self.clock.advance(d);
-        self.detector.tick();
-    }
-}
-
-fn ejected(rule: Rule, secs: u64, multiplier: u32) -> OutlierEventKind {
-    OutlierEventKind::Ejected {
-        rule,
-        ejection_time: Duration::from_secs(secs),
-        multiplier,
-    }
-}
+#[path = "support/pool.rs"]
+mod harness;
+use harness::*;
 
 #[test]
 fn consecutive_failures_eject_at_once_for_the_base_ejection_time() {
@@ -291,7 +139,8 @@ fn max_ejection_percent_with_two_bad_of_ten_ejects_one() {
             (
                 "8".to_owned(),
                 OutlierEventKind::Spared {
-                    rule: Rule::ConsecutiveFailures
+                    rule: Rule::ConsecutiveFailures,
+                    times: 1
                 }
             ),
         ]
@@ -405,7 +254,8 @@ fn the_guard_rejects_at_once_when_every_endpoint_is_ejected() {
         Poll::Ready(Ok(()))
     ));
     let err = futures::executor::block_on(guard.call(())).unwrap_err();
-    let rejected = err.rejected().expect("a rejection");
+    // Boxed as tower's middleware boxes errors, and found again by downcasting.
+    let rejected = err.downcast_ref::<Rejected>().expect("a rejection");
     assert_eq!(rejected.name(), Some("pool"));
     assert_eq!(rejected.state(), State::Open);
     assert_eq!(

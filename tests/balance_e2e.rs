@@ -3,67 +3,22 @@
 //! intervals, the good ones never, and a bad one that recovers returns after its ejection time.
 #![cfg(all(feature = "balance", feature = "http"))]
 
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU8, Ordering};
+#[path = "support/http_server.rs"]
+mod http_server;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::http::StatusCode;
-use axum::routing::get;
 use futures::stream::FuturesUnordered;
 use futures::StreamExt;
-use http_body_util::Empty;
-use hyper::body::{Bytes, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_server::{endpoints, Server, FAIL, HANG, OK};
+use hyper::body::Incoming;
 use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector, OutlierEventKind};
 use protego_breaker::integrations::http::ServerErrorsAsFailures;
 use protego_breaker::Registry;
 use tower::balance::p2c::Balance;
-use tower::discover::Change;
 use tower::load::{CompleteOnResponse, PendingRequestsDiscover};
-use tower::{Service, ServiceBuilder, ServiceExt};
-
-const OK: u8 = 0;
-const FAIL: u8 = 1;
-const HANG: u8 = 2;
-
-/// An axum server on 127.0.0.1 whose `/` answers 200, 500, or never; aborted when dropped.
-struct Server {
-    mode: Arc<AtomicU8>,
-    addr: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn start(mode: u8) -> Server {
-        let mode = Arc::new(AtomicU8::new(mode));
-        let state = Arc::clone(&mode);
-        let app = axum::Router::new().route(
-            "/",
-            get(move || {
-                let mode = state.load(Ordering::SeqCst);
-                async move {
-                    match mode {
-                        OK => StatusCode::OK,
-                        FAIL => StatusCode::INTERNAL_SERVER_ERROR,
-                        _ => std::future::pending().await,
-                    }
-                }
-            }),
-        );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let task = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Server { mode, addr, task }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
+use tower::{Service, ServiceExt};
 
 /// Aborts a spawned task when dropped.
 struct Abort(tokio::task::JoinHandle<()>);
@@ -93,31 +48,8 @@ fn returned(kind: &OutlierEventKind) -> bool {
     *kind == OutlierEventKind::Returned
 }
 
-type Endpoint = tower::util::BoxService<(), http::Response<Incoming>, tower::BoxError>;
-
-/// One client service per server, each call timed out after `timeout`, as discover changes.
-fn endpoints(
-    servers: &[Server],
-    timeout: Duration,
-) -> Vec<Result<Change<usize, Endpoint>, std::convert::Infallible>> {
-    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
-    servers
-        .iter()
-        .enumerate()
-        .map(|(i, server)| {
-            let client = client.clone();
-            let uri = format!("http://{}/", server.addr);
-            let svc = ServiceBuilder::new()
-                .timeout(timeout)
-                .service_fn(move |()| {
-                    client.request(http::Request::get(uri.as_str()).body(Empty::new()).unwrap())
-                });
-            Ok(Change::Insert(i, tower::util::BoxService::new(svc)))
-        })
-        .collect()
-}
-
-/// tower's p2c over the servers, with the detector's layer (5xx and errors are failures).
+/// tower's p2c over the servers, with the detector's layer (5xx and errors are failures) and
+/// each endpoint's calls timed out after `timeout` (its own middleware, through the layer).
 fn p2c(
     detector: &OutlierDetector,
     servers: &[Server],
@@ -126,7 +58,8 @@ fn p2c(
     let discover = detector
         .layer()
         .classify(ServerErrorsAsFailures)
-        .discover(futures::stream::iter(endpoints(servers, timeout)));
+        .endpoint_layer(tower::timeout::TimeoutLayer::new(timeout))
+        .discover(futures::stream::iter(endpoints(servers)));
     Balance::new(PendingRequestsDiscover::new(
         discover,
         CompleteOnResponse::default(),
@@ -170,7 +103,7 @@ async fn p2c_with_the_layer_ejects_the_bad_endpoints_and_only_them() {
             break;
         }
         if !recovered && detector.ejected().contains(&"1".to_owned()) {
-            servers[1].mode.store(OK, Ordering::SeqCst);
+            servers[1].set(OK);
             recovered = true;
         }
         if first(&events.lock().unwrap(), "1", returned).is_some() {
@@ -247,6 +180,8 @@ async fn every_endpoint_ejected_answers_at_once_instead_of_hanging() {
     assert_eq!(statuses[0].0, 500);
     assert_eq!(statuses[1].0, 500);
     assert_eq!(statuses[2].0, 503, "{statuses:?}");
-    assert_eq!(statuses[2].1.as_ref().unwrap(), "30");
+    // Ejected just after the pool's start, for 30 s: back at the first sweep after that, the
+    // fourth (sweeps every 10 s from the start), so 40 s rounded up.
+    assert_eq!(statuses[2].1.as_ref().unwrap(), "40");
     assert_eq!(statuses[3].0, 503);
 }

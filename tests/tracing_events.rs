@@ -19,7 +19,11 @@ fn transitions_and_rejections_are_traced() {
     tracing::subscriber::with_default(subscriber, || {
         let breaker = Breaker::with_clock(cfg(1, secs(10), 1), ManualClock::new()).named("db");
         breaker.try_acquire().unwrap().failure();
-        assert!(breaker.try_acquire().is_err());
+        // In the caller's span: what `tracing-opentelemetry` makes a span event of that span,
+        // so a trace shows which breaker refused the call.
+        tracing::info_span!("checkout", order = 7).in_scope(|| {
+            assert!(breaker.try_acquire().is_err());
+        });
     });
     let out = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     assert!(out.contains("circuit state changed"), "{out}");
@@ -35,5 +39,10 @@ fn transitions_and_rejections_are_traced() {
     assert!(
         out.contains("call rejected") && out.contains("state=open"),
         "{out}"
+    );
+    let rejected = out.lines().find(|l| l.contains("call rejected")).unwrap();
+    assert!(
+        rejected.contains("checkout{order=7}") && rejected.contains("breaker=\"db\""),
+        "{rejected}"
     );
 }

@@ -25,7 +25,10 @@ pub(crate) struct EndpointLabels {
 
 impl EndpointLabels {
     /// The registry's map, made on first use.
-    #[cfg_attr(not(any(feature = "balance", feature = "metrics")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "balance", feature = "metrics", feature = "opentelemetry")),
+        allow(dead_code)
+    )]
     pub(crate) fn of<C: Clock + Clone>(registry: &Registry<C>) -> Arc<Self> {
         match registry.insert_extension(EndpointLabels::default()) {
             Ok(labels) | Err(labels) => labels,
@@ -33,7 +36,10 @@ impl EndpointLabels {
     }
 
     /// The labels of the breaker called `name`, if it is an endpoint.
-    #[cfg_attr(not(any(feature = "metrics", feature = "serde")), allow(dead_code))]
+    #[cfg_attr(
+        not(any(feature = "metrics", feature = "opentelemetry", feature = "serde")),
+        allow(dead_code)
+    )]
     pub(crate) fn get(&self, name: &str) -> Option<EndpointLabel> {
         self.map
             .read()

@@ -223,7 +223,7 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         HttpResponseFuture {
-            inner: self.inner.call(req),
+            inner: self.inner.call_admitted(req),
         }
     }
 }
@@ -246,7 +246,7 @@ where
     type Output = Result<http::Response<B>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx).map(answered)
+        self.project().inner.poll_typed(cx).map(answered)
     }
 }
 
@@ -257,7 +257,12 @@ pub(crate) fn answered<B: Default, E>(
     match result {
         Ok(response) => Ok(response),
         Err(Error::Inner(e)) => Err(e),
-        Err(Error::Rejected(rejected)) => Ok(service_unavailable(&rejected)),
+        Err(Error::Rejected(rejected)) => {
+            let mut response = service_unavailable(&rejected);
+            // Layers above recognise the rejection by it (as the gRPC layer's answer carries it).
+            response.extensions_mut().insert(rejected);
+            Ok(response)
+        }
     }
 }
 

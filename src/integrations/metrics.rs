@@ -81,6 +81,7 @@ use crate::breaker::Breaker;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::integrations::endpoint_labels::{EndpointLabel, EndpointLabels};
+use crate::integrations::labels::{index, STATES};
 use crate::machine::state::State;
 use crate::observe::events::shown;
 use crate::observe::metrics::Metrics;
@@ -137,17 +138,7 @@ pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
 /// ```
 /// assert_eq!(protego_breaker::integrations::metrics::KINDS, ["successful", "failed", "ignored", "not_permitted"]);
 /// ```
-pub const KINDS: [&str; 4] = ["successful", "failed", "ignored", "not_permitted"];
-
-/// Every state, in the order of the [`STATE`] series.
-const STATES: [State; 6] = [
-    State::Closed,
-    State::Open,
-    State::HalfOpen,
-    State::ForcedOpen,
-    State::Disabled,
-    State::MetricsOnly,
-];
+pub const KINDS: [&str; 4] = super::labels::KINDS;
 
 /// The `state`, `from` and `to` label value of a state: resilience4j's spelling.
 ///
@@ -159,17 +150,6 @@ const STATES: [State; 6] = [
 /// ```
 pub fn state_label(state: State) -> &'static str {
     super::labels::snake_name(state)
-}
-
-fn index(state: State) -> usize {
-    match state {
-        State::Closed => 0,
-        State::Open => 1,
-        State::HalfOpen => 2,
-        State::ForcedOpen => 3,
-        State::Disabled => 4,
-        State::MetricsOnly => 5,
-    }
 }
 
 /// Exports a breaker's (or every breaker of a registry's) instruments: see the

@@ -1,7 +1,7 @@
 //! Optional integrations, each behind its feature. The core depends on none of them.
 //!
 //! They live here rather than at the crate root so that `use protego_breaker::*` never shadows
-//! the crates they integrate with (`tower`, `http`, `tonic`, `metrics`, `reqwest`, `serde`).
+//! the crates they integrate with (`tower`, `http`, `tonic`, `metrics`, `opentelemetry`, `reqwest`, `serde`).
 //!
 //! | module | feature | what it gives |
 //! | --- | --- | --- |
@@ -11,6 +11,7 @@
 //! | `tonic` | `tonic` | gRPC status classification, `UNAVAILABLE` + `grpc-retry-pushback-ms` rejections, a layer for tonic clients |
 //! | `reqwest` | `reqwest` | `reqwest-middleware` middleware, one breaker per host |
 //! | `metrics` | `metrics` | export through the `metrics` facade |
+//! | `opentelemetry` | `opentelemetry` | the same instruments through the OpenTelemetry metrics API |
 //! | `serde` | `serde` | configs from files |
 //! | `admin` | `admin` | a JSON admin view and operator actions as a tower service |
 //! | (none) | `tracing` | `tracing` events for every transition and rejection |
@@ -19,14 +20,21 @@
 pub mod admin;
 #[cfg(feature = "balance")]
 pub mod balance;
-#[cfg(any(feature = "balance", feature = "metrics", feature = "serde"))]
+#[cfg(any(
+    feature = "balance",
+    feature = "metrics",
+    feature = "opentelemetry",
+    feature = "serde"
+))]
 mod endpoint_labels;
 #[cfg(feature = "http")]
 pub mod http;
-#[cfg(any(feature = "metrics", feature = "serde"))]
+#[cfg(any(feature = "metrics", feature = "opentelemetry", feature = "serde"))]
 mod labels;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub mod opentelemetry;
 #[cfg(feature = "reqwest")]
 pub mod reqwest;
 #[cfg(feature = "serde")]

@@ -8,6 +8,31 @@ use crate::error::ConfigError;
 mod builder;
 pub use builder::OutlierDetectionBuilder;
 
+/// When an ejected endpoint comes back (takes its half-open trial): the `return_at` knob of
+/// [`OutlierDetection`].
+///
+/// ```
+/// use protego_breaker::integrations::balance::{OutlierDetection, ReturnAt};
+///
+/// assert_eq!(OutlierDetection::default().return_at(), ReturnAt::Sweep);
+/// let at_deadline = OutlierDetection::builder().return_at(ReturnAt::Deadline).build()?;
+/// assert_eq!(at_deadline.return_at(), ReturnAt::Deadline);
+/// # Ok::<(), protego_breaker::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ReturnAt {
+    /// At the first sweep (the interval's analysis) due at or after the end of its ejection
+    /// time, as gRFC A50 and Envoy un-eject: an endpoint ejected between sweeps stays out up to
+    /// one `interval` longer than its ejection time, and every return lines up with an analysis.
+    /// The default.
+    #[default]
+    Sweep,
+    /// As soon as its ejection time is over (the pool's own timer, on the balancer's polls or
+    /// [`drive`](super::OutlierDetector::drive)).
+    Deadline,
+}
+
 /// A50's `success_rate_ejection`: eject an endpoint whose success rate in the interval is below
 /// `mean - stdev * (stdev_factor / 1000)` of the rates of the endpoints that qualify (at least
 /// `request_volume` calls in the interval), when at least `minimum_hosts` qualify.
@@ -199,6 +224,9 @@ shared_setters!(
 /// | `consecutive_5xx` | 5 | consecutive failures that eject at once (Envoy's name: any failure counts); `None` turns it off |
 /// | `success_rate_ejection` | on ([`SuccessRateEjection::default`]) | `None` turns it off |
 /// | `failure_percentage_ejection` | on ([`FailurePercentageEjection::default`]) | `None` turns it off |
+/// | `return_trials` | 1 | trial calls that must all succeed, one after another, before an ejected endpoint is back (this crate's: A50 has no trials) |
+/// | `probation` | on | a returned endpoint is judged against the pool's own failure rate for its first interval back, and ejected again at once if it fails more (this crate's) |
+/// | `return_at` | [`ReturnAt::Sweep`] | when an ejected endpoint comes back: at the first sweep after its ejection time (A50), or at once ([`ReturnAt::Deadline`]) |
 ///
 /// ```
 /// use std::time::Duration;
@@ -218,6 +246,9 @@ pub struct OutlierDetection {
     consecutive_5xx: Option<u32>,
     success_rate_ejection: Option<SuccessRateEjection>,
     failure_percentage_ejection: Option<FailurePercentageEjection>,
+    return_at: ReturnAt,
+    return_trials: u32,
+    probation: bool,
 }
 
 impl Default for OutlierDetection {
@@ -230,9 +261,19 @@ impl Default for OutlierDetection {
             consecutive_5xx: Some(5),
             success_rate_ejection: Some(SuccessRateEjection::default()),
             failure_percentage_ejection: Some(FailurePercentageEjection::default()),
+            return_at: ReturnAt::Sweep,
+            return_trials: DEFAULT_RETURN_TRIALS,
+            probation: true,
         }
     }
 }
+
+/// Trial calls that must all succeed before an ejected endpoint is back. One, as before:
+/// in the gray-endpoint simulation (`tests/balance_gray.rs`, benches/README.md) probation keeps
+/// every seed above 99.9 % with one trial, and more trials would hold back a recovered
+/// endpoint that fails as often as the rest of the pool (20 trials at 1 % fail one return in
+/// five).
+const DEFAULT_RETURN_TRIALS: u32 = 1;
 
 /// A50's default cap on one ejection, when `base_ejection_time` is below it.
 const DEFAULT_MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
@@ -332,6 +373,43 @@ impl OutlierDetection {
         self.failure_percentage_ejection
     }
 
+    /// When an ejected endpoint comes back: see [`ReturnAt`].
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, ReturnAt};
+    /// assert_eq!(OutlierDetection::default().return_at(), ReturnAt::Sweep);
+    /// ```
+    pub fn return_at(&self) -> ReturnAt {
+        self.return_at
+    }
+
+    /// How many trial calls must succeed, one after another, before an ejected endpoint is
+    /// back in rotation (the endpoint breaker's `half_open_retries`); the first that fails
+    /// ejects it again, for longer ([`Rule::FailedTrial`](super::Rule::FailedTrial)).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::default().return_trials(), 1);
+    /// ```
+    pub fn return_trials(&self) -> u32 {
+        self.return_trials
+    }
+
+    /// Whether an endpoint back from an ejection is on probation for its first interval:
+    /// ejected again ([`Rule::Probation`](super::Rule::Probation)) as soon as it fails more
+    /// than the pool's own failure rate over the last interval explains (by three standard
+    /// deviations, and one failure besides; judged from its tenth call on, on the pool's
+    /// ticks). So an endpoint that fails one call in five and passes its trials is out again
+    /// within a few dozen calls, not at the next sweep.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert!(OutlierDetection::default().probation());
+    /// ```
+    pub fn probation(&self) -> bool {
+        self.probation
+    }
+
     /// How long the `multiplier`th ejection lasts: `base_ejection_time * multiplier`, capped
     /// at [`max_ejection_time`](Self::max_ejection_time) (A50's rule).
     ///
@@ -353,5 +431,21 @@ impl OutlierDetection {
     /// "the ejected share is below `max_ejection_percent`".
     pub(crate) fn may_eject(&self, ejected: usize, total: usize) -> bool {
         (ejected as u128) * 100 < u128::from(self.max_ejection_percent) * (total as u128)
+    }
+
+    /// When an ejection whose time ends at `end` is over, with the next sweep due at
+    /// `next_sweep` and one every `interval` after it (clock nanoseconds).
+    pub(crate) fn return_time(&self, end: u64, next_sweep: u64) -> u64 {
+        match self.return_at {
+            ReturnAt::Deadline => end,
+            ReturnAt::Sweep if end <= next_sweep => next_sweep,
+            ReturnAt::Sweep => {
+                let interval = u64::try_from(self.interval.as_nanos())
+                    .unwrap_or(u64::MAX)
+                    .max(1);
+                let sweeps = (end - next_sweep).div_ceil(interval);
+                next_sweep.saturating_add(sweeps.saturating_mul(interval))
+            }
+        }
     }
 }

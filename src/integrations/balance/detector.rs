@@ -25,6 +25,7 @@ use crate::observe::metrics::Counters;
 use crate::observe::{Reason, Transition};
 use crate::registry::Registry;
 
+mod probation;
 mod shared;
 
 type Listener = Arc<dyn Fn(&OutlierEvent) + Send + Sync>;
@@ -94,6 +95,11 @@ struct Pool<C: Clock> {
     next_analysis: u64,
     /// xorshift state for `enforcement_percentage`.
     rng: u64,
+    /// The failure rate of the endpoints in rotation over the last interval: what probation
+    /// judges a returned endpoint against.
+    baseline: f64,
+    /// When the next probation check is due (`u64::MAX` with nobody on probation).
+    probation_check: u64,
 }
 
 struct Entry<C: Clock> {
@@ -103,6 +109,24 @@ struct Entry<C: Clock> {
     ejected_until: Option<u64>,
     /// The slot's (succeeded, failed) counts at the last analysis.
     seen: (u64, u64),
+    /// Spared outliers not yet told (see `OutlierEventKind::Spared`).
+    spared: Spared,
+    /// Back from an ejection, in its first interval: until when, and its slot's (succeeded,
+    /// failed) counts when it came back.
+    probation: Option<(u64, (u64, u64))>,
+}
+
+/// An endpoint's spared outliers in the interval: the first is told at once, the rest are
+/// counted and told in one event at the sweep, so a held-back endpoint makes at most one
+/// `Spared` event per interval.
+#[derive(Default)]
+struct Spared {
+    /// A `Spared` event was told in this interval.
+    told: bool,
+    /// Spared since, not yet told.
+    pending: u32,
+    /// The rule of the last one.
+    rule: Option<Rule>,
 }
 
 /// What an endpoint's services share: its breaker, the outcomes its calls recorded, and the
@@ -174,7 +198,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
         let endpoint_config = Config::builder()
             .failure_threshold(detection.consecutive_5xx().unwrap_or(u32::MAX))
             .reset_timeout(detection.base_ejection_time())
-            .half_open_retries(1)
+            .half_open_retries(detection.return_trials())
             .build()
             .unwrap_or_default();
         OutlierDetector {
@@ -185,6 +209,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
                     endpoints: BTreeMap::new(),
                     next_analysis: u64::MAX,
                     rng: 0x9E37_79B9_7F4A_7C15,
+                    baseline: 0.0,
+                    probation_check: u64::MAX,
                 }),
                 clock: OnceLock::new(),
                 due: AtomicU64::new(u64::MAX),
@@ -270,6 +296,25 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
             .filter(|(_, e)| e.ejected_until.is_some_and(|until| now < until))
             .map(|(k, _)| k.to_string())
             .collect()
+    }
+
+    /// How many endpoints are ejected now: [`ejected`](Self::ejected)'s length, without
+    /// allocating (for a gauge, or a health check run on every probe).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// let d = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// assert_eq!(d.ejected_count(), 0);
+    /// ```
+    pub fn ejected_count(&self) -> usize {
+        let now = self.shared.now();
+        self.shared
+            .lock()
+            .endpoints
+            .values()
+            .filter(|e| e.ejected_until.is_some_and(|until| now < until))
+            .count()
     }
 
     /// An endpoint's ejection multiplier: how many ejections its next ejection time counts

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use pin_project::pin_project;
 use tower::discover::{Change, Discover};
-use tower_layer::Layer;
+use tower_layer::{Identity, Layer};
 
 use super::detector::{OutlierDetector, Shared};
 use super::endpoint::EndpointService;
@@ -40,21 +40,30 @@ const CHECK_EVERY: u32 = 16;
 /// let discover = detector.layer().layer(endpoints);
 /// # drop(discover);
 /// ```
-pub struct OutlierLayer<C: Clock + Clone + Send + Sync + 'static, K = ErrorsAsFailures> {
+///
+/// Each endpoint's own middleware (a timeout, a concurrency limit, a metrics layer) goes in
+/// with [`endpoint_layer`](Self::endpoint_layer), under the endpoint's breaker.
+pub struct OutlierLayer<
+    C: Clock + Clone + Send + Sync + 'static,
+    K = ErrorsAsFailures,
+    L = Identity,
+> {
     detector: OutlierDetector<C>,
     classifier: K,
+    endpoint_layer: L,
 }
 
-impl<C: Clock + Clone + Send + Sync + 'static, K: Clone> Clone for OutlierLayer<C, K> {
+impl<C: Clock + Clone + Send + Sync + 'static, K: Clone, L: Clone> Clone for OutlierLayer<C, K, L> {
     fn clone(&self) -> Self {
         OutlierLayer {
             detector: self.detector.clone(),
             classifier: self.classifier.clone(),
+            endpoint_layer: self.endpoint_layer.clone(),
         }
     }
 }
 
-impl<C: Clock + Clone + Send + Sync + 'static, K> fmt::Debug for OutlierLayer<C, K> {
+impl<C: Clock + Clone + Send + Sync + 'static, K, L> fmt::Debug for OutlierLayer<C, K, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OutlierLayer")
             .field("detector", &self.detector)
@@ -77,11 +86,12 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
         OutlierLayer {
             detector: self.clone(),
             classifier: ErrorsAsFailures,
+            endpoint_layer: Identity::new(),
         }
     }
 }
 
-impl<C: Clock + Clone + Send + Sync + 'static, K> OutlierLayer<C, K> {
+impl<C: Clock + Clone + Send + Sync + 'static, K, L> OutlierLayer<C, K, L> {
     /// Decides what counts as a failure with `classifier` (for HTTP,
     /// `integrations::http::ServerErrorsAsFailures`: 5xx and errors).
     ///
@@ -97,10 +107,41 @@ impl<C: Clock + Clone + Send + Sync + 'static, K> OutlierLayer<C, K> {
     /// });
     /// # drop(layer);
     /// ```
-    pub fn classify<K2>(self, classifier: K2) -> OutlierLayer<C, K2> {
+    pub fn classify<K2>(self, classifier: K2) -> OutlierLayer<C, K2, L> {
         OutlierLayer {
             detector: self.detector,
             classifier,
+            endpoint_layer: self.endpoint_layer,
+        }
+    }
+
+    /// Wraps each endpoint's service in `layer` as the endpoint joins the pool, under its
+    /// breaker: the endpoint's own middleware, with no `Discover` adapter to write. A tower
+    /// `Layer` (a `ServiceBuilder` stacks several). What it makes of a call is what the
+    /// classifier judges and the breaker records: a per-endpoint timeout's error is a failure
+    /// of that endpoint (so an endpoint that hangs is ejected), and an endpoint that a
+    /// concurrency limit holds back is not ready, so p2c picks another.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
+    /// use tower::ServiceBuilder;
+    ///
+    /// let detector = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
+    /// let layer = detector.layer().endpoint_layer(
+    ///     ServiceBuilder::new()
+    ///         .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(1)))
+    ///         .layer(tower::limit::ConcurrencyLimitLayer::new(64))
+    ///         .into_inner(),
+    /// );
+    /// # drop(layer);
+    /// ```
+    pub fn endpoint_layer<L2>(self, layer: L2) -> OutlierLayer<C, K, L2> {
+        OutlierLayer {
+            detector: self.detector,
+            classifier: self.classifier,
+            endpoint_layer: layer,
         }
     }
 
@@ -113,22 +154,26 @@ impl<C: Clock + Clone + Send + Sync + 'static, K> OutlierLayer<C, K> {
     /// let discover = detector.layer().discover(tower::discover::ServiceList::new(Vec::<tower::util::BoxService<(), (), ()>>::new()));
     /// # drop(discover);
     /// ```
-    pub fn discover<D>(&self, discover: D) -> EndpointDiscover<D, C, K>
+    pub fn discover<D>(&self, discover: D) -> EndpointDiscover<D, C, K, L>
     where
         K: Clone,
+        L: Clone,
     {
         EndpointDiscover {
             inner: discover,
             shared: Arc::clone(&self.detector.shared),
             classifier: self.classifier.clone(),
+            endpoint_layer: self.endpoint_layer.clone(),
             polls: 0,
             done: false,
         }
     }
 }
 
-impl<D, C: Clock + Clone + Send + Sync + 'static, K: Clone> Layer<D> for OutlierLayer<C, K> {
-    type Service = EndpointDiscover<D, C, K>;
+impl<D, C: Clock + Clone + Send + Sync + 'static, K: Clone, L: Clone> Layer<D>
+    for OutlierLayer<C, K, L>
+{
+    type Service = EndpointDiscover<D, C, K, L>;
 
     fn layer(&self, discover: D) -> Self::Service {
         self.discover(discover)
@@ -149,17 +194,20 @@ impl<D, C: Clock + Clone + Send + Sync + 'static, K: Clone> Layer<D> for Outlier
 /// ```
 #[pin_project]
 #[must_use = "streams do nothing unless polled"]
-pub struct EndpointDiscover<D, C: Clock + Clone + Send + Sync + 'static, K> {
+pub struct EndpointDiscover<D, C: Clock + Clone + Send + Sync + 'static, K, L = Identity> {
     #[pin]
     inner: D,
     shared: Arc<Shared<C>>,
     classifier: K,
+    endpoint_layer: L,
     polls: u32,
     /// The inner stream ended: never poll it again.
     done: bool,
 }
 
-impl<D, C: Clock + Clone + Send + Sync + 'static, K> fmt::Debug for EndpointDiscover<D, C, K> {
+impl<D, C: Clock + Clone + Send + Sync + 'static, K, L> fmt::Debug
+    for EndpointDiscover<D, C, K, L>
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EndpointDiscover")
             .field("done", &self.done)
@@ -167,19 +215,23 @@ impl<D, C: Clock + Clone + Send + Sync + 'static, K> fmt::Debug for EndpointDisc
     }
 }
 
-type Item<D, C, K> = Result<
-    Change<<D as Discover>::Key, EndpointService<<D as Discover>::Service, C, K>>,
+type Item<D, C, K, L> = Result<
+    Change<
+        <D as Discover>::Key,
+        EndpointService<<L as Layer<<D as Discover>::Service>>::Service, C, K>,
+    >,
     <D as Discover>::Error,
 >;
 
-impl<D, C, K> Stream for EndpointDiscover<D, C, K>
+impl<D, C, K, L> Stream for EndpointDiscover<D, C, K, L>
 where
     D: Discover,
     D::Key: fmt::Display,
     C: Clock + Clone + Send + Sync + 'static,
     K: Clone,
+    L: Layer<D::Service>,
 {
-    type Item = Item<D, C, K>;
+    type Item = Item<D, C, K, L>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.project();
@@ -203,7 +255,11 @@ where
                 let slot = this.shared.join(&key.to_string());
                 Change::Insert(
                     key,
-                    EndpointService::new(service, slot, this.classifier.clone()),
+                    EndpointService::new(
+                        this.endpoint_layer.layer(service),
+                        slot,
+                        this.classifier.clone(),
+                    ),
                 )
             }
             Change::Remove(key) => {

@@ -22,6 +22,9 @@ pub enum Rule {
     FailurePercentage,
     /// A half-open trial after an ejection failed (this crate's; A50 has no trials).
     FailedTrial,
+    /// Back from an ejection, it failed more than the pool in its first interval (this
+    /// crate's: see [`OutlierDetection::probation`](super::OutlierDetection::probation)).
+    Probation,
 }
 
 impl Rule {
@@ -36,6 +39,7 @@ impl Rule {
             Rule::SuccessRate => "success_rate",
             Rule::FailurePercentage => "failure_percentage",
             Rule::FailedTrial => "failed_trial",
+            Rule::Probation => "probation",
         }
     }
 }
@@ -63,9 +67,17 @@ pub enum OutlierEventKind {
     },
     /// Found by `rule` but left in rotation: `max_ejection_percent` of the pool is ejected.
     /// (A breaker that tripped on consecutive failures is closed again.)
+    ///
+    /// At most one per endpoint per `interval`: the first outlier spared in an interval is told
+    /// at once (`times` 1); those after it in the same interval are counted, and told in one
+    /// event at the next sweep (which then stands for the new interval).
     Spared {
-        /// The rule that found it.
+        /// The rule that found it (the last one's, when `times` counts more than one).
         rule: Rule,
+        /// How many times it was found and spared since the last `Spared` event of this
+        /// endpoint: each a trip of its breaker (`consecutive_5xx` failures in a row, or one
+        /// failed trial).
+        times: u32,
     },
     /// Back in rotation: its half-open trials succeeded.
     Returned,
@@ -139,10 +151,11 @@ impl OutlierEvent {
                 multiplier,
                 "endpoint ejected"
             ),
-            OutlierEventKind::Spared { rule } => ::tracing::info!(
+            OutlierEventKind::Spared { rule, times } => ::tracing::info!(
                 pool = %self.pool,
                 endpoint = %self.endpoint,
                 rule = rule.as_str(),
+                times,
                 "outlier not ejected: max_ejection_percent reached"
             ),
             OutlierEventKind::Returned => ::tracing::info!(

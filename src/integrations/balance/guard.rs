@@ -18,9 +18,16 @@ use tower_service::Service;
 use super::detector::{OutlierDetector, Shared};
 use crate::clock::Clock;
 use crate::error::{Error, Rejected};
+use crate::integrations::tower::BoxError;
 
-/// A balancer (any service over the pool's endpoints) whose calls resolve at once to
-/// [`Error::Rejected`] while every endpoint is ejected. Made by [`OutlierDetector::guard`].
+/// A balancer (any service over the pool's endpoints) whose calls resolve at once to a
+/// rejection while every endpoint is ejected. Made by [`OutlierDetector::guard`].
+///
+/// Its error is a [`BoxError`] (`tower::BoxError`), as the p2c balancer's is: it goes under
+/// `tower::buffer::Buffer`, a timeout or a load-shed without `map_err`. The balancer's errors
+/// come back as they were; a rejection is a boxed [`Rejected`] (named after the pool, with the
+/// shortest time until an endpoint takes trials), found by `err.downcast_ref::<Rejected>()` or
+/// [`Rejected::find`].
 ///
 /// ```
 /// use std::sync::Arc;
@@ -29,8 +36,8 @@ use crate::error::{Error, Rejected};
 ///
 /// # futures::executor::block_on(async {
 /// let detector = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
-/// let mut svc = detector.guard(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
-/// assert_eq!(svc.ready().await.unwrap().call(7).await, Ok(7));
+/// let mut svc = detector.guard(tower::service_fn(|x: u32| async move { Ok::<_, &str>(x) }));
+/// assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
 /// # });
 /// ```
 pub struct EjectionGuard<S, C: Clock + Clone + Send + Sync + 'static> {
@@ -47,7 +54,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> OutlierDetector<C> {
     /// # use std::sync::Arc;
     /// # use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
     /// let detector = OutlierDetector::new(Arc::new(protego_breaker::Registry::new()), "db", OutlierDetection::default());
-    /// let guarded = detector.guard(tower::service_fn(|x: u32| async move { Ok::<_, ()>(x) }));
+    /// let guarded = detector.guard(tower::service_fn(|x: u32| async move { Ok::<_, &str>(x) }));
     /// # drop(guarded);
     /// ```
     pub fn guard<S>(&self, balancer: S) -> EjectionGuard<S, C> {
@@ -94,7 +101,7 @@ impl<S, C: Clock + Clone + Send + Sync + 'static> EjectionGuard<S, C> {
 
     /// `poll_ready` of the balancer, or ready with a rejection in hand when every endpoint
     /// is ejected.
-    fn poll_guarded<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>>
+    pub(crate) fn poll_guarded<Req>(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>>
     where
         S: Service<Req>,
     {
@@ -114,24 +121,35 @@ impl<S, C: Clock + Clone + Send + Sync + 'static> EjectionGuard<S, C> {
     }
 }
 
-impl<S, C, Req> Service<Req> for EjectionGuard<S, C>
-where
-    S: Service<Req>,
-    C: Clock + Clone + Send + Sync + 'static,
-{
-    type Response = S::Response;
-    type Error = Error<S::Error>;
-    type Future = GuardFuture<S::Future>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.poll_guarded(cx).map_err(Error::Inner)
-    }
-
-    fn call(&mut self, req: Req) -> Self::Future {
+impl<S, C: Clock + Clone + Send + Sync + 'static> EjectionGuard<S, C> {
+    /// The balancer's call, or the rejection `poll_guarded` took in hand.
+    pub(crate) fn call_guarded<Req>(&mut self, req: Req) -> GuardFuture<S::Future>
+    where
+        S: Service<Req>,
+    {
         match self.rejected.take() {
             Some(rejected) => GuardFuture::Rejected(Some(rejected)),
             None => GuardFuture::Running(self.inner.call(req)),
         }
+    }
+}
+
+impl<S, C, Req> Service<Req> for EjectionGuard<S, C>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Clock + Clone + Send + Sync + 'static,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = GuardFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.poll_guarded(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        self.call_guarded(req)
     }
 }
 
@@ -145,13 +163,16 @@ pub enum GuardFuture<F> {
     Rejected(Option<Rejected>),
 }
 
-impl<F, T, E> Future for GuardFuture<F>
-where
-    F: Future<Output = Result<T, E>>,
-{
-    type Output = Result<T, Error<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<F> GuardFuture<F> {
+    /// The call's result with its error unboxed: the guards that answer a rejection themselves
+    /// (HTTP's 503, gRPC's `UNAVAILABLE`) poll this.
+    pub(crate) fn poll_typed<T, E>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Error<E>>>
+    where
+        F: Future<Output = Result<T, E>>,
+    {
         match self.project() {
             GuardProj::Running(fut) => fut.poll(cx).map_err(Error::Inner),
             GuardProj::Rejected(rejected) => Poll::Ready(Err(Error::Rejected(
@@ -160,6 +181,18 @@ where
                     .expect("`GuardFuture` polled after completion"),
             ))),
         }
+    }
+}
+
+impl<F, T, E> Future for GuardFuture<F>
+where
+    F: Future<Output = Result<T, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_typed(cx).map_err(Error::into_box_error)
     }
 }
 
@@ -250,7 +283,7 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         HttpGuardFuture {
-            inner: self.inner.call(req),
+            inner: self.inner.call_guarded(req),
         }
     }
 }
@@ -275,7 +308,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         self.project()
             .inner
-            .poll(cx)
+            .poll_typed(cx)
             .map(crate::integrations::http::answered)
     }
 }

@@ -10,7 +10,9 @@
 //! - [`OutlierLayer`] (from [`OutlierDetector::layer`]) wraps the discover stream: each
 //!   endpoint's service becomes an [`EndpointService`], **not ready while its breaker rejects**,
 //!   so p2c picks another endpoint. When the ejection ends the endpoint takes a half-open
-//!   trial; one success puts it back in rotation, a failure ejects it again for longer.
+//!   trial; one success puts it back in rotation, a failure ejects it again for longer. Each
+//!   endpoint's own middleware (a timeout, a concurrency limit, metrics) is a tower `Layer`
+//!   given to [`OutlierLayer::endpoint_layer`].
 //! - [`EjectionGuard`] (from [`OutlierDetector::guard`], or `OutlierDetector::http_guard`
 //!   for a 503 + `Retry-After`) wraps the balancer: when **every** endpoint is ejected, p2c
 //!   would stay pending; the guard answers the rejection at once instead.
@@ -71,12 +73,28 @@
 //! - **ejection time**: `base_ejection_time` (30 s) x the endpoint's multiplier, which grows by
 //!   one per ejection and shrinks by one per interval spent out of ejection, capped at
 //!   `max_ejection_time` (max(base, 300 s)).
+//! - **return** (`return_at`, [`ReturnAt`]): as A50 and Envoy un-eject, at the first sweep (the
+//!   interval's analysis) due at or after the end of the ejection time, so an endpoint ejected
+//!   between sweeps stays out up to one interval longer; [`ReturnAt::Deadline`] brings it back
+//!   as soon as its ejection time ends.
 //!
 //! # Where this differs from A50
-//! - **Half-open return.** A50 puts an endpoint back in full rotation when its ejection time
-//!   ends. Here its breaker goes half-open: one trial call; success returns it
-//!   ([`OutlierEventKind::Returned`]), failure ejects it again at once with the next
+//! - **Half-open return.** A50 puts an endpoint back in full rotation at its return. Here its
+//!   breaker goes half-open: `return_trials` (1) trial calls; their success returns it
+//!   ([`OutlierEventKind::Returned`]), a failure ejects it again at once with the next
 //!   multiplier ([`Rule::FailedTrial`]), subject to `max_ejection_percent`.
+//! - **Probation** (on by default): for its first interval back, a returned endpoint is judged
+//!   against the failure rate of the endpoints in rotation over the last interval, on the
+//!   pool's ticks (every hundredth of an interval), and ejected again at once
+//!   ([`Rule::Probation`]) when it fails more than that rate explains (three standard
+//!   deviations and one failure: two failures in its first ten calls against a pool that never
+//!   fails). An endpoint that fails one call in five passes a single trial four times in five;
+//!   A50 would give it a whole interval of traffic before the next sweep finds it, probation
+//!   takes it out within a few calls. Chosen over more trials and a shorter interval by the
+//!   simulation in `tests/balance_gray.rs` (see benches/README.md): with probation every one of
+//!   100 seeds keeps 99.9 % of the calls of the second 30 s; 20 trials alone leave 2 of 100
+//!   below, and more trials would hold back a recovered endpoint that fails as often as the rest
+//!   of the pool.
 //! - **Consecutive failures eject at once**, as in Envoy, not at the interval (A50 has no such
 //!   rule).
 //! - **Rules on by default.** A50 leaves both statistical rules off unless configured, Envoy
@@ -115,7 +133,8 @@ mod guard;
 mod rules;
 
 pub use config::{
-    FailurePercentageEjection, OutlierDetection, OutlierDetectionBuilder, SuccessRateEjection,
+    FailurePercentageEjection, OutlierDetection, OutlierDetectionBuilder, ReturnAt,
+    SuccessRateEjection,
 };
 pub use detector::OutlierDetector;
 pub use discover::{EndpointDiscover, OutlierLayer};

@@ -22,6 +22,15 @@ impl Sample {
     fn success_rate(&self) -> f64 {
         self.successes as f64 / self.volume() as f64
     }
+
+    /// Failures over calls; 0 without calls.
+    #[allow(clippy::cast_precision_loss)] // counts of calls, far below 2^52
+    pub(crate) fn failure_rate(&self) -> f64 {
+        if self.volume() == 0 {
+            return 0.0;
+        }
+        self.failures as f64 / self.volume() as f64
+    }
 }
 
 /// Runs the success-rate rule, then the failure-percentage rule (A50's order) over `samples`,
@@ -70,6 +79,26 @@ pub(crate) fn analyse(
         }
     }
     found
+}
+
+/// The fewest calls a returned endpoint makes before its probation judges it.
+pub(crate) const PROBATION_VOLUME: u64 = 10;
+
+/// Whether a returned endpoint on probation, with `successes` and `failures` since it came
+/// back, fails more than the pool (whose failure rate over its last interval was `baseline`)
+/// explains: more failures than the pool's rate predicts for that many calls, by three
+/// standard deviations of a binomial count and one call besides. Never before
+/// [`PROBATION_VOLUME`] calls. With a pool that never fails, two failures in ten calls or more
+/// are too many; with 1 % failing, five in a hundred.
+#[allow(clippy::cast_precision_loss)] // counts of calls, far below 2^52
+pub(crate) fn fails_probation(successes: u64, failures: u64, baseline: f64) -> bool {
+    let volume = successes + failures;
+    if volume < PROBATION_VOLUME {
+        return false;
+    }
+    let p = baseline.clamp(0.0, 1.0);
+    let expected = volume as f64 * p;
+    failures as f64 > expected + 3.0 * (expected * (1.0 - p)).sqrt() + 1.0
 }
 
 /// The endpoints with at least `volume` calls, if at least `hosts` have; else none.
@@ -256,5 +285,19 @@ mod tests {
         samples.push(sample(0, 200));
         assert!(analyse(&detection, &samples, &mut || 30).is_empty());
         assert_eq!(analyse(&detection, &samples, &mut || 29).len(), 1);
+    }
+
+    #[test]
+    fn probation_judges_against_the_pools_own_failure_rate() {
+        // Too few calls: no judgement.
+        assert!(!fails_probation(7, 2, 0.0));
+        // A pool that never fails: one failure is luck, two in ten are too many.
+        assert!(!fails_probation(9, 1, 0.0));
+        assert!(fails_probation(8, 2, 0.0));
+        // A pool failing 1 %: four in a hundred is within it, five is not.
+        assert!(!fails_probation(96, 4, 0.01));
+        assert!(fails_probation(95, 5, 0.01));
+        // One failing one call in five against a healthy pool, after forty calls.
+        assert!(fails_probation(32, 8, 0.001));
     }
 }

@@ -9,13 +9,11 @@ use std::task::{Context, Poll};
 use pin_project::pin_project;
 use tower_service::Service;
 
-use super::rejection::{trailers_only, unavailable};
+use super::rejection::trailers_only;
 use crate::clock::Clock;
 use crate::error::Error;
 use crate::integrations::balance::{EjectionGuard, GuardFuture, OutlierDetector};
-
-/// What tonic's client takes as a service's error.
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use crate::integrations::tower::BoxError;
 
 /// [`EjectionGuard`] for gRPC: while every endpoint of the pool is ejected, a call is answered
 /// at once, as the [single-channel layer](super::GrpcCircuitBreakerLayer) answers, with a
@@ -119,15 +117,6 @@ impl<S, C: Clock + Clone + Send + Sync + 'static> GrpcEjectionGuard<S, C> {
     }
 }
 
-/// A guard's error as tonic's client takes it: the balancer's own, or (never from `poll_ready`
-/// in practice) the rejection as the `Status` it stands for.
-fn boxed<E: Into<BoxError>>(error: Error<E>) -> BoxError {
-    match error {
-        Error::Inner(e) => e.into(),
-        Error::Rejected(rejected) => Box::new(unavailable(&rejected)),
-    }
-}
-
 impl<S, C, Req, B> Service<Req> for GrpcEjectionGuard<S, C>
 where
     S: Service<Req, Response = http::Response<B>>,
@@ -140,12 +129,12 @@ where
     type Future = GrpcGuardFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
-        self.inner.poll_ready(cx).map_err(boxed)
+        self.inner.poll_guarded(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
         GrpcGuardFuture {
-            inner: self.inner.call(req),
+            inner: self.inner.call_guarded(req),
         }
     }
 }
@@ -168,7 +157,7 @@ where
     type Output = Result<http::Response<B>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx).map(answered)
+        self.project().inner.poll_typed(cx).map(answered)
     }
 }
 
@@ -180,7 +169,7 @@ fn answered<B: Default, E: Into<BoxError>>(
     match result {
         Ok(response) => Ok(response),
         Err(Error::Rejected(rejected)) => Ok(trailers_only(rejected, B::default())),
-        Err(error) => Err(boxed(error)),
+        Err(Error::Inner(error)) => Err(error.into()),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::Classify;
 use crate::call::permit::Permit;
 use crate::error::{Error, Rejected};
+use crate::integrations::tower::BoxError;
 
 /// The future of a [`CircuitBreakerService`](super::CircuitBreakerService) call.
 #[pin_project]
@@ -55,15 +56,17 @@ enum State<F, B: CircuitBreaker, K> {
     },
 }
 
-impl<F, B, K, T, E> Future for ResponseFuture<F, B, K>
-where
-    F: Future<Output = Result<T, E>>,
-    B: CircuitBreaker,
-    K: Classify<T, E>,
-{
-    type Output = Result<T, Error<E>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<F, B: CircuitBreaker, K> ResponseFuture<F, B, K> {
+    /// The call's result with its error unboxed: the layers that answer a rejection themselves
+    /// (HTTP's 503) poll this.
+    pub(crate) fn poll_typed<T, E>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, Error<E>>>
+    where
+        F: Future<Output = Result<T, E>>,
+        K: Classify<T, E>,
+    {
         match self.project().state.project() {
             StateProj::Running {
                 fut,
@@ -83,6 +86,20 @@ where
                     .expect("`ResponseFuture` polled after completion"),
             ))),
         }
+    }
+}
+
+impl<F, B, K, T, E> Future for ResponseFuture<F, B, K>
+where
+    F: Future<Output = Result<T, E>>,
+    B: CircuitBreaker,
+    K: Classify<T, E>,
+    E: Into<BoxError>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.poll_typed(cx).map_err(Error::into_box_error)
     }
 }
 

@@ -3,9 +3,22 @@
 //! [`CircuitBreakerLayer`] wraps a service in a [`CircuitBreakerService`]. Each request picks
 //! its breaker (one for the service, a registry name, or a name computed from the request),
 //! asks it for admission *before* the inner service is called, and reports the response (or
-//! error) to it. A rejected request never reaches the inner service and resolves at once to
-//! [`Error::Rejected`](crate::Error::Rejected); the inner service's errors come back as
-//! [`Error::Inner`](crate::Error::Inner).
+//! error) to it. A rejected request never reaches the inner service.
+//!
+//! # Errors, as tower's middleware returns them
+//! Like tower's own `Timeout`, `LoadShed` and `Buffer`, the layers here return [`BoxError`]
+//! (the same type as `tower::BoxError`), so they compose in a `ServiceBuilder` stack with no
+//! `map_err`, whatever sits above or below them. The inner service's errors come back as they
+//! were (only boxed; an error that already is a `BoxError` is the same box), and a rejection is
+//! a boxed [`Rejected`](crate::Rejected), recognised the way tower's `Elapsed` and `Overloaded`
+//! are, by downcasting: `err.downcast_ref::<Rejected>()`, or
+//! [`Rejected::find`](crate::Rejected::find), which also looks through errors that carry it as
+//! their source. The inner service's error must convert into a `BoxError` (every
+//! `std::error::Error + Send + Sync`, and `&str` and `String`, do). This holds for
+//! [`CircuitBreakerLayer`], [`RetryLayer`] and the pool's
+//! [`EjectionGuard`](crate::integrations::balance::EjectionGuard); the HTTP and gRPC layers
+//! answer a rejection themselves (503, `UNAVAILABLE`) and keep the inner service's error type,
+//! with the [`Rejected`](crate::Rejected) in the answer's extensions.
 //!
 //! [`RetryLayer`] retries requests through a breaker, paid from a
 //! [`Budget`](crate::retry::Budget): see [`crate::retry`].
@@ -19,7 +32,7 @@
 //! ```
 //! use std::sync::Arc;
 //! use protego_breaker::integrations::tower::CircuitBreakerLayer;
-//! use protego_breaker::{Config, Error, Registry};
+//! use protego_breaker::{Config, Rejected, Registry};
 //! use tower::{service_fn, Layer, Service, ServiceExt};
 //!
 //! # futures::executor::block_on(async {
@@ -28,10 +41,12 @@
 //! let flaky = service_fn(|n: u32| async move { if n == 0 { Err("down") } else { Ok(n) } });
 //! let mut svc = CircuitBreakerLayer::named(Arc::clone(&registry), "numbers").layer(flaky);
 //!
-//! assert_eq!(svc.ready().await.unwrap().call(7).await, Ok(7));
-//! assert_eq!(svc.ready().await.unwrap().call(0).await, Err(Error::Inner("down")));
+//! assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
+//! let failed = svc.ready().await.unwrap().call(0).await.unwrap_err();
+//! assert_eq!(failed.to_string(), "down");
 //! // Open: rejected without calling the inner service.
-//! assert!(svc.ready().await.unwrap().call(7).await.unwrap_err().is_rejected());
+//! let rejected = svc.ready().await.unwrap().call(7).await.unwrap_err();
+//! assert_eq!(rejected.downcast_ref::<Rejected>().unwrap().name(), Some("numbers"));
 //! # });
 //! ```
 
@@ -46,5 +61,16 @@ pub use future::ResponseFuture;
 pub(crate) use layer::picker_constructors;
 pub use layer::CircuitBreakerLayer;
 pub use pick::{Keyed, Named, PickBreaker, Single};
-pub use retry::{Attempts, RetryLayer, RetryService, ServiceCall};
+pub use retry::{Attempts, RetryFuture, RetryLayer, RetryService, ServiceCall};
 pub use service::CircuitBreakerService;
+
+/// The error of the crate's tower services: the same type as `tower::BoxError`, which tower's
+/// `Buffer`, `Timeout`, `LoadShed` and p2c `Balance` return (see [Errors](self#errors-as-towers-middleware-returns-them)).
+///
+/// ```
+/// use protego_breaker::integrations::tower::BoxError;
+///
+/// let err: BoxError = "down".into();
+/// assert_eq!(err.to_string(), "down");
+/// ```
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -12,6 +12,7 @@ use tower_service::Service;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, ErrorsAsFailures};
 use crate::error::Error;
+use crate::integrations::tower::BoxError;
 use crate::retry::{MakeAttempt, Retrier, Retry};
 
 /// A [`Layer`] that retries requests through a breaker with a [`Retrier`]: every attempt asks
@@ -39,7 +40,7 @@ use crate::retry::{MakeAttempt, Retrier, Retry};
 /// });
 /// let mut svc = RetryLayer::new(retrier, breaker).layer(flaky);
 /// # futures::executor::block_on(async {
-/// assert_eq!(svc.ready().await.unwrap().call(7).await, Ok(7));
+/// assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
 /// # });
 /// assert_eq!(calls.load(Ordering::Relaxed), 2);
 /// ```
@@ -153,11 +154,12 @@ where
     S: Service<Req> + Clone,
     Req: Clone,
     B: CircuitBreaker + Clone,
+    S::Error: Into<BoxError>,
     K: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
-    type Error = Error<S::Error>;
-    type Future = Retry<Attempts<S, Req>, ServiceCall<S, Req>, B, K>;
+    type Error = BoxError;
+    type Future = RetryFuture<S, Req, B, K>;
 
     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         Poll::Ready(Ok(()))
@@ -168,12 +170,45 @@ where
             service: self.inner.clone(),
             req,
         };
-        Retry::new(
-            attempts,
-            self.breaker.clone(),
-            self.retrier.clone(),
-            self.classify.clone(),
-        )
+        RetryFuture {
+            retry: Retry::new(
+                attempts,
+                self.breaker.clone(),
+                self.retrier.clone(),
+                self.classify.clone(),
+            ),
+        }
+    }
+}
+
+/// The future of a [`RetryService`] call: the [`Retry`] of its attempts, its error boxed as
+/// tower's middleware boxes errors (a rejection, by the breaker or for want of budget, is a
+/// boxed [`Rejected`](crate::Rejected); see [`Error::into_box_error`]).
+#[pin_project]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct RetryFuture<S: Service<Req>, Req, B: CircuitBreaker, K> {
+    #[pin]
+    retry: Retry<Attempts<S, Req>, ServiceCall<S, Req>, B, K>,
+}
+
+impl<S, Req, B, K> Future for RetryFuture<S, Req, B, K>
+where
+    S: Service<Req> + Clone,
+    Req: Clone,
+    S::Error: Into<BoxError>,
+    B: CircuitBreaker + Clone,
+    K: Classify<S::Response, S::Error>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().retry.poll(cx).map_err(Error::into_box_error)
+    }
+}
+
+impl<S: Service<Req>, Req, B: CircuitBreaker, K> fmt::Debug for RetryFuture<S, Req, B, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryFuture").finish_non_exhaustive()
     }
 }
 

@@ -10,7 +10,8 @@ use super::pick::PickBreaker;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, ErrorsAsFailures};
 use crate::call::permit::Permit;
-use crate::error::{Error, Rejected};
+use crate::error::Rejected;
+use crate::integrations::tower::BoxError;
 
 /// A service protected by circuit breakers; made by [`CircuitBreakerLayer`](super::CircuitBreakerLayer).
 ///
@@ -86,26 +87,37 @@ impl<S, P, K: Clone> CircuitBreakerService<S, P, K> {
         let permit = self.pick.pick(&req).try_acquire_owned()?;
         Ok((self.inner.call(req), permit, self.classifier.clone()))
     }
+
+    /// The call: the inner service's future reporting to the permit, or the rejection.
+    #[inline]
+    pub(crate) fn call_admitted<Req>(&mut self, req: Req) -> ResponseFuture<S::Future, P::Handle, K>
+    where
+        S: Service<Req>,
+        P: PickBreaker<Req>,
+    {
+        match self.admit(req) {
+            Ok((fut, permit, classifier)) => ResponseFuture::running(fut, permit, classifier),
+            Err(rejected) => ResponseFuture::rejected(rejected),
+        }
+    }
 }
 
 impl<S, P, K, Req> Service<Req> for CircuitBreakerService<S, P, K>
 where
     S: Service<Req>,
     P: PickBreaker<Req>,
+    S::Error: Into<BoxError>,
     K: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
-    type Error = Error<S::Error>;
+    type Error = BoxError;
     type Future = ResponseFuture<S::Future, P::Handle, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx).map_err(Error::Inner)
+        self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        match self.admit(req) {
-            Ok((fut, permit, classifier)) => ResponseFuture::running(fut, permit, classifier),
-            Err(rejected) => ResponseFuture::rejected(rejected),
-        }
+        self.call_admitted(req)
     }
 }

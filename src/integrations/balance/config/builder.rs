@@ -116,6 +116,45 @@ impl OutlierDetectionBuilder {
         self
     }
 
+    /// Sets `return_at`: when an ejected endpoint comes back (see [`ReturnAt`]).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::{OutlierDetection, ReturnAt};
+    /// let d = OutlierDetection::builder().return_at(ReturnAt::Deadline).build()?;
+    /// assert_eq!(d.return_at(), ReturnAt::Deadline);
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn return_at(mut self, at: ReturnAt) -> Self {
+        self.0.return_at = at;
+        self
+    }
+
+    /// Sets `return_trials`: from 1 to 65535.
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert_eq!(OutlierDetection::builder().return_trials(5).build()?.return_trials(), 5);
+    /// let err = OutlierDetection::builder().return_trials(0).build().unwrap_err();
+    /// assert_eq!(err.to_string(), "return_trials must be from 1 to 65535, got 0");
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn return_trials(mut self, trials: u32) -> Self {
+        self.0.return_trials = trials;
+        self
+    }
+
+    /// Sets `probation` (see [`OutlierDetection::probation`]).
+    ///
+    /// ```
+    /// # use protego_breaker::integrations::balance::OutlierDetection;
+    /// assert!(!OutlierDetection::builder().probation(false).build()?.probation());
+    /// # Ok::<(), protego_breaker::ConfigError>(())
+    /// ```
+    pub fn probation(mut self, on: bool) -> Self {
+        self.0.probation = on;
+        self
+    }
+
     /// Checks every knob.
     ///
     /// # Errors
@@ -153,6 +192,13 @@ impl OutlierDetectionBuilder {
             }
         }
         percent("max_ejection_percent", d.max_ejection_percent)?;
+        if !(1..=65_535).contains(&d.return_trials) {
+            return Err(ConfigError::new(
+                "return_trials",
+                "be from 1 to 65535",
+                d.return_trials,
+            ));
+        }
         if d.consecutive_5xx == Some(0) {
             return Err(ConfigError::new(
                 "consecutive_5xx",

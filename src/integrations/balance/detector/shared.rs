@@ -70,6 +70,8 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
             multiplier: 0,
             ejected_until: None,
             seen,
+            spared: Spared::default(),
+            probation: None,
         });
         Arc::clone(&entry.slot)
     }
@@ -108,23 +110,38 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
                 .iter()
                 .filter(|(k, e)| *k != endpoint && e.ejected_until.is_some_and(|u| now < u))
                 .count();
+            let next_sweep = pool.next_analysis;
             let Some(entry) = pool.endpoints.get_mut(endpoint) else {
                 return;
             };
             after.wake.push(Arc::clone(&entry.slot));
             match rule {
                 Some(rule) if self.detection.may_eject(ejected_others, total) => {
-                    self.eject(endpoint, entry, rule, now, &mut after);
+                    self.eject(endpoint, entry, rule, (now, next_sweep), &mut after);
                 }
                 Some(rule) => {
                     entry.ejected_until = None;
                     after.reset.push(Arc::clone(&entry.slot.breaker));
-                    after
-                        .events
-                        .push(self.event(endpoint, OutlierEventKind::Spared { rule }));
+                    if entry.spared.told {
+                        entry.spared.pending = entry.spared.pending.saturating_add(1);
+                        entry.spared.rule = Some(rule);
+                    } else {
+                        entry.spared.told = true;
+                        after.events.push(
+                            self.event(endpoint, OutlierEventKind::Spared { rule, times: 1 }),
+                        );
+                    }
                 }
                 None if t.to() == State::Closed && t.reason() == Reason::TrialsSucceeded => {
                     entry.ejected_until = None;
+                    if self.detection.probation() {
+                        entry.probation = Some((
+                            now.saturating_add(nanos(self.detection.interval())),
+                            totals(&entry.slot),
+                        ));
+                        // Judged from the next tick on.
+                        pool.probation_check = pool.probation_check.min(now);
+                    }
                     after
                         .events
                         .push(self.event(endpoint, OutlierEventKind::Returned));
@@ -145,18 +162,22 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
     }
 
     /// Ejects `entry` from `now`: one more on its multiplier, its breaker open for the
-    /// ejection time (done after the lock).
+    /// ejection time, or until the first sweep after it (`return_at`; the next sweep is due at
+    /// `next_sweep`). The breaker is opened after the lock.
     pub(super) fn eject(
         &self,
         endpoint: &Arc<str>,
         entry: &mut Entry<C>,
         rule: Rule,
-        now: u64,
+        (now, next_sweep): (u64, u64),
         after: &mut After<C>,
     ) {
         entry.multiplier = entry.multiplier.saturating_add(1);
+        entry.probation = None;
         let time = self.detection.ejection_time(entry.multiplier);
-        let until = now.saturating_add(nanos(time));
+        let until = self
+            .detection
+            .return_time(now.saturating_add(nanos(time)), next_sweep);
         entry.ejected_until = Some(until);
         after.open.push((Arc::clone(&entry.slot.breaker), until));
         after.events.push(self.event(
@@ -174,7 +195,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
             .endpoints
             .values()
             .filter_map(|e| e.ejected_until)
-            .fold(pool.next_analysis, u64::min);
+            .fold(pool.next_analysis.min(pool.probation_check), u64::min);
         self.due.store(due, Ordering::Relaxed);
     }
 
@@ -206,6 +227,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
                     after.wake.push(Arc::clone(&entry.slot));
                 }
             }
+            self.judge_probation(&mut pool, now, &mut after);
             self.set_due(&pool);
             self.due.load(Ordering::Relaxed).saturating_sub(now)
         };
@@ -221,18 +243,33 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
         now: u64,
         after: &mut After<C>,
     ) {
-        let Pool { endpoints, rng, .. } = pool;
+        let Pool {
+            endpoints,
+            rng,
+            next_analysis,
+            baseline,
+            ..
+        } = pool;
+        let next_sweep = *next_analysis;
         let mut samples = Vec::with_capacity(endpoints.len());
+        // The calls of the endpoints in rotation (neither ejected nor on probation).
+        let mut in_rotation = Sample::default();
         for (endpoint, entry) in endpoints.iter_mut() {
             // One that joined since the totals were read has none yet.
             let (succeeded, failed) = counted.get(endpoint).copied().unwrap_or(entry.seen);
-            samples.push(Sample {
+            let sample = Sample {
                 successes: succeeded.saturating_sub(entry.seen.0),
                 failures: failed.saturating_sub(entry.seen.1),
                 ejected: entry.ejected_until.is_some(),
-            });
+            };
+            if !sample.ejected && entry.probation.is_none() {
+                in_rotation.successes += sample.successes;
+                in_rotation.failures += sample.failures;
+            }
+            samples.push(sample);
             entry.seen = (succeeded, failed);
         }
+        *baseline = in_rotation.failure_rate();
         let mut chance = || {
             // xorshift64*
             *rng ^= *rng >> 12;
@@ -248,11 +285,27 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
         for ((endpoint, entry), (rule, sample)) in
             endpoints.iter_mut().zip(by_index.into_iter().zip(&samples))
         {
+            self.tell_spared(endpoint, entry, after);
             if let Some(rule) = rule {
-                self.eject(endpoint, entry, rule, now, after);
+                self.eject(endpoint, entry, rule, (now, next_sweep), after);
             } else if !sample.ejected && entry.ejected_until.is_none() && entry.multiplier > 0 {
                 entry.multiplier -= 1;
             }
+        }
+    }
+
+    /// At a sweep: the endpoint's spared outliers not yet told, in one event (which counts as
+    /// the new interval's), or a fresh interval with nothing told.
+    fn tell_spared(&self, endpoint: &Arc<str>, entry: &mut Entry<C>, after: &mut After<C>) {
+        let spared = &mut entry.spared;
+        match spared.rule.take() {
+            Some(rule) if spared.pending > 0 => {
+                let times = std::mem::take(&mut spared.pending);
+                after
+                    .events
+                    .push(self.event(endpoint, OutlierEventKind::Spared { rule, times }));
+            }
+            _ => spared.told = false,
         }
     }
 
@@ -320,7 +373,7 @@ impl<C: Clock + Clone + Send + Sync + 'static> Shared<C> {
 }
 
 /// An endpoint's (succeeded, failed) calls so far.
-fn totals<C: Clock>(slot: &Slot<C>) -> (u64, u64) {
+pub(super) fn totals<C: Clock>(slot: &Slot<C>) -> (u64, u64) {
     slot.outcomes
         .totals()
         .map_or((0, 0), |t| (t.succeeded, t.failed))
