@@ -16,6 +16,7 @@ pub(crate) fn new_cx() -> Context<'static> {
 }
 
 /// Polls `fut` once.
+#[allow(clippy::inline_always)] // the future's code belongs in the measured loop
 #[inline(always)]
 pub(crate) fn poll_once<F: Future>(fut: F, cx: &mut Context<'_>) -> Poll<F::Output> {
     pin!(fut).poll(cx)
