@@ -31,7 +31,7 @@ impl Machine {
     // the default closed path ~4 ns (4.7 -> 8.6 ns measured).
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub(crate) fn admit<F: FnMut() -> u64>(&self, read: F) -> Result<Ticket, Refusal> {
+    pub(crate) fn admit<F: FnMut() -> u64 + Copy>(&self, read: F) -> Result<Ticket, Refusal> {
         // The closed path, inlined into the caller: one load, no write.
         let w = self.load();
         if w.low() & FAST_MASK == 0 {
@@ -42,38 +42,57 @@ impl Machine {
             self.counters.admitted();
             return Ok(Ticket::new(w.epoch()));
         }
-        self.admit_slow(w, read)
-    }
-
-    /// Every admission off the closed paths: the open rejection first (no window or rule: one
-    /// clock read and the period's end), then `admit_out_of_line`.
-    #[inline(never)]
-    fn admit_slow<F: FnMut() -> u64>(&self, w: Word, read: F) -> Result<Ticket, Refusal> {
-        let mut now = Now::new(read);
+        // Open with no window or rule: the rejection, decided in a small function of its own
+        // that answers in registers.
+        let mut read_at = None;
         if u64::from(w.low() & COUNTED_MASK) == OPEN {
-            if let Some(left) = self.open_left(w, &mut now) {
-                return Err(Refusal {
-                    state: State::Open,
-                    retry_after: Some(left),
-                });
+            match self.open_left(w, read) {
+                Ok(left) => {
+                    return Err(Refusal {
+                        state: State::Open,
+                        retry_after: Some(left),
+                    })
+                }
+                Err(t) => read_at = Some(t),
             }
         }
-        self.admit_out_of_line(w, &mut now)
+        self.admit_slow(w, read, read_at)
     }
 
-    /// For an open word: the time left of its open period, counting the rejection if totals
-    /// are on; `None` once the period is over (`admit_out_of_line` then moves to half-open).
-    #[inline]
-    pub(super) fn open_left<F: FnMut() -> u64>(&self, w: Word, now: &mut Now<F>) -> Option<u64> {
-        let t = now.get();
+    /// Every admission off the closed and open paths, with the clock already read at `read_at`
+    /// if the open period just ended.
+    #[inline(never)]
+    fn admit_slow<F: FnMut() -> u64>(
+        &self,
+        w: Word,
+        read: F,
+        read_at: Option<u64>,
+    ) -> Result<Ticket, Refusal> {
+        self.admit_out_of_line(w, &mut Now::read_at(read, read_at))
+    }
+
+    /// For an open word: `Ok` with the time left of its open period (counting the rejection if
+    /// totals are on), or `Err` with the time read once the period is over
+    /// (`admit_out_of_line` then moves to half-open). Reads the clock once; takes the reader
+    /// by value and answers in two registers, so that nothing goes through memory.
+    #[inline(never)]
+    fn open_left<F: FnMut() -> u64>(&self, w: Word, mut read: F) -> Result<u64, u64> {
+        let t = read();
         let deadline = self.deadline(w);
         if t >= deadline {
-            return None;
+            return Err(t);
         }
         if w.low() & COUNT != 0 {
-            self.counters.rejected();
+            self.count_rejected();
         }
-        Some(deadline - t)
+        Ok(deadline - t)
+    }
+
+    /// A rejection counted in the totals; out of line, so that `open_left` stays a leaf.
+    #[cold]
+    #[inline(never)]
+    fn count_rejected(&self) {
+        self.counters.rejected();
     }
 
     #[inline(never)]

@@ -25,7 +25,12 @@ impl Machine {
     // Always: as `admit`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub(crate) fn record<F: FnMut() -> u64>(&self, ticket: Ticket, outcome: Outcome, read: F) {
+    pub(crate) fn record<F: FnMut() -> u64 + Copy>(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        read: F,
+    ) {
         // The closed success path with nothing to reset, inlined into the caller: one load, no
         // write. (A ticket's epoch with a zero payload and no out-of-line or count bit is exactly
         // this closed stretch, clean.)

@@ -10,7 +10,7 @@ fn now(t: u64) -> Now<impl FnMut() -> u64> {
 }
 
 /// A clock reader that always reads `t`.
-fn at(t: u64) -> impl FnMut() -> u64 {
+fn at(t: u64) -> impl FnMut() -> u64 + Copy {
     move || t
 }
 
@@ -59,11 +59,11 @@ fn closed_success_with_no_failures_leaves_the_word_untouched() {
 #[test]
 fn closed_path_never_reads_the_clock() {
     let m = machine(3, 10, 1);
-    let mut no_clock = || -> u64 { panic!("clock read on the closed path") };
-    let t = m.admit(&mut no_clock).unwrap();
-    m.record(t, Outcome::Failure, &mut no_clock);
-    let t = m.admit(&mut no_clock).unwrap();
-    m.record(t, Outcome::Success, &mut no_clock);
+    let no_clock = || -> u64 { panic!("clock read on the closed path") };
+    let t = m.admit(no_clock).unwrap();
+    m.record(t, Outcome::Failure, no_clock);
+    let t = m.admit(no_clock).unwrap();
+    m.record(t, Outcome::Success, no_clock);
     assert_eq!(m.consecutive_failures(), 0);
 }
 
