@@ -129,3 +129,57 @@ fn the_tripping_failure_stamps_the_open_generation() {
         })
     );
 }
+
+#[test]
+fn an_open_period_that_ends_reads_the_clock_once() {
+    // `open_left` reads the time and hands it on when the period is over: the move to
+    // half-open and the trial's admission use that reading, not a second one.
+    let m = machine(1, 100, 1);
+    let t = m.admit(at(0)).unwrap();
+    m.record(t, Outcome::Failure, at(0));
+    let reads = std::cell::Cell::new(0u32);
+    let counting = || {
+        reads.set(reads.get() + 1);
+        150
+    };
+    let trial = m.admit(counting).expect("the period is over: a trial");
+    assert_eq!(reads.get(), 1, "one reading for the whole admission");
+    assert_eq!(m.state(&mut now(150)), State::HalfOpen);
+    assert_eq!(
+        m.admit(at(150)),
+        Err(Refusal {
+            state: State::HalfOpen,
+            retry_after: None
+        }),
+        "the round's one trial is taken"
+    );
+    m.record(trial, Outcome::Success, at(150));
+    assert_eq!(m.state(&mut now(150)), State::Closed);
+}
+
+#[test]
+fn a_counted_rejection_reads_the_clock_once_and_counts() {
+    let cfg = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(std::time::Duration::from_nanos(100))
+        .totals(true)
+        .build()
+        .unwrap();
+    let m = Machine::new(cfg, None, 0);
+    let t = m.admit(at(0)).unwrap();
+    m.record(t, Outcome::Failure, at(0));
+    let reads = std::cell::Cell::new(0u32);
+    let counting = || {
+        reads.set(reads.get() + 1);
+        40
+    };
+    assert_eq!(
+        m.admit(counting),
+        Err(Refusal {
+            state: State::Open,
+            retry_after: Some(60)
+        })
+    );
+    assert_eq!(reads.get(), 1);
+    assert_eq!(m.totals().unwrap().rejected, 1);
+}
