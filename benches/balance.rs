@@ -21,6 +21,8 @@
 //! `PROTEGO_BALANCE_ONLY=plain|layered|bare|endpoint` runs only calls of that one (for
 //! `valgrind --tool=callgrind`; `PROTEGO_BALANCE_CALLS`, default 1,000,000).
 
+mod common;
+
 use std::future::{ready, Future, Ready};
 use std::hint::black_box;
 use std::pin::pin;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use common::{alternate, medians};
 use criterion::{criterion_group, criterion_main, Criterion};
 use protego_breaker::integrations::balance::{OutlierDetection, OutlierDetector};
 use protego_breaker::{Clock, ManualClock, Registry, SystemClock};
@@ -218,44 +221,6 @@ fn figures() {
     );
     assert_eq!(two.most_ejected, 1);
     assert_eq!(two.ejected_at_end.len(), 1);
-}
-
-/// Per-call costs of `a` and of `b` measured in alternating batches (a busy shared machine
-/// drifts; alternating keeps the two comparable), pushed to `samples`: (a, b, b - a).
-fn alternate(
-    a: &mut dyn FnMut() -> bool,
-    b: &mut dyn FnMut() -> bool,
-    rounds: usize,
-    samples: &mut Vec<(f64, f64, f64)>,
-) {
-    const CALLS: u32 = 128;
-    let batch = |svc: &mut dyn FnMut() -> bool| {
-        let start = std::time::Instant::now();
-        for _ in 0..CALLS {
-            black_box(svc());
-        }
-        start.elapsed().as_secs_f64() * 1e9 / f64::from(CALLS)
-    };
-    // Warm both up first.
-    for _ in 0..20 {
-        batch(a);
-        batch(b);
-    }
-    for _ in 0..rounds {
-        let x = batch(a);
-        let y = batch(b);
-        samples.push((x, y, y - x));
-    }
-}
-
-/// The medians of each of the three.
-fn medians(samples: &[(f64, f64, f64)]) -> (f64, f64, f64) {
-    let median = |f: fn(&(f64, f64, f64)) -> f64| {
-        let mut v: Vec<f64> = samples.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    (median(|s| s.0), median(|s| s.1), median(|s| s.2))
 }
 
 /// Fresh pairs of services, this many times: each p2c balancer hashes its endpoints with a

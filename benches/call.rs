@@ -10,23 +10,28 @@
 #![allow(missing_docs, clippy::cast_possible_truncation, clippy::inline_always)]
 
 mod common;
+#[path = "call/floor.rs"]
+mod floor;
+#[path = "call/peers.rs"]
+mod peers;
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::hint::black_box;
 use std::sync::{Arc, Barrier, RwLock};
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{err, new_cx, ok, poll_once, Out};
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
+use peers::{open_failsafe, open_recloser};
 use protego_breaker::{
     call::Outcome, clock::CoarseClock, registry::BreakerHandle, Breaker, CircuitBreaker, Clock,
     Config, ManualClock, ProtectExt, Registry, State, Window,
 };
 
-fn config(threshold: u32, trials: u32) -> Config {
+pub(crate) fn config(threshold: u32, trials: u32) -> Config {
     Config::builder()
         .failure_threshold(threshold)
         .half_open_retries(trials)
@@ -95,36 +100,8 @@ fn open_rejection(c: &mut Criterion) {
     assert_eq!(manual.state(), State::Open);
 
     // The peers, open on the system clock, polled through the same harness.
-    let recloser = recloser::AsyncRecloser::from(
-        recloser::Recloser::custom()
-            .closed_len(1)
-            .open_wait(Duration::from_secs(3600))
-            .build(),
-    );
-    for _ in 0..3 {
-        let _ = poll_once(recloser.call(err()), &mut cx);
-    }
-    assert!(matches!(
-        poll_once(recloser.call(ok()), &mut cx),
-        Poll::Ready(Err(recloser::Error::Rejected))
-    ));
-    let failsafe = failsafe::Config::new()
-        .failure_policy(failsafe::failure_policy::consecutive_failures(
-            1,
-            failsafe::backoff::constant(Duration::from_secs(3600)),
-        ))
-        .build();
-    let _ = poll_once(
-        failsafe::futures::CircuitBreaker::call(&failsafe, err()),
-        &mut cx,
-    );
-    assert!(matches!(
-        poll_once(
-            failsafe::futures::CircuitBreaker::call(&failsafe, ok()),
-            &mut cx
-        ),
-        Poll::Ready(Err(failsafe::Error::Rejected))
-    ));
+    let recloser = open_recloser();
+    let failsafe = open_failsafe();
 
     let mut g = c.benchmark_group("open_rejection");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
@@ -375,7 +352,7 @@ fn registry_map(c: &mut Criterion) {
 
 /// Runs `per_thread` on `threads` threads at once, `iters` calls each; returns the wall time,
 /// which criterion divides by `iters`: the per-call cost seen by each thread.
-fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> Duration {
+pub(crate) fn contended(threads: usize, iters: u64, per_thread: &(dyn Fn(u64) + Sync)) -> Duration {
     let barrier = Barrier::new(threads + 1);
     thread::scope(|s| {
         for _ in 0..threads {
@@ -565,6 +542,7 @@ fn contention(c: &mut Criterion) {
 
 criterion_group!(
     benches,
+    floor::floor,
     closed_success,
     closed_failure,
     open_rejection,

@@ -9,7 +9,9 @@ use std::pin::pin;
 use std::task::Context;
 
 use common::*;
-use protego_breaker::{Breaker, CircuitBreaker, ManualClock, ProtectExt, Registry, State};
+use protego_breaker::{
+    clock::CoarseClock, Breaker, CircuitBreaker, Config, ManualClock, ProtectExt, Registry, State,
+};
 
 struct Counting;
 
@@ -149,6 +151,50 @@ fn no_path_allocates() {
         0,
         "open rejection after a re-open"
     );
+}
+
+#[test]
+fn the_floor_paths_allocate_nothing_on_the_real_clocks() {
+    // The rows of `benches/call.rs`'s `floor/` group: rejections on the system and the coarse
+    // clock (a short name copied, a long one shared), and with call totals on (counted out of
+    // line); the closed call with totals.
+    fn open<C: protego_breaker::Clock>(b: Breaker<C>) -> Breaker<C> {
+        poll(b.call(err()));
+        assert_eq!(b.state(), State::Open);
+        b
+    }
+    let once = Config::builder().failure_threshold(1).build().unwrap();
+    let counted = once.to_builder().totals(true).build().unwrap();
+    let system = open(Breaker::new(once.clone()).named("payments"));
+    let long = open(Breaker::new(once.clone()).named("a-name-longer-than-fifteen-bytes"));
+    let totals = open(Breaker::new(counted.clone()).named("payments"));
+    let coarse = CoarseClock::new();
+    let on_coarse = open(Breaker::with_clock(once, coarse.clone()).named("payments"));
+    let closed_counted = Breaker::new(counted);
+    for (name, breaker) in [
+        ("system clock", &system),
+        ("long name", &long),
+        ("totals", &totals),
+    ] {
+        assert_eq!(
+            allocations(|| poll(breaker.call(ok()))),
+            0,
+            "rejection, {name}"
+        );
+    }
+    assert_eq!(
+        allocations(|| poll(on_coarse.call(ok()))),
+        0,
+        "rejection, coarse clock"
+    );
+    assert_eq!(allocations(|| coarse.tick()), 0, "a tick");
+    poll(closed_counted.call(ok())); // the thread's first counted call claims its stripe
+    assert_eq!(
+        allocations(|| poll(closed_counted.call(ok()))),
+        0,
+        "closed, totals on"
+    );
+    assert_eq!(totals.metrics().totals.unwrap().rejected, 1);
 }
 
 #[test]

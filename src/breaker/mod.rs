@@ -265,7 +265,7 @@ impl<C: Clock> Breaker<C> {
 
     #[inline]
     pub(crate) fn admit(&self) -> Result<Ticket, Refusal> {
-        self.machine.admit(&mut self.now())
+        self.machine.admit(|| saturating_nanos(self.clock.now()))
     }
 
     /// The error for a refused call.
@@ -300,7 +300,8 @@ impl<C: Clock> Breaker<C> {
 
     #[inline]
     pub(crate) fn record(&self, ticket: Ticket, outcome: Outcome) {
-        self.machine.record(ticket, outcome, &mut self.now());
+        self.machine
+            .record(ticket, outcome, || saturating_nanos(self.clock.now()));
     }
 }
 

@@ -100,6 +100,11 @@ impl<F: FnMut() -> u64> Now<F> {
         Now { read, nanos: None }
     }
 
+    /// A reader whose time was already read at `nanos`, if `Some`.
+    pub(crate) fn read_at(read: F, nanos: Option<u64>) -> Self {
+        Now { read, nanos }
+    }
+
     pub(crate) fn get(&mut self) -> u64 {
         if let Some(t) = self.nanos {
             return t;

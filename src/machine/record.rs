@@ -19,16 +19,17 @@ use crate::machine::{Machine, Now};
 use crate::sync::Ordering;
 
 impl Machine {
-    /// Records the outcome of a call admitted with `ticket`. An outcome from an epoch that is no
-    /// longer current changes nothing.
+    /// Records the outcome of a call admitted with `ticket`, reading the clock through `read`
+    /// only off the closed paths (taken by value, as in `admit`). An outcome from an epoch that
+    /// is no longer current changes nothing.
     // Always: as `admit`.
     #[allow(clippy::inline_always)]
     #[inline(always)]
-    pub(crate) fn record<F: FnMut() -> u64>(
+    pub(crate) fn record<F: FnMut() -> u64 + Copy>(
         &self,
         ticket: Ticket,
         outcome: Outcome,
-        now: &mut Now<F>,
+        read: F,
     ) {
         // The closed success path with nothing to reset, inlined into the caller: one load, no
         // write. (A ticket's epoch with a zero payload and no out-of-line or count bit is exactly
@@ -44,10 +45,16 @@ impl Machine {
                 return;
             }
         }
-        self.record_out_of_line(w, ticket, outcome, now);
+        self.record_slow(w, ticket, outcome, read);
     }
 
+    /// Makes the [`Now`] of every outcome off the closed paths, out of line.
     #[inline(never)]
+    fn record_slow<F: FnMut() -> u64>(&self, w: Word, ticket: Ticket, outcome: Outcome, read: F) {
+        self.record_out_of_line(w, ticket, outcome, &mut Now::new(read));
+    }
+
+    #[inline]
     pub(super) fn record_out_of_line<F: FnMut() -> u64>(
         &self,
         mut w: Word,

@@ -9,6 +9,11 @@ fn now(t: u64) -> Now<impl FnMut() -> u64> {
     Now::new(move || t)
 }
 
+/// A clock reader that always reads `t`.
+fn at(t: u64) -> impl FnMut() -> u64 + Copy {
+    move || t
+}
+
 fn machine(threshold: u32, timeout_ns: u64, trials: u32) -> Machine {
     let cfg = Config::builder()
         .failure_threshold(threshold)
@@ -22,17 +27,17 @@ fn machine(threshold: u32, timeout_ns: u64, trials: u32) -> Machine {
 #[test]
 fn turning_totals_on_keeps_the_epoch_of_calls_in_flight() {
     let m = machine(2, 10, 1);
-    let t = m.admit(&mut now(0)).unwrap();
+    let t = m.admit(at(0)).unwrap();
     let totals_on = Config::builder()
         .failure_threshold(2)
         .totals(true)
         .build()
         .unwrap();
     m.reconfigure(totals_on);
-    m.record(t, Outcome::Failure, &mut now(0));
+    m.record(t, Outcome::Failure, at(0));
     assert_eq!(m.consecutive_failures(), 1, "the failure still counts");
-    let t = m.admit(&mut now(0)).unwrap();
-    m.record(t, Outcome::Failure, &mut now(0));
+    let t = m.admit(at(0)).unwrap();
+    m.record(t, Outcome::Failure, at(0));
     assert_eq!(m.state(&mut now(0)), State::Open);
     let totals = m.totals().unwrap();
     assert_eq!(
@@ -46,19 +51,19 @@ fn turning_totals_on_keeps_the_epoch_of_calls_in_flight() {
 fn closed_success_with_no_failures_leaves_the_word_untouched() {
     let m = machine(3, 10, 1);
     let before = m.word.load(Ordering::Relaxed);
-    let t = m.admit(&mut now(0)).unwrap();
-    m.record(t, Outcome::Success, &mut Now::new(|| panic!("clock read")));
+    let t = m.admit(at(0)).unwrap();
+    m.record(t, Outcome::Success, || -> u64 { panic!("clock read") });
     assert_eq!(m.word.load(Ordering::Relaxed), before);
 }
 
 #[test]
 fn closed_path_never_reads_the_clock() {
     let m = machine(3, 10, 1);
-    let mut no_clock = Now::new(|| -> u64 { panic!("clock read on the closed path") });
-    let t = m.admit(&mut no_clock).unwrap();
-    m.record(t, Outcome::Failure, &mut no_clock);
-    let t = m.admit(&mut no_clock).unwrap();
-    m.record(t, Outcome::Success, &mut no_clock);
+    let no_clock = || -> u64 { panic!("clock read on the closed path") };
+    let t = m.admit(no_clock).unwrap();
+    m.record(t, Outcome::Failure, no_clock);
+    let t = m.admit(no_clock).unwrap();
+    m.record(t, Outcome::Success, no_clock);
     assert_eq!(m.consecutive_failures(), 0);
 }
 
@@ -90,8 +95,8 @@ fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
         .set(Box::new(Counting(Arc::clone(&heard))))
         .is_ok());
     let call = |outcome| {
-        let t = m.admit(&mut now(0)).unwrap();
-        m.record(t, outcome, &mut now(0));
+        let t = m.admit(at(0)).unwrap();
+        m.record(t, outcome, at(0));
         heard.load(Ordering::Relaxed)
     };
     assert_eq!(call(Outcome::Success), 0, "a clean success: nothing");
@@ -114,13 +119,67 @@ fn the_fleet_hears_of_the_closed_count_only_when_it_changes() {
 #[test]
 fn the_tripping_failure_stamps_the_open_generation() {
     let m = machine(1, 100, 1);
-    let t = m.admit(&mut now(7)).unwrap();
-    m.record(t, Outcome::Failure, &mut now(7));
+    let t = m.admit(at(7)).unwrap();
+    m.record(t, Outcome::Failure, at(7));
     assert_eq!(
-        m.admit(&mut now(50)),
+        m.admit(at(50)),
         Err(Refusal {
             state: State::Open,
             retry_after: Some(57)
         })
     );
+}
+
+#[test]
+fn an_open_period_that_ends_reads_the_clock_once() {
+    // `open_left` reads the time and hands it on when the period is over: the move to
+    // half-open and the trial's admission use that reading, not a second one.
+    let m = machine(1, 100, 1);
+    let t = m.admit(at(0)).unwrap();
+    m.record(t, Outcome::Failure, at(0));
+    let reads = std::cell::Cell::new(0u32);
+    let counting = || {
+        reads.set(reads.get() + 1);
+        150
+    };
+    let trial = m.admit(counting).expect("the period is over: a trial");
+    assert_eq!(reads.get(), 1, "one reading for the whole admission");
+    assert_eq!(m.state(&mut now(150)), State::HalfOpen);
+    assert_eq!(
+        m.admit(at(150)),
+        Err(Refusal {
+            state: State::HalfOpen,
+            retry_after: None
+        }),
+        "the round's one trial is taken"
+    );
+    m.record(trial, Outcome::Success, at(150));
+    assert_eq!(m.state(&mut now(150)), State::Closed);
+}
+
+#[test]
+fn a_counted_rejection_reads_the_clock_once_and_counts() {
+    let cfg = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(std::time::Duration::from_nanos(100))
+        .totals(true)
+        .build()
+        .unwrap();
+    let m = Machine::new(cfg, None, 0);
+    let t = m.admit(at(0)).unwrap();
+    m.record(t, Outcome::Failure, at(0));
+    let reads = std::cell::Cell::new(0u32);
+    let counting = || {
+        reads.set(reads.get() + 1);
+        40
+    };
+    assert_eq!(
+        m.admit(counting),
+        Err(Refusal {
+            state: State::Open,
+            retry_after: Some(60)
+        })
+    );
+    assert_eq!(reads.get(), 1);
+    assert_eq!(m.totals().unwrap().rejected, 1);
 }
