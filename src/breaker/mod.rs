@@ -15,6 +15,7 @@ use crate::observe::tap::Tap;
 
 mod attach;
 mod manual;
+mod shed;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
 ///

@@ -100,7 +100,7 @@ impl Companion {
                 &self.consecutive_successes,
                 &self.consecutive_failures,
             ),
-            Outcome::Failure => (
+            Outcome::Failure | Outcome::Overload => (
                 &self.failures,
                 &self.consecutive_failures,
                 &self.consecutive_successes,

@@ -39,6 +39,7 @@
 //! | `windowed.rs`, `window/` | failure-rate windows: the machine's use of them, and the windows |
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
 //! | `gate.rs` | the admission gate hook (the adaptive throttle attaches through it) |
+//! | `shed.rs` | overload shedding: the controller behind `Outcome::Overload` |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
 //! | `mirror.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
 //! | `link.rs` | the [`Link`](link::Link) a fleet attaches through |
@@ -57,6 +58,7 @@ pub(crate) mod reason;
 pub(crate) mod reconfigure;
 pub(crate) mod record;
 pub(crate) mod round;
+pub(crate) mod shed;
 pub(crate) mod state;
 pub(crate) mod tally;
 #[cfg(all(test, not(protego_loom)))]
@@ -154,6 +156,8 @@ pub(crate) struct Machine {
     /// Whether the window times slow calls: a plain load, so admissions need not load the
     /// window (an `ArcSwap` load costs a few read-modify-writes of a thread-local slot).
     timed: AtomicBool,
+    /// Overload shedding (see `shed.rs`): asked only while it sheds, through the out-of-line bit.
+    shed: Box<shed::Shed>,
 }
 
 impl Machine {
@@ -164,6 +168,7 @@ impl Machine {
         let rules = config.rules();
         let kind = kind_of(config.initial_state());
         let paths = Self::paths(rules.is_some(), totals);
+        let shed = Box::new(shed::Shed::new(&config));
         Machine {
             word: AtomicU64::new(kind | u64::from(paths)),
             since: [AtomicU64::new(created), AtomicU64::new(0)],
@@ -181,6 +186,7 @@ impl Machine {
             windowed: AtomicBool::new(rules.is_some()),
             totals_kept: AtomicBool::new(false),
             timed: AtomicBool::new(rules.is_some_and(|rules| rules.slow_nanos > 0)),
+            shed,
         }
     }
 

@@ -34,6 +34,7 @@ impl Machine {
                 Ordering::Relaxed,
             );
         }
+        self.shed.configure(&config);
         // Counting starts before the out-of-line bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_kept();
         if totals {
@@ -76,7 +77,7 @@ impl Machine {
     /// transition lock, after whatever they depend on is stored.
     pub(super) fn refresh_paths(&self, config: &Config) {
         let paths = Self::paths(
-            config.rules().is_some() || self.has_rule() || self.has_gate(),
+            config.rules().is_some() || self.has_rule() || self.has_gate() || self.shed.active(),
             config.totals() || self.totals_kept(),
         );
         let mut w = self.load();

@@ -55,10 +55,8 @@ impl Machine {
         outcome: Outcome,
         now: &mut Now<F>,
     ) {
-        // The admission gate (see `gate.rs`) sets the out-of-line bit.
-        if w.low() & OUT_OF_LINE != 0 {
-            self.gate_records(ticket, outcome, now);
-        }
+        // The admission gate and overload shedding (see `gate.rs`, `shed.rs`).
+        let outcome = self.gate_records(w, ticket, outcome, now);
         // Totals or a window: with both off (the default) this is one test of a register.
         let mut slow = false;
         if w.low() & PATHS != 0 {

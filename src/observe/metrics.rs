@@ -311,7 +311,7 @@ impl Counters {
     pub(crate) fn finished(&self, outcome: Outcome) {
         self.bump(match outcome {
             Outcome::Success => SUCCEEDED,
-            Outcome::Failure => FAILED,
+            Outcome::Failure | Outcome::Overload => FAILED,
             Outcome::Ignored => IGNORED,
         });
     }

@@ -29,8 +29,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use protego_breaker::call::Outcome;
 use protego_breaker::random::{Random, SplitMix};
-use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TpsBudget};
+use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
 use protego_breaker::sleep::Sleep;
 use protego_breaker::throttle::Throttle;
 use protego_breaker::{Breaker, Clock, Config, ManualClock};
@@ -52,6 +53,9 @@ pub struct Setup {
     pub end: u64,
     pub think_mean: u64,
     pub timeout: u64,
+    /// Open-loop callers: logical calls arrive at this rate (per second) whatever happens to
+    /// them; `None`: the closed loop of `clients`.
+    pub open_loop: Option<f64>,
 }
 
 impl Setup {
@@ -70,7 +74,22 @@ impl Setup {
             end: 45 * SEC,
             think_mean: 900 * MS,
             timeout: 500 * MS,
+            open_loop: None,
         }
+    }
+
+    /// The same with a trigger `secs` long (the run lasts 25 s past it).
+    pub fn lasting(mut self, secs: u64) -> Self {
+        self.trigger_len = secs * SEC;
+        self.end = self.trigger_start + self.trigger_len + 25 * SEC;
+        self
+    }
+
+    /// The same with open-loop callers: 150 logical calls a second, Poisson arrivals (the
+    /// closed loop's healthy rate).
+    pub fn open(mut self) -> Self {
+        self.open_loop = Some(150.0);
+        self
     }
 
     fn trigger_end(&self) -> u64 {
@@ -84,11 +103,41 @@ pub struct Scenario {
     pub name: &'static str,
     /// Three retries (four attempts) per logical call, else one attempt.
     pub retries: bool,
-    pub breaker: bool,
-    /// A `TpsBudget` pays for retries (else they are free).
-    pub budget: bool,
+    /// The breaker's config, if the calls go through one.
+    pub breaker: Option<fn() -> Config>,
+    /// What pays for retries.
+    pub budget: Pay,
     /// An adaptive throttle on the breaker: (K, window).
     pub throttle: Option<(f64, Duration)>,
+    /// Timeouts are classified as `Outcome::Overload` (else as failures).
+    pub overload: bool,
+    /// An AIMD concurrency limit (the reference model below) in front of the dependency.
+    pub aimd: bool,
+}
+
+/// What pays for retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pay {
+    /// Nothing: every retry is granted.
+    Free,
+    /// `TpsBudget::default()`.
+    Tps,
+    /// gRFC A6 token throttling, `TokenBudget::default()`.
+    Tokens,
+}
+
+impl Scenario {
+    fn new(name: &'static str) -> Self {
+        Scenario {
+            name,
+            retries: true,
+            breaker: None,
+            budget: Pay::Free,
+            throttle: None,
+            overload: false,
+            aimd: false,
+        }
+    }
 }
 
 /// The throttle's defaults (`Throttle::builder()`), chosen on this simulation.
@@ -107,30 +156,109 @@ pub const DEPTHS: [(&str, f64); 3] = [
 
 /// The scenarios of issue #22, in order; every one but the first retries three times.
 pub fn scenarios(throttle: (f64, Duration)) -> Vec<Scenario> {
-    let throttle = Some(throttle);
-    let s = |name, retries, breaker, budget, throttle| Scenario {
-        name,
-        retries,
-        breaker,
-        budget,
-        throttle,
-    };
+    let s =
+        |name, retries, breaker: bool, budget: bool, throttle: Option<(f64, Duration)>| Scenario {
+            retries,
+            breaker: breaker.then_some(breaker_config as fn() -> Config),
+            budget: if budget { Pay::Tps } else { Pay::Free },
+            throttle,
+            ..Scenario::new(name)
+        };
     vec![
         s("no protection", false, false, false, None),
         s("three retries", true, false, false, None),
         s("breaker", true, true, false, None),
         s("breaker + budget", true, true, true, None),
-        s("adaptive throttling", true, false, false, throttle),
-        s("all together", true, true, true, throttle),
+        s("adaptive throttling", true, false, false, Some(throttle)),
+        s("all together", true, true, true, Some(throttle)),
     ]
 }
 
-/// The breaker every protected scenario uses: 5 consecutive failures, open 1 s, 3 trials.
+/// The name of the recommended setup's row.
+pub const RECOMMENDED: &str = "recommended";
+
+/// The rows of issue #28: the recommended setup (`Config::default()`, which sheds overload,
+/// with timeouts classified as `Outcome::Overload`, `TpsBudget::default()` and
+/// `RetryPolicy::default()`), the same without a budget, and the references.
+pub fn rows() -> Vec<Scenario> {
+    let default = shedding as fn() -> Config;
+    vec![
+        Scenario {
+            breaker: Some(default),
+            budget: Pay::Tps,
+            overload: true,
+            ..Scenario::new(RECOMMENDED)
+        },
+        Scenario {
+            breaker: Some(default),
+            overload: true,
+            ..Scenario::new("recommended, no budget")
+        },
+        Scenario {
+            breaker: Some(default),
+            overload: true,
+            retries: false,
+            ..Scenario::new("shedding, no retries")
+        },
+        Scenario {
+            breaker: Some(breaker_5_5s),
+            budget: Pay::Tps,
+            ..Scenario::new("breaker 5 / 5 s + budget")
+        },
+        Scenario {
+            breaker: Some(default),
+            budget: Pay::Tps,
+            ..Scenario::new("breaker default + budget")
+        },
+        Scenario {
+            throttle: Some(THROTTLE_DEFAULTS),
+            ..Scenario::new("throttle alone")
+        },
+        Scenario {
+            budget: Pay::Tps,
+            ..Scenario::new("TpsBudget")
+        },
+        Scenario {
+            budget: Pay::Tokens,
+            ..Scenario::new("A6 tokens")
+        },
+        Scenario {
+            retries: false,
+            aimd: true,
+            ..Scenario::new("AIMD limit")
+        },
+        Scenario::new("naive retries"),
+    ]
+}
+
+/// The breaker of issue #22's protected scenarios: 5 consecutive failures, open 1 s, 3 trials.
 pub fn breaker_config() -> Config {
     Config::builder()
         .failure_threshold(5)
         .reset_timeout(Duration::from_secs(1))
         .half_open_retries(3)
+        .shed_overload(false)
+        .build()
+        .expect("valid")
+}
+
+/// `Config::default()` (the exploration may set `SHED_BACKOFF`).
+pub fn shedding() -> Config {
+    match std::env::var("SHED_BACKOFF")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(b) => Config::builder().shed_backoff(b).build().expect("valid"),
+        None => Config::default(),
+    }
+}
+
+/// A breaker that opens after 5 consecutive failures for 5 s, with today's failures (overload
+/// shedding off: every timeout is a failure).
+pub fn breaker_5_5s() -> Config {
+    Config::builder()
+        .failure_threshold(5)
+        .reset_timeout(Duration::from_secs(5))
         .build()
         .expect("valid")
 }
@@ -143,7 +271,7 @@ pub fn retry_policy(attempts: u32) -> RetryPolicy {
         .expect("valid")
 }
 
-/// Per second of virtual time.
+/// Per second (or per tick) of virtual time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Bin {
     /// Logical calls that ended, and those that ended with `Ok`.
@@ -153,11 +281,17 @@ pub struct Bin {
     pub attempts: u32,
 }
 
+/// The resolution of the time to recovery.
+pub const TICK: u64 = 100 * MS;
+
 /// One run's figures.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub scenario: Scenario,
+    pub setup: Setup,
     pub bins: Vec<Bin>,
+    /// The same per `TICK`.
+    pub ticks: Vec<Bin>,
     /// Successful logical calls per second before the trigger.
     pub baseline: f64,
     /// Attempts per logical call during the trigger.
@@ -169,20 +303,37 @@ pub struct Report {
     /// baseline or more;
     /// `None`: it never does (metastable).
     pub recovery: Option<f64>,
+    /// Successful calls per second during the trigger as a share of the capacity left (or of
+    /// the healthy goodput where that is less: at 90 % the callers do not ask for more).
+    pub goodput_left: f64,
+    /// Attempts reaching the server per second during the trigger, as a multiple of the
+    /// capacity left.
+    pub load: f64,
+    /// Seconds from the trigger's end until the share of logical calls that succeed (300 ms
+    /// means) is at 95 % or more and stays there; `None`: never within the run.
+    pub back: Option<f64>,
+    /// The callers' p99 latency during the trigger (s), rejections included.
+    pub p99: f64,
+    /// The breaker's shedding limit per tick (`Breaker::shed_limit`).
+    pub limits: Vec<Option<u64>>,
+    /// Whether the circuit was seen open (sampled every tick).
+    pub opened: bool,
 }
 
 /// Runs one scenario.
 pub fn run(setup: Setup, scenario: Scenario) -> Report {
     let sim = Sim::new(setup);
     let clock = sim.clock.clone();
-    let config = if scenario.breaker {
-        breaker_config()
-    } else {
-        Config::builder()
-            .failure_threshold(u32::MAX)
-            .build()
-            .expect("valid")
-    };
+    let config = scenario.breaker.map_or_else(
+        || {
+            Config::builder()
+                .failure_threshold(u32::MAX)
+                .shed_overload(false)
+                .build()
+                .expect("valid")
+        },
+        |config| config(),
+    );
     let breaker = Arc::new(Breaker::with_clock(config, clock.clone()).named("storm"));
     if let Some((k, window)) = scenario.throttle {
         let throttle = Throttle::builder()
@@ -192,59 +343,152 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
             .build()
             .expect("valid");
         Arc::new(throttle).attach(&breaker);
-    } else if !scenario.breaker {
+    } else if scenario.breaker.is_none() {
         breaker.disable();
     }
-    let budget: Arc<dyn Budget> = if scenario.budget {
-        Arc::new(TpsBudget::default())
-    } else {
-        Arc::new(Free)
+    let budget: Arc<dyn Budget> = match scenario.budget {
+        Pay::Tps => Arc::new(TpsBudget::default()),
+        Pay::Tokens => Arc::new(TokenBudget::default()),
+        Pay::Free => Arc::new(Free),
     };
-    let retrier = Retrier::new(
-        retry_policy(if scenario.retries { 4 } else { 1 }),
-        budget,
-        Arc::new(sim.sleeper()),
-    )
-    .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)));
+    let policy = if scenario.overload && scenario.retries {
+        RetryPolicy::default()
+    } else {
+        retry_policy(if scenario.retries { 4 } else { 1 })
+    };
+    let retrier = Retrier::new(policy, budget, Arc::new(sim.sleeper()))
+        .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)));
     let rng = Rc::new(SplitMix::new(setup.seed));
-    let bins = Rc::new(RefCell::new(vec![
+    let ticks = Rc::new(RefCell::new(vec![
         Bin::default();
-        (setup.end / SEC) as usize + 1
+        (setup.end / TICK) as usize + 1
     ]));
-    for _ in 0..setup.clients {
-        let (sim2, breaker, retrier, rng, bins) = (
+    let latencies = Rc::new(RefCell::new(Vec::new()));
+    let aimd = Rc::new(RefCell::new(Aimd::new()));
+    let overload = scenario.overload;
+    let classify = move |r: &Result<(), &'static str>| match r {
+        Ok(()) => Outcome::Success,
+        Err(_) if overload => Outcome::Overload,
+        Err(_) => Outcome::Failure,
+    };
+    // One logical call, its end counted.
+    let call = {
+        let (sim, breaker, retrier, ticks, latencies, aimd) = (
             sim.clone(),
             Arc::clone(&breaker),
             retrier.clone(),
-            Rc::clone(&rng),
-            Rc::clone(&bins),
+            Rc::clone(&ticks),
+            Rc::clone(&latencies),
+            Rc::clone(&aimd),
+        );
+        move || {
+            let (sim, breaker, retrier, ticks, latencies, aimd) = (
+                sim.clone(),
+                Arc::clone(&breaker),
+                retrier.clone(),
+                Rc::clone(&ticks),
+                Rc::clone(&latencies),
+                Rc::clone(&aimd),
+            );
+            async move {
+                let start = sim.now();
+                let ok = if scenario.aimd {
+                    if aimd.borrow_mut().acquire() {
+                        let ok = sim.attempt().await.is_ok();
+                        aimd.borrow_mut().release(ok);
+                        ok
+                    } else {
+                        false
+                    }
+                } else {
+                    (|| sim.attempt())
+                        .retry(&retrier, &*breaker)
+                        .classify(classify)
+                        .await
+                        .is_ok()
+                };
+                let now = sim.now();
+                if now >= setup.trigger_start && now < setup.trigger_end() {
+                    latencies.borrow_mut().push(now - start);
+                }
+                let mut ticks = ticks.borrow_mut();
+                let tick = &mut ticks[(now / TICK) as usize];
+                tick.calls += 1;
+                tick.good += u32::from(ok);
+            }
+        }
+    };
+    // The breaker's shedding limit, sampled every tick, and whether the circuit opened.
+    let limits = Rc::new(RefCell::new(Vec::new()));
+    let opened = Rc::new(RefCell::new(false));
+    {
+        let (sim2, breaker, limits, opened) = (
+            sim.clone(),
+            Arc::clone(&breaker),
+            Rc::clone(&limits),
+            Rc::clone(&opened),
         );
         sim.spawn(async move {
-            // Clients start spread over the first second.
-            sim2.sleep((u64::from(rng.next_u32()) * SEC) >> 32).await;
             while sim2.now() < setup.end {
-                let out = (|| sim2.attempt()).retry(&retrier, &*breaker).await;
-                {
-                    let mut bins = bins.borrow_mut();
-                    let bin = &mut bins[(sim2.now() / SEC) as usize];
-                    bin.calls += 1;
-                    bin.good += u32::from(out.is_ok());
-                }
-                sim2.sleep(exponential(&*rng, setup.think_mean)).await;
+                limits.borrow_mut().push(breaker.shed_limit());
+                *opened.borrow_mut() |= breaker.state() == protego_breaker::State::Open;
+                sim2.sleep(TICK).await;
             }
         });
     }
-    sim.run();
-    let mut bins = bins.borrow().clone();
-    for (i, n) in sim.attempts().into_iter().enumerate() {
-        if let Some(bin) = bins.get_mut(i) {
-            bin.attempts = n;
+    if let Some(rate) = setup.open_loop {
+        let (sim2, rng) = (sim.clone(), Rc::clone(&rng));
+        let mean = (SEC as f64 / rate) as u64;
+        let sim3 = sim.clone();
+        sim.spawn(async move {
+            while sim2.now() < setup.end {
+                sim3.spawn(call());
+                sim2.sleep(exponential(&*rng, mean)).await;
+            }
+        });
+    } else {
+        for _ in 0..setup.clients {
+            let (sim2, rng, call) = (sim.clone(), Rc::clone(&rng), call.clone());
+            sim.spawn(async move {
+                // Clients start spread over the first second.
+                sim2.sleep((u64::from(rng.next_u32()) * SEC) >> 32).await;
+                while sim2.now() < setup.end {
+                    call().await;
+                    sim2.sleep(exponential(&*rng, setup.think_mean)).await;
+                }
+            });
         }
     }
-    report(setup, scenario, bins)
+    sim.run();
+    let mut ticks = ticks.borrow().clone();
+    for (i, n) in sim.attempts().into_iter().enumerate() {
+        if let Some(tick) = ticks.get_mut(i) {
+            tick.attempts = n;
+        }
+    }
+    let mut latencies = latencies.borrow().clone();
+    latencies.sort_unstable();
+    let p99 = latencies
+        .get(latencies.len() * 99 / 100)
+        .map_or(0.0, |&ns| ns as f64 / SEC as f64);
+    let mut report = report(setup, scenario, ticks, p99);
+    report.limits = limits.borrow().clone();
+    report.opened = *opened.borrow();
+    report
 }
 
-fn report(setup: Setup, scenario: Scenario, bins: Vec<Bin>) -> Report {
+fn report(setup: Setup, scenario: Scenario, ticks: Vec<Bin>, p99: f64) -> Report {
+    let per_sec = (SEC / TICK) as usize;
+    let bins: Vec<Bin> = ticks
+        .chunks(per_sec)
+        .map(|c| {
+            c.iter().fold(Bin::default(), |a, b| Bin {
+                calls: a.calls + b.calls,
+                good: a.good + b.good,
+                attempts: a.attempts + b.attempts,
+            })
+        })
+        .collect();
     let secs = |from: u64, to: u64| &bins[(from / SEC) as usize..(to / SEC) as usize];
     let rate = |b: &[Bin]| f64::from(b.iter().map(|b| b.good).sum::<u32>()) / b.len() as f64;
     let baseline = rate(secs(2 * SEC, setup.trigger_start));
@@ -261,14 +505,45 @@ fn report(setup: Setup, scenario: Scenario, bins: Vec<Bin>) -> Report {
         .find(|&s| (s..last - 2).all(|w| mean3(w) >= 0.9 * baseline))
         .filter(|&s| s + 8 < last)
         .map(|s| (s - first_good) as f64);
+    let left = setup.capacity * setup.trigger_capacity;
+    let trigger_secs = setup.trigger_len as f64 / SEC as f64;
+    let good: u32 = trigger.iter().map(|b| b.good).sum();
+    // Back: the first tick after which every 300 ms share of successful calls is 95 % or more,
+    // up to 10 s later.
+    let (t0, t_last) = (
+        (setup.trigger_end() / TICK) as usize,
+        ((setup.trigger_end() + 10 * SEC) / TICK) as usize,
+    );
+    let share3 = |t: usize| {
+        let w = &ticks[t..t + 3];
+        let calls: u32 = w.iter().map(|b| b.calls).sum();
+        let good: u32 = w.iter().map(|b| b.good).sum();
+        f64::from(good) / f64::from(calls.max(1))
+    };
+    let back = (t0..t_last)
+        .find(|&t| (t..t_last).all(|w| share3(w) >= 0.95))
+        .map(|t| ((t - t0) as u64 * TICK) as f64 / SEC as f64);
     Report {
         scenario,
+        setup,
         baseline,
         amplification: f64::from(attempts) / f64::from(calls.max(1)),
         during: rate(trigger) / baseline,
         after: rate(after) / baseline,
         recovery,
+        // Of what could succeed: the capacity left, or the callers' healthy demand if less.
+        goodput_left: if left > 0.0 {
+            f64::from(good) / trigger_secs / left.min(baseline)
+        } else {
+            0.0
+        },
+        load: f64::from(attempts) / trigger_secs / left.max(setup.capacity * 0.01),
+        back,
+        p99,
         bins,
+        ticks,
+        limits: Vec::new(),
+        opened: false,
     }
 }
 
@@ -293,6 +568,66 @@ pub fn table(title: &str, reports: &[Report]) -> String {
         );
     }
     out
+}
+
+/// The table of issue #28: per row, goodput during the trigger as a share of the capacity left,
+/// load as a multiple of it, time back to 95 % success, p99.
+pub fn overload_table(title: &str, reports: &[Report]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{title}");
+    let _ = writeln!(
+        out,
+        "| row | goodput / capacity left | load / capacity left | back to 95 % | p99 (trigger) |"
+    );
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    for r in reports {
+        let back = r
+            .back
+            .map_or_else(|| "> 10 s".to_owned(), |s| format!("{s:.1} s"));
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} % | {:.2}x | {} | {:.2} s |",
+            r.scenario.name,
+            100.0 * r.goodput_left,
+            r.load,
+            back,
+            r.p99
+        );
+    }
+    out
+}
+
+/// The reference concurrency limit: AIMD (as Netflix's `AIMDLimit`): at most `limit` calls in
+/// flight; +1/limit per success, x0.9 per timeout, from 20, at least 1.
+struct Aimd {
+    limit: f64,
+    in_flight: u32,
+}
+
+impl Aimd {
+    fn new() -> Self {
+        Aimd {
+            limit: 20.0,
+            in_flight: 0,
+        }
+    }
+
+    fn acquire(&mut self) -> bool {
+        if f64::from(self.in_flight) >= self.limit {
+            return false;
+        }
+        self.in_flight += 1;
+        true
+    }
+
+    fn release(&mut self, ok: bool) {
+        self.in_flight -= 1;
+        self.limit = if ok {
+            self.limit + 1.0 / self.limit
+        } else {
+            (self.limit * 0.9).max(1.0)
+        };
+    }
 }
 
 /// A budget that grants every retry: retries with no budget.
@@ -412,7 +747,7 @@ impl Sim {
         }));
         let now = self.now();
         let mut core = self.core.lock().unwrap();
-        let bin = (now / SEC) as usize;
+        let bin = (now / TICK) as usize;
         if core.attempts.len() <= bin {
             core.attempts.resize(bin + 1, 0);
         }
@@ -440,8 +775,14 @@ impl Sim {
     fn serve_next(&self, core: &mut Core, now: u64) {
         core.busy = !core.queue.is_empty();
         if core.busy {
-            let service = (SEC as f64 / self.capacity(now)) as u64;
-            push(core, now + service, Event::Served);
+            let capacity = self.capacity(now);
+            // A server with no capacity left serves again when the trigger ends.
+            let at = if capacity > 0.0 {
+                now + (SEC as f64 / capacity) as u64
+            } else {
+                self.setup.trigger_end()
+            };
+            push(core, at, Event::Served);
         }
     }
 

@@ -1,0 +1,135 @@
+//! Overload shedding (issue #28): an overload is shed to the calls the downstream completes,
+//! never counted towards opening the circuit while it completes any, and an outage that
+//! answers with timeouts still opens it.
+
+use std::time::Duration;
+
+use protego_breaker::call::Outcome;
+use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
+
+fn breaker(config: Config) -> (Breaker<ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    (Breaker::with_clock(config, clock.clone()), clock)
+}
+
+#[test]
+fn overload_sheds_to_the_calls_in_flight_and_stops_once_calm() {
+    let (breaker, clock) = breaker(Config::default());
+    // 50 calls in flight before shedding begins; every one overloads.
+    let permits: Vec<_> = (0..50).map(|_| breaker.try_acquire().unwrap()).collect();
+    for p in permits {
+        p.record(Outcome::Overload);
+    }
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(
+        breaker.consecutive_failures(),
+        0,
+        "overload never counts as a failure"
+    );
+    assert_eq!(
+        breaker.shed_limit(),
+        Some(1024),
+        "shedding began, not yet cut"
+    );
+
+    // A tenth of the window later, ten calls in flight, one overloads: the limit is cut to
+    // 0.9 x the 9 left in flight.
+    clock.advance(Duration::from_millis(150));
+    let mut held: Vec<_> = (0..10).map(|_| breaker.try_acquire().unwrap()).collect();
+    held.pop().unwrap().record(Outcome::Overload);
+    assert_eq!(breaker.shed_limit(), Some(8));
+    let refused = breaker.try_acquire().unwrap_err();
+    assert_eq!(refused.state(), State::Closed);
+    assert_eq!(refused.retry_after(), None);
+
+    // Completions make room at once; a window with no overload and no refusal ends shedding.
+    held.pop().unwrap().success();
+    assert!(
+        breaker.try_acquire().is_err(),
+        "9 - 1 = 8 in flight: at the limit"
+    );
+    held.pop().unwrap().success();
+    let in_again = breaker.try_acquire().expect("room made by a completion");
+    clock.advance(Duration::from_millis(1_100));
+    in_again.success();
+    for p in held {
+        p.success();
+    }
+    assert_eq!(breaker.shed_limit(), None);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn an_outage_that_answers_with_timeouts_opens_after_shed_outage_after() {
+    let (breaker, clock) = breaker(Config::default());
+    let mut opened_at = None;
+    for tick in 0..100u64 {
+        match breaker.try_acquire() {
+            Ok(p) => p.record(Outcome::Overload),
+            Err(r) if r.state() == State::Open => {
+                opened_at = Some(tick);
+                break;
+            }
+            Err(_) => {}
+        }
+        clock.advance(Duration::from_millis(100));
+    }
+    // 5 s with nothing completed, then the default's 3 consecutive failures.
+    let opened_at = opened_at.expect("the outage opens the circuit");
+    assert!((50..=60).contains(&opened_at), "opened at tick {opened_at}");
+    // An outage keeps the seed's 60 s.
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(breaker.state(), State::HalfOpen);
+}
+
+#[test]
+fn errors_at_once_open_the_circuit_as_before_and_shedding_can_be_turned_off() {
+    let (breaker, _) = breaker(Config::default());
+    for _ in 0..3 {
+        breaker.try_acquire().unwrap().failure();
+    }
+    assert_eq!(breaker.state(), State::Open);
+
+    let (breaker, _) = breaker_off();
+    for _ in 0..3 {
+        breaker.try_acquire().unwrap().record(Outcome::Overload);
+    }
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "off: an overload is a failure"
+    );
+}
+
+fn breaker_off() -> (Breaker<ManualClock>, ManualClock) {
+    breaker(Config::builder().shed_overload(false).build().unwrap())
+}
+
+#[test]
+fn an_overloaded_trial_reopens_the_circuit() {
+    let (breaker, clock) = breaker(Config::builder().failure_threshold(1).build().unwrap());
+    breaker.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_secs(60));
+    breaker.try_acquire().unwrap().record(Outcome::Overload);
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn bad_shedding_knobs_are_named() {
+    let knob = |b: protego_breaker::ConfigBuilder| b.build().unwrap_err().knob();
+    assert_eq!(knob(Config::builder().shed_backoff(0.0)), "shed_backoff");
+    assert_eq!(
+        knob(Config::builder().shed_backoff(f64::NAN)),
+        "shed_backoff"
+    );
+    assert_eq!(
+        knob(Config::builder().shed_window(Duration::from_millis(1))),
+        "shed_window"
+    );
+    assert_eq!(
+        knob(Config::builder().shed_outage_after(Duration::ZERO)),
+        "shed_outage_after"
+    );
+}
