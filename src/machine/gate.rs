@@ -13,6 +13,7 @@
 use std::sync::Arc;
 
 use crate::machine::outcome::Outcome;
+use crate::machine::shed::Shed;
 use crate::machine::word::{Ticket, Word, CLOSED, OUT_OF_LINE};
 use crate::machine::{Machine, Now};
 use crate::sync::lock;
@@ -53,8 +54,10 @@ impl Machine {
         if Word(u64::from(ticket.epoch)).kind() != CLOSED {
             return true;
         }
-        if self.shed.active() && !self.shed.admit(now.get(), &mut ticket.started) {
-            return false;
+        if let Some(shed) = self.shed() {
+            if shed.active() && !shed.admit(now.get(), &mut ticket.started) {
+                return false;
+            }
         }
         match self.gate_for(*ticket) {
             Some(gate) => gate.admit(now.get()),
@@ -83,10 +86,15 @@ impl Machine {
         if let Some(gate) = self.gate_for(ticket) {
             gate.record(now.get(), outcome.as_failure());
         }
-        if outcome != Outcome::Overload && !self.shed.active() {
-            return outcome;
-        }
-        let recorded = self.shed.record(now.get(), ticket.started, outcome);
+        let shed = if outcome == Outcome::Overload {
+            self.shed_made()
+        } else {
+            match self.shed() {
+                Some(shed) if shed.active() => shed,
+                _ => return outcome,
+            }
+        };
+        let recorded = shed.record(now.get(), ticket.started, outcome);
         if recorded.toggled {
             let config = lock(&self.transition_lock);
             self.refresh_paths(&config);
@@ -96,7 +104,21 @@ impl Machine {
 
     /// While overload shedding is on: its limit on calls in flight.
     pub(crate) fn shed_limit(&self) -> Option<u64> {
-        self.shed.limit()
+        self.shed()?.limit()
+    }
+
+    /// Overload shedding, if an overload ever made it.
+    #[inline]
+    pub(super) fn shed(&self) -> Option<&Shed> {
+        self.companion_if_any()?.shed.get()
+    }
+
+    /// Overload shedding, made on the first overload from the config of the moment (under the
+    /// transition lock, so that a concurrent `reconfigure` is not missed).
+    fn shed_made(&self) -> &Shed {
+        self.companion()
+            .shed
+            .get_or_init(|| Shed::new(&lock(&self.transition_lock)))
     }
 
     #[inline]

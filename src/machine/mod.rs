@@ -156,8 +156,6 @@ pub(crate) struct Machine {
     /// Whether the window times slow calls: a plain load, so admissions need not load the
     /// window (an `ArcSwap` load costs a few read-modify-writes of a thread-local slot).
     timed: AtomicBool,
-    /// Overload shedding (see `shed.rs`): asked only while it sheds, through the out-of-line bit.
-    shed: Box<shed::Shed>,
 }
 
 impl Machine {
@@ -168,7 +166,6 @@ impl Machine {
         let rules = config.rules();
         let kind = kind_of(config.initial_state());
         let paths = Self::paths(rules.is_some(), totals);
-        let shed = Box::new(shed::Shed::new(&config));
         Machine {
             word: AtomicU64::new(kind | u64::from(paths)),
             since: [AtomicU64::new(created), AtomicU64::new(0)],
@@ -186,7 +183,6 @@ impl Machine {
             windowed: AtomicBool::new(rules.is_some()),
             totals_kept: AtomicBool::new(false),
             timed: AtomicBool::new(rules.is_some_and(|rules| rules.slow_nanos > 0)),
-            shed,
         }
     }
 

@@ -27,7 +27,8 @@ pub enum Outcome {
     /// downstream completes nothing at all for
     /// [`shed_outage_after`](crate::Config::shed_outage_after) does an overload count as a
     /// failure (an outage that answers with timeouts opens the circuit). In half-open it is a
-    /// failed trial. Retried like a failure, and a failure for the retry budgets and call totals.
+    /// failed trial. Not retried (a refusal while shedding is waited out instead); a failure
+    /// for the retry budgets and the call totals.
     ///
     /// ```
     /// use protego_breaker::{Breaker, CircuitBreaker, Config, State, call::Outcome};

@@ -21,7 +21,6 @@
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::fmt::Write as _;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -307,7 +306,7 @@ pub struct Report {
     /// the healthy goodput where that is less: at 90 % the callers do not ask for more).
     pub goodput_left: f64,
     /// Attempts reaching the server per second during the trigger, as a multiple of the
-    /// capacity left.
+    /// capacity left (of the healthy capacity at 0 %).
     pub load: f64,
     /// Seconds from the trigger's end until the share of logical calls that succeed (300 ms
     /// means) is at 95 % or more and stays there; `None`: never within the run.
@@ -537,7 +536,7 @@ fn report(setup: Setup, scenario: Scenario, ticks: Vec<Bin>, p99: f64) -> Report
         } else {
             0.0
         },
-        load: f64::from(attempts) / trigger_secs / left.max(setup.capacity * 0.01),
+        load: f64::from(attempts) / trigger_secs / if left > 0.0 { left } else { setup.capacity },
         back,
         p99,
         bins,
@@ -547,54 +546,59 @@ fn report(setup: Setup, scenario: Scenario, ticks: Vec<Bin>, p99: f64) -> Report
     }
 }
 
-/// The table the test and the example print.
-pub fn table(title: &str, reports: &[Report]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{title}");
-    let _ = writeln!(out, "| scenario | attempts per call (trigger) | goodput during | goodput 10 s after | recovery after the trigger |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- |");
-    for r in reports {
-        let recovery = r
-            .recovery
-            .map_or_else(|| "never: metastable".to_owned(), |s| format!("{s:.0} s"));
-        let _ = writeln!(
-            out,
-            "| {} | {:.2} | {:.0} % | {:.0} % | {} |",
-            r.scenario.name,
-            r.amplification,
-            100.0 * r.during,
-            100.0 * r.after,
-            recovery
-        );
+/// A markdown table: a title line, a header, and one line per row.
+fn markdown(title: &str, head: &str, align: &str, rows: impl Iterator<Item = String>) -> String {
+    let mut out = format!("{title}\n{head}\n{align}\n");
+    for row in rows {
+        out.push_str(&row);
+        out.push('\n');
     }
     out
+}
+
+/// The table the test and the example print.
+pub fn table(title: &str, reports: &[Report]) -> String {
+    markdown(
+        title,
+        "| scenario | attempts per call (trigger) | goodput during | goodput 10 s after | recovery after the trigger |",
+        "| --- | ---: | ---: | ---: | --- |",
+        reports.iter().map(|r| {
+            let recovery = r
+                .recovery
+                .map_or_else(|| "never: metastable".to_owned(), |s| format!("{s:.0} s"));
+            format!(
+                "| {} | {:.2} | {:.0} % | {:.0} % | {} |",
+                r.scenario.name,
+                r.amplification,
+                100.0 * r.during,
+                100.0 * r.after,
+                recovery
+            )
+        }),
+    )
 }
 
 /// The table of issue #28: per row, goodput during the trigger as a share of the capacity left,
 /// load as a multiple of it, time back to 95 % success, p99.
 pub fn overload_table(title: &str, reports: &[Report]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{title}");
-    let _ = writeln!(
-        out,
-        "| row | goodput / capacity left | load / capacity left | back to 95 % | p99 (trigger) |"
-    );
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
-    for r in reports {
-        let back = r
-            .back
-            .map_or_else(|| "> 10 s".to_owned(), |s| format!("{s:.1} s"));
-        let _ = writeln!(
-            out,
-            "| {} | {:.0} % | {:.2}x | {} | {:.2} s |",
-            r.scenario.name,
-            100.0 * r.goodput_left,
-            r.load,
-            back,
-            r.p99
-        );
-    }
-    out
+    markdown(
+        title,
+        "| row | goodput / capacity left | load / capacity left | back to 95 % | p99 (trigger) |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        reports.iter().map(|r| {
+            let back = r
+                .back
+                .map_or_else(|| "> 10 s".to_owned(), |s| format!("{s:.1} s"));
+            format!(
+                "| {} | {:.0} % | {:.2}x | {} | {:.2} s |",
+                r.scenario.name,
+                100.0 * r.goodput_left,
+                r.load,
+                back,
+                r.p99
+            )
+        }),
+    )
 }
 
 /// The reference concurrency limit: AIMD (as Netflix's `AIMDLimit`): at most `limit` calls in
