@@ -133,3 +133,18 @@ fn bad_shedding_knobs_are_named() {
         "shed_outage_after"
     );
 }
+
+#[test]
+fn totals_count_an_overload_as_failed_and_a_shed_call_as_rejected() {
+    let (breaker, clock) = breaker(Config::builder().totals(true).build().unwrap());
+    breaker.try_acquire().unwrap().overload();
+    clock.advance(Duration::from_millis(150));
+    let held: Vec<_> = (0..3).map(|_| breaker.try_acquire().unwrap()).collect();
+    breaker.try_acquire().unwrap().overload(); // cut to 0.9 x 3: 2
+    assert!(breaker.try_acquire().is_err());
+    let m = breaker.metrics();
+    assert_eq!(m.shed_limit, Some(2));
+    let t = m.totals.unwrap();
+    assert_eq!((t.admitted, t.rejected, t.failed, t.ignored), (5, 1, 2, 0));
+    drop(held);
+}

@@ -244,6 +244,7 @@ impl<C: Clock> Breaker<C> {
             fleet_online: self.machine.fleet_online(),
             counts: self.machine.counts(),
             window: self.machine.window_counts(&mut now),
+            shed_limit: self.machine.shed_limit(),
         }
     }
 
