@@ -117,5 +117,44 @@ fn retried(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, budgets, throttle, retried);
+/// Overload shedding (issue #28): a healthy call on a breaker that can shed (every breaker,
+/// by default), a call let in while shedding, and one refused while shedding.
+fn shed(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let clock = ManualClock::new();
+    // A breaker that sheds, with `held` calls in flight when one overloads: the limit is cut
+    // to 0.9 x `held`.
+    let shedding = |held: usize| {
+        let breaker = Arc::new(Breaker::with_clock(Config::default(), clock.clone()));
+        breaker.try_acquire().unwrap().overload();
+        clock.advance(Duration::from_millis(150));
+        let permits: Vec<_> = (0..=held)
+            .map(|_| Arc::clone(&breaker).try_acquire_owned().unwrap())
+            .collect();
+        breaker.try_acquire().unwrap().overload();
+        (breaker, permits)
+    };
+    let healthy = Breaker::with_clock(Config::default(), clock.clone());
+    // Room: the held calls given back unjudged, a limit of 9 and nothing in flight.
+    let (room, permits) = shedding(10);
+    drop(permits);
+    assert_eq!(room.shed_limit(), Some(9));
+    // Full: 3 calls in flight over a limit of 2.
+    let (full, _held) = shedding(3);
+    assert!(full.try_acquire().is_err());
+    let mut g = c.benchmark_group("shed");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("healthy_call", |b| {
+        b.iter(|| poll_once(healthy.call(ok()), &mut cx));
+    });
+    g.bench_function("admitted_while_shedding", |b| {
+        b.iter(|| poll_once(room.call(ok()), &mut cx));
+    });
+    g.bench_function("refused_while_shedding", |b| {
+        b.iter(|| poll_once(full.call(ok()), &mut cx));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, budgets, throttle, retried, shed);
 criterion_main!(benches);

@@ -182,6 +182,71 @@ fn the_recommended_setup_sheds_overload_and_is_back_at_once() {
     }
 }
 
+/// Issue #28's full sweep, for benches/README.md: every row at every depth, closed- and
+/// open-loop callers, 10 s and 60 s triggers, the mean of five seeds. `cargo test --release
+/// --test storm overload_sweep -- --ignored --nocapture` (about a minute).
+#[test]
+#[ignore = "prints the sweep of issue #28 (benches/README.md)"]
+fn overload_sweep() {
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    for open in [false, true] {
+        for secs in [10u64, 60] {
+            let callers = if open { "open-loop" } else { "closed-loop" };
+            println!("\n{callers} callers, {secs} s trigger: goodput as % of the capacity left / seconds back to 95 % success after the trigger (mean of {} seeds; `>10` never within 10 s)\n", SEEDS.len());
+            let head: Vec<String> = OVERLOAD_DEPTHS
+                .iter()
+                .map(|d| format!("{:.0} %", 100.0 * d))
+                .collect();
+            println!("| row | {} |", head.join(" | "));
+            println!("| --- |{}", " ---: |".repeat(head.len()));
+            let rows = storm::rows();
+            let mut load = Vec::new();
+            for row in &rows {
+                let mut cells = Vec::new();
+                for depth in OVERLOAD_DEPTHS {
+                    let runs: Vec<_> = SEEDS
+                        .iter()
+                        .map(|&seed| {
+                            let mut setup = Setup::new(seed, depth).lasting(secs);
+                            if open {
+                                setup = setup.open();
+                            }
+                            run(setup, *row)
+                        })
+                        .collect();
+                    let good = mean(&runs.iter().map(|r| r.goodput_left).collect::<Vec<_>>());
+                    let back = mean(
+                        &runs
+                            .iter()
+                            .map(|r| r.back.unwrap_or(10.0))
+                            .collect::<Vec<_>>(),
+                    );
+                    let back = if runs.iter().any(|r| r.back.is_none()) {
+                        ">10".to_owned()
+                    } else {
+                        format!("{back:.1}")
+                    };
+                    cells.push(if depth == 0.0 {
+                        format!("- / {back}")
+                    } else {
+                        format!("{:.0} / {back}", 100.0 * good)
+                    });
+                    if row.name == storm::RECOMMENDED {
+                        let l = mean(&runs.iter().map(|r| r.load).collect::<Vec<_>>());
+                        let p99 = mean(&runs.iter().map(|r| r.p99).collect::<Vec<_>>());
+                        load.push(format!("{l:.2}x, {p99:.2} s"));
+                    }
+                }
+                println!("| {} | {} |", row.name, cells.join(" | "));
+            }
+            println!(
+                "| recommended: load / capacity left, p99 | {} |",
+                load.join(" | ")
+            );
+        }
+    }
+}
+
 /// Issue #28's table at one seed: every row at every depth.
 #[test]
 #[ignore = "exploration"]

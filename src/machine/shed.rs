@@ -186,7 +186,9 @@ impl Shed {
                 Recorded { outcome, toggled }
             }
             Outcome::Success if self.active() => {
-                self.last_success.fetch_max(now, Ordering::AcqRel);
+                // A store, not a maximum: racing successes differ by less than the time a
+                // call takes, far below `shed_outage_after`.
+                self.last_success.store(now, Ordering::Release);
                 let window = self.window.load(Ordering::Relaxed);
                 let quiet = now.saturating_sub(self.last_overload.load(Ordering::Acquire));
                 let slow_start = !self.cut.load(Ordering::Acquire);
