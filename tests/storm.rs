@@ -188,7 +188,7 @@ fn the_recommended_setup_sheds_overload_and_is_back_at_once() {
 #[test]
 #[ignore = "prints the sweep of issue #28 (benches/README.md)"]
 fn overload_sweep() {
-    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / f64::from(u32::try_from(xs.len()).unwrap());
     for open in [false, true] {
         for secs in [10u64, 60] {
             let callers = if open { "open-loop" } else { "closed-loop" };

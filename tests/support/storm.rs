@@ -319,10 +319,8 @@ pub struct Report {
     pub opened: bool,
 }
 
-/// Runs one scenario.
-pub fn run(setup: Setup, scenario: Scenario) -> Report {
-    let sim = Sim::new(setup);
-    let clock = sim.clock.clone();
+/// The breaker of `scenario`, on the simulation's clock (disabled when it has none).
+fn breaker_of(setup: Setup, scenario: Scenario, clock: &ManualClock) -> Arc<Breaker<ManualClock>> {
     let config = scenario.breaker.map_or_else(
         || {
             Config::builder()
@@ -345,6 +343,11 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
     } else if scenario.breaker.is_none() {
         breaker.disable();
     }
+    breaker
+}
+
+/// The retrier of `scenario`: its budget and policy, the simulation's sleeper.
+fn retrier_of(setup: Setup, scenario: Scenario, sim: &Sim) -> Retrier {
     let budget: Arc<dyn Budget> = match scenario.budget {
         Pay::Tps => Arc::new(TpsBudget::default()),
         Pay::Tokens => Arc::new(TokenBudget::default()),
@@ -355,8 +358,47 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
     } else {
         retry_policy(if scenario.retries { 4 } else { 1 })
     };
-    let retrier = Retrier::new(policy, budget, Arc::new(sim.sleeper()))
-        .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)));
+    Retrier::new(policy, budget, Arc::new(sim.sleeper()))
+        .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)))
+}
+
+/// The 99th percentile of `latencies` (ns), in seconds.
+fn p99(latencies: &[u64]) -> f64 {
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .get(sorted.len() * 99 / 100)
+        .map_or(0.0, |&ns| ns as f64 / SEC as f64)
+}
+
+/// The breaker's shedding limit per tick, and whether the circuit was seen open.
+type Samples = (Rc<RefCell<Vec<Option<u64>>>>, Rc<RefCell<bool>>);
+
+/// Samples the breaker's shedding limit every tick, and whether the circuit is open.
+fn sample(sim: &Sim, setup: Setup, breaker: &Arc<Breaker<ManualClock>>) -> Samples {
+    let limits = Rc::new(RefCell::new(Vec::new()));
+    let opened = Rc::new(RefCell::new(false));
+    let (sim2, breaker, l, o) = (
+        sim.clone(),
+        Arc::clone(breaker),
+        Rc::clone(&limits),
+        Rc::clone(&opened),
+    );
+    sim.spawn(async move {
+        while sim2.now() < setup.end {
+            l.borrow_mut().push(breaker.shed_limit());
+            *o.borrow_mut() |= breaker.state() == protego_breaker::State::Open;
+            sim2.sleep(TICK).await;
+        }
+    });
+    (limits, opened)
+}
+
+/// Runs one scenario.
+pub fn run(setup: Setup, scenario: Scenario) -> Report {
+    let sim = Sim::new(setup);
+    let breaker = breaker_of(setup, scenario, &sim.clock);
+    let retrier = retrier_of(setup, scenario, &sim);
     let rng = Rc::new(SplitMix::new(setup.seed));
     let ticks = Rc::new(RefCell::new(vec![
         Bin::default();
@@ -417,24 +459,7 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
             }
         }
     };
-    // The breaker's shedding limit, sampled every tick, and whether the circuit opened.
-    let limits = Rc::new(RefCell::new(Vec::new()));
-    let opened = Rc::new(RefCell::new(false));
-    {
-        let (sim2, breaker, limits, opened) = (
-            sim.clone(),
-            Arc::clone(&breaker),
-            Rc::clone(&limits),
-            Rc::clone(&opened),
-        );
-        sim.spawn(async move {
-            while sim2.now() < setup.end {
-                limits.borrow_mut().push(breaker.shed_limit());
-                *opened.borrow_mut() |= breaker.state() == protego_breaker::State::Open;
-                sim2.sleep(TICK).await;
-            }
-        });
-    }
+    let (limits, opened) = sample(&sim, setup, &breaker);
     if let Some(rate) = setup.open_loop {
         let (sim2, rng) = (sim.clone(), Rc::clone(&rng));
         let mean = (SEC as f64 / rate) as u64;
@@ -465,13 +490,9 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
             tick.attempts = n;
         }
     }
-    let mut latencies = latencies.borrow().clone();
-    latencies.sort_unstable();
-    let p99 = latencies
-        .get(latencies.len() * 99 / 100)
-        .map_or(0.0, |&ns| ns as f64 / SEC as f64);
+    let p99 = p99(&latencies.borrow());
     let mut report = report(setup, scenario, ticks, p99);
-    report.limits = limits.borrow().clone();
+    report.limits.clone_from(&limits.borrow());
     report.opened = *opened.borrow();
     report
 }
