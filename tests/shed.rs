@@ -148,3 +148,35 @@ fn totals_count_an_overload_as_failed_and_a_shed_call_as_rejected() {
     assert_eq!((t.admitted, t.rejected, t.failed, t.ignored), (5, 1, 2, 0));
     drop(held);
 }
+
+#[test]
+fn a_shed_call_is_a_rejection_listeners_hear() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (breaker, clock) = breaker(Config::default());
+    let heard = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&heard);
+    breaker.on_rejection(move |r| {
+        assert_eq!((r.state(), r.retry_after()), (State::Closed, None));
+        count.fetch_add(1, Ordering::Relaxed);
+    });
+    breaker.try_acquire().unwrap().overload();
+    clock.advance(Duration::from_millis(150));
+    let held = breaker.try_acquire().unwrap();
+    breaker.try_acquire().unwrap().overload(); // limit 1, one in flight
+    assert!(breaker.try_acquire().is_err());
+    assert_eq!(heard.load(Ordering::Relaxed), 1);
+    held.success();
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_snapshot_shows_the_limit_only_while_shedding() {
+    use protego_breaker::integrations::serde::BreakerSnapshot;
+    let (breaker, _) = breaker(Config::default());
+    let json = serde_json::to_value(BreakerSnapshot::of(&breaker)).unwrap();
+    assert!(json.get("shed_limit").is_none());
+    breaker.try_acquire().unwrap().overload();
+    let json = serde_json::to_value(BreakerSnapshot::of(&breaker)).unwrap();
+    assert_eq!(json["shed_limit"], 1024);
+}

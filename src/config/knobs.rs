@@ -504,11 +504,11 @@ macro_rules! knobs {
         };
         shed_backoff: f64 = 0.9, set f64,
         get {
-            /// While shedding: what each overload multiplies the limit on calls in flight by
-            /// (more than 0, less than 1; 0.9 by default, as Netflix's `AIMDLimit`). Each success
-            /// adds one call per limit's worth of successes, or one call per success (slow start)
-            /// once no overload came for a fifth of [`shed_window`](Config::shed_window). Kept to
-            /// three decimals.
+            /// While shedding: what an overload multiplies the calls in flight by to make the new
+            /// limit on them (more than 0, less than 1; 0.9 by default, as Netflix's `AIMDLimit`),
+            /// at most once per tenth of [`shed_window`](Config::shed_window). Each success adds
+            /// one call per limit's worth of successes (one per success before the first cut:
+            /// slow start). Kept to three decimals.
             ///
             /// ```
             /// assert_eq!(protego_breaker::Config::default().shed_backoff(), 0.9);
@@ -523,9 +523,10 @@ macro_rules! knobs {
         };
         shed_window: Duration = Duration::from_secs(1), set Duration,
         get {
-            /// How long shedding goes on once overloads stop (10 ms to 10 min; 1 s by default; keep
-            /// it above the calls' timeout). Calls are let through as fast as they complete long
-            /// before: this only decides when the breaker stops asking the limit.
+            /// How long shedding goes on once overloads and refusals stop (10 ms to 10 min; 1 s by
+            /// default; keep it above the calls' timeout); a tenth of it is the least time between
+            /// two cuts of the limit. Calls are let through as fast as they complete long before
+            /// shedding stops: this only decides when the breaker stops asking the limit.
             ///
             /// ```
             /// assert_eq!(protego_breaker::Config::default().shed_window(), std::time::Duration::from_secs(1));

@@ -9,6 +9,11 @@
 //! and the machine's own rules are untouched; a refusal is a rejection like any other
 //! (counted, heard by rejection listeners) with state Closed and no `retry_after`. The gate is
 //! set once and never removed; it runs under no lock.
+//!
+//! Overload shedding (`shed.rs`) is asked and told here too, by the same rules: the first
+//! `Outcome::Overload` makes it (in the companion), and it sets the out-of-line bit only while
+//! it sheds. An overload of a call admitted in Closed is shedding's to judge; in any other
+//! state it is a failure.
 
 use std::sync::Arc;
 

@@ -9,19 +9,23 @@
 //!
 //! ```text
 //! admit while in flight < limit
-//! overload:  limit = max(1, limit * shed_backoff)          (0.9 by default)
-//! success:   limit += 1          if no overload for CALM   (slow start: doubles per round trip)
-//!            limit += 1 / limit  otherwise                 (one more per round trip)
+//! overload:  limit = max(1, min(limit, in flight) * shed_backoff)    (0.9 by default)
+//! success:   limit += 1          until the first cut   (slow start: doubles per round trip)
+//!            limit += 1 / limit  after it              (one more per round trip)
 //! ```
 //!
 //! A concurrency limit bounds the downstream's queue, and so the calls' latency, where a rate
 //! would let a queue build: on the storm simulation it is what keeps completions inside the
-//! callers' timeouts (see `tests/storm.rs`). Shedding starts with a limit of `START` (the first
-//! overloads cut it down within a few round trips) and stops once no overload came for
-//! [`shed_window`](crate::Config::shed_window) and the calls in flight use under half the
-//! limit.
+//! callers' timeouts (see `tests/storm.rs`). Shedding starts with a limit of `START`; the first
+//! cut waits a tenth of [`shed_window`](crate::Config::shed_window), so that the calls in
+//! flight it cuts to have been counted (those let in before shedding began are not), and later
+//! cuts come at most once per tenth (as TCP cuts once per round trip: a burst of timeouts from
+//! one queue is one signal). The limit grows only while it is in use (half of it in flight, as
+//! TCP's window validation). Shedding stops once a whole `shed_window` went by with no
+//! overload and no call refused.
 //!
-//! Relies on the machine for the word's out-of-line bit: it is set (under the transition lock,
+//! Made by the first overload and kept in the companion (`Companion::shed`), so a breaker that
+//! never sees one carries nothing for it. Relies on the machine for the word's out-of-line bit: it is set (under the transition lock,
 //! through `refresh_paths`) only while [`Shed::active`] is true, so a healthy closed call never
 //! comes here and the inlined fast path is unchanged; and on the ticket's start time, which
 //! `admit` stamps on the calls it counts, so that a call admitted before shedding began is

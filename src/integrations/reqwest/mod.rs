@@ -8,7 +8,7 @@
 //! [`rejected`] (or `anyhow`'s `downcast_ref`) gets back, `retry_after` included.
 //!
 //! By default ([`TransientAsFailures`]) a 429 or 503 response or a timeout is an overload (the
-//! breaker sheds it, see [`Outcome::Overload`](crate::call::Outcome::Overload)); another 5xx
+//! breaker sheds it, see [`Outcome::Overload`]); another 5xx
 //! response, a connect error, or a request that could not be completed counts as a failure;
 //! every other response (other 4xx
 //! included) is a success, and other errors (a request that could not be built, a redirect
