@@ -246,25 +246,3 @@ fn overload_sweep() {
         }
     }
 }
-
-/// Issue #28's table at one seed: every row at every depth.
-#[test]
-#[ignore = "exploration"]
-fn overload_rows_explore() {
-    let open = std::env::var("OPEN").is_ok();
-    let len: u64 = std::env::var("LEN")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
-    for depth in OVERLOAD_DEPTHS {
-        let mut setup = Setup::new(SEED, depth).lasting(len);
-        if open {
-            setup = setup.open();
-        }
-        let reports: Vec<_> = storm::rows().into_iter().map(|s| run(setup, s)).collect();
-        println!(
-            "{}",
-            storm::overload_table(&format!("depth {depth}"), &reports)
-        );
-    }
-}

@@ -22,7 +22,7 @@
 //! cuts come at most once per tenth (as TCP cuts once per round trip: a burst of timeouts from
 //! one queue is one signal). The limit grows only while it is in use (half of it in flight, as
 //! TCP's window validation). Shedding stops once a whole `shed_window` went by with no
-//! overload and no call refused.
+//! overload and no call refused, at a moment when none of the calls it let in is in flight.
 //!
 //! Made by the first overload and kept in the companion (`Companion::shed`), so a breaker that
 //! never sees one carries nothing for it. Relies on the machine for the word's out-of-line bit: it is set (under the transition lock,
@@ -212,10 +212,12 @@ impl Shed {
                         };
                         Some((limit + step).min(MAX * ONE))
                     });
-                // Stops once a window went by with no overload and no call refused.
+                // Stops once a window went by with no overload and no call refused, and no call
+                // it let in is still in flight (one could otherwise end in the next episode,
+                // stamped at its very start on a coarse clock, and be counted out of it).
                 let unrefused =
                     now.saturating_sub(self.last_refusal.load(Ordering::Relaxed)) >= window;
-                let toggled = quiet >= window && unrefused && self.stop();
+                let toggled = quiet >= window && unrefused && in_flight == ONE && self.stop();
                 Recorded { outcome, toggled }
             }
             _ => Recorded {

@@ -180,7 +180,7 @@ pub const RECOMMENDED: &str = "recommended";
 /// with timeouts classified as `Outcome::Overload`, `TpsBudget::default()` and
 /// `RetryPolicy::default()`), the same without a budget, and the references.
 pub fn rows() -> Vec<Scenario> {
-    let default = shedding as fn() -> Config;
+    let default = Config::default as fn() -> Config;
     vec![
         Scenario {
             breaker: Some(default),
@@ -239,17 +239,6 @@ pub fn breaker_config() -> Config {
         .shed_overload(false)
         .build()
         .expect("valid")
-}
-
-/// `Config::default()` (the exploration may set `SHED_BACKOFF`).
-pub fn shedding() -> Config {
-    match std::env::var("SHED_BACKOFF")
-        .ok()
-        .and_then(|s| s.parse().ok())
-    {
-        Some(b) => Config::builder().shed_backoff(b).build().expect("valid"),
-        None => Config::default(),
-    }
 }
 
 /// A breaker that opens after 5 consecutive failures for 5 s, with today's failures (overload
