@@ -122,25 +122,25 @@ fn retried(c: &mut Criterion) {
 fn shed(c: &mut Criterion) {
     let mut cx = new_cx();
     let clock = ManualClock::new();
-    // A breaker that sheds, with `held` calls in flight when one overloads: the limit is cut
-    // to 0.9 x `held`.
-    let shedding = |held: usize| {
+    // A breaker that sheds: one overload, then calls one at a time (slow start takes the limit
+    // to 3, where one call in flight no longer uses it and it stops growing).
+    let shedding = || {
         let breaker = Arc::new(Breaker::with_clock(Config::default(), clock.clone()));
         breaker.try_acquire().unwrap().overload();
-        clock.advance(Duration::from_millis(150));
-        let permits: Vec<_> = (0..=held)
-            .map(|_| Arc::clone(&breaker).try_acquire_owned().unwrap())
-            .collect();
-        breaker.try_acquire().unwrap().overload();
-        (breaker, permits)
+        for _ in 0..8 {
+            breaker.try_acquire().unwrap().success();
+        }
+        breaker
     };
     let healthy = Breaker::with_clock(Config::default(), clock.clone());
-    // Room: the held calls given back unjudged, a limit of 9 and nothing in flight.
-    let (room, permits) = shedding(10);
-    drop(permits);
-    assert_eq!(room.shed_limit(), Some(9));
-    // Full: 3 calls in flight over a limit of 2.
-    let (full, _held) = shedding(3);
+    // Room: a limit of 3, nothing in flight.
+    let room = shedding();
+    assert_eq!(room.shed_limit(), Some(3));
+    // Full: 3 calls held over the same limit.
+    let full = shedding();
+    let _held: Vec<_> = (0..3)
+        .map(|_| Arc::clone(&full).try_acquire_owned().unwrap())
+        .collect();
     assert!(full.try_acquire().is_err());
     let mut g = c.benchmark_group("shed");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));

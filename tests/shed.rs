@@ -13,13 +13,14 @@ fn breaker(config: Config) -> (Breaker<ManualClock>, ManualClock) {
 }
 
 #[test]
-fn overload_sheds_to_the_calls_in_flight_and_stops_once_calm() {
+fn overload_sheds_to_the_calls_completed_and_stops_once_calm() {
     let (breaker, clock) = breaker(Config::default());
-    // 50 calls in flight before shedding begins; every one overloads.
-    let permits: Vec<_> = (0..50).map(|_| breaker.try_acquire().unwrap()).collect();
-    for p in permits {
-        p.record(Outcome::Overload);
-    }
+    // 50 calls in flight before shedding begins; the first ends as an overload.
+    let mut early = (0..50)
+        .map(|_| breaker.try_acquire().unwrap())
+        .collect::<Vec<_>>()
+        .into_iter();
+    early.next().unwrap().overload();
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(
         breaker.consecutive_failures(),
@@ -28,33 +29,41 @@ fn overload_sheds_to_the_calls_in_flight_and_stops_once_calm() {
     );
     assert_eq!(
         breaker.shed_limit(),
-        Some(1024),
-        "shedding began, not yet cut"
+        Some(1),
+        "shedding starts from one call"
     );
-
-    // A tenth of the window later, ten calls in flight, one overloads: the limit is cut to
-    // 0.9 x the 9 left in flight.
-    clock.advance(Duration::from_millis(150));
-    let mut held: Vec<_> = (0..10).map(|_| breaker.try_acquire().unwrap()).collect();
-    held.pop().unwrap().record(Outcome::Overload);
-    assert_eq!(breaker.shed_limit(), Some(8));
+    let a1 = breaker.try_acquire().unwrap();
     let refused = breaker.try_acquire().unwrap_err();
     assert_eq!(refused.state(), State::Closed);
     assert_eq!(refused.retry_after(), None);
 
-    // Completions make room at once; a window with no overload and no refusal ends shedding.
-    held.pop().unwrap().success();
+    // Slow start: each completion grows the limit by one while it is in use.
+    early.next().unwrap().success();
+    let a2 = breaker.try_acquire().unwrap();
+    early.next().unwrap().success();
+    let a3 = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    assert_eq!(breaker.shed_limit(), Some(3));
+
+    // A tenth of the window later, another overload: cut to 0.9 x the 3 calls in flight (2.7).
+    clock.advance(Duration::from_millis(150));
+    early.next().unwrap().overload();
+    assert_eq!(breaker.shed_limit(), Some(2));
     assert!(
         breaker.try_acquire().is_err(),
-        "9 - 1 = 8 in flight: at the limit"
+        "3 in flight over a limit of 2.7"
     );
-    held.pop().unwrap().success();
-    let in_again = breaker.try_acquire().expect("room made by a completion");
+    // After a cut, each success adds 1 / limit: 2.7 + 0.37.
+    a1.success();
+    assert_eq!(breaker.shed_limit(), Some(3));
+    let a4 = breaker.try_acquire().unwrap();
+
+    // A window with no overload and no refusal, and none of its calls in flight: it stops.
     clock.advance(Duration::from_millis(1_100));
-    in_again.success();
-    for p in held {
-        p.success();
-    }
+    a2.success();
+    a3.success();
+    assert!(breaker.shed_limit().is_some(), "a4 still in flight");
+    a4.success();
     assert_eq!(breaker.shed_limit(), None);
     assert_eq!(breaker.state(), State::Closed);
 }
@@ -137,16 +146,25 @@ fn bad_shedding_knobs_are_named() {
 #[test]
 fn totals_count_an_overload_as_failed_and_a_shed_call_as_rejected() {
     let (breaker, clock) = breaker(Config::builder().totals(true).build().unwrap());
-    breaker.try_acquire().unwrap().overload();
+    breaker.try_acquire().unwrap().overload(); // shedding, a limit of 1
+    let first = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    first.success(); // slow start: 2
+    let (second, third) = (
+        breaker.try_acquire().unwrap(),
+        breaker.try_acquire().unwrap(),
+    );
     clock.advance(Duration::from_millis(150));
-    let held: Vec<_> = (0..3).map(|_| breaker.try_acquire().unwrap()).collect();
-    breaker.try_acquire().unwrap().overload(); // cut to 0.9 x 3: 2
+    second.overload(); // cut to 0.9 x the 1 left in flight: 1
     assert!(breaker.try_acquire().is_err());
     let m = breaker.metrics();
-    assert_eq!(m.shed_limit, Some(2));
+    assert_eq!(m.shed_limit, Some(1));
     let t = m.totals.unwrap();
-    assert_eq!((t.admitted, t.rejected, t.failed, t.ignored), (5, 1, 2, 0));
-    drop(held);
+    assert_eq!(
+        (t.admitted, t.rejected, t.succeeded, t.failed, t.ignored),
+        (4, 2, 1, 2, 0)
+    );
+    third.success();
 }
 
 #[test]
@@ -160,13 +178,12 @@ fn a_shed_call_is_a_rejection_listeners_hear() {
         assert_eq!((r.state(), r.retry_after()), (State::Closed, None));
         count.fetch_add(1, Ordering::Relaxed);
     });
-    breaker.try_acquire().unwrap().overload();
-    clock.advance(Duration::from_millis(150));
+    breaker.try_acquire().unwrap().overload(); // shedding, a limit of 1
     let held = breaker.try_acquire().unwrap();
-    breaker.try_acquire().unwrap().overload(); // limit 1, one in flight
     assert!(breaker.try_acquire().is_err());
     assert_eq!(heard.load(Ordering::Relaxed), 1);
     held.success();
+    clock.advance(Duration::from_millis(1));
 }
 
 #[cfg(feature = "serde")]
@@ -178,5 +195,5 @@ fn the_snapshot_shows_the_limit_only_while_shedding() {
     assert!(json.get("shed_limit").is_none());
     breaker.try_acquire().unwrap().overload();
     let json = serde_json::to_value(BreakerSnapshot::of(&breaker)).unwrap();
-    assert_eq!(json["shed_limit"], 1024);
+    assert_eq!(json["shed_limit"], 1);
 }

@@ -16,8 +16,12 @@
 //!
 //! A concurrency limit bounds the downstream's queue, and so the calls' latency, where a rate
 //! would let a queue build: on the storm simulation it is what keeps completions inside the
-//! callers' timeouts (see `tests/storm.rs`). Shedding starts with a limit of `START`; the first
-//! cut waits a tenth of [`shed_window`](crate::Config::shed_window), so that the calls in
+//! callers' timeouts (see `tests/storm.rs`). Shedding starts with a limit of one call and grows
+//! it by slow start, one call per success while the limit is in use: the calls already in
+//! flight when it began complete too, so it lets through the calls the downstream completes and
+//! reaches the concurrency it sustains within a few round trips, where a high start would let
+//! more calls join a queue of work nobody waits for (on the storm simulation, starting at 1024
+//! cost 2 to 7 points of goodput at 35 and 20 %). The first cut waits a tenth of [`shed_window`](crate::Config::shed_window), so that the calls in
 //! flight it cuts to have been counted (those let in before shedding began are not), and later
 //! cuts come at most once per tenth (as TCP cuts once per round trip: a burst of timeouts from
 //! one queue is one signal). The limit grows only while it is in use (half of it in flight, as
@@ -41,8 +45,8 @@ use crate::sync::{AtomicBool, AtomicU64, Ordering};
 
 /// The limit is kept in 1/1024ths of a call.
 const ONE: u64 = 1024;
-/// The limit shedding starts with (calls in flight).
-const START: u64 = 1024 * ONE;
+/// The limit shedding starts with: one call in flight (slow start grows it).
+const START: u64 = ONE;
 /// The largest limit.
 pub(crate) const MAX: u64 = 1 << 20;
 
