@@ -117,5 +117,44 @@ fn retried(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, budgets, throttle, retried);
+/// Overload shedding (issue #28): a healthy call on a breaker that can shed (every breaker,
+/// by default), a call let in while shedding, and one refused while shedding.
+fn shed(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let clock = ManualClock::new();
+    // A breaker that sheds: one overload, then calls one at a time (slow start takes the limit
+    // to 3, where one call in flight no longer uses it and it stops growing).
+    let shedding = || {
+        let breaker = Arc::new(Breaker::with_clock(Config::default(), clock.clone()));
+        breaker.try_acquire().unwrap().overload();
+        for _ in 0..8 {
+            breaker.try_acquire().unwrap().success();
+        }
+        breaker
+    };
+    let healthy = Breaker::with_clock(Config::default(), clock.clone());
+    // Room: a limit of 3, nothing in flight.
+    let room = shedding();
+    assert_eq!(room.shed_limit(), Some(3));
+    // Full: 3 calls held over the same limit.
+    let full = shedding();
+    let _held: Vec<_> = (0..3)
+        .map(|_| Arc::clone(&full).try_acquire_owned().unwrap())
+        .collect();
+    assert!(full.try_acquire().is_err());
+    let mut g = c.benchmark_group("shed");
+    g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
+    g.bench_function("healthy_call", |b| {
+        b.iter(|| poll_once(healthy.call(ok()), &mut cx));
+    });
+    g.bench_function("admitted_while_shedding", |b| {
+        b.iter(|| poll_once(room.call(ok()), &mut cx));
+    });
+    g.bench_function("refused_while_shedding", |b| {
+        b.iter(|| poll_once(full.call(ok()), &mut cx));
+    });
+    g.finish();
+}
+
+criterion_group!(benches, budgets, throttle, retried, shed);
 criterion_main!(benches);

@@ -1,5 +1,5 @@
-//! The retry storm of issue #22, simulated: prints the table of every scenario at three depths
-//! of overload and draws goodput over time to `docs/storm.svg`.
+//! The retry storm of issues #22 and #28, simulated: prints the tables of every row at three
+//! depths of overload and draws goodput over time to `docs/storm.svg`.
 //!
 //! ```sh
 //! cargo run --example storm            # seed 22, as tests/storm.rs asserts
@@ -7,7 +7,10 @@
 //! ```
 //!
 //! Nothing sleeps: the simulation runs in virtual time on a `ManualClock`, with the crate's
-//! real `Breaker`, `Retrier`, `TpsBudget` and `Throttle` (see `tests/support/storm.rs`).
+//! real `Breaker`, `Retrier`, `TpsBudget`, `TokenBudget` and `Throttle` (see
+//! `tests/support/storm.rs`). The full sweep of issue #28 (seven depths, 10 s and 60 s, open-
+//! and closed-loop callers, five seeds) is `cargo test --release --test storm overload_sweep --
+//! --ignored --nocapture`.
 
 // Virtual-time figures are small and positive.
 #![allow(
@@ -20,15 +23,27 @@
 mod storm;
 
 use plotters::prelude::*;
-use storm::{run, scenarios, table, Report, Setup, DEPTHS, THROTTLE_BOOK, THROTTLE_DEFAULTS};
+use storm::{overload_table, rows, run, Report, Setup, DEPTHS};
 
-const COLORS: [RGBColor; 6] = [
-    RGBColor(120, 120, 120),
-    RGBColor(214, 39, 40),
-    RGBColor(31, 119, 180),
+const COLORS: [RGBColor; 7] = [
     RGBColor(44, 160, 44),
+    RGBColor(31, 119, 180),
+    RGBColor(120, 120, 120),
     RGBColor(255, 127, 14),
     RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(214, 39, 40),
+];
+
+/// The rows drawn: the recommended setup and the references (not its variants).
+const DRAWN: [&str; 7] = [
+    storm::RECOMMENDED,
+    "AIMD limit",
+    "breaker default + budget",
+    "breaker 5 / 5 s + budget",
+    "throttle alone",
+    "A6 tokens",
+    "naive retries",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -36,23 +51,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut panels = Vec::new();
     for (title, depth) in DEPTHS {
         let setup = Setup::new(seed, depth);
-        let mut reports: Vec<Report> = scenarios(THROTTLE_DEFAULTS)
-            .into_iter()
-            .map(|s| run(setup, s))
-            .collect();
-        println!("{}", table(&format!("{title} (seed {seed})"), &reports));
-        let mut book = scenarios(THROTTLE_BOOK)[4];
-        book.name = "throttling, book defaults (K 2, 2 min)";
-        let book = run(setup, book);
+        let reports: Vec<Report> = rows().into_iter().map(|s| run(setup, s)).collect();
         println!(
             "{}",
-            table(
-                "the same throttle with the book's defaults",
-                std::slice::from_ref(&book)
-            )
+            overload_table(&format!("{title} (seed {seed})"), &reports)
         );
-        reports.truncate(6);
-        panels.push((title, setup, reports));
+        let drawn = DRAWN
+            .iter()
+            .filter_map(|name| reports.iter().find(|r| r.scenario.name == *name).cloned())
+            .collect();
+        panels.push((title, setup, drawn));
     }
     draw("docs/storm.svg", &panels)?;
     println!("chart: docs/storm.svg");

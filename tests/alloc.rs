@@ -297,3 +297,31 @@ fn the_pools_ejected_count_allocates_nothing() {
     assert_eq!(allocations(|| count = detector.ejected_count()), 0);
     assert_eq!(count, 1);
 }
+
+#[test]
+fn shedding_allocates_nothing_once_the_first_overload_made_it() {
+    use std::time::Duration;
+
+    let clock = ManualClock::new();
+    let breaker = Breaker::with_clock(protego_breaker::Config::default(), clock.clone());
+    // The first overload makes the controller (once per breaker, in its companion).
+    assert!(allocations(|| breaker.try_acquire().unwrap().overload()) >= 1);
+    clock.advance(Duration::from_millis(150));
+    assert_eq!(
+        allocations(|| {
+            for _ in 0..100 {
+                let held = breaker.try_acquire();
+                if let Ok(p) = breaker.try_acquire() {
+                    p.overload();
+                }
+                if let Ok(p) = held {
+                    p.success();
+                }
+                clock.advance(Duration::from_millis(20));
+            }
+        }),
+        0,
+        "overloads, admissions, refusals and successes while shedding"
+    );
+    assert!(breaker.shed_limit().is_some());
+}

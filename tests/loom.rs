@@ -647,3 +647,25 @@ fn racing_throttle_decisions_count_every_request_and_accept() {
         );
     });
 }
+
+#[test]
+fn racing_admissions_while_shedding_never_exceed_the_limit() {
+    use protego_breaker::call::Outcome;
+    loom::model(|| {
+        let (_clock, b) = shared(Config::default());
+        // Shedding, with a limit of one call and none in flight.
+        b.try_acquire().unwrap().record(Outcome::Overload);
+        assert_eq!(b.shed_limit(), Some(1));
+        let other = Arc::clone(&b);
+        let t = thread::spawn(move || other.try_acquire_owned().ok());
+        let here = Arc::clone(&b).try_acquire_owned().ok();
+        let there = t.join().unwrap();
+        assert_eq!(
+            usize::from(here.is_some()) + usize::from(there.is_some()),
+            1,
+            "exactly one of two racing calls gets the one slot"
+        );
+        drop(here.or(there)); // counted out: the slot is free again
+        assert!(b.try_acquire().is_ok());
+    });
+}

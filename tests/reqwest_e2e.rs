@@ -104,9 +104,9 @@ async fn an_open_circuit_rejects_without_sending_and_a_trial_closes_it() {
     ));
 
     assert_eq!(status(&client, &server.url()).await.unwrap(), 200);
-    server.answer(503);
-    assert_eq!(status(&client, &server.url()).await.unwrap(), 503);
-    assert_eq!(status(&client, &server.url()).await.unwrap(), 503);
+    server.answer(500);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 500);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 500);
     assert_eq!(registry.get("api").unwrap().state(), State::Open);
 
     clock.advance(Duration::from_secs(10));
@@ -123,7 +123,7 @@ async fn an_open_circuit_rejects_without_sending_and_a_trial_closes_it() {
 }
 
 #[tokio::test]
-async fn client_errors_are_successes_but_429_and_refused_connections_are_failures() {
+async fn client_errors_are_successes_429_is_shed_and_refused_connections_are_failures() {
     let server = Server::start().await;
     let clock = ManualClock::new();
     let registry = registry(&clock, 2);
@@ -144,9 +144,13 @@ async fn client_errors_are_successes_but_429_and_refused_connections_are_failure
     assert_eq!(status(&client, &server.url()).await.unwrap(), 429);
     assert_eq!(
         breaker.consecutive_failures(),
-        1,
-        "429: the server is overloaded"
+        0,
+        "429: the server is overloaded, not down"
     );
+    assert!(breaker.shed_limit().is_some(), "429: shed");
+    server.answer(500);
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 500);
+    assert_eq!(breaker.consecutive_failures(), 1, "500: a failure");
 
     // A port nobody listens on: the connection is refused.
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -102,21 +102,27 @@ async fn answers_that_are_not_failures_do_not_trip() {
 }
 
 #[tokio::test]
-async fn each_default_failure_code_trips() {
+async fn each_default_failure_code_trips_and_each_overload_code_is_shed() {
     let server = serve(Answer::Code(Code::Ok)).await;
     let (registry, _clock) = registry(1);
-    for code in [
-        Code::Unavailable,
-        Code::DeadlineExceeded,
-        Code::ResourceExhausted,
-        Code::Internal,
+    for (code, overload) in [
+        (Code::Unavailable, false),
+        (Code::DeadlineExceeded, true),
+        (Code::ResourceExhausted, true),
+        (Code::Internal, false),
     ] {
         let name = format!("{code:?}");
         let layer = GrpcCircuitBreakerLayer::named(Arc::clone(&registry), name.as_str());
         let mut client = tonic::client::Grpc::new(layer.layer(channel(&server, TIMEOUT)));
         server.downstream.set(Answer::Code(code));
         assert_eq!(say_to(&mut client, "hi").await.unwrap_err().code(), code);
-        assert_eq!(registry.get(&name).unwrap().state(), State::Open, "{name}");
+        let breaker = registry.get(&name).unwrap();
+        if overload {
+            assert_eq!(breaker.state(), State::Closed, "{name}: shed, not open");
+            assert!(breaker.shed_limit().is_some(), "{name}");
+        } else {
+            assert_eq!(breaker.state(), State::Open, "{name}");
+        }
     }
 }
 

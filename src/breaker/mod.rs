@@ -15,6 +15,7 @@ use crate::observe::tap::Tap;
 
 mod attach;
 mod manual;
+mod shed;
 
 /// One circuit breaker: a state machine over the [`Config`]'s knobs, reading time from `C`.
 ///
@@ -243,6 +244,7 @@ impl<C: Clock> Breaker<C> {
             fleet_online: self.machine.fleet_online(),
             counts: self.machine.counts(),
             window: self.machine.window_counts(&mut now),
+            shed_limit: self.machine.shed_limit(),
         }
     }
 

@@ -74,3 +74,51 @@ impl<T, E> Classify<T, E> for ErrorsAsFailures {
         }
     }
 }
+
+/// A classifier for calls whose errors tell overload from failure: `Ok` is a success, an
+/// error for which the predicate holds (a timeout, a "too many requests") an
+/// [`Overload`](Outcome::Overload), any other error a failure. Made by [`overload_if`].
+///
+/// ```
+/// use protego_breaker::call::{overload_if, Classify, Outcome};
+///
+/// let classify = overload_if(|e: &&str| *e == "timeout");
+/// assert_eq!(classify.classify(&Ok::<(), &str>(())), Outcome::Success);
+/// assert_eq!(classify.classify(&Err::<(), _>("timeout")), Outcome::Overload);
+/// assert_eq!(classify.classify(&Err::<(), _>("refused")), Outcome::Failure);
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct OverloadIf<P>(P);
+
+/// Classifies an error for which `is_overload` holds as an [`Overload`](Outcome::Overload),
+/// any other error as a failure, `Ok` as a success: the one line that makes a breaker shed
+/// overload rather than open on it.
+///
+/// ```
+/// use std::time::Duration;
+/// use protego_breaker::call::overload_if;
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, State};
+///
+/// let breaker = Breaker::new(Config::default());
+/// # futures::executor::block_on(async {
+/// for _ in 0..10 {
+///     let timed_out = async { Err::<(), _>("timeout") };
+///     let _ = breaker.call(timed_out).classify(overload_if(|e: &&str| *e == "timeout")).await;
+/// }
+/// # });
+/// assert_eq!(breaker.state(), State::Closed); // shed, not opened
+/// ```
+pub fn overload_if<E, P: Fn(&E) -> bool>(is_overload: P) -> OverloadIf<P> {
+    OverloadIf(is_overload)
+}
+
+impl<T, E, P: Fn(&E) -> bool> Classify<T, E> for OverloadIf<P> {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Success,
+            Err(e) if (self.0)(e) => Outcome::Overload,
+            Err(_) => Outcome::Failure,
+        }
+    }
+}

@@ -81,6 +81,21 @@ impl<B: CircuitBreaker> Permit<B> {
         self.record(Outcome::Failure);
     }
 
+    /// Reports an overload (a timeout, a 429, a 503): shed, not counted as a failure while
+    /// the downstream completes calls (see [`Outcome::Overload`]).
+    ///
+    /// ```
+    /// use protego_breaker::{Breaker, CircuitBreaker, Config};
+    ///
+    /// let breaker = Breaker::new(Config::default());
+    /// breaker.try_acquire().unwrap().overload();
+    /// assert_eq!(breaker.consecutive_failures(), 0);
+    /// assert!(breaker.shed_limit().is_some());
+    /// ```
+    pub fn overload(self) {
+        self.record(Outcome::Overload);
+    }
+
     /// The breaker this permit came from.
     ///
     /// ```

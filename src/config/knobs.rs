@@ -483,6 +483,73 @@ macro_rules! knobs {
             /// # Ok::<(), protego_breaker::ConfigError>(())
             /// ```
         };
+        shed_overload: bool = true, set bool,
+        get {
+            /// Whether a closed circuit sheds [overload](crate::call::Outcome::Overload) rather than
+            /// opening on it (on by default): it lets through as many calls at once as the
+            /// downstream completes, refuses the rest at once, and grows back as completions grow.
+            /// Costs nothing until an overload is heard. See `ARCHITECTURE.md`, "Overload is not an
+            /// outage".
+            /// ```
+            /// assert!(protego_breaker::Config::default().shed_overload());
+            /// ```
+        }
+        set {
+            /// Sets [`shed_overload`](Config::shed_overload); off, an overload is a failure.
+            /// ```
+            /// assert!(!protego_breaker::Config::builder().shed_overload(false).build()?.shed_overload());
+            /// # Ok::<(), protego_breaker::ConfigError>(())
+            /// ```
+        };
+        shed_backoff: f64 = 0.9, set f64,
+        get {
+            /// While shedding: what an overload multiplies the calls in flight by to make the new
+            /// limit on them (above 0, below 1; 0.9 by default, as Netflix's `AIMDLimit`), at most
+            /// once per tenth of [`shed_window`](Config::shed_window). Each success adds one call
+            /// per limit's worth of successes (one per success before the first cut: slow start).
+            /// Kept to three decimals.
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().shed_backoff(), 0.9);
+            /// ```
+        }
+        set {
+            /// Sets [`shed_backoff`](Config::shed_backoff).
+            /// ```
+            /// assert_eq!(protego_breaker::Config::builder().shed_backoff(1.0).build().unwrap_err().knob(), "shed_backoff");
+            /// ```
+        };
+        shed_window: Duration = Duration::from_secs(1), set Duration,
+        get {
+            /// How long shedding goes on once overloads and refusals stop (10 ms to 10 min; 1 s by
+            /// default; keep it above the calls' timeout); a tenth of it is the least time between
+            /// two cuts of the limit.
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().shed_window(), std::time::Duration::from_secs(1));
+            /// ```
+        }
+        set {
+            /// Sets [`shed_window`](Config::shed_window).
+            /// ```
+            /// # use std::time::Duration;
+            /// assert_eq!(protego_breaker::Config::builder().shed_window(Duration::ZERO).build().unwrap_err().knob(), "shed_window");
+            /// ```
+        };
+        shed_outage_after: Duration = Duration::from_secs(5), set Duration,
+        get {
+            /// How long overloads may go on with no call completing before they count as failures
+            /// towards opening the circuit (above zero; 5 s by default): an outage that answers
+            /// with timeouts still opens it.
+            /// ```
+            /// assert_eq!(protego_breaker::Config::default().shed_outage_after(), std::time::Duration::from_secs(5));
+            /// ```
+        }
+        set {
+            /// Sets [`shed_outage_after`](Config::shed_outage_after).
+            /// ```
+            /// # use std::time::Duration;
+            /// assert_eq!(protego_breaker::Config::builder().shed_outage_after(Duration::ZERO).build().unwrap_err().knob(), "shed_outage_after");
+            /// ```
+        };
         }
     };
 }

@@ -298,6 +298,26 @@ impl ConfigBuilder {
             "be a fraction from 0 to 1",
         )?;
         c.check_window()?;
+        c.shed_backoff = fraction(
+            knob::shed_backoff,
+            c.shed_backoff,
+            0.001..=0.999,
+            "be a fraction above 0 and below 1",
+        )?;
+        if c.shed_window < Duration::from_millis(10) || c.shed_window > Duration::from_secs(600) {
+            return Err(ConfigError::new(
+                knob::shed_window,
+                "be from 10 ms to 10 min",
+                format!("{:?}", c.shed_window),
+            ));
+        }
+        if c.shed_outage_after.is_zero() {
+            return Err(ConfigError::new(
+                knob::shed_outage_after,
+                "be greater than zero",
+                format!("{:?}", c.shed_outage_after),
+            ));
+        }
         if let Some(max) = c.max_reset_timeout {
             if max < c.reset_timeout {
                 return Err(ConfigError::new(

@@ -39,8 +39,9 @@ use crate::integrations::tower::{
     picker_constructors, CircuitBreakerLayer, CircuitBreakerService, PickBreaker, ResponseFuture,
 };
 
-/// The default HTTP classifier: a response with a 5xx status is a failure, any other response a
-/// success, and an error (no response at all) a failure.
+/// The default HTTP classifier: a 429 or 503 response is an
+/// [overload](crate::call::Outcome::Overload) (shed, not an outage), any other 5xx a failure,
+/// any other response a success, and an error (no response at all) a failure.
 ///
 /// ```
 /// use protego_breaker::integrations::http::ServerErrorsAsFailures;
@@ -49,7 +50,9 @@ use crate::integrations::tower::{
 /// let response = |status: u16| http::Response::builder().status(status).body(()).unwrap();
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(200))), Outcome::Success);
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(404))), Outcome::Success);
-/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(503))), Outcome::Failure);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(500))), Outcome::Failure);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(503))), Outcome::Overload);
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(429))), Outcome::Overload);
 /// assert_eq!(ServerErrorsAsFailures.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -58,6 +61,7 @@ pub struct ServerErrorsAsFailures;
 impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
     fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
         match result {
+            Ok(response) if matches!(response.status().as_u16(), 429 | 503) => Outcome::Overload,
             Ok(response) if response.status().is_server_error() => Outcome::Failure,
             Ok(_) => Outcome::Success,
             Err(_) => Outcome::Failure,

@@ -110,7 +110,8 @@ impl RegistrySnapshot {
 /// window or while it is empty); `consecutive_failures`; `time_until_half_open_ms` (`null`
 /// unless open; rounded up); and `totals` (`null` unless counting is on, else `admitted`,
 /// `rejected`, `succeeded`, `failed`, `ignored`, `slow`). The breaker of an endpoint of a
-/// balanced pool (feature `balance`) also has `pool` and `endpoint`; other breakers do not.
+/// balanced pool (feature `balance`) also has `pool` and `endpoint`; other breakers do not. A
+/// breaker that sheds overload also has `shed_limit`, its limit on calls in flight.
 ///
 /// ```
 /// use protego_breaker::integrations::serde::BreakerSnapshot;
@@ -155,6 +156,8 @@ pub struct BreakerSnapshot {
     pub pool: Option<String>,
     /// For an endpoint of a balanced pool: the endpoint, as its discover key displays.
     pub endpoint: Option<String>,
+    /// While the breaker sheds overload: its limit on calls in flight.
+    pub shed_limit: Option<u64>,
 }
 
 impl BreakerSnapshot {
@@ -199,6 +202,7 @@ impl BreakerSnapshot {
             totals: m.totals,
             pool: None,
             endpoint: None,
+            shed_limit: m.shed_limit,
         }
     }
 }
@@ -214,8 +218,8 @@ impl Serialize for RegistrySnapshot {
 impl Serialize for BreakerSnapshot {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let labelled = self.endpoint.is_some();
-        let mut s =
-            serializer.serialize_struct("BreakerSnapshot", 7 + 2 * usize::from(labelled))?;
+        let fields = 7 + 2 * usize::from(labelled) + usize::from(self.shed_limit.is_some());
+        let mut s = serializer.serialize_struct("BreakerSnapshot", fields)?;
         s.serialize_field("name", &self.name)?;
         s.serialize_field("state", super::labels::snake_name(self.state))?;
         s.serialize_field("failure_rate", &self.failure_rate)?;
@@ -226,6 +230,9 @@ impl Serialize for BreakerSnapshot {
         if labelled {
             s.serialize_field("pool", &self.pool)?;
             s.serialize_field("endpoint", &self.endpoint)?;
+        }
+        if let Some(limit) = self.shed_limit {
+            s.serialize_field("shed_limit", &limit)?;
         }
         s.end()
     }

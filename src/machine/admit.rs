@@ -105,16 +105,16 @@ impl Machine {
         if w.low() & PATHS == 0 {
             return admitted; // no totals, no window: nothing more to do
         }
-        // The admission gate (see `gate.rs`) sets the out-of-line bit.
-        if w.low() & OUT_OF_LINE != 0 {
-            if let Ok(ticket) = admitted {
-                if !self.gate_admits(ticket, now) {
-                    admitted = Err(Refusal {
-                        state: State::Closed,
-                        retry_after: None,
-                    });
-                }
-            }
+        // The admission gate and overload shedding (see `gate.rs`) set the out-of-line bit.
+        if w.low() & OUT_OF_LINE != 0
+            && admitted
+                .as_mut()
+                .is_ok_and(|ticket| !self.gate_admits(ticket, now))
+        {
+            admitted = Err(Refusal {
+                state: State::Closed,
+                retry_after: None,
+            });
         }
         if let Ok(ticket) = &mut admitted {
             self.counters.admitted();

@@ -9,7 +9,8 @@
 //! - the tallies of a half-open round decided by rate (failed and slow trials);
 //! - the [`Link`] a fleet attaches through (set once);
 //! - [`Extensions`]: one value per type for integrations (the metrics export's instruments);
-//! - the admission [`Gate`] (set once; see `gate.rs`).
+//! - the admission [`Gate`] (set once; see `gate.rs`);
+//! - overload shedding ([`Shed`], made by the first overload; see `shed.rs`).
 //!
 //! Relies on: tallies are per generation ([`Tally`]), so a transition starts them at zero
 //! without a write. Keeps: the trip rule is user code and runs under no lock; a panic in it
@@ -25,6 +26,7 @@ use crate::machine::gate::Gate;
 use crate::machine::link::Link;
 use crate::machine::outcome::Outcome;
 use crate::machine::reason::Reason;
+use crate::machine::shed::Shed;
 use crate::machine::tally::Tally;
 use crate::machine::word::Word;
 use crate::machine::{Machine, Now};
@@ -45,6 +47,8 @@ pub(crate) struct Companion {
     pub(crate) extensions: Extensions,
     /// The admission gate, if one is attached (set once).
     pub(super) gate: OnceLock<Arc<dyn Gate>>,
+    /// Overload shedding, made by the first overload (see `shed.rs`).
+    pub(super) shed: OnceLock<Shed>,
     /// The current half-open round's failed and slow trials, when rounds are decided by rate.
     pub(super) round_failures: Tally,
     pub(super) round_slow: Tally,
@@ -68,6 +72,7 @@ impl Companion {
             link: OnceLock::new(),
             extensions: Extensions::default(),
             gate: OnceLock::new(),
+            shed: OnceLock::new(),
             round_failures: Tally::new(),
             round_slow: Tally::new(),
             counting: AtomicBool::new(false),
@@ -100,7 +105,7 @@ impl Companion {
                 &self.consecutive_successes,
                 &self.consecutive_failures,
             ),
-            Outcome::Failure => (
+            Outcome::Failure | Outcome::Overload => (
                 &self.failures,
                 &self.consecutive_failures,
                 &self.consecutive_successes,

@@ -9,11 +9,17 @@
 //! and the machine's own rules are untouched; a refusal is a rejection like any other
 //! (counted, heard by rejection listeners) with state Closed and no `retry_after`. The gate is
 //! set once and never removed; it runs under no lock.
+//!
+//! Overload shedding (`shed.rs`) is asked and told here too, by the same rules: the first
+//! `Outcome::Overload` makes it (in the companion), and it sets the out-of-line bit only while
+//! it sheds. An overload of a call admitted in Closed is shedding's to judge; in any other
+//! state it is a failure.
 
 use std::sync::Arc;
 
 use crate::machine::outcome::Outcome;
-use crate::machine::word::{Ticket, Word, CLOSED};
+use crate::machine::shed::Shed;
+use crate::machine::word::{Ticket, Word, CLOSED, OUT_OF_LINE};
 use crate::machine::{Machine, Now};
 use crate::sync::lock;
 
@@ -43,25 +49,81 @@ impl Machine {
             .is_some_and(|x| x.gate.get().is_some())
     }
 
-    /// Asks the gate, if there is one and `ticket` was admitted in Closed, whether the call
-    /// goes ahead.
-    pub(super) fn gate_admits<F: FnMut() -> u64>(&self, ticket: Ticket, now: &mut Now<F>) -> bool {
-        match self.gate_for(ticket) {
+    /// Asks overload shedding and the gate, if there is one and `ticket` was admitted in
+    /// Closed, whether the call goes ahead.
+    pub(super) fn gate_admits<F: FnMut() -> u64>(
+        &self,
+        ticket: &mut Ticket,
+        now: &mut Now<F>,
+    ) -> bool {
+        if Word(u64::from(ticket.epoch)).kind() != CLOSED {
+            return true;
+        }
+        if let Some(shed) = self.shed() {
+            if shed.active() && !shed.admit(now.get(), &mut ticket.started) {
+                return false;
+            }
+        }
+        match self.gate_for(*ticket) {
             Some(gate) => gate.admit(now.get()),
             None => true,
         }
     }
 
-    /// Tells the gate, if there is one and `ticket` was admitted in Closed, how the call ended.
+    /// Tells overload shedding and the gate how a call admitted with `ticket` ended, and
+    /// returns the outcome as the circuit's own rules count it: an overload of a call admitted
+    /// in Closed is shedding's to judge (see `shed.rs`), in any other state a failure. With
+    /// neither the out-of-line bit nor an overload, one test of a register.
+    #[inline]
     pub(super) fn gate_records<F: FnMut() -> u64>(
         &self,
+        w: Word,
         ticket: Ticket,
         outcome: Outcome,
         now: &mut Now<F>,
-    ) {
-        if let Some(gate) = self.gate_for(ticket) {
-            gate.record(now.get(), outcome);
+    ) -> Outcome {
+        if w.low() & OUT_OF_LINE == 0 && outcome != Outcome::Overload {
+            return outcome;
         }
+        if Word(u64::from(ticket.epoch)).kind() != CLOSED {
+            return outcome.as_failure();
+        }
+        if let Some(gate) = self.gate_for(ticket) {
+            gate.record(now.get(), outcome.as_failure());
+        }
+        let shed = if outcome == Outcome::Overload {
+            self.shed_made()
+        } else {
+            match self.shed() {
+                Some(shed) if shed.active() => shed,
+                _ => return outcome,
+            }
+        };
+        let recorded = shed.record(now.get(), ticket.started, outcome);
+        if recorded.toggled {
+            let config = lock(&self.transition_lock);
+            self.refresh_paths(&config);
+        }
+        recorded.outcome
+    }
+
+    /// While overload shedding is on: its limit on calls in flight.
+    pub(crate) fn shed_limit(&self) -> Option<u64> {
+        self.shed()?.limit()
+    }
+
+    /// Overload shedding, if an overload ever made it.
+    #[inline]
+    pub(super) fn shed(&self) -> Option<&Shed> {
+        self.companion_if_any()?.shed.get()
+    }
+
+    /// Overload shedding, made on the first overload from the config of the moment (under the
+    /// transition lock, so that a concurrent `reconfigure` is not missed).
+    fn shed_made(&self) -> &Shed {
+        self.companion()
+            .shed
+            .get_or_init(|| Shed::new(&lock(&self.transition_lock)))
     }
 
     #[inline]

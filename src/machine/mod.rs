@@ -39,6 +39,7 @@
 //! | `windowed.rs`, `window/` | failure-rate windows: the machine's use of them, and the windows |
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
 //! | `gate.rs` | the admission gate hook (the adaptive throttle attaches through it) |
+//! | `shed.rs` | overload shedding: the controller behind `Outcome::Overload` |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
 //! | `mirror.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
 //! | `link.rs` | the [`Link`](link::Link) a fleet attaches through |
@@ -57,6 +58,7 @@ pub(crate) mod reason;
 pub(crate) mod reconfigure;
 pub(crate) mod record;
 pub(crate) mod round;
+pub(crate) mod shed;
 pub(crate) mod state;
 pub(crate) mod tally;
 #[cfg(all(test, not(protego_loom)))]

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::machine::open_period::seed_of;
+use crate::machine::shed::Shed;
 use crate::machine::window::WindowStore;
 use crate::machine::word::{Word, COUNT, OUT_OF_LINE, PATHS};
 use crate::machine::Machine;
@@ -33,6 +34,9 @@ impl Machine {
                 rules.is_some_and(|rules| rules.slow_nanos > 0),
                 Ordering::Relaxed,
             );
+        }
+        if let Some(shed) = self.shed() {
+            shed.configure(&config);
         }
         // Counting starts before the out-of-line bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_kept();
@@ -76,7 +80,10 @@ impl Machine {
     /// transition lock, after whatever they depend on is stored.
     pub(super) fn refresh_paths(&self, config: &Config) {
         let paths = Self::paths(
-            config.rules().is_some() || self.has_rule() || self.has_gate(),
+            config.rules().is_some()
+                || self.has_rule()
+                || self.has_gate()
+                || self.shed().is_some_and(Shed::active),
             config.totals() || self.totals_kept(),
         );
         let mut w = self.load();

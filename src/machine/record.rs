@@ -62,14 +62,13 @@ impl Machine {
         outcome: Outcome,
         now: &mut Now<F>,
     ) {
-        // The admission gate (see `gate.rs`) sets the out-of-line bit.
-        if w.low() & OUT_OF_LINE != 0 {
-            self.gate_records(ticket, outcome, now);
-        }
+        // The admission gate and overload shedding (see `gate.rs`, `shed.rs`).
+        let given = outcome;
+        let outcome = self.gate_records(w, ticket, outcome, now);
         // Totals or a window: with both off (the default) this is one test of a register.
         let mut slow = false;
         if w.low() & PATHS != 0 {
-            match self.record_counted(w, ticket, outcome, now) {
+            match self.record_counted(w, ticket, given, outcome, now) {
                 Some(is_slow) => slow = is_slow,
                 None => return,
             }
@@ -188,15 +187,18 @@ impl Machine {
     /// `slow_call_duration` is slow), and records it in the window if there is one and the
     /// circuit is closed (or metrics-only). Returns `None` if the window took it, otherwise
     /// whether the call was slow. Out of line, so that the default failure path stays small.
+    /// The totals count the outcome as `given` (an overload as a failure), the rest as the
+    /// circuit's rules count it.
     #[inline(never)]
     pub(super) fn record_counted<F: FnMut() -> u64>(
         &self,
         w: Word,
         ticket: Ticket,
+        given: Outcome,
         outcome: Outcome,
         now: &mut Now<F>,
     ) -> Option<bool> {
-        self.counters.finished(outcome);
+        self.counters.finished(given);
         let admitted_in = Word(u64::from(ticket.epoch));
         if let Some(extras) = self.counting() {
             if admitted_in.kind() != DISABLED {

@@ -54,6 +54,9 @@ pub struct Metrics {
     /// calls), and its rates — or [`Rate::NotEnoughCalls`] while it holds fewer than
     /// `minimum_calls`. Empty outside the closed and metrics-only states.
     pub window: Option<WindowCounts>,
+    /// While the breaker sheds overload: its limit on calls in flight (see
+    /// [`Breaker::shed_limit`](crate::Breaker::shed_limit)); `None` otherwise.
+    pub shed_limit: Option<u64>,
 }
 
 /// Calls since the circuit last changed state (a transition starts them over), as gobreaker
@@ -311,7 +314,7 @@ impl Counters {
     pub(crate) fn finished(&self, outcome: Outcome) {
         self.bump(match outcome {
             Outcome::Success => SUCCEEDED,
-            Outcome::Failure => FAILED,
+            Outcome::Failure | Outcome::Overload => FAILED,
             Outcome::Ignored => IGNORED,
         });
     }

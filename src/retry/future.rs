@@ -12,6 +12,7 @@ use crate::call::classify::{Classify, Outcome};
 use crate::call::permit::Permit;
 use crate::clock::Clock;
 use crate::error::{Error, Rejected};
+use crate::machine::state::State;
 use crate::retry::ext::MakeAttempt;
 use crate::retry::retrier::Retrier;
 use crate::sleep::Sleep;
@@ -75,8 +76,8 @@ where
     }
 
     /// Classifies each attempt's result with `classify` instead: only a
-    /// [`Failure`](Outcome::Failure) is retried, and the breaker and the budget see the same
-    /// outcome.
+    /// [`Failure`](Outcome::Failure) is retried (not an [`Overload`](Outcome::Overload)), and
+    /// the breaker and the budget see the same outcome.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -132,6 +133,8 @@ where
                     permit.record(outcome);
                 }
                 this.retrier.budget().record(outcome);
+                // An overload is not retried: the dependency said it has no room (a refusal by
+                // a breaker that sheds is waited out below instead).
                 if outcome == Outcome::Failure
                     && *this.attempts < this.retrier.policy().max_attempts()
                 {
@@ -184,16 +187,20 @@ where
     }
 }
 
-/// How long to wait before asking a breaker that refused attempt `attempts` again: its
-/// `retry_after`, if it has one no longer than `max_backoff` and attempts are left.
+/// How long to wait before asking a breaker that refused attempt `attempts` again, if
+/// attempts are left: an open circuit's `retry_after`, if no longer than `max_backoff`; for a
+/// closed circuit that sheds overload (or throttles), the policy's backoff, so that a retry
+/// waits for admission rather than ending; a full half-open round, not at all.
 fn wait_out(rejected: &Rejected, retrier: &Retrier, attempts: u32) -> Option<std::time::Duration> {
     let policy = retrier.policy();
     if attempts >= policy.max_attempts() {
         return None;
     }
-    rejected
-        .retry_after()
-        .filter(|wait| *wait <= policy.max_backoff())
+    match rejected.retry_after() {
+        Some(wait) => (wait <= policy.max_backoff()).then_some(wait),
+        None if rejected.state() == State::Closed => Some(policy.backoff(attempts, retrier.draw())),
+        None => None,
+    }
 }
 
 impl<F, Fut, B: CircuitBreaker, K> fmt::Debug for Retry<F, Fut, B, K> {

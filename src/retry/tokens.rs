@@ -122,7 +122,7 @@ impl Budget for TokenBudget {
         let (max, ratio) = (self.max, self.ratio);
         let step = |t: u64| match outcome {
             Outcome::Success => Some((t + ratio).min(max)),
-            Outcome::Failure => Some(t.saturating_sub(MILLI)),
+            Outcome::Failure | Outcome::Overload => Some(t.saturating_sub(MILLI)),
             Outcome::Ignored => None,
         };
         let _ = self

@@ -19,21 +19,26 @@
 )]
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::fmt::Write as _;
-use std::future::Future;
-use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::sync::Arc;
 use std::time::Duration;
 
+use protego_breaker::call::Outcome;
 use protego_breaker::random::{Random, SplitMix};
-use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TpsBudget};
-use protego_breaker::sleep::Sleep;
+use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
 use protego_breaker::throttle::Throttle;
-use protego_breaker::{Breaker, Clock, Config, ManualClock};
+use protego_breaker::{Breaker, Config, ManualClock};
+
+#[path = "storm_report.rs"]
+mod report;
+#[path = "storm_sim.rs"]
+mod sim;
+
+use report::report;
+// The example prints only the overload table; the test prints both.
+#[allow(unused_imports)]
+pub use report::{overload_table, table, Bin, Report, TICK};
+use sim::Sim;
 
 const SEC: u64 = 1_000_000_000;
 const MS: u64 = 1_000_000;
@@ -52,6 +57,9 @@ pub struct Setup {
     pub end: u64,
     pub think_mean: u64,
     pub timeout: u64,
+    /// Open-loop callers: logical calls arrive at this rate (per second) whatever happens to
+    /// them; `None`: the closed loop of `clients`.
+    pub open_loop: Option<f64>,
 }
 
 impl Setup {
@@ -70,7 +78,22 @@ impl Setup {
             end: 45 * SEC,
             think_mean: 900 * MS,
             timeout: 500 * MS,
+            open_loop: None,
         }
+    }
+
+    /// The same with a trigger `secs` long (the run lasts 25 s past it).
+    pub fn lasting(mut self, secs: u64) -> Self {
+        self.trigger_len = secs * SEC;
+        self.end = self.trigger_start + self.trigger_len + 25 * SEC;
+        self
+    }
+
+    /// The same with open-loop callers: 150 logical calls a second, Poisson arrivals (the
+    /// closed loop's healthy rate).
+    pub fn open(mut self) -> Self {
+        self.open_loop = Some(150.0);
+        self
     }
 
     fn trigger_end(&self) -> u64 {
@@ -84,11 +107,41 @@ pub struct Scenario {
     pub name: &'static str,
     /// Three retries (four attempts) per logical call, else one attempt.
     pub retries: bool,
-    pub breaker: bool,
-    /// A `TpsBudget` pays for retries (else they are free).
-    pub budget: bool,
+    /// The breaker's config, if the calls go through one.
+    pub breaker: Option<fn() -> Config>,
+    /// What pays for retries.
+    pub budget: Pay,
     /// An adaptive throttle on the breaker: (K, window).
     pub throttle: Option<(f64, Duration)>,
+    /// Timeouts are classified as `Outcome::Overload` (else as failures).
+    pub overload: bool,
+    /// An AIMD concurrency limit (the reference model below) in front of the dependency.
+    pub aimd: bool,
+}
+
+/// What pays for retries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pay {
+    /// Nothing: every retry is granted.
+    Free,
+    /// `TpsBudget::default()`.
+    Tps,
+    /// gRFC A6 token throttling, `TokenBudget::default()`.
+    Tokens,
+}
+
+impl Scenario {
+    fn new(name: &'static str) -> Self {
+        Scenario {
+            name,
+            retries: true,
+            breaker: None,
+            budget: Pay::Free,
+            throttle: None,
+            overload: false,
+            aimd: false,
+        }
+    }
 }
 
 /// The throttle's defaults (`Throttle::builder()`), chosen on this simulation.
@@ -107,30 +160,98 @@ pub const DEPTHS: [(&str, f64); 3] = [
 
 /// The scenarios of issue #22, in order; every one but the first retries three times.
 pub fn scenarios(throttle: (f64, Duration)) -> Vec<Scenario> {
-    let throttle = Some(throttle);
-    let s = |name, retries, breaker, budget, throttle| Scenario {
-        name,
-        retries,
-        breaker,
-        budget,
-        throttle,
-    };
+    let s =
+        |name, retries, breaker: bool, budget: bool, throttle: Option<(f64, Duration)>| Scenario {
+            retries,
+            breaker: breaker.then_some(breaker_config as fn() -> Config),
+            budget: if budget { Pay::Tps } else { Pay::Free },
+            throttle,
+            ..Scenario::new(name)
+        };
     vec![
         s("no protection", false, false, false, None),
         s("three retries", true, false, false, None),
         s("breaker", true, true, false, None),
         s("breaker + budget", true, true, true, None),
-        s("adaptive throttling", true, false, false, throttle),
-        s("all together", true, true, true, throttle),
+        s("adaptive throttling", true, false, false, Some(throttle)),
+        s("all together", true, true, true, Some(throttle)),
     ]
 }
 
-/// The breaker every protected scenario uses: 5 consecutive failures, open 1 s, 3 trials.
+/// The name of the recommended setup's row.
+pub const RECOMMENDED: &str = "recommended";
+
+/// The rows of issue #28: the recommended setup (`Config::default()`, which sheds overload,
+/// with timeouts classified as `Outcome::Overload`, `TpsBudget::default()` and
+/// `RetryPolicy::default()`), the same without a budget, and the references.
+pub fn rows() -> Vec<Scenario> {
+    let default = Config::default as fn() -> Config;
+    vec![
+        Scenario {
+            breaker: Some(default),
+            budget: Pay::Tps,
+            overload: true,
+            ..Scenario::new(RECOMMENDED)
+        },
+        Scenario {
+            breaker: Some(default),
+            overload: true,
+            ..Scenario::new("recommended, no budget")
+        },
+        Scenario {
+            breaker: Some(default),
+            overload: true,
+            retries: false,
+            ..Scenario::new("shedding, no retries")
+        },
+        Scenario {
+            breaker: Some(breaker_5_5s),
+            budget: Pay::Tps,
+            ..Scenario::new("breaker 5 / 5 s + budget")
+        },
+        Scenario {
+            breaker: Some(default),
+            budget: Pay::Tps,
+            ..Scenario::new("breaker default + budget")
+        },
+        Scenario {
+            throttle: Some(THROTTLE_DEFAULTS),
+            ..Scenario::new("throttle alone")
+        },
+        Scenario {
+            budget: Pay::Tps,
+            ..Scenario::new("TpsBudget")
+        },
+        Scenario {
+            budget: Pay::Tokens,
+            ..Scenario::new("A6 tokens")
+        },
+        Scenario {
+            retries: false,
+            aimd: true,
+            ..Scenario::new("AIMD limit")
+        },
+        Scenario::new("naive retries"),
+    ]
+}
+
+/// The breaker of issue #22's protected scenarios: 5 consecutive failures, open 1 s, 3 trials.
 pub fn breaker_config() -> Config {
     Config::builder()
         .failure_threshold(5)
         .reset_timeout(Duration::from_secs(1))
         .half_open_retries(3)
+        .shed_overload(false)
+        .build()
+        .expect("valid")
+}
+
+/// A breaker that opens after 5 consecutive failures for 5 s, with today's failures (overload
+/// shedding off: every timeout is a failure).
+pub fn breaker_5_5s() -> Config {
+    Config::builder()
+        .failure_threshold(5)
+        .reset_timeout(Duration::from_secs(5))
         .build()
         .expect("valid")
 }
@@ -143,46 +264,18 @@ pub fn retry_policy(attempts: u32) -> RetryPolicy {
         .expect("valid")
 }
 
-/// Per second of virtual time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Bin {
-    /// Logical calls that ended, and those that ended with `Ok`.
-    pub calls: u32,
-    pub good: u32,
-    /// Attempts that reached the server.
-    pub attempts: u32,
-}
-
-/// One run's figures.
-#[derive(Debug, Clone)]
-pub struct Report {
-    pub scenario: Scenario,
-    pub bins: Vec<Bin>,
-    /// Successful logical calls per second before the trigger.
-    pub baseline: f64,
-    /// Attempts per logical call during the trigger.
-    pub amplification: f64,
-    /// Goodput during the trigger and in the 10 s after it, as shares of the baseline.
-    pub during: f64,
-    pub after: f64,
-    /// Seconds from the trigger's end until goodput (3-second means) stays at 90 % of the
-    /// baseline or more;
-    /// `None`: it never does (metastable).
-    pub recovery: Option<f64>,
-}
-
-/// Runs one scenario.
-pub fn run(setup: Setup, scenario: Scenario) -> Report {
-    let sim = Sim::new(setup);
-    let clock = sim.clock.clone();
-    let config = if scenario.breaker {
-        breaker_config()
-    } else {
-        Config::builder()
-            .failure_threshold(u32::MAX)
-            .build()
-            .expect("valid")
-    };
+/// The breaker of `scenario`, on the simulation's clock (disabled when it has none).
+fn breaker_of(setup: Setup, scenario: Scenario, clock: &ManualClock) -> Arc<Breaker<ManualClock>> {
+    let config = scenario.breaker.map_or_else(
+        || {
+            Config::builder()
+                .failure_threshold(u32::MAX)
+                .shed_overload(false)
+                .build()
+                .expect("valid")
+        },
+        |config| config(),
+    );
     let breaker = Arc::new(Breaker::with_clock(config, clock.clone()).named("storm"));
     if let Some((k, window)) = scenario.throttle {
         let throttle = Throttle::builder()
@@ -192,107 +285,194 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
             .build()
             .expect("valid");
         Arc::new(throttle).attach(&breaker);
-    } else if !scenario.breaker {
+    } else if scenario.breaker.is_none() {
         breaker.disable();
     }
-    let budget: Arc<dyn Budget> = if scenario.budget {
-        Arc::new(TpsBudget::default())
-    } else {
-        Arc::new(Free)
+    breaker
+}
+
+/// The retrier of `scenario`: its budget and policy, the simulation's sleeper.
+fn retrier_of(setup: Setup, scenario: Scenario, sim: &Sim) -> Retrier {
+    let budget: Arc<dyn Budget> = match scenario.budget {
+        Pay::Tps => Arc::new(TpsBudget::default()),
+        Pay::Tokens => Arc::new(TokenBudget::default()),
+        Pay::Free => Arc::new(Free),
     };
-    let retrier = Retrier::new(
-        retry_policy(if scenario.retries { 4 } else { 1 }),
-        budget,
-        Arc::new(sim.sleeper()),
-    )
-    .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)));
+    let policy = if scenario.overload && scenario.retries {
+        RetryPolicy::default()
+    } else {
+        retry_policy(if scenario.retries { 4 } else { 1 })
+    };
+    Retrier::new(policy, budget, Arc::new(sim.sleeper()))
+        .with_random(Arc::new(SplitMix::new(setup.seed ^ 0x5eed)))
+}
+
+/// The 99th percentile of `latencies` (ns), in seconds.
+fn p99(latencies: &[u64]) -> f64 {
+    let mut sorted = latencies.to_vec();
+    sorted.sort_unstable();
+    sorted
+        .get(sorted.len() * 99 / 100)
+        .map_or(0.0, |&ns| ns as f64 / SEC as f64)
+}
+
+/// The breaker's shedding limit per tick, and whether the circuit was seen open.
+type Samples = (Rc<RefCell<Vec<Option<u64>>>>, Rc<RefCell<bool>>);
+
+/// Samples the breaker's shedding limit every tick, and whether the circuit is open.
+fn sample(sim: &Sim, setup: Setup, breaker: &Arc<Breaker<ManualClock>>) -> Samples {
+    let limits = Rc::new(RefCell::new(Vec::new()));
+    let opened = Rc::new(RefCell::new(false));
+    let (sim2, breaker, l, o) = (
+        sim.clone(),
+        Arc::clone(breaker),
+        Rc::clone(&limits),
+        Rc::clone(&opened),
+    );
+    sim.spawn(async move {
+        while sim2.now() < setup.end {
+            l.borrow_mut().push(breaker.shed_limit());
+            *o.borrow_mut() |= breaker.state() == protego_breaker::State::Open;
+            sim2.sleep(TICK).await;
+        }
+    });
+    (limits, opened)
+}
+
+/// Runs one scenario.
+pub fn run(setup: Setup, scenario: Scenario) -> Report {
+    let sim = Sim::new(setup);
+    let breaker = breaker_of(setup, scenario, &sim.clock);
+    let retrier = retrier_of(setup, scenario, &sim);
     let rng = Rc::new(SplitMix::new(setup.seed));
-    let bins = Rc::new(RefCell::new(vec![
+    let ticks = Rc::new(RefCell::new(vec![
         Bin::default();
-        (setup.end / SEC) as usize + 1
+        (setup.end / TICK) as usize + 1
     ]));
-    for _ in 0..setup.clients {
-        let (sim2, breaker, retrier, rng, bins) = (
+    let latencies = Rc::new(RefCell::new(Vec::new()));
+    let aimd = Rc::new(RefCell::new(Aimd::new()));
+    let overload = scenario.overload;
+    let classify = move |r: &Result<(), &'static str>| match r {
+        Ok(()) => Outcome::Success,
+        Err(_) if overload => Outcome::Overload,
+        Err(_) => Outcome::Failure,
+    };
+    // One logical call, its end counted.
+    let call = {
+        let (sim, breaker, retrier, ticks, latencies, aimd) = (
             sim.clone(),
             Arc::clone(&breaker),
             retrier.clone(),
-            Rc::clone(&rng),
-            Rc::clone(&bins),
+            Rc::clone(&ticks),
+            Rc::clone(&latencies),
+            Rc::clone(&aimd),
         );
-        sim.spawn(async move {
-            // Clients start spread over the first second.
-            sim2.sleep((u64::from(rng.next_u32()) * SEC) >> 32).await;
-            while sim2.now() < setup.end {
-                let out = (|| sim2.attempt()).retry(&retrier, &*breaker).await;
-                {
-                    let mut bins = bins.borrow_mut();
-                    let bin = &mut bins[(sim2.now() / SEC) as usize];
-                    bin.calls += 1;
-                    bin.good += u32::from(out.is_ok());
+        move || {
+            let (sim, breaker, retrier, ticks, latencies, aimd) = (
+                sim.clone(),
+                Arc::clone(&breaker),
+                retrier.clone(),
+                Rc::clone(&ticks),
+                Rc::clone(&latencies),
+                Rc::clone(&aimd),
+            );
+            async move {
+                let start = sim.now();
+                let ok = if scenario.aimd {
+                    if aimd.borrow_mut().acquire() {
+                        let ok = sim.attempt().await.is_ok();
+                        aimd.borrow_mut().release(ok);
+                        ok
+                    } else {
+                        false
+                    }
+                } else {
+                    (|| sim.attempt())
+                        .retry(&retrier, &*breaker)
+                        .classify(classify)
+                        .await
+                        .is_ok()
+                };
+                let now = sim.now();
+                if now >= setup.trigger_start && now < setup.trigger_end() {
+                    latencies.borrow_mut().push(now - start);
                 }
-                sim2.sleep(exponential(&*rng, setup.think_mean)).await;
+                let mut ticks = ticks.borrow_mut();
+                let tick = &mut ticks[(now / TICK) as usize];
+                tick.calls += 1;
+                tick.good += u32::from(ok);
+            }
+        }
+    };
+    let (limits, opened) = sample(&sim, setup, &breaker);
+    if let Some(rate) = setup.open_loop {
+        let (sim2, rng) = (sim.clone(), Rc::clone(&rng));
+        let mean = (SEC as f64 / rate) as u64;
+        let sim3 = sim.clone();
+        sim.spawn(async move {
+            while sim2.now() < setup.end {
+                sim3.spawn(call());
+                sim2.sleep(exponential(&*rng, mean)).await;
             }
         });
-    }
-    sim.run();
-    let mut bins = bins.borrow().clone();
-    for (i, n) in sim.attempts().into_iter().enumerate() {
-        if let Some(bin) = bins.get_mut(i) {
-            bin.attempts = n;
+    } else {
+        for _ in 0..setup.clients {
+            let (sim2, rng, call) = (sim.clone(), Rc::clone(&rng), call.clone());
+            sim.spawn(async move {
+                // Clients start spread over the first second.
+                sim2.sleep((u64::from(rng.next_u32()) * SEC) >> 32).await;
+                while sim2.now() < setup.end {
+                    call().await;
+                    sim2.sleep(exponential(&*rng, setup.think_mean)).await;
+                }
+            });
         }
     }
-    report(setup, scenario, bins)
+    sim.run();
+    let mut ticks = ticks.borrow().clone();
+    for (i, n) in sim.attempts().into_iter().enumerate() {
+        if let Some(tick) = ticks.get_mut(i) {
+            tick.attempts = n;
+        }
+    }
+    let p99 = p99(&latencies.borrow());
+    let mut report = report(setup, scenario, ticks, p99);
+    report.limits.clone_from(&limits.borrow());
+    report.opened = *opened.borrow();
+    report
 }
 
-fn report(setup: Setup, scenario: Scenario, bins: Vec<Bin>) -> Report {
-    let secs = |from: u64, to: u64| &bins[(from / SEC) as usize..(to / SEC) as usize];
-    let rate = |b: &[Bin]| f64::from(b.iter().map(|b| b.good).sum::<u32>()) / b.len() as f64;
-    let baseline = rate(secs(2 * SEC, setup.trigger_start));
-    let trigger = secs(setup.trigger_start, setup.trigger_end());
-    let calls: u32 = trigger.iter().map(|b| b.calls).sum();
-    let attempts: u32 = trigger.iter().map(|b| b.attempts).sum();
-    let after = secs(setup.trigger_end(), setup.trigger_end() + 10 * SEC);
-    let last = (setup.end / SEC) as usize;
-    let first_good = (setup.trigger_end() / SEC) as usize;
-    // Recovered from the first second after which every 3-second mean of goodput is at least
-    // 90 % of the baseline (a 1-second bin alone is too noisy at ~150 calls).
-    let mean3 = |s: usize| f64::from(bins[s..s + 3].iter().map(|b| b.good).sum::<u32>()) / 3.0;
-    let recovery = (first_good..last - 3)
-        .find(|&s| (s..last - 2).all(|w| mean3(w) >= 0.9 * baseline))
-        .filter(|&s| s + 8 < last)
-        .map(|s| (s - first_good) as f64);
-    Report {
-        scenario,
-        baseline,
-        amplification: f64::from(attempts) / f64::from(calls.max(1)),
-        during: rate(trigger) / baseline,
-        after: rate(after) / baseline,
-        recovery,
-        bins,
-    }
+/// The reference concurrency limit: AIMD (as Netflix's `AIMDLimit`): at most `limit` calls in
+/// flight; +1/limit per success, x0.9 per timeout, from 20, at least 1.
+struct Aimd {
+    limit: f64,
+    in_flight: u32,
 }
 
-/// The table the test and the example print.
-pub fn table(title: &str, reports: &[Report]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "{title}");
-    let _ = writeln!(out, "| scenario | attempts per call (trigger) | goodput during | goodput 10 s after | recovery after the trigger |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- |");
-    for r in reports {
-        let recovery = r
-            .recovery
-            .map_or_else(|| "never: metastable".to_owned(), |s| format!("{s:.0} s"));
-        let _ = writeln!(
-            out,
-            "| {} | {:.2} | {:.0} % | {:.0} % | {} |",
-            r.scenario.name,
-            r.amplification,
-            100.0 * r.during,
-            100.0 * r.after,
-            recovery
-        );
+impl Aimd {
+    fn new() -> Self {
+        Aimd {
+            limit: 20.0,
+            in_flight: 0,
+        }
     }
-    out
+
+    fn acquire(&mut self) -> bool {
+        if f64::from(self.in_flight) >= self.limit {
+            return false;
+        }
+        self.in_flight += 1;
+        true
+    }
+
+    fn release(&mut self, ok: bool) {
+        self.in_flight -= 1;
+        self.limit = if ok {
+            self.limit + 1.0 / self.limit
+        } else {
+            (self.limit * 0.9).max(1.0)
+        };
+    }
 }
 
 /// A budget that grants every retry: retries with no budget.
@@ -308,252 +488,4 @@ impl Budget for Free {
 fn exponential(rng: &dyn Random, mean: u64) -> u64 {
     let u = (f64::from(rng.next_u32()) + 1.0) / 4_294_967_297.0;
     (-u.ln() * mean as f64) as u64
-}
-
-// ---------------------------------------------------------------------------------------------
-// The discrete-event loop.
-
-type Task = Pin<Box<dyn Future<Output = ()>>>;
-
-enum Event {
-    Wake(Waker),
-    /// The server finished the request at the head of its queue.
-    Served,
-}
-
-struct Reply {
-    done: bool,
-    waker: Option<Waker>,
-}
-
-#[derive(Default)]
-struct Core {
-    heap: BinaryHeap<Reverse<(u64, u64)>>,
-    events: HashMap<u64, Event>,
-    seq: u64,
-    queue: VecDeque<Arc<Mutex<Reply>>>,
-    busy: bool,
-    attempts: Vec<u32>,
-}
-
-#[derive(Clone)]
-struct Sim {
-    setup: Setup,
-    clock: ManualClock,
-    core: Arc<Mutex<Core>>,
-    ready: Arc<Mutex<VecDeque<usize>>>,
-    tasks: Rc<RefCell<Vec<Option<Task>>>>,
-}
-
-struct TaskWaker {
-    id: usize,
-    ready: Arc<Mutex<VecDeque<usize>>>,
-}
-
-impl futures::task::ArcWake for TaskWaker {
-    fn wake_by_ref(arc_self: &Arc<Self>) {
-        arc_self.ready.lock().unwrap().push_back(arc_self.id);
-    }
-}
-
-impl Sim {
-    fn new(setup: Setup) -> Self {
-        Sim {
-            setup,
-            clock: ManualClock::new(),
-            core: Arc::new(Mutex::new(Core::default())),
-            ready: Arc::new(Mutex::new(VecDeque::new())),
-            tasks: Rc::new(RefCell::new(Vec::new())),
-        }
-    }
-
-    fn now(&self) -> u64 {
-        u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    fn spawn(&self, task: impl Future<Output = ()> + 'static) {
-        let mut tasks = self.tasks.borrow_mut();
-        self.ready.lock().unwrap().push_back(tasks.len());
-        tasks.push(Some(Box::pin(task)));
-    }
-
-    fn attempts(&self) -> Vec<u32> {
-        self.core.lock().unwrap().attempts.clone()
-    }
-
-    fn sleep(&self, d: u64) -> SimSleep {
-        SimSleep {
-            core: Arc::clone(&self.core),
-            clock: self.clock.clone(),
-            deadline: self.now().saturating_add(d),
-            armed: false,
-        }
-    }
-
-    fn sleeper(&self) -> impl Fn(Duration) -> Sleep + Send + Sync {
-        let (core, clock) = (Arc::clone(&self.core), self.clock.clone());
-        move |d: Duration| -> Sleep {
-            let now = u64::try_from(clock.now().as_nanos()).unwrap_or(u64::MAX);
-            let deadline = now.saturating_add(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-            Box::pin(SimSleep {
-                core: Arc::clone(&core),
-                clock: clock.clone(),
-                deadline,
-                armed: false,
-            })
-        }
-    }
-
-    /// One attempt: sends a request to the server and waits for the answer or the timeout.
-    fn attempt(&self) -> Attempt {
-        let reply = Arc::new(Mutex::new(Reply {
-            done: false,
-            waker: None,
-        }));
-        let now = self.now();
-        let mut core = self.core.lock().unwrap();
-        let bin = (now / SEC) as usize;
-        if core.attempts.len() <= bin {
-            core.attempts.resize(bin + 1, 0);
-        }
-        core.attempts[bin] += 1;
-        core.queue.push_back(Arc::clone(&reply));
-        if !core.busy {
-            self.serve_next(&mut core, now);
-        }
-        drop(core);
-        Attempt {
-            reply,
-            timeout: self.sleep(self.setup.timeout),
-        }
-    }
-
-    fn capacity(&self, now: u64) -> f64 {
-        let s = &self.setup;
-        if now >= s.trigger_start && now < s.trigger_end() {
-            s.capacity * s.trigger_capacity
-        } else {
-            s.capacity
-        }
-    }
-
-    fn serve_next(&self, core: &mut Core, now: u64) {
-        core.busy = !core.queue.is_empty();
-        if core.busy {
-            let service = (SEC as f64 / self.capacity(now)) as u64;
-            push(core, now + service, Event::Served);
-        }
-    }
-
-    fn run(&self) {
-        loop {
-            loop {
-                let next = self.ready.lock().unwrap().pop_front();
-                let Some(id) = next else { break };
-                let task = self.tasks.borrow_mut()[id].take();
-                let Some(mut task) = task else { continue };
-                let waker = futures::task::waker(Arc::new(TaskWaker {
-                    id,
-                    ready: Arc::clone(&self.ready),
-                }));
-                if task
-                    .as_mut()
-                    .poll(&mut Context::from_waker(&waker))
-                    .is_pending()
-                {
-                    self.tasks.borrow_mut()[id] = Some(task);
-                }
-            }
-            let mut core = self.core.lock().unwrap();
-            let Some(Reverse((at, seq))) = core.heap.pop() else {
-                return;
-            };
-            if at > self.setup.end {
-                return;
-            }
-            let now = self.now();
-            if at > now {
-                self.clock.advance(Duration::from_nanos(at - now));
-            }
-            match core.events.remove(&seq) {
-                Some(Event::Wake(waker)) => {
-                    drop(core);
-                    waker.wake();
-                }
-                Some(Event::Served) => {
-                    let head = core.queue.pop_front();
-                    self.serve_next(&mut core, at);
-                    drop(core);
-                    if let Some(reply) = head {
-                        let mut reply = reply.lock().unwrap();
-                        reply.done = true;
-                        if let Some(waker) = reply.waker.take() {
-                            waker.wake();
-                        }
-                    }
-                }
-                None => {}
-            }
-        }
-    }
-}
-
-fn push(core: &mut Core, at: u64, event: Event) {
-    core.seq += 1;
-    let seq = core.seq;
-    core.heap.push(Reverse((at, seq)));
-    core.events.insert(seq, event);
-}
-
-/// A timer on the simulation's clock.
-struct SimSleep {
-    core: Arc<Mutex<Core>>,
-    clock: ManualClock,
-    deadline: u64,
-    armed: bool,
-}
-
-impl Future for SimSleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let now = u64::try_from(self.clock.now().as_nanos()).unwrap_or(u64::MAX);
-        if now >= self.deadline {
-            return Poll::Ready(());
-        }
-        if !self.armed {
-            self.armed = true;
-            let deadline = self.deadline;
-            push(
-                &mut self.core.lock().unwrap(),
-                deadline,
-                Event::Wake(cx.waker().clone()),
-            );
-        }
-        Poll::Pending
-    }
-}
-
-/// One attempt's answer: `Err` when the timeout comes first.
-struct Attempt {
-    reply: Arc<Mutex<Reply>>,
-    timeout: SimSleep,
-}
-
-impl Future for Attempt {
-    type Output = Result<(), &'static str>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        {
-            let mut reply = self.reply.lock().unwrap();
-            if reply.done {
-                return Poll::Ready(Ok(()));
-            }
-            reply.waker = Some(cx.waker().clone());
-        }
-        if Pin::new(&mut self.timeout).poll(cx).is_ready() {
-            return Poll::Ready(Err("timeout"));
-        }
-        Poll::Pending
-    }
 }

@@ -97,7 +97,9 @@ impl Run {
         let reopens = m.known.map_or(0, |k| k.reopens).saturating_add(1);
         let (outcome, next_open) = match outcome {
             Outcome::Success => (TrialOutcome::Success, Duration::ZERO),
-            Outcome::Failure => (TrialOutcome::Failure, member.open_length(reopens)),
+            Outcome::Failure | Outcome::Overload => {
+                (TrialOutcome::Failure, member.open_length(reopens))
+            }
             Outcome::Ignored => {
                 let _ = m
                     .slot

@@ -7,8 +7,10 @@
 //! [`reqwest_middleware::Error::Middleware`] holding the [`Rejected`] error, which
 //! [`rejected`] (or `anyhow`'s `downcast_ref`) gets back, `retry_after` included.
 //!
-//! By default ([`TransientAsFailures`]) a 5xx or 429 response, a connect error, a timeout, or a
-//! request that could not be completed counts as a failure; every other response (other 4xx
+//! By default ([`TransientAsFailures`]) a 429 or 503 response or a timeout is an overload (the
+//! breaker sheds it, see [`Outcome::Overload`]); another 5xx
+//! response, a connect error, or a request that could not be completed counts as a failure;
+//! every other response (other 4xx
 //! included) is a success, and other errors (a request that could not be built, a redirect
 //! loop) are ignored. [`CircuitBreakerMiddleware::classify`] takes any [`Classify`].
 //!
@@ -97,10 +99,11 @@ pub fn rejected(error: &Error) -> Option<&Rejected> {
     }
 }
 
-/// The default classifier: a 5xx or 429 response, a connect error, a timeout or a request that
-/// could not be completed (the connection dropped) is a failure; any other response is a
-/// success; any other error (building the request, redirects, another middleware's error) is
-/// ignored.
+/// The default classifier: a 429 or 503 response or a timeout is an
+/// [overload](crate::call::Outcome::Overload) (shed, not an outage); any other 5xx response, a
+/// connect error or a request that could not be completed (the connection dropped) is a
+/// failure; any other response is a success; any other error (building the request,
+/// redirects, another middleware's error) is ignored.
 ///
 /// ```
 /// use protego_breaker::integrations::reqwest::TransientAsFailures;
@@ -111,8 +114,9 @@ pub fn rejected(error: &Error) -> Option<&Rejected> {
 /// };
 /// assert_eq!(TransientAsFailures.classify(&response(200)), Outcome::Success);
 /// assert_eq!(TransientAsFailures.classify(&response(404)), Outcome::Success);
-/// assert_eq!(TransientAsFailures.classify(&response(429)), Outcome::Failure);
-/// assert_eq!(TransientAsFailures.classify(&response(503)), Outcome::Failure);
+/// assert_eq!(TransientAsFailures.classify(&response(429)), Outcome::Overload);
+/// assert_eq!(TransientAsFailures.classify(&response(503)), Outcome::Overload);
+/// assert_eq!(TransientAsFailures.classify(&response(500)), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct TransientAsFailures;
@@ -122,9 +126,9 @@ impl Classify<Response, Error> for TransientAsFailures {
         let reqwest_error = match result {
             Ok(response) => {
                 let status = response.status();
-                return if status.is_server_error()
-                    || status == reqwest::StatusCode::TOO_MANY_REQUESTS
-                {
+                return if matches!(status.as_u16(), 429 | 503) {
+                    Outcome::Overload
+                } else if status.is_server_error() {
                     Outcome::Failure
                 } else {
                     Outcome::Success
@@ -134,7 +138,8 @@ impl Classify<Response, Error> for TransientAsFailures {
             Err(Error::Middleware(e)) => e.downcast_ref::<reqwest::Error>(),
         };
         match reqwest_error {
-            Some(e) if e.is_connect() || e.is_timeout() || e.is_request() => Outcome::Failure,
+            Some(e) if e.is_timeout() => Outcome::Overload,
+            Some(e) if e.is_connect() || e.is_request() => Outcome::Failure,
             _ => Outcome::Ignored,
         }
     }

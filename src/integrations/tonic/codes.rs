@@ -43,7 +43,9 @@ impl<F: Fn(Code) -> Outcome> ClassifyCode for F {
 /// The [default](FailureCodes::DEFAULT) is the codes that say the server, not the request, is
 /// in trouble: `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED` and `INTERNAL`. An
 /// answer such as `NOT_FOUND` or `INVALID_ARGUMENT` is the caller's business and a sign that the
-/// server works. The set is one word: copying and testing it cost nothing.
+/// server works. The set is one word: copying and testing it cost nothing. Of the codes in
+/// the set, `RESOURCE_EXHAUSTED` and `DEADLINE_EXCEEDED` are classified as
+/// [`Outcome::Overload`] (the breaker sheds them rather than opening), the others as failures.
 ///
 /// ```
 /// use protego_breaker::call::Outcome;
@@ -52,6 +54,7 @@ impl<F: Fn(Code) -> Outcome> ClassifyCode for F {
 ///
 /// let codes = FailureCodes::default();
 /// assert_eq!(codes.classify_code(Code::Unavailable), Outcome::Failure);
+/// assert_eq!(codes.classify_code(Code::ResourceExhausted), Outcome::Overload);
 /// assert_eq!(codes.classify_code(Code::NotFound), Outcome::Success);
 ///
 /// // `UNKNOWN` too, and a slow answer is not the server's fault here.
@@ -160,7 +163,12 @@ impl ClassifyCode for FailureCodes {
     #[inline]
     fn classify_code(&self, code: Code) -> Outcome {
         if self.contains(code) {
-            Outcome::Failure
+            // The server said it has no room, or ran out of time: shed, not an outage.
+            if matches!(code, Code::ResourceExhausted | Code::DeadlineExceeded) {
+                Outcome::Overload
+            } else {
+                Outcome::Failure
+            }
         } else {
             Outcome::Success
         }

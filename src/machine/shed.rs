@@ -1,0 +1,292 @@
+//! Overload shedding: while calls end as [`Outcome::Overload`], a closed circuit lets through
+//! only as many calls at once as the downstream is completing, refuses the rest at once, and
+//! grows that number back as completions come back; once overload is gone it stops. A slope,
+//! where opening the circuit is a step.
+//!
+//! Owns the controller ([`Shed`]): a concurrency limit, additive increase and multiplicative
+//! decrease, with TCP's slow start (Netflix's `AIMDLimit`, started the moment an overload is
+//! heard rather than always on):
+//!
+//! ```text
+//! admit while in flight < limit
+//! overload:  limit = max(1, min(limit, in flight) * shed_backoff)    (0.9 by default)
+//! success:   limit += 1          until the first cut   (slow start: doubles per round trip)
+//!            limit += 1 / limit  after it              (one more per round trip)
+//! ```
+//!
+//! A concurrency limit bounds the downstream's queue, and so the calls' latency, where a rate
+//! would let a queue build: on the storm simulation it is what keeps completions inside the
+//! callers' timeouts (see `tests/storm.rs`). Shedding starts with a limit of one call and grows
+//! it by slow start, one call per success while the limit is in use: the calls already in
+//! flight when it began complete too, so it lets through the calls the downstream completes and
+//! reaches the concurrency it sustains within a few round trips, where a high start would let
+//! more calls join a queue of work nobody waits for (on the storm simulation, starting at 1024
+//! cost 2 to 7 points of goodput at 35 and 20 %). The first cut waits a tenth of [`shed_window`](crate::Config::shed_window), so that the calls in
+//! flight it cuts to have been counted (those let in before shedding began are not), and later
+//! cuts come at most once per tenth (as TCP cuts once per round trip: a burst of timeouts from
+//! one queue is one signal). The limit grows only while it is in use (half of it in flight, as
+//! TCP's window validation). Shedding stops once a whole `shed_window` went by with no
+//! overload and no call refused, at a moment when none of the calls it let in is in flight.
+//!
+//! Made by the first overload and kept in the companion (`Companion::shed`), so a breaker that
+//! never sees one carries nothing for it. Relies on the machine for the word's out-of-line bit: it is set (under the transition lock,
+//! through `refresh_paths`) only while [`Shed::active`] is true, so a healthy closed call never
+//! comes here and the inlined fast path is unchanged; and on the ticket's start time, which
+//! `admit` stamps on the calls it counts, so that a call admitted before shedding began is
+//! never taken out of the count. Keeps: it refuses only calls admitted in Closed (the machine
+//! asks it for those only); the limit stays within `1..=MAX`; an overload counts towards
+//! opening the circuit only once no call has completed for `shed_outage_after` (an outage that
+//! answers with timeouts still opens it).
+
+use crate::config::{saturating_nanos, Config};
+use crate::machine::outcome::Outcome;
+use crate::machine::word::NOT_TIMED;
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
+
+/// The limit is kept in 1/1024ths of a call.
+const ONE: u64 = 1024;
+/// The limit shedding starts with: one call in flight (slow start grows it).
+const START: u64 = ONE;
+/// The largest limit.
+pub(crate) const MAX: u64 = 1 << 20;
+
+/// The controller. See the module docs.
+pub(crate) struct Shed {
+    /// Calls in flight admitted while shedding (since `since`).
+    in_flight: AtomicU64,
+    /// The limit, in 1/1024ths.
+    limit: AtomicU64,
+    /// `shed_backoff` in 1/1024ths.
+    backoff: AtomicU64,
+    /// `shed_window` (ns).
+    window: AtomicU64,
+    /// `shed_outage_after` (ns).
+    outage_after: AtomicU64,
+    /// Whether the controller sheds (the word's out-of-line bit follows it).
+    active: AtomicBool,
+    /// When shedding began (ns).
+    since: AtomicU64,
+    /// The last success while shedding, or when shedding began (ns).
+    last_success: AtomicU64,
+    /// The last overload (ns).
+    last_overload: AtomicU64,
+    /// The last call refused (ns).
+    last_refusal: AtomicU64,
+    /// When the limit was last cut (ns); at most one cut per tenth of `shed_window`.
+    last_cut: AtomicU64,
+    /// Whether the limit was cut since shedding began (until then, slow start).
+    cut: AtomicBool,
+    /// Whether shedding is on in the config.
+    enabled: AtomicBool,
+}
+
+/// What recording an outcome did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// The outcome the circuit's own rules count.
+    pub(crate) outcome: Outcome,
+    /// Whether shedding started or stopped (the path bits must follow).
+    pub(crate) toggled: bool,
+}
+
+impl Shed {
+    pub(crate) fn new(config: &Config) -> Self {
+        let shed = Shed {
+            in_flight: AtomicU64::new(0),
+            limit: AtomicU64::new(START),
+            backoff: AtomicU64::new(ONE),
+            window: AtomicU64::new(1),
+            outage_after: AtomicU64::new(0),
+            active: AtomicBool::new(false),
+            since: AtomicU64::new(0),
+            last_success: AtomicU64::new(0),
+            last_overload: AtomicU64::new(0),
+            last_refusal: AtomicU64::new(0),
+            last_cut: AtomicU64::new(0),
+            cut: AtomicBool::new(false),
+            enabled: AtomicBool::new(false),
+        };
+        shed.configure(config);
+        shed
+    }
+
+    /// Takes the shedding knobs of `config`. Turned off, it stops shedding (the caller
+    /// refreshes the path bits).
+    pub(crate) fn configure(&self, config: &Config) {
+        self.backoff
+            .store(fixed(config.shed_backoff()), Ordering::Relaxed);
+        self.window.store(
+            saturating_nanos(config.shed_window()).max(1),
+            Ordering::Relaxed,
+        );
+        self.outage_after.store(
+            saturating_nanos(config.shed_outage_after()),
+            Ordering::Relaxed,
+        );
+        self.enabled
+            .store(config.shed_overload(), Ordering::Relaxed);
+        if !config.shed_overload() {
+            self.active.store(false, Ordering::Release);
+        }
+    }
+
+    /// Whether it sheds now.
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        self.active.load(Ordering::Acquire)
+    }
+
+    /// The limit on calls in flight while shedding (whole calls), `None` when not shedding.
+    pub(crate) fn limit(&self) -> Option<u64> {
+        self.active()
+            .then(|| self.limit.load(Ordering::Relaxed) / ONE)
+    }
+
+    /// Decides one call admitted in Closed at `now`: lets it through (stamping `started`, so
+    /// that its end is counted) or refuses it.
+    #[inline]
+    pub(crate) fn admit(&self, now: u64, started: &mut u64) -> bool {
+        if !self.active() {
+            return true;
+        }
+        let limit = self.limit.load(Ordering::Relaxed) / ONE;
+        let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+        if before >= limit.max(1) {
+            self.leave();
+            self.last_refusal.store(now, Ordering::Relaxed);
+            return false;
+        }
+        *started = now;
+        true
+    }
+
+    /// Takes one call out of the count (never below zero).
+    fn leave(&self) {
+        let _ = self
+            .in_flight
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Hears how a call admitted in Closed at `started` ended at `now`, and says how the
+    /// circuit's rules count it: an overload is ignored by them while the downstream still
+    /// completes calls, and a failure once it completed nothing for `shed_outage_after`.
+    pub(crate) fn record(&self, now: u64, started: u64, outcome: Outcome) -> Recorded {
+        if !self.enabled.load(Ordering::Relaxed) {
+            return Recorded {
+                outcome: outcome.as_failure(),
+                toggled: false,
+            };
+        }
+        if self.active() && started != NOT_TIMED && started >= self.since.load(Ordering::Acquire) {
+            self.leave();
+        }
+        match outcome {
+            Outcome::Overload => {
+                let toggled = self.start(now);
+                self.last_overload.fetch_max(now, Ordering::AcqRel);
+                self.cut(now);
+                let quiet = now.saturating_sub(self.last_success.load(Ordering::Acquire));
+                let outcome = if quiet >= self.outage_after.load(Ordering::Relaxed) {
+                    Outcome::Failure
+                } else {
+                    Outcome::Ignored
+                };
+                Recorded { outcome, toggled }
+            }
+            Outcome::Success if self.active() => {
+                // A store, not a maximum: racing successes differ by less than the time a
+                // call takes, far below `shed_outage_after`.
+                self.last_success.store(now, Ordering::Release);
+                let window = self.window.load(Ordering::Relaxed);
+                let quiet = now.saturating_sub(self.last_overload.load(Ordering::Acquire));
+                let slow_start = !self.cut.load(Ordering::Acquire);
+                // In flight with this call, which just left.
+                let in_flight = (self.in_flight.load(Ordering::Acquire) + 1) * ONE;
+                let _ = self
+                    .limit
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |limit| {
+                        // Grows only while in use (as TCP's window validation).
+                        if in_flight * 2 < limit {
+                            return None;
+                        }
+                        let step = if slow_start {
+                            ONE
+                        } else {
+                            ONE * ONE / limit.max(1)
+                        };
+                        Some((limit + step).min(MAX * ONE))
+                    });
+                // Stops once a window went by with no overload and no call refused, and no call
+                // it let in is still in flight (one could otherwise end in the next episode,
+                // stamped at its very start on a coarse clock, and be counted out of it).
+                let unrefused =
+                    now.saturating_sub(self.last_refusal.load(Ordering::Relaxed)) >= window;
+                let toggled = quiet >= window && unrefused && in_flight == ONE && self.stop();
+                Recorded { outcome, toggled }
+            }
+            _ => Recorded {
+                outcome,
+                toggled: false,
+            },
+        }
+    }
+
+    /// Cuts the limit to `shed_backoff` times the calls in flight (or the limit, if less): at
+    /// most once per tenth of `shed_window`, as TCP cuts once per round trip.
+    fn cut(&self, now: u64) {
+        let gap = self.window.load(Ordering::Relaxed) / 10;
+        // The first cut waits a tenth of the window after shedding began: until then the calls
+        // in flight are not counted yet (those admitted before are not).
+        let last = self.last_cut.load(Ordering::Acquire);
+        let first = !self.cut.load(Ordering::Acquire);
+        let since = if first {
+            self.since.load(Ordering::Acquire)
+        } else {
+            last
+        };
+        if now.saturating_sub(since) < gap {
+            return;
+        }
+        if self
+            .last_cut
+            .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return;
+        }
+        self.cut.store(true, Ordering::Release);
+        let backoff = self.backoff.load(Ordering::Relaxed);
+        let in_flight = self.in_flight.load(Ordering::Acquire).max(1) * ONE;
+        let _ = self
+            .limit
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |limit| {
+                Some((limit.min(in_flight) * backoff / ONE).max(ONE))
+            });
+    }
+
+    /// Starts shedding at `now`; whether it was not shedding already.
+    fn start(&self, now: u64) -> bool {
+        if self.active() {
+            return false;
+        }
+        self.since.store(now, Ordering::Release);
+        self.last_refusal.store(now, Ordering::Relaxed);
+        self.in_flight.store(0, Ordering::Release);
+        self.limit.store(START, Ordering::Release);
+        self.cut.store(false, Ordering::Release);
+        self.last_success.fetch_max(now, Ordering::AcqRel);
+        !self.active.swap(true, Ordering::AcqRel)
+    }
+
+    fn stop(&self) -> bool {
+        self.active.swap(false, Ordering::AcqRel)
+    }
+}
+
+/// `value` (from 0 to 1: checked by `build`) in 1/1024ths, rounded.
+fn fixed(value: f64) -> u64 {
+    // From 0 to 1024: no truncation or sign loss.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let fixed = (value * 1024.0).round() as u64;
+    fixed
+}

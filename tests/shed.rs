@@ -1,0 +1,199 @@
+//! Overload shedding (issue #28): an overload is shed to the calls the downstream completes,
+//! never counted towards opening the circuit while it completes any, and an outage that
+//! answers with timeouts still opens it.
+
+use std::time::Duration;
+
+use protego_breaker::call::Outcome;
+use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, State};
+
+fn breaker(config: Config) -> (Breaker<ManualClock>, ManualClock) {
+    let clock = ManualClock::new();
+    (Breaker::with_clock(config, clock.clone()), clock)
+}
+
+#[test]
+fn overload_sheds_to_the_calls_completed_and_stops_once_calm() {
+    let (breaker, clock) = breaker(Config::default());
+    // 50 calls in flight before shedding begins; the first ends as an overload.
+    let mut early = (0..50)
+        .map(|_| breaker.try_acquire().unwrap())
+        .collect::<Vec<_>>()
+        .into_iter();
+    early.next().unwrap().overload();
+    assert_eq!(breaker.state(), State::Closed);
+    assert_eq!(
+        breaker.consecutive_failures(),
+        0,
+        "overload never counts as a failure"
+    );
+    assert_eq!(
+        breaker.shed_limit(),
+        Some(1),
+        "shedding starts from one call"
+    );
+    let a1 = breaker.try_acquire().unwrap();
+    let refused = breaker.try_acquire().unwrap_err();
+    assert_eq!(refused.state(), State::Closed);
+    assert_eq!(refused.retry_after(), None);
+
+    // Slow start: each completion grows the limit by one while it is in use.
+    early.next().unwrap().success();
+    let a2 = breaker.try_acquire().unwrap();
+    early.next().unwrap().success();
+    let a3 = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    assert_eq!(breaker.shed_limit(), Some(3));
+
+    // A tenth of the window later, another overload: cut to 0.9 x the 3 calls in flight (2.7).
+    clock.advance(Duration::from_millis(150));
+    early.next().unwrap().overload();
+    assert_eq!(breaker.shed_limit(), Some(2));
+    assert!(
+        breaker.try_acquire().is_err(),
+        "3 in flight over a limit of 2.7"
+    );
+    // After a cut, each success adds 1 / limit: 2.7 + 0.37.
+    a1.success();
+    assert_eq!(breaker.shed_limit(), Some(3));
+    let a4 = breaker.try_acquire().unwrap();
+
+    // A window with no overload and no refusal, and none of its calls in flight: it stops.
+    clock.advance(Duration::from_millis(1_100));
+    a2.success();
+    a3.success();
+    assert!(breaker.shed_limit().is_some(), "a4 still in flight");
+    a4.success();
+    assert_eq!(breaker.shed_limit(), None);
+    assert_eq!(breaker.state(), State::Closed);
+}
+
+#[test]
+fn an_outage_that_answers_with_timeouts_opens_after_shed_outage_after() {
+    let (breaker, clock) = breaker(Config::default());
+    let mut opened_at = None;
+    for tick in 0..100u64 {
+        match breaker.try_acquire() {
+            Ok(p) => p.record(Outcome::Overload),
+            Err(r) if r.state() == State::Open => {
+                opened_at = Some(tick);
+                break;
+            }
+            Err(_) => {}
+        }
+        clock.advance(Duration::from_millis(100));
+    }
+    // 5 s with nothing completed, then the default's 3 consecutive failures.
+    let opened_at = opened_at.expect("the outage opens the circuit");
+    assert!((50..=60).contains(&opened_at), "opened at tick {opened_at}");
+    // An outage keeps the seed's 60 s.
+    clock.advance(Duration::from_secs(59));
+    assert_eq!(breaker.state(), State::Open);
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(breaker.state(), State::HalfOpen);
+}
+
+#[test]
+fn errors_at_once_open_the_circuit_as_before_and_shedding_can_be_turned_off() {
+    let (breaker, _) = breaker(Config::default());
+    for _ in 0..3 {
+        breaker.try_acquire().unwrap().failure();
+    }
+    assert_eq!(breaker.state(), State::Open);
+
+    let (breaker, _) = breaker_off();
+    for _ in 0..3 {
+        breaker.try_acquire().unwrap().record(Outcome::Overload);
+    }
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "off: an overload is a failure"
+    );
+}
+
+fn breaker_off() -> (Breaker<ManualClock>, ManualClock) {
+    breaker(Config::builder().shed_overload(false).build().unwrap())
+}
+
+#[test]
+fn an_overloaded_trial_reopens_the_circuit() {
+    let (breaker, clock) = breaker(Config::builder().failure_threshold(1).build().unwrap());
+    breaker.try_acquire().unwrap().failure();
+    clock.advance(Duration::from_secs(60));
+    breaker.try_acquire().unwrap().record(Outcome::Overload);
+    assert_eq!(breaker.state(), State::Open);
+}
+
+#[test]
+fn bad_shedding_knobs_are_named() {
+    let knob = |b: protego_breaker::ConfigBuilder| b.build().unwrap_err().knob();
+    assert_eq!(knob(Config::builder().shed_backoff(0.0)), "shed_backoff");
+    assert_eq!(
+        knob(Config::builder().shed_backoff(f64::NAN)),
+        "shed_backoff"
+    );
+    assert_eq!(
+        knob(Config::builder().shed_window(Duration::from_millis(1))),
+        "shed_window"
+    );
+    assert_eq!(
+        knob(Config::builder().shed_outage_after(Duration::ZERO)),
+        "shed_outage_after"
+    );
+}
+
+#[test]
+fn totals_count_an_overload_as_failed_and_a_shed_call_as_rejected() {
+    let (breaker, clock) = breaker(Config::builder().totals(true).build().unwrap());
+    breaker.try_acquire().unwrap().overload(); // shedding, a limit of 1
+    let first = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    first.success(); // slow start: 2
+    let (second, third) = (
+        breaker.try_acquire().unwrap(),
+        breaker.try_acquire().unwrap(),
+    );
+    clock.advance(Duration::from_millis(150));
+    second.overload(); // cut to 0.9 x the 1 left in flight: 1
+    assert!(breaker.try_acquire().is_err());
+    let m = breaker.metrics();
+    assert_eq!(m.shed_limit, Some(1));
+    let t = m.totals.unwrap();
+    assert_eq!(
+        (t.admitted, t.rejected, t.succeeded, t.failed, t.ignored),
+        (4, 2, 1, 2, 0)
+    );
+    third.success();
+}
+
+#[test]
+fn a_shed_call_is_a_rejection_listeners_hear() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let (breaker, clock) = breaker(Config::default());
+    let heard = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&heard);
+    breaker.on_rejection(move |r| {
+        assert_eq!((r.state(), r.retry_after()), (State::Closed, None));
+        count.fetch_add(1, Ordering::Relaxed);
+    });
+    breaker.try_acquire().unwrap().overload(); // shedding, a limit of 1
+    let held = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    assert_eq!(heard.load(Ordering::Relaxed), 1);
+    held.success();
+    clock.advance(Duration::from_millis(1));
+}
+
+#[cfg(feature = "serde")]
+#[test]
+fn the_snapshot_shows_the_limit_only_while_shedding() {
+    use protego_breaker::integrations::serde::BreakerSnapshot;
+    let (breaker, _) = breaker(Config::default());
+    let json = serde_json::to_value(BreakerSnapshot::of(&breaker)).unwrap();
+    assert!(json.get("shed_limit").is_none());
+    breaker.try_acquire().unwrap().overload();
+    let json = serde_json::to_value(BreakerSnapshot::of(&breaker)).unwrap();
+    assert_eq!(json["shed_limit"], 1);
+}
