@@ -10,7 +10,6 @@ use pin_project::pin_project;
 
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, ErrorsAsFailures, Outcome};
-use crate::clock::Clock;
 use crate::error::Error;
 use crate::machine::word::Ticket;
 use crate::Breaker;
@@ -134,17 +133,18 @@ fn polled_after_completion() -> ! {
 }
 
 /// Records a failure if the inner future panics: dropped only while unwinding out of `poll`.
-struct PanicGuard<'a, C: Clock> {
-    breaker: &'a Breaker<C>,
-    phase: &'a mut Phase,
-}
+/// One pointer, so that arming it costs the poll one store.
+struct PanicGuard<'a, B: CircuitBreaker>(&'a mut Call<B>);
 
-impl<C: Clock> Drop for PanicGuard<'_, C> {
+impl<B: CircuitBreaker> Drop for PanicGuard<'_, B> {
+    // Inlined into the landing pad, so that arming the guard stores nothing.
+    #[allow(clippy::inline_always)]
+    #[inline(always)]
     fn drop(&mut self) {
-        let ticket = *self.phase;
+        let ticket = self.0.phase;
         if ticket.is_call() {
-            *self.phase = Ticket::DONE;
-            self.breaker.record(ticket, Outcome::Failure);
+            self.0.phase = Ticket::DONE;
+            self.0.handle.breaker().record(ticket, Outcome::Failure);
         }
     }
 }
@@ -171,7 +171,7 @@ where
         } else if current == Ticket::START {
             match breaker.admit() {
                 Ok(ticket) => {
-                    call.phase = ticket;
+                    call.phase.begin(ticket);
                     ticket
                 }
                 Err(refusal) => {
@@ -190,17 +190,15 @@ where
         let InnerProj::Live(fut) = this.inner.as_mut().project() else {
             unreachable!("a running call keeps its inner future");
         };
-        let guard = PanicGuard {
-            breaker,
-            phase: &mut call.phase,
-        };
+        let guard = PanicGuard(call);
         let output = fut.poll(cx);
         // Not unwinding: the guard must not record anything.
         std::mem::forget(guard);
         let Poll::Ready(output) = output else {
             return Poll::Pending;
         };
-        call.phase = Ticket::DONE;
+        call.phase.finish(ticket);
+        let breaker = call.handle.breaker();
         this.inner.set(Inner::Gone);
         breaker.record(ticket, this.classifier.classify(&output));
         Poll::Ready(output.map_err(Error::Inner))
