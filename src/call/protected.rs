@@ -10,6 +10,7 @@ use pin_project::pin_project;
 
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::{Classify, ErrorsAsFailures, Outcome};
+use crate::clock::Clock;
 use crate::error::Error;
 use crate::machine::word::Ticket;
 use crate::Breaker;
@@ -133,19 +134,17 @@ fn polled_after_completion() -> ! {
 }
 
 /// Records a failure if the inner future panics: dropped only while unwinding out of `poll`.
-/// One pointer, so that arming it costs the poll one store.
-struct PanicGuard<'a, B: CircuitBreaker>(&'a mut Call<B>);
+/// It holds the running call's ticket while the call's phase says done (so that the call's
+/// `Drop` records nothing more), and no pointer into the future: inlined into a caller's loop,
+/// the future can then live in registers (benches/README.md).
+struct PanicGuard<'a, C: Clock> {
+    breaker: &'a Breaker<C>,
+    ticket: Ticket,
+}
 
-impl<B: CircuitBreaker> Drop for PanicGuard<'_, B> {
-    // Inlined into the landing pad, so that arming the guard stores nothing.
-    #[allow(clippy::inline_always)]
-    #[inline(always)]
+impl<C: Clock> Drop for PanicGuard<'_, C> {
     fn drop(&mut self) {
-        let ticket = self.0.phase;
-        if ticket.is_call() {
-            self.0.phase = Ticket::DONE;
-            self.0.handle.breaker().record(ticket, Outcome::Failure);
-        }
+        self.breaker.record(self.ticket, Outcome::Failure);
     }
 }
 
@@ -170,10 +169,7 @@ where
             current
         } else if current == Ticket::START {
             match breaker.admit() {
-                Ok(ticket) => {
-                    call.phase.begin(ticket);
-                    ticket
-                }
+                Ok(ticket) => ticket,
                 Err(refusal) => {
                     call.phase = Ticket::DONE;
                     this.inner.set(Inner::Gone);
@@ -190,15 +186,17 @@ where
         let InnerProj::Live(fut) = this.inner.as_mut().project() else {
             unreachable!("a running call keeps its inner future");
         };
-        let guard = PanicGuard(call);
+        // While the inner future runs the ticket is the guard's, and the phase says done: a
+        // panic is recorded once, as a failure, by the guard. One store on the closed path.
+        call.phase.finish(ticket);
+        let guard = PanicGuard { breaker, ticket };
         let output = fut.poll(cx);
         // Not unwinding: the guard must not record anything.
         std::mem::forget(guard);
         let Poll::Ready(output) = output else {
+            call.phase.resume(ticket);
             return Poll::Pending;
         };
-        call.phase.finish(ticket);
-        let breaker = call.handle.breaker();
         this.inner.set(Inner::Gone);
         breaker.record(ticket, this.classifier.classify(&output));
         Poll::Ready(output.map_err(Error::Inner))

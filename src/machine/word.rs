@@ -141,7 +141,7 @@ pub(super) const NOT_TIMED: u64 = u64::MAX;
 
 impl Ticket {
     /// Not admitted yet. Its epoch has the out-of-line bit, which no admitted call's has; its
-    /// `started` is an untimed ticket's, as `DONE`'s (see [`Ticket::begin`]).
+    /// `started` is an untimed ticket's, as `DONE`'s (see [`Ticket::finish`]).
     pub(crate) const START: Ticket = Ticket {
         epoch: u32::MAX,
         started: NOT_TIMED,
@@ -158,26 +158,25 @@ impl Ticket {
         self.epoch & OUT_OF_LINE == 0
     }
 
-    /// Moves a call's phase from [`Ticket::START`] to `ticket`, writing only what changes:
-    /// `START`, `DONE` and an untimed ticket share `started`, so the closed path stores the
-    /// epoch alone (each store counts in a tight loop, benches/README.md).
-    #[inline]
-    pub(crate) fn begin(&mut self, ticket: Ticket) {
-        debug_assert_eq!(self.started, NOT_TIMED);
-        self.epoch = ticket.epoch;
-        if ticket.started != NOT_TIMED {
-            self.started = ticket.started;
-        }
-    }
-
-    /// Moves a call's phase from `ticket` (which it holds) to [`Ticket::DONE`], writing only
-    /// what changes, as [`Ticket::begin`].
+    /// Sets a call's phase to [`Ticket::DONE`] from [`Ticket::START`] or from `ticket`,
+    /// writing only what changes: `START`, `DONE` and an untimed ticket share `started`, so
+    /// the closed path stores the epoch alone (each store counts in a tight loop,
+    /// benches/README.md).
     #[inline]
     pub(crate) fn finish(&mut self, ticket: Ticket) {
-        debug_assert_eq!(*self, ticket);
         self.epoch = Ticket::DONE.epoch;
         if ticket.started != NOT_TIMED {
             self.started = NOT_TIMED;
+        }
+    }
+
+    /// Sets a call's phase back from [`Ticket::DONE`] to `ticket`, writing only what changes,
+    /// as [`Ticket::finish`].
+    #[inline]
+    pub(crate) fn resume(&mut self, ticket: Ticket) {
+        self.epoch = ticket.epoch;
+        if ticket.started != NOT_TIMED {
+            self.started = ticket.started;
         }
     }
 
