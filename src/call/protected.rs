@@ -174,9 +174,9 @@ where
                     call.phase = Ticket::DONE;
                     this.inner.set(Inner::Gone);
                     // Built here, inlined: out of line (even cold), the two exits' outputs
-                    // are merged and the admitted call copies stale stack bytes over the
-                    // guard's fresh stores, a store-forwarding stall (closed call 5.4 -> 7.7
-                    // ns measured, benches/README.md).
+                    // are merged and the admitted call copied stale stack bytes over the
+                    // fresh stores of the guard of the time, a store-forwarding stall (closed
+                    // call 5.4 -> 7.7 ns measured, benches/README.md).
                     return Poll::Ready(Err(Error::Rejected(breaker.rejected(refusal))));
                 }
             }
