@@ -134,18 +134,17 @@ fn polled_after_completion() -> ! {
 }
 
 /// Records a failure if the inner future panics: dropped only while unwinding out of `poll`.
+/// It holds the running call's ticket while the call's phase says done (so that the call's
+/// `Drop` records nothing more), and no pointer into the future: inlined into a caller's loop,
+/// the future can then live in registers (benches/README.md).
 struct PanicGuard<'a, C: Clock> {
     breaker: &'a Breaker<C>,
-    phase: &'a mut Phase,
+    ticket: Ticket,
 }
 
 impl<C: Clock> Drop for PanicGuard<'_, C> {
     fn drop(&mut self) {
-        let ticket = *self.phase;
-        if ticket.is_call() {
-            *self.phase = Ticket::DONE;
-            self.breaker.record(ticket, Outcome::Failure);
-        }
+        self.breaker.record(self.ticket, Outcome::Failure);
     }
 }
 
@@ -170,17 +169,14 @@ where
             current
         } else if current == Ticket::START {
             match breaker.admit() {
-                Ok(ticket) => {
-                    call.phase = ticket;
-                    ticket
-                }
+                Ok(ticket) => ticket,
                 Err(refusal) => {
                     call.phase = Ticket::DONE;
                     this.inner.set(Inner::Gone);
                     // Built here, inlined: out of line (even cold), the two exits' outputs
-                    // are merged and the admitted call copies stale stack bytes over the
-                    // guard's fresh stores, a store-forwarding stall (closed call 5.4 -> 7.7
-                    // ns measured, benches/README.md).
+                    // are merged and the admitted call copied stale stack bytes over the
+                    // fresh stores of the guard of the time, a store-forwarding stall (closed
+                    // call 5.4 -> 7.7 ns measured, benches/README.md).
                     return Poll::Ready(Err(Error::Rejected(breaker.rejected(refusal))));
                 }
             }
@@ -190,17 +186,17 @@ where
         let InnerProj::Live(fut) = this.inner.as_mut().project() else {
             unreachable!("a running call keeps its inner future");
         };
-        let guard = PanicGuard {
-            breaker,
-            phase: &mut call.phase,
-        };
+        // While the inner future runs the ticket is the guard's, and the phase says done: a
+        // panic is recorded once, as a failure, by the guard. One store on the closed path.
+        call.phase.finish(ticket);
+        let guard = PanicGuard { breaker, ticket };
         let output = fut.poll(cx);
         // Not unwinding: the guard must not record anything.
         std::mem::forget(guard);
         let Poll::Ready(output) = output else {
+            call.phase.resume(ticket);
             return Poll::Pending;
         };
-        call.phase = Ticket::DONE;
         this.inner.set(Inner::Gone);
         breaker.record(ticket, this.classifier.classify(&output));
         Poll::Ready(output.map_err(Error::Inner))

@@ -160,18 +160,28 @@ thread_local! {
 #[allow(clippy::inline_always)] // the hot half of `.protect`, see there
 #[inline(always)]
 pub(super) fn get<C: Clock + 'static>(token: &Token, name: &str) -> Option<BreakerHandle<C>> {
+    // The look-up is a function of its own, so that `try_with` stays small enough to be
+    // inlined and the token and the name reach it in registers, not through a closure's
+    // captures in memory.
     CACHES
-        .try_with(|caches| {
-            let caches = caches.try_borrow().ok()?;
-            // One compare checks both that this is the registry's cache and that no `remove`
-            // came since it was filled: stamps are never reused.
-            if caches.recent.stamp != token.stamp() {
-                return None;
-            }
-            caches.recent.names.names::<C>()?.get(name).cloned()
-        })
+        .try_with(|caches| lookup(caches, token, name))
         .ok()
         .flatten()
+}
+
+#[inline(never)]
+fn lookup<C: Clock + 'static>(
+    caches: &RefCell<Caches>,
+    token: &Token,
+    name: &str,
+) -> Option<BreakerHandle<C>> {
+    let caches = caches.try_borrow().ok()?;
+    // One compare checks both that this is the registry's cache and that no `remove` came
+    // since it was filled: stamps are never reused.
+    if caches.recent.stamp != token.stamp() {
+        return None;
+    }
+    caches.recent.names.names::<C>()?.get(name).cloned()
 }
 
 /// Remembers `handle` for `name`, found in the stripes after reading `stamp`. Drops caches of
