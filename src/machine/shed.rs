@@ -285,10 +285,14 @@ impl Shed {
     /// Whether a success that took `latency` waited in a queue: it took more than
     /// `QUEUED` times the fastest success of this episode.
     fn queued(&self, latency: u64) -> bool {
-        let fastest = self
-            .fastest
-            .fetch_min(latency, Ordering::AcqRel)
-            .min(latency);
+        // A load first: a new fastest is rare once the episode has its first successes.
+        let mut fastest = self.fastest.load(Ordering::Acquire);
+        if latency < fastest {
+            fastest = self
+                .fastest
+                .fetch_min(latency, Ordering::AcqRel)
+                .min(latency);
+        }
         latency > fastest.saturating_mul(QUEUED)
     }
 
