@@ -669,3 +669,36 @@ fn racing_admissions_while_shedding_never_exceed_the_limit() {
         assert!(b.try_acquire().is_ok());
     });
 }
+
+#[test]
+fn racing_queued_successes_while_shedding_leave_the_limit_as_it_was() {
+    use protego_breaker::call::Outcome;
+    loom::model(|| {
+        let (clock, b) = shared(Config::default());
+        b.try_acquire().unwrap().record(Outcome::Overload);
+        // One call let in and back 10 ms later: the episode's fastest; slow start makes the
+        // limit 2.
+        let first = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(10));
+        first.success();
+        assert_eq!(b.shed_limit(), Some(2));
+        // Two calls back after 100 ms, ten times the fastest: they waited in a queue, and
+        // neither grows the limit, whatever the order of their racing records.
+        let (one, two) = (
+            Arc::clone(&b).try_acquire_owned().unwrap(),
+            Arc::clone(&b).try_acquire_owned().unwrap(),
+        );
+        clock.advance(Duration::from_millis(100));
+        let t = thread::spawn(move || one.success());
+        two.success();
+        t.join().unwrap();
+        assert_eq!(b.shed_limit(), Some(2));
+        // A call as fast as the fastest grows it again (slow start: by one).
+        let fast = b.try_acquire().unwrap();
+        let again = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(10));
+        fast.success();
+        drop(again);
+        assert_eq!(b.shed_limit(), Some(3));
+    });
+}

@@ -69,6 +69,36 @@ fn overload_sheds_to_the_calls_completed_and_stops_once_calm() {
 }
 
 #[test]
+fn a_success_that_waited_in_a_queue_does_not_grow_the_limit() {
+    let (breaker, clock) = breaker(Config::default());
+    breaker.try_acquire().unwrap().overload();
+    // One call back in 10 ms: the episode's fastest; slow start makes the limit 2.
+    let first = breaker.try_acquire().unwrap();
+    clock.advance(Duration::from_millis(10));
+    first.success();
+    assert_eq!(breaker.shed_limit(), Some(2));
+    // Two back in 100 ms, ten times the fastest: they waited in the downstream's queue, and
+    // a longer queue would not complete more; the limit stays.
+    let (one, two) = (
+        breaker.try_acquire().unwrap(),
+        breaker.try_acquire().unwrap(),
+    );
+    clock.advance(Duration::from_millis(100));
+    one.success();
+    two.success();
+    assert_eq!(breaker.shed_limit(), Some(2));
+    // Back within four times the fastest (40 ms): the limit grows again.
+    let (three, four) = (
+        breaker.try_acquire().unwrap(),
+        breaker.try_acquire().unwrap(),
+    );
+    clock.advance(Duration::from_millis(40));
+    three.success();
+    assert_eq!(breaker.shed_limit(), Some(3));
+    four.success();
+}
+
+#[test]
 fn an_outage_that_answers_with_timeouts_opens_after_shed_outage_after() {
     let (breaker, clock) = breaker(Config::default());
     let mut opened_at = None;

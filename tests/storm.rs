@@ -123,17 +123,24 @@ const SEEDS: [u64; 5] = [22, 7, 1, 2, 3];
 
 /// Issue #28's goals for the recommended setup (`Config::default()`, timeouts classified as
 /// overload, `TpsBudget::default()`, `RetryPolicy::default()`), closed-loop callers, a 10 s
-/// trigger, five seeds: goodput at least 90 % of the capacity left down to 35 % and 75 % at 20 %
+/// trigger, five seeds: goodput at least 90 % of the capacity left down to 35 % and 80 % at 20 %
 /// (short of the issue's 90 %: the first overload is heard one timeout after the trigger, and
-/// the queue built by then holds up to 1.5 s of abandoned work), load at most 1.1x the capacity left, back to 95 %
-/// success within 0.5 s, ahead of every row but the AIMD reference on goodput; at 0 % the
-/// circuit opens.
+/// the queue built by then holds up to 1.5 s of abandoned work; `onset_floor` measures it), load
+/// at most 1.1x the capacity left, back to 95 % success within 0.5 s, ahead of every row (the
+/// AIMD reference included) on goodput; at 0 % the circuit opens.
 #[test]
 fn the_recommended_setup_sheds_overload_and_is_back_at_once() {
+    let rows = storm::rows();
+    assert_eq!(rows[0].name, storm::RECOMMENDED);
     for depth in OVERLOAD_DEPTHS {
+        // Each row's goodput summed over the seeds (the sweep's means).
+        let mut sums = vec![0.0; rows.len()];
         for seed in SEEDS {
             let setup = Setup::new(seed, depth);
-            let reports: Vec<_> = storm::rows().into_iter().map(|s| run(setup, s)).collect();
+            let reports: Vec<_> = rows.iter().map(|s| run(setup, *s)).collect();
+            for (sum, report) in sums.iter_mut().zip(&reports) {
+                *sum += report.goodput_left;
+            }
             if seed == SEED {
                 println!(
                     "{}",
@@ -147,7 +154,7 @@ fn the_recommended_setup_sheds_overload_and_is_back_at_once() {
                 continue;
             }
             assert!(!rec.opened, "{at}: overload never opens the circuit");
-            let floor = if depth >= 0.35 { 0.9 } else { 0.75 };
+            let floor = if depth >= 0.35 { 0.9 } else { 0.8 };
             assert!(
                 rec.goodput_left >= floor,
                 "{at}: goodput {:.2}",
@@ -159,19 +166,66 @@ fn the_recommended_setup_sheds_overload_and_is_back_at_once() {
                 "{at}: back {:?}",
                 rec.back
             );
+            // Seed by seed, ahead of every reference; the AIMD model, level on some seeds,
+            // within two points (and ahead on the mean, below).
             for other in &reports {
                 if other.scenario.name.starts_with("recommended")
                     || other.scenario.name.starts_with("shedding")
-                    || other.scenario.name == "AIMD limit"
                 {
                     continue;
                 }
+                let slack = if other.scenario.name == "AIMD limit" {
+                    0.02
+                } else {
+                    0.005
+                };
                 assert!(
-                    rec.goodput_left + 0.005 >= other.goodput_left,
+                    rec.goodput_left + slack >= other.goodput_left,
                     "{at}: {} ({:.2}) beats the recommended setup ({:.2})",
                     other.scenario.name,
                     other.goodput_left,
                     rec.goodput_left
+                );
+            }
+        }
+        if depth == 0.0 {
+            continue;
+        }
+        // On the mean of the seeds, ahead of every row, the AIMD model included.
+        for (row, sum) in rows.iter().zip(&sums) {
+            assert!(
+                sums[0] + 0.005 * 5.0 >= *sum,
+                "depth {depth}: {} ({:.3}) beats the recommended setup ({:.3}) on the mean",
+                row.name,
+                sum / 5.0,
+                sums[0] / 5.0
+            );
+        }
+    }
+}
+
+/// Over a 60 s trigger, once the onset is paid, shedding holds the dependency at its capacity
+/// with a short queue: goodput at least 95 % of the capacity left at 50, 35 and 20 %, closed- and
+/// open-loop, on every seed, with load at most 1.05x.
+#[test]
+fn a_long_overload_is_served_at_the_capacity_left() {
+    for open in [false, true] {
+        for depth in [0.5, 0.35, 0.2] {
+            for seed in SEEDS {
+                let setup = Setup::new(seed, depth).lasting(60);
+                let setup = if open { setup.open() } else { setup };
+                let rec = run(setup, storm::rows()[0]);
+                let at = format!("depth {depth}, seed {seed}, open loop {open}");
+                assert!(
+                    rec.goodput_left >= 0.95,
+                    "{at}: goodput {:.3}",
+                    rec.goodput_left
+                );
+                assert!(rec.load <= 1.05, "{at}: load {:.2}", rec.load);
+                assert!(
+                    rec.back.is_some_and(|s| s <= 0.5),
+                    "{at}: back {:?}",
+                    rec.back
                 );
             }
         }
@@ -239,6 +293,45 @@ fn overload_sweep() {
                 "| recommended: load / capacity left, p99 | {} |",
                 load.join(" | ")
             );
+        }
+    }
+}
+
+/// What the onset costs: the recommended setup against the same with an oracle that starts
+/// shedding at the trigger's first instant (rather than at the first timeout, one timeout
+/// later), over a 10 s trigger, the mean of five seeds. `cargo test --release --test storm
+/// onset_floor -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints the onset's cost (benches/README.md)"]
+fn onset_floor() {
+    let mean = |xs: &[f64]| xs.iter().sum::<f64>() / f64::from(u32::try_from(xs.len()).unwrap());
+    println!("| callers | shedding starts | 55 % | 50 % | 35 % | 20 % |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: |");
+    let recommended = storm::rows()[0];
+    let oracle = storm::Scenario {
+        onset: true,
+        ..recommended
+    };
+    for open in [false, true] {
+        for (when, row) in [
+            ("at the first overload", recommended),
+            ("with the trigger (oracle)", oracle),
+        ] {
+            let cells: Vec<String> = [0.55, 0.5, 0.35, 0.2]
+                .iter()
+                .map(|&depth| {
+                    let good: Vec<f64> = SEEDS
+                        .iter()
+                        .map(|&seed| {
+                            let setup = Setup::new(seed, depth);
+                            run(if open { setup.open() } else { setup }, row).goodput_left
+                        })
+                        .collect();
+                    format!("{:.0} %", 100.0 * mean(&good))
+                })
+                .collect();
+            let callers = if open { "open-loop" } else { "closed-loop" };
+            println!("| {callers} | {when} | {} |", cells.join(" | "));
         }
     }
 }

@@ -506,7 +506,8 @@ macro_rules! knobs {
             /// While shedding: what an overload multiplies the calls in flight by to make the new
             /// limit on them (above 0, below 1; 0.9 by default, as Netflix's `AIMDLimit`), at most
             /// once per tenth of [`shed_window`](Config::shed_window). Each success adds one call
-            /// per limit's worth of successes (one per success before the first cut: slow start).
+            /// per limit's worth of successes (one per success before the first cut: slow start),
+            /// but none that took over four times the episode's fastest success (it queued).
             /// Kept to three decimals.
             /// ```
             /// assert_eq!(protego_breaker::Config::default().shed_backoff(), 0.9);

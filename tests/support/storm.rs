@@ -27,8 +27,10 @@ use protego_breaker::call::Outcome;
 use protego_breaker::random::{Random, SplitMix};
 use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
 use protego_breaker::throttle::Throttle;
-use protego_breaker::{Breaker, Config, ManualClock};
+use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
 
+#[path = "storm_models.rs"]
+mod models;
 #[path = "storm_report.rs"]
 mod report;
 #[path = "storm_sim.rs"]
@@ -36,6 +38,7 @@ mod sim;
 
 use report::report;
 // The example prints only the overload table; the test prints both.
+use models::{Aimd, Free};
 #[allow(unused_imports)]
 pub use report::{overload_table, table, Bin, Report, TICK};
 use sim::Sim;
@@ -102,6 +105,8 @@ impl Setup {
 }
 
 /// What protects the calls.
+// A row of switches, each a yes or no of the table.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     pub name: &'static str,
@@ -117,6 +122,9 @@ pub struct Scenario {
     pub overload: bool,
     /// An AIMD concurrency limit (the reference model below) in front of the dependency.
     pub aimd: bool,
+    /// An oracle: an overload recorded at the very start of the trigger, so that shedding
+    /// starts then rather than at the first timeout (the floor of the onset's cost).
+    pub onset: bool,
 }
 
 /// What pays for retries.
@@ -140,6 +148,7 @@ impl Scenario {
             throttle: None,
             overload: false,
             aimd: false,
+            onset: false,
         }
     }
 }
@@ -405,6 +414,9 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
         }
     };
     let (limits, opened) = sample(&sim, setup, &breaker);
+    if scenario.onset {
+        overload_at_onset(&sim, setup, &breaker);
+    }
     if let Some(rate) = setup.open_loop {
         let (sim2, rng) = (sim.clone(), Rc::clone(&rng));
         let mean = (SEC as f64 / rate) as u64;
@@ -442,47 +454,15 @@ pub fn run(setup: Setup, scenario: Scenario) -> Report {
     report
 }
 
-/// The reference concurrency limit: AIMD (as Netflix's `AIMDLimit`): at most `limit` calls in
-/// flight; +1/limit per success, x0.9 per timeout, from 20, at least 1.
-struct Aimd {
-    limit: f64,
-    in_flight: u32,
-}
-
-impl Aimd {
-    fn new() -> Self {
-        Aimd {
-            limit: 20.0,
-            in_flight: 0,
+/// The oracle of `Scenario::onset`: one overload recorded at the trigger's first instant.
+fn overload_at_onset(sim: &Sim, setup: Setup, breaker: &Arc<Breaker<ManualClock>>) {
+    let (sim2, breaker) = (sim.clone(), Arc::clone(breaker));
+    sim.spawn(async move {
+        sim2.sleep(setup.trigger_start).await;
+        if let Ok(permit) = breaker.try_acquire() {
+            permit.overload();
         }
-    }
-
-    fn acquire(&mut self) -> bool {
-        if f64::from(self.in_flight) >= self.limit {
-            return false;
-        }
-        self.in_flight += 1;
-        true
-    }
-
-    fn release(&mut self, ok: bool) {
-        self.in_flight -= 1;
-        self.limit = if ok {
-            self.limit + 1.0 / self.limit
-        } else {
-            (self.limit * 0.9).max(1.0)
-        };
-    }
-}
-
-/// A budget that grants every retry: retries with no budget.
-struct Free;
-
-impl Budget for Free {
-    fn deposit(&self, _: Duration) {}
-    fn withdraw(&self, _: Duration) -> bool {
-        true
-    }
+    });
 }
 
 fn exponential(rng: &dyn Random, mean: u64) -> u64 {
