@@ -15,8 +15,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{new_cx, ok, poll_once};
-use criterion::{criterion_group, criterion_main, Criterion};
+use common::{alternate, medians, new_cx, ok, poll_once};
+use criterion::{criterion_group, Criterion};
 use protego_breaker::call::Outcome;
 use protego_breaker::retry::{Budget, Retrier, RetryExt, RetryPolicy, TokenBudget, TpsBudget};
 use protego_breaker::sleep::Sleep;
@@ -97,15 +97,24 @@ fn throttle(c: &mut Criterion) {
     g.finish();
 }
 
-fn retried(c: &mut Criterion) {
-    let mut cx = new_cx();
+/// The `retry/` group's retrier (default policy and budget, a sleeper that is ready at once)
+/// and breaker (defaults, `ManualClock`).
+fn retry_setup() -> (Retrier, Breaker<ManualClock>) {
     let sleeper = |_: Duration| -> Sleep { Box::pin(ready(())) };
     let retrier = Retrier::new(
         RetryPolicy::default(),
         Arc::new(TpsBudget::default()),
         Arc::new(sleeper),
     );
-    let breaker = Breaker::with_clock(Config::default(), ManualClock::new());
+    (
+        retrier,
+        Breaker::with_clock(Config::default(), ManualClock::new()),
+    )
+}
+
+fn retried(c: &mut Criterion) {
+    let mut cx = new_cx();
+    let (retrier, breaker) = retry_setup();
     let mut g = c.benchmark_group("retry");
     g.bench_function("bare_future", |b| b.iter(|| poll_once(ok(), &mut cx)));
     g.bench_function("breaker_call", |b| {
@@ -115,6 +124,47 @@ fn retried(c: &mut Criterion) {
         b.iter(|| poll_once(ok.retry(&retrier, &breaker), &mut cx));
     });
     g.finish();
+    if std::env::args().any(|a| a == "--test") {
+        return;
+    }
+    // The same rows in alternating batches against the bare future (medians of 2,000 pairs).
+    let rows: [(&str, &mut dyn FnMut() -> bool); 2] = [
+        ("breaker_call", &mut || {
+            poll_once(breaker.call(ok()), &mut new_cx()).is_ready()
+        }),
+        ("retried_success", &mut || {
+            poll_once(ok.retry(&retrier, &breaker), &mut new_cx()).is_ready()
+        }),
+    ];
+    for (name, row) in rows {
+        let mut samples = Vec::new();
+        let mut bare = || poll_once(ok(), &mut new_cx()).is_ready();
+        alternate(&mut bare, row, 2_000, &mut samples);
+        let (bare_ns, row_ns, diff_ns) = medians(&samples);
+        println!(
+            "retry/{name} alternating: bare {bare_ns:.2} ns, row {row_ns:.2} ns, difference {diff_ns:.2} ns"
+        );
+    }
+}
+
+/// `PROTEGO_RETRY_ONLY=<row> [PROTEGO_RETRY_CALLS=N]`: N calls (default 1,000,000) of one row
+/// of the `retry/` group and nothing else, for `valgrind --tool=callgrind` (the difference of
+/// two runs over the difference of their N is the row's instructions per call).
+fn retried_only(which: &str, retrier: &Retrier, breaker: &Breaker<ManualClock>) {
+    let calls: u64 = std::env::var("PROTEGO_RETRY_CALLS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut cx = new_cx();
+    for _ in 0..calls {
+        let ready = match which {
+            "bare_future" => poll_once(ok(), &mut cx).is_ready(),
+            "breaker_call" => poll_once(breaker.call(ok()), &mut cx).is_ready(),
+            "retried_success" => poll_once(ok.retry(retrier, breaker), &mut cx).is_ready(),
+            other => panic!("no row {other} in retry/"),
+        };
+        black_box(ready);
+    }
 }
 
 /// Overload shedding (issue #28): a healthy call on a breaker that can shed (every breaker,
@@ -157,4 +207,13 @@ fn shed(c: &mut Criterion) {
 }
 
 criterion_group!(benches, budgets, throttle, retried, shed);
-criterion_main!(benches);
+
+fn main() {
+    if let Ok(which) = std::env::var("PROTEGO_RETRY_ONLY") {
+        let (retrier, breaker) = retry_setup();
+        retried_only(&which, &retrier, &breaker);
+        return; // nothing else: no group is set up
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -112,3 +112,50 @@ async fn a_route_goes_from_200_to_503_with_retry_after_and_back() {
     );
     server.abort();
 }
+
+/// A 500 that pushes back with `Retry-After` is overload: the breaker sheds (closed, with a
+/// shedding limit) and does not open, where a plain 500 at the same threshold opens it.
+#[tokio::test]
+async fn a_server_error_with_retry_after_is_overload_not_an_outage() {
+    let config = Config::builder().failure_threshold(1).build().unwrap();
+    let registry = Arc::new(Registry::with_clock(ManualClock::new()).with_default_config(config));
+    let app = Router::new()
+        .route(
+            "/busy",
+            get(|| async {
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    [("retry-after", "1")],
+                    "busy",
+                )
+            }),
+        )
+        .route_layer(HttpCircuitBreakerLayer::named(
+            Arc::clone(&registry),
+            "busy",
+        ))
+        .route(
+            "/broken",
+            get(|| async { StatusCode::INTERNAL_SERVER_ERROR }).route_layer(
+                HttpCircuitBreakerLayer::named(Arc::clone(&registry), "broken"),
+            ),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = Client::builder(TokioExecutor::new()).build_http::<Empty<Bytes>>();
+    for path in ["/busy", "/broken"] {
+        let uri = format!("http://{addr}{path}").parse().unwrap();
+        let response = client.get(uri).await.expect("the server answers");
+        assert_eq!(response.status().as_u16(), 500, "{path}");
+    }
+    let busy = registry.get("busy").unwrap();
+    assert_eq!(busy.state(), protego_breaker::State::Closed);
+    assert!(busy.shed_limit().is_some(), "the pushback made it shed");
+    assert_eq!(
+        registry.get("broken").unwrap().state(),
+        protego_breaker::State::Open,
+        "a plain 500 at the same threshold is a failure"
+    );
+    server.abort();
+}

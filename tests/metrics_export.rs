@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures::executor::block_on;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use protego_breaker::integrations::metrics::{
-    ExportMetrics, CALLS, FAILURE_RATE, SLOW_CALLS, SLOW_CALL_RATE, STATE, TRANSITIONS,
+    ExportMetrics, CALLS, FAILURE_RATE, SHED_LIMIT, SLOW_CALLS, SLOW_CALL_RATE, STATE, TRANSITIONS,
 };
 use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Registry, State, Window};
 
@@ -412,4 +412,34 @@ fn a_window_added_after_the_export_gets_its_rates_at_the_next_publish() {
     let all = series(&mut snapshotter);
     assert_eq!(all[&format!("{FAILURE_RATE}{{name=widened}}")], 100.0);
     assert_eq!(all[&format!("{SLOW_CALL_RATE}{{name=widened}}")], 0.0);
+}
+
+#[test]
+fn the_shedding_limit_is_a_gauge_zero_while_not_shedding() {
+    let recorder = DebuggingRecorder::new();
+    let mut snapshotter = scraper(&recorder);
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let breaker = Breaker::with_clock(Config::default(), ManualClock::new()).named("shedder");
+    breaker.export_metrics();
+    breaker.publish_metrics();
+    let key = format!("{SHED_LIMIT}{{name=shedder}}");
+    assert_eq!(series(&mut snapshotter)[&key], 0.0, "not shedding");
+
+    breaker.try_acquire().unwrap().overload();
+    for _ in 0..4 {
+        succeed(&breaker);
+    }
+    let limit = breaker.shed_limit().expect("an overload starts shedding");
+    breaker.publish_metrics();
+    #[allow(clippy::cast_precision_loss)]
+    let expected = limit as f64;
+    assert!(expected >= 1.0);
+    assert_eq!(series(&mut snapshotter)[&key], expected);
+
+    // Shedding off: no gauge at all.
+    let off = Config::builder().shed_overload(false).build().unwrap();
+    let plain = Breaker::with_clock(off, ManualClock::new()).named("plain");
+    plain.export_metrics();
+    plain.publish_metrics();
+    assert!(!series(&mut snapshotter).contains_key(&format!("{SHED_LIMIT}{{name=plain}}")));
 }

@@ -67,6 +67,11 @@ impl Sdk {
                         put(attrs(&mut p.attributes()), p.value() as f64);
                     }
                 }
+                AggregatedMetrics::U64(MetricData::Gauge(g)) => {
+                    for p in g.data_points() {
+                        put(attrs(&mut p.attributes()), p.value() as f64);
+                    }
+                }
                 AggregatedMetrics::F64(MetricData::Gauge(g)) => {
                     for p in g.data_points() {
                         put(attrs(&mut p.attributes()), p.value());
@@ -239,6 +244,34 @@ fn window_rates_are_percentages_and_minus_one_while_empty() {
     assert_eq!(points[&series(FAILURE_RATE, &[(NAME, "search")])], 50.0);
     assert_eq!(points[&series(SLOW_CALL_RATE, &[(NAME, "search")])], 0.0);
     assert_eq!(points[&series(SLOW_CALLS, &[(NAME, "search")])], 0.0);
+}
+
+#[test]
+fn the_shedding_limit_is_a_gauge_zero_while_not_shedding() {
+    let sdk = Sdk::new();
+    let breaker =
+        Arc::new(Breaker::with_clock(Config::default(), ManualClock::new()).named("shedder"));
+    breaker.export_opentelemetry(&sdk.provider.meter("protego"));
+    let key = series(SHED_LIMIT, &[(NAME, "shedder")]);
+    let (points, units) = sdk.scrape();
+    assert_eq!(points[&key], 0.0, "not shedding");
+    assert_eq!(units[SHED_LIMIT], "{call}");
+    breaker.try_acquire().unwrap().overload();
+    for _ in 0..4 {
+        breaker.try_acquire().unwrap().success();
+    }
+    let limit = breaker.shed_limit().expect("an overload starts shedding");
+    #[allow(clippy::cast_precision_loss)]
+    let expected = limit as f64;
+    assert_eq!(sdk.scrape().0[&key], expected);
+    // Shedding off: no series.
+    let off = Config::builder().shed_overload(false).build().unwrap();
+    let plain = Arc::new(Breaker::with_clock(off, ManualClock::new()).named("plain"));
+    plain.export_opentelemetry(&sdk.provider.meter("protego"));
+    assert!(!sdk
+        .scrape()
+        .0
+        .contains_key(&series(SHED_LIMIT, &[(NAME, "plain")])));
 }
 
 #[test]

@@ -37,6 +37,17 @@ impl Server {
                     },
                 ),
             )
+            // The same status, pushing back: `Retry-After: 1`.
+            .route(
+                "/busy",
+                get(
+                    |Extract((status, hits)): Extract<(Arc<AtomicU16>, Arc<AtomicUsize>)>| async move {
+                        hits.fetch_add(1, Ordering::SeqCst);
+                        let status = StatusCode::from_u16(status.load(Ordering::SeqCst)).unwrap();
+                        (status, [("retry-after", "1")])
+                    },
+                ),
+            )
             .with_state(state);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -86,6 +97,22 @@ fn client(middleware: impl Middleware) -> ClientWithMiddleware {
     ClientBuilder::new(inner).with(middleware).build()
 }
 
+/// A server, and a client through the breaker `api` (opening after `threshold` failures).
+async fn api(
+    threshold: u32,
+) -> (
+    Server,
+    ClientWithMiddleware,
+    Arc<protego_breaker::Breaker<ManualClock>>,
+) {
+    let registry = registry(&ManualClock::new(), threshold);
+    let client = client(CircuitBreakerMiddleware::named(
+        Arc::clone(&registry),
+        "api",
+    ));
+    (Server::start().await, client, registry.get_or_create("api"))
+}
+
 async fn status(
     client: &ClientWithMiddleware,
     url: &str,
@@ -124,14 +151,7 @@ async fn an_open_circuit_rejects_without_sending_and_a_trial_closes_it() {
 
 #[tokio::test]
 async fn client_errors_are_successes_429_is_shed_and_refused_connections_are_failures() {
-    let server = Server::start().await;
-    let clock = ManualClock::new();
-    let registry = registry(&clock, 2);
-    let client = client(CircuitBreakerMiddleware::named(
-        Arc::clone(&registry),
-        "api",
-    ));
-    let breaker = registry.get_or_create("api");
+    let (server, client, breaker) = api(2).await;
 
     server.answer(404);
     assert_eq!(status(&client, &server.url()).await.unwrap(), 404);
@@ -159,6 +179,19 @@ async fn client_errors_are_successes_429_is_shed_and_refused_connections_are_fai
     let error = status(&client, &dead).await.unwrap_err();
     assert!(rejected(&error).is_none(), "sent, and failed: {error}");
     assert_eq!(breaker.state(), State::Open, "a connect error is a failure");
+}
+
+#[tokio::test]
+async fn a_server_error_with_retry_after_is_shed_not_counted_as_a_failure() {
+    let (server, client, breaker) = api(1).await;
+    server.answer(500);
+    let busy = format!("{}busy", server.url());
+    assert_eq!(status(&client, &busy).await.unwrap(), 500);
+    assert_eq!(breaker.state(), State::Closed, "pushback: not an outage");
+    assert!(breaker.shed_limit().is_some(), "pushback: shed");
+    // The same 500 without `Retry-After` is a failure, and one opens this breaker.
+    assert_eq!(status(&client, &server.url()).await.unwrap(), 500);
+    assert_eq!(breaker.state(), State::Open);
 }
 
 #[tokio::test]

@@ -39,9 +39,10 @@ use crate::integrations::tower::{
     picker_constructors, CircuitBreakerLayer, CircuitBreakerService, PickBreaker, ResponseFuture,
 };
 
-/// The default HTTP classifier: a 429 or 503 response is an
-/// [overload](crate::call::Outcome::Overload) (shed, not an outage), any other 5xx a failure,
-/// any other response a success, and an error (no response at all) a failure.
+/// The default HTTP classifier: a 429 or 503 response, or any other 5xx that pushes back with
+/// a `Retry-After` header, is an [overload](crate::call::Outcome::Overload) (shed, not an
+/// outage), any other 5xx a failure, any other response a success, and an error (no response
+/// at all) a failure.
 ///
 /// ```
 /// use protego_breaker::integrations::http::ServerErrorsAsFailures;
@@ -53,6 +54,9 @@ use crate::integrations::tower::{
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(500))), Outcome::Failure);
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(503))), Outcome::Overload);
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(response(429))), Outcome::Overload);
+/// // A 500 that says when to come back is pushback, not an outage.
+/// let pushback = http::Response::builder().status(500).header("retry-after", "2").body(()).unwrap();
+/// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(pushback)), Outcome::Overload);
 /// assert_eq!(ServerErrorsAsFailures.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -62,7 +66,13 @@ impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
     fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
         match result {
             Ok(response) if matches!(response.status().as_u16(), 429 | 503) => Outcome::Overload,
-            Ok(response) if response.status().is_server_error() => Outcome::Failure,
+            Ok(response) if response.status().is_server_error() => {
+                if response.headers().contains_key(http::header::RETRY_AFTER) {
+                    Outcome::Overload
+                } else {
+                    Outcome::Failure
+                }
+            }
             Ok(_) => Outcome::Success,
             Err(_) => Outcome::Failure,
         }

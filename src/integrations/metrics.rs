@@ -15,6 +15,7 @@
 //! | [`FAILURE_RATE`] | gauge | `name` | with a window: percentage of failures in it, -1 while it is empty |
 //! | [`SLOW_CALL_RATE`] | gauge | `name` | with a window: percentage of slow calls in it, -1 while it is empty |
 //! | [`SLOW_CALLS`] | counter | `name` | with slow-call timing on: calls that took at least `slow_call_duration` |
+//! | [`SHED_LIMIT`] | gauge | `name` | with overload shedding on: the limit on calls in flight while the breaker sheds ([`Breaker::shed_limit`]), 0 while it does not |
 //!
 //! The breaker of an endpoint of a balanced pool (feature `balance`) is labelled `name` = the
 //! pool and `endpoint` = the endpoint on every instrument, so `sum by (name)` adds up a pool.
@@ -130,6 +131,15 @@ pub const SLOW_CALL_RATE: &str = "protego_circuitbreaker_slow_call_rate";
 /// assert_eq!(protego_breaker::integrations::metrics::SLOW_CALLS, "protego_circuitbreaker_slow_calls_total");
 /// ```
 pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
+
+/// Gauge `protego_circuitbreaker_shed_limit{name}`: while the breaker sheds overload, its limit
+/// on calls in flight ([`Breaker::shed_limit`]); 0 while it does not. Only for breakers with
+/// [`Config::shed_overload`] on (the default); set by `publish_metrics`.
+///
+/// ```
+/// assert_eq!(protego_breaker::integrations::metrics::SHED_LIMIT, "protego_circuitbreaker_shed_limit");
+/// ```
+pub const SHED_LIMIT: &str = "protego_circuitbreaker_shed_limit";
 
 /// The `kind` label values of [`CALLS`], in this order: admitted calls that succeeded, failed
 /// (panics included) or were ignored (cancellations included), and calls rejected without
@@ -249,6 +259,8 @@ pub(crate) struct Instruments {
     /// Likewise, with a window.
     failure_rate: OnceLock<Gauge>,
     slow_call_rate: OnceLock<Gauge>,
+    /// Likewise, with overload shedding on.
+    shed_limit: OnceLock<Gauge>,
 }
 
 impl Instruments {
@@ -284,6 +296,7 @@ impl Instruments {
             slow_calls: OnceLock::new(),
             failure_rate: OnceLock::new(),
             slow_call_rate: OnceLock::new(),
+            shed_limit: OnceLock::new(),
             labels,
         };
         instruments.register_optional(config);
@@ -302,6 +315,19 @@ impl Instruments {
                 .get_or_init(|| ::metrics::gauge!(FAILURE_RATE, self.labels.clone()));
             self.slow_call_rate
                 .get_or_init(|| ::metrics::gauge!(SLOW_CALL_RATE, self.labels.clone()));
+        }
+        if config.shed_overload() {
+            self.shed_limit
+                .get_or_init(|| ::metrics::gauge!(SHED_LIMIT, self.labels.clone()));
+        }
+    }
+
+    /// The shedding limit from `metrics`, 0 while the breaker does not shed.
+    fn set_shed_limit(&self, metrics: &Metrics) {
+        if let Some(gauge) = self.shed_limit.get() {
+            // A limit on calls in flight: far below 2^52, exact as an f64.
+            #[allow(clippy::cast_precision_loss)]
+            gauge.set(metrics.shed_limit.unwrap_or(0) as f64);
         }
     }
 
@@ -353,6 +379,10 @@ fn describe() {
         "Slow-call rate in the circuit breaker's window; -1 while it is empty"
     );
     ::metrics::describe_counter!(SLOW_CALLS, "Calls that took at least slow_call_duration");
+    ::metrics::describe_gauge!(
+        SHED_LIMIT,
+        "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not"
+    );
 }
 
 /// Exports `breaker` once: registers its handles, turns its totals on, and installs the
@@ -390,7 +420,9 @@ fn export_labelled<C: Clock>(breaker: &Breaker<C>, endpoint: Option<EndpointLabe
         state = now;
     }
     // Registered above: read -1 while the window is empty, not 0, before the first publish.
-    instruments.set_rates(&breaker.metrics(), &breaker.config());
+    let snapshot = breaker.metrics();
+    instruments.set_rates(&snapshot, &breaker.config());
+    instruments.set_shed_limit(&snapshot);
 }
 
 fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
@@ -419,4 +451,5 @@ fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
         }
         instruments.set_rates(&snapshot, &config);
     }
+    instruments.set_shed_limit(&snapshot);
 }

@@ -29,6 +29,7 @@
 //! | `protego_circuitbreaker_failure_rate{name}` | [`FAILURE_RATE`] | gauge (observable, f64), with a window; -1 while it is empty | `%` | [`NAME`] |
 //! | `protego_circuitbreaker_slow_call_rate{name}` | [`SLOW_CALL_RATE`] | gauge (observable, f64), likewise | `%` | [`NAME`] |
 //! | `protego_circuitbreaker_slow_calls_total{name}` | [`SLOW_CALLS`] | counter (observable), with slow-call timing on | `{call}` | [`NAME`] |
+//! | `protego_circuitbreaker_shed_limit{name}` | [`SHED_LIMIT`] | gauge (observable, u64), with overload shedding on: the limit on calls in flight while shedding, 0 while not | `{call}` | [`NAME`] |
 //! | label `endpoint` (a balanced pool's endpoint; `name` is then the pool) | | | | [`ENDPOINT`] |
 //!
 //! An ejection from a balanced pool (feature `balance`) is its endpoint breaker's transition
@@ -123,6 +124,15 @@ pub const SLOW_CALL_RATE: &str = "protego.circuit_breaker.slow_call_rate";
 /// assert_eq!(protego_breaker::integrations::opentelemetry::SLOW_CALLS, "protego.circuit_breaker.slow_call.count");
 /// ```
 pub const SLOW_CALLS: &str = "protego.circuit_breaker.slow_call.count";
+
+/// Gauge `protego.circuit_breaker.shed_limit`: while the breaker sheds overload, its limit on
+/// calls in flight ([`Breaker::shed_limit`]); 0 while it does not. Only for breakers with
+/// [`Config::shed_overload`](crate::Config::shed_overload) on (the default).
+///
+/// ```
+/// assert_eq!(protego_breaker::integrations::opentelemetry::SHED_LIMIT, "protego.circuit_breaker.shed_limit");
+/// ```
+pub const SHED_LIMIT: &str = "protego.circuit_breaker.shed_limit";
 
 /// Attribute `protego.circuit_breaker.name`: the breaker's name (a pool's, for its endpoints).
 ///
@@ -236,8 +246,8 @@ struct Keep {
 /// What the observable instruments' callbacks read: a breaker, weakly, and its attributes.
 trait Observe: Send + Sync {
     fn metrics(&self) -> Metrics;
-    /// (a window, slow-call timing) in its config now.
-    fn measures(&self) -> (bool, bool);
+    /// (a window, slow-call timing, overload shedding) in its config now.
+    fn measures(&self) -> (bool, bool, bool);
 }
 
 impl<C: Clock + Send + Sync> Observe for Breaker<C> {
@@ -245,11 +255,12 @@ impl<C: Clock + Send + Sync> Observe for Breaker<C> {
         Breaker::metrics(self)
     }
 
-    fn measures(&self) -> (bool, bool) {
+    fn measures(&self) -> (bool, bool, bool) {
         let config = self.config();
         (
             config.window().is_some(),
             config.slow_call_duration().is_some(),
+            config.shed_overload(),
         )
     }
 }
@@ -306,11 +317,12 @@ struct Export {
     _slow_calls: ObservableCounter<u64>,
     _failure_rate: ObservableGauge<f64>,
     _slow_call_rate: ObservableGauge<f64>,
+    _shed_limit: ObservableGauge<u64>,
 }
 
 /// Calls `f` with each live breaker's metrics, its measures and its series; forgets the
 /// dropped ones.
-fn each(breakers: &Breakers, mut f: impl FnMut(&Metrics, (bool, bool), &Series)) {
+fn each(breakers: &Breakers, mut f: impl FnMut(&Metrics, (bool, bool, bool), &Series)) {
     let mut breakers = breakers.lock().unwrap_or_else(PoisonError::into_inner);
     breakers.retain(|observed| match observed.breaker.upgrade() {
         Some(breaker) => {
@@ -359,7 +371,7 @@ impl Export {
             .with_unit("{call}")
             .with_description("Calls that took at least slow_call_duration")
             .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
-                each(&seen, |metrics, (_, timed), series| {
+                each(&seen, |metrics, (_, timed, _), series| {
                     if let (true, Some(t)) = (timed, &metrics.totals) {
                         observer.observe(t.slow, &series.base);
                     }
@@ -374,7 +386,7 @@ impl Export {
                     .with_unit("%")
                     .with_description(description)
                     .with_callback(move |observer: &dyn AsyncInstrument<f64>| {
-                        each(&seen, |metrics, (window, _), series| {
+                        each(&seen, |metrics, (window, _, _), series| {
                             if window {
                                 observer.observe(pick(metrics).unwrap_or(-1.0), &series.base);
                             }
@@ -392,6 +404,21 @@ impl Export {
             "Slow-call rate in the circuit breaker's window; -1 while it is empty",
             |m| m.slow_call_rate,
         );
+        let seen = Arc::clone(&breakers);
+        let shed_limit = meter
+            .u64_observable_gauge(SHED_LIMIT)
+            .with_unit("{call}")
+            .with_description(
+                "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not",
+            )
+            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+                each(&seen, |metrics, (_, _, sheds), series| {
+                    if sheds {
+                        observer.observe(metrics.shed_limit.unwrap_or(0), &series.base);
+                    }
+                });
+            })
+            .build();
         let transitions = meter
             .u64_counter(TRANSITIONS)
             .with_unit("{transition}")
@@ -405,6 +432,7 @@ impl Export {
             _slow_calls: slow_calls,
             _failure_rate: failure_rate,
             _slow_call_rate: slow_call_rate,
+            _shed_limit: shed_limit,
         })
     }
 

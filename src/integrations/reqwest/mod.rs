@@ -7,7 +7,8 @@
 //! [`reqwest_middleware::Error::Middleware`] holding the [`Rejected`] error, which
 //! [`rejected`] (or `anyhow`'s `downcast_ref`) gets back, `retry_after` included.
 //!
-//! By default ([`TransientAsFailures`]) a 429 or 503 response or a timeout is an overload (the
+//! By default ([`TransientAsFailures`]) a 429 or 503 response, another 5xx with `Retry-After`,
+//! or a timeout is an overload (the
 //! breaker sheds it, see [`Outcome::Overload`]); another 5xx
 //! response, a connect error, or a request that could not be completed counts as a failure;
 //! every other response (other 4xx
@@ -99,7 +100,8 @@ pub fn rejected(error: &Error) -> Option<&Rejected> {
     }
 }
 
-/// The default classifier: a 429 or 503 response or a timeout is an
+/// The default classifier: a 429 or 503 response, another 5xx that pushes back with a
+/// `Retry-After` header, or a timeout is an
 /// [overload](crate::call::Outcome::Overload) (shed, not an outage); any other 5xx response, a
 /// connect error or a request that could not be completed (the connection dropped) is a
 /// failure; any other response is a success; any other error (building the request,
@@ -117,6 +119,9 @@ pub fn rejected(error: &Error) -> Option<&Rejected> {
 /// assert_eq!(TransientAsFailures.classify(&response(429)), Outcome::Overload);
 /// assert_eq!(TransientAsFailures.classify(&response(503)), Outcome::Overload);
 /// assert_eq!(TransientAsFailures.classify(&response(500)), Outcome::Failure);
+/// let pushback: Result<reqwest::Response, reqwest_middleware::Error> =
+///     Ok(http::Response::builder().status(500).header("retry-after", "1").body("").unwrap().into());
+/// assert_eq!(TransientAsFailures.classify(&pushback), Outcome::Overload);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct TransientAsFailures;
@@ -126,7 +131,10 @@ impl Classify<Response, Error> for TransientAsFailures {
         let reqwest_error = match result {
             Ok(response) => {
                 let status = response.status();
-                return if matches!(status.as_u16(), 429 | 503) {
+                let pushback = || response.headers().contains_key(http::header::RETRY_AFTER);
+                return if matches!(status.as_u16(), 429 | 503)
+                    || (status.is_server_error() && pushback())
+                {
                     Outcome::Overload
                 } else if status.is_server_error() {
                     Outcome::Failure
