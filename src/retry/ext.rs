@@ -1,6 +1,5 @@
 //! [`RetryExt`]: `.retry(&retrier, breaker)` on any closure that makes a fallible future.
 
-use std::borrow::Borrow;
 use std::future::Future;
 
 use crate::call::circuit_breaker::CircuitBreaker;
@@ -29,10 +28,6 @@ pub trait RetryExt<Fut>: FnMut() -> Fut + Sized {
     /// `Arc<Breaker>` or a registry's [`BreakerHandle`](crate::registry::BreakerHandle)) until
     /// one succeeds or the policy, the budget or the breaker says stop. See [`Retrier`].
     ///
-    /// `retrier` is a `&Retrier` (the future borrows it: nothing is cloned per call) or an
-    /// owned `Retrier` (`retrier.clone()`, one `Arc`: the future is `'static` if the closure
-    /// and the breaker are, for `tokio::spawn`).
-    ///
     /// ```
     /// use std::sync::Arc;
     /// use protego_breaker::retry::{Retrier, RetryExt, RetryPolicy, TpsBudget};
@@ -44,21 +39,13 @@ pub trait RetryExt<Fut>: FnMut() -> Fut + Sized {
     /// let down = || async { Err::<(), _>("down") };
     /// let out = futures::executor::block_on(down.retry(&retrier, Arc::clone(&breaker)));
     /// assert_eq!(out, Err(Error::Inner("down"))); // three attempts, all failed
-    ///
-    /// // Owned: a `'static` future, to spawn.
-    /// fn spawnable<F: std::future::Future + Send + 'static>(f: F) -> F { f }
-    /// let up = || async { Ok::<_, &str>(1) };
-    /// let fresh = Arc::new(Breaker::new(Config::default()));
-    /// let fut = spawnable(up.retry(retrier.clone(), fresh));
-    /// assert_eq!(futures::executor::block_on(fut), Ok(1));
     /// ```
-    fn retry<B, T, E, R>(self, retrier: R, breaker: B) -> Retry<Self, Fut, B, ErrorsAsFailures, R>
+    fn retry<B, T, E>(self, retrier: &Retrier, breaker: B) -> Retry<Self, Fut, B, ErrorsAsFailures>
     where
         Fut: Future<Output = Result<T, E>>,
         B: CircuitBreaker + Clone,
-        R: Borrow<Retrier>,
     {
-        Retry::new(self, breaker, retrier, ErrorsAsFailures)
+        Retry::new(self, breaker, retrier.clone(), ErrorsAsFailures)
     }
 }
 

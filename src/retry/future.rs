@@ -1,6 +1,5 @@
 //! [`Retry`]: the future of a retried call.
 
-use std::borrow::Borrow;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,10 +22,6 @@ use crate::sleep::Sleep;
 /// [`Protected`](crate::call::Protected) would: `Ok`, [`Error::Inner`] or
 /// [`Error::Rejected`]. See [`Retrier`] for the rules.
 ///
-/// `R` is how it holds its [`Retrier`]: borrowed (`&Retrier`, what `.retry(&retrier, ..)`
-/// makes: no reference count touched per call) or owned (`Retrier`, what
-/// `.retry(retrier.clone(), ..)` and the tower layer make: `'static`, for a future you spawn).
-///
 /// Dropped mid-attempt, it drops the attempt's future and gives the breaker its permit back
 /// unjudged (a half-open trial returns to the round), as a dropped `Protected` does.
 ///
@@ -45,7 +40,7 @@ use crate::sleep::Sleep;
 /// ```
 #[pin_project]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Retry<F, Fut, B: CircuitBreaker, K, R = Retrier> {
+pub struct Retry<F, Fut, B: CircuitBreaker, K> {
     /// The running attempt's permit. Declared before the attempt, so a dropped retry gives the
     /// permit back before it drops the attempt's future, as `Protected` does.
     permit: Option<Permit<B>>,
@@ -54,7 +49,7 @@ pub struct Retry<F, Fut, B: CircuitBreaker, K, R = Retrier> {
     sleep: Option<Sleep>,
     make: F,
     handle: B,
-    retrier: R,
+    retrier: Retrier,
     classify: K,
     /// Attempts started (admitted or rejected).
     attempts: u32,
@@ -62,11 +57,11 @@ pub struct Retry<F, Fut, B: CircuitBreaker, K, R = Retrier> {
     granted: bool,
 }
 
-impl<F, Fut, B, K, R> Retry<F, Fut, B, K, R>
+impl<F, Fut, B, K> Retry<F, Fut, B, K>
 where
     B: CircuitBreaker,
 {
-    pub(crate) fn new(make: F, handle: B, retrier: R, classify: K) -> Self {
+    pub(crate) fn new(make: F, handle: B, retrier: Retrier, classify: K) -> Self {
         Retry {
             permit: None,
             attempt: None,
@@ -101,7 +96,7 @@ where
     /// assert_eq!(futures::executor::block_on(fut), Ok(503)); // the last attempt's result
     /// assert_eq!(breaker.state(), protego_breaker::State::Open); // three failures
     /// ```
-    pub fn classify<K2>(self, classify: K2) -> Retry<F, Fut, B, K2, R> {
+    pub fn classify<K2>(self, classify: K2) -> Retry<F, Fut, B, K2> {
         Retry {
             permit: self.permit,
             attempt: self.attempt,
@@ -116,19 +111,17 @@ where
     }
 }
 
-impl<F, Fut, B, K, R, T, E> Future for Retry<F, Fut, B, K, R>
+impl<F, Fut, B, K, T, E> Future for Retry<F, Fut, B, K>
 where
     F: MakeAttempt<Future = Fut>,
     Fut: Future<Output = Result<T, E>>,
     B: CircuitBreaker + Clone,
     K: Classify<T, E>,
-    R: Borrow<Retrier>,
 {
     type Output = Result<T, Error<E>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let retrier: &Retrier = (*this.retrier).borrow();
         loop {
             if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
                 let Poll::Ready(result) = attempt.poll(cx) else {
@@ -139,15 +132,20 @@ where
                 if let Some(permit) = this.permit.take() {
                     permit.record(outcome);
                 }
-                retrier.budget().record(outcome);
+                this.retrier.budget().record(outcome);
                 // An overload is not retried: the dependency said it has no room (a refusal by
                 // a breaker that sheds is waited out below instead).
-                if outcome == Outcome::Failure && *this.attempts < retrier.policy().max_attempts() {
+                if outcome == Outcome::Failure
+                    && *this.attempts < this.retrier.policy().max_attempts()
+                {
                     let now = this.handle.breaker().clock().now();
-                    if retrier.budget().withdraw(now) {
+                    if this.retrier.budget().withdraw(now) {
                         *this.granted = true;
-                        let wait = retrier.policy().backoff(*this.attempts, retrier.draw());
-                        *this.sleep = Some(retrier.sleep(wait));
+                        let wait = this
+                            .retrier
+                            .policy()
+                            .backoff(*this.attempts, this.retrier.draw());
+                        *this.sleep = Some(this.retrier.sleep(wait));
                         continue;
                     }
                 }
@@ -162,7 +160,7 @@ where
             // Start an attempt.
             if *this.attempts == 0 {
                 let now = this.handle.breaker().clock().now();
-                retrier.budget().deposit(now);
+                this.retrier.budget().deposit(now);
             }
             *this.attempts += 1;
             match this.handle.clone().try_acquire_owned() {
@@ -171,15 +169,16 @@ where
                     *this.permit = Some(permit);
                     this.attempt.set(Some(this.make.make_attempt()));
                 }
-                Err(rejected) => match wait_out(&rejected, retrier, *this.attempts) {
+                Err(rejected) => match wait_out(&rejected, this.retrier, *this.attempts) {
                     Some(wait)
                         if *this.granted
-                            || retrier
+                            || this
+                                .retrier
                                 .budget()
                                 .withdraw(this.handle.breaker().clock().now()) =>
                     {
                         *this.granted = true;
-                        *this.sleep = Some(retrier.sleep(wait));
+                        *this.sleep = Some(this.retrier.sleep(wait));
                     }
                     _ => return Poll::Ready(Err(Error::Rejected(rejected))),
                 },
@@ -204,7 +203,7 @@ fn wait_out(rejected: &Rejected, retrier: &Retrier, attempts: u32) -> Option<std
     }
 }
 
-impl<F, Fut, B: CircuitBreaker, K, R> fmt::Debug for Retry<F, Fut, B, K, R> {
+impl<F, Fut, B: CircuitBreaker, K> fmt::Debug for Retry<F, Fut, B, K> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("breaker", &self.handle.breaker().name())

@@ -151,9 +151,7 @@ impl Retrier {
     /// Runs fresh futures from `make` through `breaker` until one succeeds or the policy, the
     /// budget or the breaker says stop: the same as `make.retry(self, breaker)` (see
     /// [`RetryExt`](crate::retry::RetryExt)). `make` is any
-    /// [`MakeAttempt`]: a closure, or a type of your own. The future borrows the retrier (no
-    /// reference count is touched per call); `make.retry(self.clone(), breaker)` makes a
-    /// `'static` one.
+    /// [`MakeAttempt`]: a closure, or a type of your own.
     ///
     /// ```
     /// # use std::sync::Arc;
@@ -165,12 +163,12 @@ impl Retrier {
     /// let out = futures::executor::block_on(retrier.call(&breaker, || async { Ok::<_, ()>(3) }));
     /// assert_eq!(out, Ok(3));
     /// ```
-    pub fn call<F, B>(&self, breaker: B, make: F) -> Retry<F, F::Future, B, ErrorsAsFailures, &Self>
+    pub fn call<F, B>(&self, breaker: B, make: F) -> Retry<F, F::Future, B, ErrorsAsFailures>
     where
         F: MakeAttempt,
         B: CircuitBreaker + Clone,
     {
-        Retry::new(make, breaker, self, ErrorsAsFailures)
+        Retry::new(make, breaker, self.clone(), ErrorsAsFailures)
     }
 
     pub(crate) fn sleep(&self, d: Duration) -> crate::sleep::Sleep {
