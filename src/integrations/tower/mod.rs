@@ -20,6 +20,17 @@
 //! answer a rejection themselves (503, `UNAVAILABLE`) and keep the inner service's error type,
 //! with the [`Rejected`](crate::Rejected) in the answer's extensions.
 //!
+//! # Timeouts are overload
+//! A response future whose error the classifier calls a failure counts as an
+//! [overload](crate::call::Outcome::Overload) when the error is a timeout
+//! ([`is_timeout`](crate::call::is_timeout): an `io::Error` of kind `TimedOut` anywhere in its
+//! source chain, and with feature `tower-timeout`, tower's `Elapsed` from a
+//! `ServiceBuilder::timeout` under the layer): the breaker sheds it rather than opening. A
+//! classifier that says otherwise (ignored, success) is obeyed. This holds for
+//! [`CircuitBreakerLayer`], whose errors are boxed; the HTTP and gRPC layers keep the inner
+//! error's type and judge by their classifier alone, and [`RetryLayer`] classifies before any
+//! boxing (pass `overload_if(|e: &BoxError| is_timeout(&**e))` to either).
+//!
 //! [`RetryLayer`] retries requests through a breaker, paid from a
 //! [`Budget`](crate::retry::Budget): see [`crate::retry`].
 //!
