@@ -635,7 +635,10 @@ fn a_deposit_racing_a_withdrawal_that_renews_the_slot_is_never_lost() {
         let now = Duration::from_millis(10_500);
         let other = Arc::clone(&budget);
         let t = thread::spawn(move || other.deposit(now));
-        assert!(budget.withdraw(now), "two retries were there before the race");
+        assert!(
+            budget.withdraw(now),
+            "two retries were there before the race"
+        );
         t.join().unwrap();
         assert_eq!(budget.balance(now), 2, "2 + 1 - 1");
     });

@@ -41,7 +41,10 @@ async fn towers_elapsed_under_the_layer_is_overload_and_sheds() {
     // one failure would have opened it.
     assert_eq!(breaker.consecutive_failures(), 0);
     assert_eq!(breaker.state(), State::Closed);
-    assert!(breaker.shed_limit().is_some(), "the first overload starts shedding");
+    assert!(
+        breaker.shed_limit().is_some(),
+        "the first overload starts shedding"
+    );
     for _ in 0..4 {
         call_into_a_timeout(&breaker).await;
     }
@@ -105,5 +108,8 @@ async fn a_classifier_that_ignores_a_timeout_is_obeyed() {
         }));
     svc.ready().await.unwrap().call(1).await.unwrap_err();
     assert_eq!(breaker.state(), State::Closed);
-    assert!(breaker.shed_limit().is_none(), "ignored: neither overload nor failure");
+    assert!(
+        breaker.shed_limit().is_none(),
+        "ignored: neither overload nor failure"
+    );
 }

@@ -431,7 +431,10 @@ mod tests {
         assert_eq!((tag(raw), value(raw)), (g, SLOT_MAX));
         // A withdrawal from a capped slot spends from the cap.
         assert!(budget.withdraw(now));
-        assert_eq!(value(budget.slots[slot_of(g)].load(Ordering::Relaxed)), SLOT_MAX - WITHDRAW);
+        assert_eq!(
+            value(budget.slots[slot_of(g)].load(Ordering::Relaxed)),
+            SLOT_MAX - WITHDRAW
+        );
     }
 
     #[test]
@@ -455,7 +458,10 @@ mod tests {
         let now = Duration::from_millis(1_500);
         assert!(budget.withdraw(now));
         assert!(budget.withdraw(now));
-        assert_eq!(value(budget.slots[1].load(Ordering::Relaxed)), -2 * WITHDRAW);
+        assert_eq!(
+            value(budget.slots[1].load(Ordering::Relaxed)),
+            -2 * WITHDRAW
+        );
         budget.deposit(now);
         assert_eq!(value(budget.slots[1].load(Ordering::Relaxed)), -WITHDRAW);
         assert_eq!(budget.balance(now), 1);
