@@ -10,8 +10,11 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protego_breaker::integrations::tower::{BoxError, CircuitBreakerLayer};
+use protego_breaker::integrations::tower::{BoxError, CircuitBreakerLayer, RetryLayer};
+use protego_breaker::retry::{Retrier, RetryPolicy, TpsBudget};
+use protego_breaker::sleep::Sleep;
 use protego_breaker::{Breaker, Config, ManualClock, State};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tower::{service_fn, Service, ServiceBuilder, ServiceExt};
 
 /// A breaker that sheds overload (`Config::default()`) and opens at the first failure.
@@ -112,4 +115,88 @@ async fn a_classifier_that_ignores_a_timeout_is_obeyed() {
         breaker.shed_limit().is_none(),
         "ignored: neither overload nor failure"
     );
+}
+
+/// Requests through a `RetryLayer` (3 attempts, no waiting) over a service that answers each
+/// with `answer`: how many reached the service, and the breaker.
+async fn retried(answer: fn() -> io::Error) -> (usize, Arc<Breaker<ManualClock>>) {
+    let sleeper = |_: Duration| -> Sleep { Box::pin(std::future::ready(())) };
+    let retrier = Retrier::new(
+        RetryPolicy::default(),
+        Arc::new(TpsBudget::default()),
+        Arc::new(sleeper),
+    );
+    let config = Config::builder().failure_threshold(10).build().unwrap();
+    let breaker = Arc::new(Breaker::with_clock(config, ManualClock::new()));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let mut svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(retrier, Arc::clone(&breaker)))
+        .service(service_fn(move |_: u32| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            async move { Err::<u32, BoxError>(answer().into()) }
+        }));
+    svc.ready().await.unwrap().call(1).await.unwrap_err();
+    (calls.load(Ordering::Relaxed), breaker)
+}
+
+#[tokio::test]
+async fn the_retry_layer_does_not_retry_a_timeout_and_sheds_it() {
+    let (calls, breaker) = retried(|| io::Error::from(io::ErrorKind::ConnectionReset)).await;
+    assert_eq!(calls, 3, "a failure is retried");
+    assert_eq!(breaker.consecutive_failures(), 3);
+    let (calls, breaker) = retried(|| io::Error::from(io::ErrorKind::TimedOut)).await;
+    assert_eq!(calls, 1, "a timeout is overload: not retried");
+    assert_eq!(breaker.consecutive_failures(), 0);
+    assert!(breaker.shed_limit().is_some());
+}
+
+#[cfg(feature = "tower-timeout")]
+#[tokio::test]
+async fn the_retry_layer_over_towers_timeout_does_not_retry_elapsed() {
+    let sleeper = |_: Duration| -> Sleep { Box::pin(std::future::ready(())) };
+    let retrier = Retrier::new(
+        RetryPolicy::default(),
+        Arc::new(TpsBudget::default()),
+        Arc::new(sleeper),
+    );
+    let breaker = self::breaker();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&calls);
+    let mut svc = ServiceBuilder::new()
+        .layer(RetryLayer::new(retrier, Arc::clone(&breaker)))
+        .timeout(Duration::from_millis(5))
+        .service(service_fn(move |_: u32| {
+            seen.fetch_add(1, Ordering::Relaxed);
+            pending::<Result<u32, BoxError>>()
+        }));
+    let err = svc.ready().await.unwrap().call(1).await.unwrap_err();
+    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
+    assert_eq!(breaker.state(), State::Closed);
+    assert!(breaker.shed_limit().is_some());
+}
+
+#[cfg(all(feature = "http", feature = "tower-timeout"))]
+#[tokio::test]
+async fn the_http_layer_over_towers_timeout_sheds() {
+    use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
+    let breaker = breaker();
+    let mut svc = ServiceBuilder::new()
+        .layer(HttpCircuitBreakerLayer::new(Arc::clone(&breaker)))
+        .timeout(Duration::from_millis(5))
+        .service(service_fn(|_: http::Request<()>| {
+            pending::<Result<http::Response<String>, BoxError>>()
+        }));
+    let err = svc
+        .ready()
+        .await
+        .unwrap()
+        .call(http::Request::new(()))
+        .await
+        .unwrap_err();
+    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
+    assert_eq!(breaker.state(), State::Closed, "shed, not opened");
+    assert_eq!(breaker.consecutive_failures(), 0);
+    assert!(breaker.shed_limit().is_some());
 }

@@ -27,9 +27,11 @@
 //! source chain, and with feature `tower-timeout`, tower's `Elapsed` from a
 //! `ServiceBuilder::timeout` under the layer): the breaker sheds it rather than opening. A
 //! classifier that says otherwise (ignored, success) is obeyed. This holds for
-//! [`CircuitBreakerLayer`], whose errors are boxed; the HTTP and gRPC layers keep the inner
-//! error's type and judge by their classifier alone, and [`RetryLayer`] classifies before any
-//! boxing (pass `overload_if(|e: &BoxError| is_timeout(&**e))` to either).
+//! [`CircuitBreakerLayer`] and [`RetryLayer`] (which so never retries a timeout: an overload is
+//! not retried), and for the HTTP layer's default classifier; for [`RetryLayer`] and the HTTP
+//! classifier, the inner error must be a `BoxError` (what tower's `Timeout` returns), an
+//! `io::Error` or tower's `Elapsed` itself, and `'static`. The gRPC layer counts an error with
+//! no response as a failure, as before.
 //!
 //! [`RetryLayer`] retries requests through a breaker, paid from a
 //! [`Budget`](crate::retry::Budget): see [`crate::retry`].
