@@ -70,7 +70,7 @@ async fn an_io_error_that_timed_out_is_overload_and_a_refused_connection_a_failu
     let respond = |kind: io::ErrorKind| {
         service_fn(move |_: u32| async move {
             // Wrapped once, as a client library might: still found in the chain.
-            Err::<u32, _>(io::Error::new(io::ErrorKind::Other, io::Error::from(kind)))
+            Err::<u32, _>(io::Error::other(io::Error::from(kind)))
         })
     };
     let breaker = breaker();

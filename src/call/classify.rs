@@ -136,7 +136,7 @@ impl<T, E, P: Fn(&E) -> bool> Classify<T, E> for OverloadIf<P> {
 /// use protego_breaker::call::{is_timeout, overload_if, Classify, Outcome};
 ///
 /// assert!(is_timeout(&Error::from(ErrorKind::TimedOut)));
-/// assert!(is_timeout(&Error::new(ErrorKind::Other, Error::from(ErrorKind::TimedOut))));
+/// assert!(is_timeout(&Error::other(Error::from(ErrorKind::TimedOut))));
 /// assert!(!is_timeout(&Error::from(ErrorKind::ConnectionRefused)));
 ///
 /// // Boxed errors, as a tower stack returns them.

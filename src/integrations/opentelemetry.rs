@@ -333,6 +333,42 @@ struct Export {
     _shed_calls: ObservableCounter<u64>,
 }
 
+/// The instruments of overload shedding: the limit while shedding, and the calls it refused.
+fn shed_instruments(
+    meter: &Meter,
+    breakers: &Breakers,
+) -> (ObservableGauge<u64>, ObservableCounter<u64>) {
+    let seen = Arc::clone(breakers);
+    let shed_limit = meter
+            .u64_observable_gauge(SHED_LIMIT)
+            .with_unit("{call}")
+            .with_description(
+                "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not",
+            )
+            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+                each(&seen, |metrics, (_, _, sheds), series| {
+                    if sheds {
+                        observer.observe(metrics.shed_limit.unwrap_or(0), &series.base);
+                    }
+                });
+            })
+            .build();
+    let seen = Arc::clone(breakers);
+    let shed_calls = meter
+        .u64_observable_counter(SHED_CALLS)
+        .with_unit("{call}")
+        .with_description("Calls refused by overload shedding (of the not_permitted calls)")
+        .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+            each(&seen, |metrics, (_, _, sheds), series| {
+                if let (true, Some(t)) = (sheds, &metrics.totals) {
+                    observer.observe(t.shed, &series.base);
+                }
+            });
+        })
+        .build();
+    (shed_limit, shed_calls)
+}
+
 /// Calls `f` with each live breaker's metrics, its measures and its series; forgets the
 /// dropped ones.
 fn each(breakers: &Breakers, mut f: impl FnMut(&Metrics, (bool, bool, bool), &Series)) {
@@ -417,34 +453,7 @@ impl Export {
             "Slow-call rate in the circuit breaker's window; -1 while it is empty",
             |m| m.slow_call_rate,
         );
-        let seen = Arc::clone(&breakers);
-        let shed_limit = meter
-            .u64_observable_gauge(SHED_LIMIT)
-            .with_unit("{call}")
-            .with_description(
-                "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not",
-            )
-            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
-                each(&seen, |metrics, (_, _, sheds), series| {
-                    if sheds {
-                        observer.observe(metrics.shed_limit.unwrap_or(0), &series.base);
-                    }
-                });
-            })
-            .build();
-        let seen = Arc::clone(&breakers);
-        let shed_calls = meter
-            .u64_observable_counter(SHED_CALLS)
-            .with_unit("{call}")
-            .with_description("Calls refused by overload shedding (of the not_permitted calls)")
-            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
-                each(&seen, |metrics, (_, _, sheds), series| {
-                    if let (true, Some(t)) = (sheds, &metrics.totals) {
-                        observer.observe(t.shed, &series.base);
-                    }
-                });
-            })
-            .build();
+        let (shed_limit, shed_calls) = shed_instruments(meter, &breakers);
         let transitions = meter
             .u64_counter(TRANSITIONS)
             .with_unit("{transition}")
