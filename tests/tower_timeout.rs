@@ -176,27 +176,3 @@ async fn the_retry_layer_over_towers_timeout_does_not_retry_elapsed() {
     assert_eq!(breaker.state(), State::Closed);
     assert!(breaker.shed_limit().is_some());
 }
-
-#[cfg(all(feature = "http", feature = "tower-timeout"))]
-#[tokio::test]
-async fn the_http_layer_over_towers_timeout_sheds() {
-    use protego_breaker::integrations::http::HttpCircuitBreakerLayer;
-    let breaker = breaker();
-    let mut svc = ServiceBuilder::new()
-        .layer(HttpCircuitBreakerLayer::new(Arc::clone(&breaker)))
-        .timeout(Duration::from_millis(5))
-        .service(service_fn(|_: http::Request<()>| {
-            pending::<Result<http::Response<String>, BoxError>>()
-        }));
-    let err = svc
-        .ready()
-        .await
-        .unwrap()
-        .call(http::Request::new(()))
-        .await
-        .unwrap_err();
-    assert!(err.is::<tower::timeout::error::Elapsed>(), "{err}");
-    assert_eq!(breaker.state(), State::Closed, "shed, not opened");
-    assert_eq!(breaker.consecutive_failures(), 0);
-    assert!(breaker.shed_limit().is_some());
-}

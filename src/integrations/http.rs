@@ -33,7 +33,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::{timed_out, Classify, Outcome};
+use crate::call::classify::{Classify, Outcome};
 use crate::error::{Error, Rejected};
 use crate::integrations::tower::{
     picker_constructors, CircuitBreakerLayer, CircuitBreakerService, PickBreaker, ResponseFuture,
@@ -42,9 +42,10 @@ use crate::integrations::tower::{
 /// The default HTTP classifier: a 429 or 503 response, or any other 5xx that pushes back with
 /// a `Retry-After` header, is an [overload](crate::call::Outcome::Overload) (shed, not an
 /// outage), any other 5xx a failure, any other response a success, and an error (no response
-/// at all) a failure, unless it is a timeout (an `io::Error` that timed out in a boxed error's
-/// source chain, or with feature `tower-timeout` tower's `Elapsed`: see
-/// [`is_timeout`](crate::call::is_timeout)), which is an overload.
+/// at all, a timeout included) a failure: a balanced pool's endpoint that hangs must count
+/// against that endpoint. For a single dependency whose timeouts are overload, classify with
+/// [`overload_if`](crate::call::overload_if) and [`is_timeout`](crate::call::is_timeout), or
+/// put [`CircuitBreakerLayer`] (which counts timeouts as overload) in the stack.
 ///
 /// ```
 /// use protego_breaker::integrations::http::ServerErrorsAsFailures;
@@ -60,13 +61,11 @@ use crate::integrations::tower::{
 /// let pushback = http::Response::builder().status(500).header("retry-after", "2").body(()).unwrap();
 /// assert_eq!(ServerErrorsAsFailures.classify(&Ok::<_, ()>(pushback)), Outcome::Overload);
 /// assert_eq!(ServerErrorsAsFailures.classify(&Err::<http::Response<()>, _>(())), Outcome::Failure);
-/// let timed_out: Box<dyn std::error::Error + Send + Sync> = std::io::Error::from(std::io::ErrorKind::TimedOut).into();
-/// assert_eq!(ServerErrorsAsFailures.classify(&Err::<http::Response<()>, _>(timed_out)), Outcome::Overload);
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct ServerErrorsAsFailures;
 
-impl<B, E: 'static> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
+impl<B, E> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
     fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
         match result {
             Ok(response) if matches!(response.status().as_u16(), 429 | 503) => Outcome::Overload,
@@ -78,7 +77,6 @@ impl<B, E: 'static> Classify<http::Response<B>, E> for ServerErrorsAsFailures {
                 }
             }
             Ok(_) => Outcome::Success,
-            Err(e) if timed_out(e) => Outcome::Overload,
             Err(_) => Outcome::Failure,
         }
     }

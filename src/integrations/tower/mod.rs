@@ -28,10 +28,10 @@
 //! `ServiceBuilder::timeout` under the layer): the breaker sheds it rather than opening. A
 //! classifier that says otherwise (ignored, success) is obeyed. This holds for
 //! [`CircuitBreakerLayer`] and [`RetryLayer`] (which so never retries a timeout: an overload is
-//! not retried), and for the HTTP layer's default classifier; for [`RetryLayer`] and the HTTP
-//! classifier, the inner error must be a `BoxError` (what tower's `Timeout` returns), an
-//! `io::Error` or tower's `Elapsed` itself, and `'static`. The gRPC layer counts an error with
-//! no response as a failure, as before.
+//! not retried; its inner error must be a `BoxError` (what tower's `Timeout` returns), an
+//! `io::Error` or tower's `Elapsed` itself). The HTTP and gRPC layers, and the balanced pool's
+//! endpoints, count an error with no response as a failure, as before: an endpoint that hangs
+//! must count against that endpoint.
 //!
 //! [`RetryLayer`] retries requests through a breaker, paid from a
 //! [`Budget`](crate::retry::Budget): see [`crate::retry`].
