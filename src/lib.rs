@@ -35,7 +35,7 @@
 //!
 //! | module | what is there |
 //! | --- | --- |
-//! | [`call`] | the [`Protected`](call::Protected) future, [`Permit`](call::Permit)s, [`Classify`](call::Classify) and [`Outcome`](call::Outcome) for which results count |
+//! | [`call`] | the [`Protected`](call::Protected) future, [`Permit`](call::Permit)s, [`Classify`](call::Classify) and [`Outcome`](call::Outcome) for which results count, [`is_timeout`](call::is_timeout) (tower's `Elapsed` too, with feature `tower-timeout`) |
 //! | [`clock`] | [`CoarseClock`](clock::CoarseClock) and (feature `quanta`) `QuantaClock`, cheaper clocks for rejection-heavy paths |
 //! | [`observe`] | listeners' [`Transition`](observe::Transition) and [`Reason`](observe::Reason), the [`Metrics`](observe::Metrics) snapshot with exact call [`Totals`](observe::Totals) |
 //! | [`registry`] | [`BreakerHandle`](registry::BreakerHandle), a registry breaker held by name |

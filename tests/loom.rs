@@ -605,6 +605,46 @@ fn a_deposit_racing_a_withdrawal_from_the_budget_is_never_lost() {
 }
 
 #[test]
+fn racing_deposits_into_an_expired_slot_count_once_each() {
+    use protego_breaker::retry::Budget;
+    loom::model(|| {
+        // Bucket 0's retry; bucket 10 is the same slot of the ring, a ttl later.
+        let budget = Arc::new(budget_with(1));
+        let later = Duration::from_millis(10_500);
+        let other = Arc::clone(&budget);
+        let t = thread::spawn(move || other.deposit(later));
+        budget.deposit(later);
+        t.join().unwrap();
+        assert_eq!(
+            budget.balance(later),
+            2,
+            "both deposits, in the slot started afresh; bucket 0's expired"
+        );
+    });
+}
+
+#[test]
+fn a_deposit_racing_a_withdrawal_that_renews_the_slot_is_never_lost() {
+    use protego_breaker::retry::Budget;
+    loom::model(|| {
+        // Two retries deposited in bucket 9; at 10.5 s they count, and bucket 10's slot (the
+        // ring's first) still holds bucket 0: both racers start it afresh.
+        let budget = Arc::new(budget_with(0));
+        budget.deposit(Duration::from_millis(9_500));
+        budget.deposit(Duration::from_millis(9_500));
+        let now = Duration::from_millis(10_500);
+        let other = Arc::clone(&budget);
+        let t = thread::spawn(move || other.deposit(now));
+        assert!(
+            budget.withdraw(now),
+            "two retries were there before the race"
+        );
+        t.join().unwrap();
+        assert_eq!(budget.balance(now), 2, "2 + 1 - 1");
+    });
+}
+
+#[test]
 fn racing_outcomes_cost_the_token_budget_exactly() {
     use protego_breaker::{call::Outcome, retry::Budget};
     loom::model(|| {

@@ -10,7 +10,8 @@ use std::time::Duration;
 use futures::executor::block_on;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use protego_breaker::integrations::metrics::{
-    ExportMetrics, CALLS, FAILURE_RATE, SHED_LIMIT, SLOW_CALLS, SLOW_CALL_RATE, STATE, TRANSITIONS,
+    ExportMetrics, CALLS, FAILURE_RATE, SHED_CALLS, SHED_LIMIT, SLOW_CALLS, SLOW_CALL_RATE, STATE,
+    TRANSITIONS,
 };
 use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock, Registry, State, Window};
 
@@ -442,4 +443,44 @@ fn the_shedding_limit_is_a_gauge_zero_while_not_shedding() {
     plain.export_metrics();
     plain.publish_metrics();
     assert!(!series(&mut snapshotter).contains_key(&format!("{SHED_LIMIT}{{name=plain}}")));
+}
+
+#[test]
+fn calls_refused_by_shedding_are_counted_apart_from_open_circuit_rejections() {
+    let recorder = DebuggingRecorder::new();
+    let mut snapshotter = scraper(&recorder);
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let config = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let breaker = Breaker::with_clock(config, ManualClock::new()).named("shedder");
+    breaker.export_metrics();
+    breaker.publish_metrics();
+    let shed = format!("{SHED_CALLS}{{name=shedder}}");
+    let rejected = format!("{CALLS}{{name=shedder,kind=not_permitted}}");
+    assert_eq!(series(&mut snapshotter)[&shed], 0.0);
+
+    // Shedding at a limit of one call: two refused while one runs.
+    breaker.try_acquire().unwrap().overload();
+    assert_eq!(breaker.shed_limit(), Some(1));
+    let running = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    assert!(breaker.try_acquire().is_err());
+    running.failure(); // an error at once: an outage, the circuit opens
+    assert_eq!(breaker.state(), State::Open);
+    // Rejected by the open circuit: not_permitted, not shed.
+    assert!(breaker.try_acquire().is_err());
+    breaker.publish_metrics();
+    let all = series(&mut snapshotter);
+    assert_eq!(all[&rejected], 3.0, "every refusal is not_permitted");
+    assert_eq!(all[&shed], 2.0, "of which two by shedding");
+
+    // Shedding off: no counter.
+    let off = Config::builder().shed_overload(false).build().unwrap();
+    let plain = Breaker::with_clock(off, ManualClock::new()).named("plain");
+    plain.export_metrics();
+    plain.publish_metrics();
+    assert!(!series(&mut snapshotter).contains_key(&format!("{SHED_CALLS}{{name=plain}}")));
 }

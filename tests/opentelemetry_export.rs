@@ -338,3 +338,41 @@ fn a_pools_endpoint_is_labelled_with_its_pool_and_its_ejection_shows() {
     ];
     assert_eq!(points[&series(CALLS, &failed)], 5.0);
 }
+
+#[test]
+fn calls_refused_by_shedding_are_counted_apart_from_open_circuit_rejections() {
+    let sdk = Sdk::new();
+    let config = Config::builder()
+        .failure_threshold(1)
+        .reset_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let breaker = Arc::new(Breaker::with_clock(config, ManualClock::new()).named("shedder"));
+    breaker.export_opentelemetry(&sdk.provider.meter("protego"));
+    let key = series(SHED_CALLS, &[(NAME, "shedder")]);
+    let (points, units) = sdk.scrape();
+    assert_eq!(points[&key], 0.0);
+    assert_eq!(units[SHED_CALLS], "{call}");
+
+    // Shedding at a limit of one call: two refused while one runs.
+    breaker.try_acquire().unwrap().overload();
+    assert_eq!(breaker.shed_limit(), Some(1));
+    let running = breaker.try_acquire().unwrap();
+    assert!(breaker.try_acquire().is_err());
+    assert!(breaker.try_acquire().is_err());
+    running.failure(); // an error at once: an outage, the circuit opens
+    assert_eq!(breaker.state(), State::Open);
+    assert!(breaker.try_acquire().is_err()); // the open circuit's: not shed
+    let (points, _) = sdk.scrape();
+    assert_eq!(calls(&points, "shedder", "not_permitted"), 3.0);
+    assert_eq!(points[&key], 2.0);
+
+    // Shedding off: no series.
+    let off = Config::builder().shed_overload(false).build().unwrap();
+    let plain = Arc::new(Breaker::with_clock(off, ManualClock::new()).named("plain"));
+    plain.export_opentelemetry(&sdk.provider.meter("protego"));
+    assert!(!sdk
+        .scrape()
+        .0
+        .contains_key(&series(SHED_CALLS, &[(NAME, "plain")])));
+}

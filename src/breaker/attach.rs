@@ -52,6 +52,11 @@ impl<C: Clock> Breaker<C> {
     /// thread, before the caller gets it. Without a rejection listener a rejection calls
     /// nothing.
     ///
+    /// A refusal by the circuit has state `Open`, `HalfOpen` or `ForcedOpen`; a call refused
+    /// by overload shedding (or by an admission gate such as the adaptive throttle) has state
+    /// `Closed` and no `retry_after`. The totals count shedding's refusals apart
+    /// ([`Totals::shed`](crate::observe::Totals::shed)).
+    ///
     /// ```
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;

@@ -122,3 +122,97 @@ impl<T, E, P: Fn(&E) -> bool> Classify<T, E> for OverloadIf<P> {
         }
     }
 }
+
+/// Whether `error`, or an error among its sources, is a timeout: an [`std::io::Error`] of kind
+/// [`TimedOut`](std::io::ErrorKind::TimedOut) (also one wrapped in an `io::Error` of another
+/// kind), and with feature `tower-timeout`, tower's `tower::timeout::error::Elapsed` (what
+/// `ServiceBuilder::timeout` returns). A timeout is [overload](Outcome::Overload): the
+/// dependency did not keep up. The crate's tower layers count an error their classifier calls a
+/// failure as an overload when this holds; for a classifier of your own, pass it to
+/// [`overload_if`].
+///
+/// ```
+/// use std::io::{Error, ErrorKind};
+/// use protego_breaker::call::{is_timeout, overload_if, Classify, Outcome};
+///
+/// assert!(is_timeout(&Error::from(ErrorKind::TimedOut)));
+/// assert!(is_timeout(&Error::other(Error::from(ErrorKind::TimedOut))));
+/// assert!(!is_timeout(&Error::from(ErrorKind::ConnectionRefused)));
+///
+/// // Boxed errors, as a tower stack returns them.
+/// type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// let classify = overload_if(|e: &BoxError| is_timeout(&**e));
+/// let timed_out: BoxError = Error::from(ErrorKind::TimedOut).into();
+/// assert_eq!(classify.classify(&Err::<(), _>(timed_out)), Outcome::Overload);
+/// let refused: BoxError = "connection refused".into();
+/// assert_eq!(classify.classify(&Err::<(), _>(refused)), Outcome::Failure);
+/// ```
+pub fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    // Bounded: a source chain that loops must not hang a call's completion.
+    let mut next = Some(error);
+    for _ in 0..32 {
+        let Some(e) = next else {
+            return false;
+        };
+        #[cfg(feature = "tower-timeout")]
+        if e.is::<tower::timeout::error::Elapsed>() {
+            return true;
+        }
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::TimedOut {
+                return true;
+            }
+            // `io::Error::source` skips the error it wraps: look at that one too.
+            if let Some(inner) = io.get_ref() {
+                if is_timeout(inner) {
+                    return true;
+                }
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
+/// Whether `error` is a timeout as [`is_timeout`] sees it, for an error type known only as a
+/// type parameter: a [`BoxError`](crate::integrations::tower::BoxError)-like box, an
+/// `io::Error`, or (feature `tower-timeout`) tower's `Elapsed` itself. Any other type is not
+/// looked into. Decided by type at compile time: nothing is paid for other error types.
+#[cfg(feature = "tower")]
+pub(crate) fn timed_out<E: 'static>(error: &E) -> bool {
+    let any = error as &dyn std::any::Any;
+    if let Some(e) = any.downcast_ref::<Box<dyn std::error::Error + Send + Sync>>() {
+        return is_timeout(&**e);
+    }
+    if let Some(e) = any.downcast_ref::<Box<dyn std::error::Error + Send>>() {
+        return is_timeout(&**e);
+    }
+    if let Some(e) = any.downcast_ref::<Box<dyn std::error::Error>>() {
+        return is_timeout(&**e);
+    }
+    if let Some(e) = any.downcast_ref::<std::io::Error>() {
+        return is_timeout(e);
+    }
+    #[cfg(feature = "tower-timeout")]
+    if any.is::<tower::timeout::error::Elapsed>() {
+        return true;
+    }
+    false
+}
+
+/// `K`'s outcome, with a failure whose error is a timeout ([`timed_out`]) an overload: what
+/// the crate's tower layers classify with.
+#[cfg(feature = "tower")]
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimeoutsShed<K>(pub(crate) K);
+
+#[cfg(feature = "tower")]
+impl<T, E: 'static, K: Classify<T, E>> Classify<T, E> for TimeoutsShed<K> {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        match (self.0.classify(result), result) {
+            (Outcome::Failure, Err(e)) if timed_out(e) => Outcome::Overload,
+            (outcome, _) => outcome,
+        }
+    }
+}

@@ -29,7 +29,7 @@ pub(crate) mod protect;
 pub(crate) mod protected;
 
 pub use circuit_breaker::CircuitBreaker;
-pub use classify::{overload_if, Classify, ErrorsAsFailures, Outcome, OverloadIf};
+pub use classify::{is_timeout, overload_if, Classify, ErrorsAsFailures, Outcome, OverloadIf};
 pub use permit::Permit;
 pub use protect::ProtectExt;
 pub use protected::Protected;

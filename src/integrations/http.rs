@@ -42,7 +42,10 @@ use crate::integrations::tower::{
 /// The default HTTP classifier: a 429 or 503 response, or any other 5xx that pushes back with
 /// a `Retry-After` header, is an [overload](crate::call::Outcome::Overload) (shed, not an
 /// outage), any other 5xx a failure, any other response a success, and an error (no response
-/// at all) a failure.
+/// at all, a timeout included) a failure: a balanced pool's endpoint that hangs must count
+/// against that endpoint. For a single dependency whose timeouts are overload, classify with
+/// [`overload_if`](crate::call::overload_if) and [`is_timeout`](crate::call::is_timeout), or
+/// put [`CircuitBreakerLayer`] (which counts timeouts as overload) in the stack.
 ///
 /// ```
 /// use protego_breaker::integrations::http::ServerErrorsAsFailures;

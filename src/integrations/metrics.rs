@@ -16,6 +16,7 @@
 //! | [`SLOW_CALL_RATE`] | gauge | `name` | with a window: percentage of slow calls in it, -1 while it is empty |
 //! | [`SLOW_CALLS`] | counter | `name` | with slow-call timing on: calls that took at least `slow_call_duration` |
 //! | [`SHED_LIMIT`] | gauge | `name` | with overload shedding on: the limit on calls in flight while the breaker sheds ([`Breaker::shed_limit`]), 0 while it does not |
+//! | [`SHED_CALLS`] | counter | `name` | with overload shedding on: of the `not_permitted` calls, those refused by shedding (a closed circuit at its limit) rather than by an open circuit or the throttle ([`Totals::shed`](crate::observe::Totals::shed)) |
 //!
 //! The breaker of an endpoint of a balanced pool (feature `balance`) is labelled `name` = the
 //! pool and `endpoint` = the endpoint on every instrument, so `sum by (name)` adds up a pool.
@@ -141,6 +142,28 @@ pub const SLOW_CALLS: &str = "protego_circuitbreaker_slow_calls_total";
 /// ```
 pub const SHED_LIMIT: &str = "protego_circuitbreaker_shed_limit";
 
+/// Counter `protego_circuitbreaker_shed_calls_total{name}`: of the calls counted as
+/// `not_permitted` in [`CALLS`], those refused by overload shedding (a closed circuit at its
+/// limit on calls in flight), so that a dashboard tells shedding from an open circuit. Only
+/// for breakers with [`Config::shed_overload`] on (the default); set by `publish_metrics`.
+///
+/// ```
+/// use protego_breaker::integrations::metrics::ExportMetrics;
+/// use protego_breaker::{Breaker, CircuitBreaker, Config, ManualClock};
+///
+/// assert_eq!(protego_breaker::integrations::metrics::SHED_CALLS, "protego_circuitbreaker_shed_calls_total");
+/// let breaker = Breaker::with_clock(Config::default(), ManualClock::new()).named("search");
+/// breaker.export_metrics();
+/// let first = breaker.try_acquire().unwrap();
+/// first.overload(); // shedding starts: one call in flight at a time
+/// let running = breaker.try_acquire().unwrap();
+/// assert!(breaker.try_acquire().is_err()); // refused by shedding
+/// drop(running);
+/// breaker.publish_metrics();
+/// assert_eq!(breaker.metrics().totals.unwrap().shed, 1);
+/// ```
+pub const SHED_CALLS: &str = "protego_circuitbreaker_shed_calls_total";
+
 /// The `kind` label values of [`CALLS`], in this order: admitted calls that succeeded, failed
 /// (panics included) or were ignored (cancellations included), and calls rejected without
 /// running.
@@ -261,6 +284,7 @@ pub(crate) struct Instruments {
     slow_call_rate: OnceLock<Gauge>,
     /// Likewise, with overload shedding on.
     shed_limit: OnceLock<Gauge>,
+    shed_calls: OnceLock<Counter>,
 }
 
 impl Instruments {
@@ -297,6 +321,7 @@ impl Instruments {
             failure_rate: OnceLock::new(),
             slow_call_rate: OnceLock::new(),
             shed_limit: OnceLock::new(),
+            shed_calls: OnceLock::new(),
             labels,
         };
         instruments.register_optional(config);
@@ -319,6 +344,8 @@ impl Instruments {
         if config.shed_overload() {
             self.shed_limit
                 .get_or_init(|| ::metrics::gauge!(SHED_LIMIT, self.labels.clone()));
+            self.shed_calls
+                .get_or_init(|| ::metrics::counter!(SHED_CALLS, self.labels.clone()));
         }
     }
 
@@ -383,6 +410,10 @@ fn describe() {
         SHED_LIMIT,
         "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not"
     );
+    ::metrics::describe_counter!(
+        SHED_CALLS,
+        "Calls refused by overload shedding (of the not_permitted calls)"
+    );
 }
 
 /// Exports `breaker` once: registers its handles, turns its totals on, and installs the
@@ -444,6 +475,9 @@ fn publish_breaker<C: Clock>(breaker: &Breaker<C>) {
         let config = breaker.config();
         // Registered at export, unless the config gained them since.
         instruments.register_optional(&config);
+        if let Some(counter) = instruments.shed_calls.get() {
+            counter.absolute(totals.shed);
+        }
         if config.slow_call_duration().is_some() {
             if let Some(counter) = instruments.slow_calls.get() {
                 counter.absolute(totals.slow);

@@ -30,11 +30,13 @@
 //! | `protego_circuitbreaker_slow_call_rate{name}` | [`SLOW_CALL_RATE`] | gauge (observable, f64), likewise | `%` | [`NAME`] |
 //! | `protego_circuitbreaker_slow_calls_total{name}` | [`SLOW_CALLS`] | counter (observable), with slow-call timing on | `{call}` | [`NAME`] |
 //! | `protego_circuitbreaker_shed_limit{name}` | [`SHED_LIMIT`] | gauge (observable, u64), with overload shedding on: the limit on calls in flight while shedding, 0 while not | `{call}` | [`NAME`] |
+//! | `protego_circuitbreaker_shed_calls_total{name}` | [`SHED_CALLS`] | counter (observable), with overload shedding on: of the rejected calls, those refused by shedding | `{call}` | [`NAME`] |
 //! | label `endpoint` (a balanced pool's endpoint; `name` is then the pool) | | | | [`ENDPOINT`] |
 //!
 //! An ejection from a balanced pool (feature `balance`) is its endpoint breaker's transition
 //! to `open`; a call shed by a breaker's throttle is a `not_permitted` call, as with the
-//! `metrics` feature.
+//! `metrics` feature; a call refused by overload shedding is one too, and is also counted by
+//! [`SHED_CALLS`].
 //!
 //! # Traces
 //! With the `tracing` feature, every rejection emits a `DEBUG` event "call rejected" in the
@@ -133,6 +135,16 @@ pub const SLOW_CALLS: &str = "protego.circuit_breaker.slow_call.count";
 /// assert_eq!(protego_breaker::integrations::opentelemetry::SHED_LIMIT, "protego.circuit_breaker.shed_limit");
 /// ```
 pub const SHED_LIMIT: &str = "protego.circuit_breaker.shed_limit";
+
+/// Counter `protego.circuit_breaker.shed_call.count`: of the calls counted as `not_permitted`
+/// in [`CALLS`], those refused by overload shedding (a closed circuit at its limit on calls in
+/// flight) rather than by an open circuit or the throttle. Only for breakers with
+/// [`Config::shed_overload`](crate::Config::shed_overload) on (the default).
+///
+/// ```
+/// assert_eq!(protego_breaker::integrations::opentelemetry::SHED_CALLS, "protego.circuit_breaker.shed_call.count");
+/// ```
+pub const SHED_CALLS: &str = "protego.circuit_breaker.shed_call.count";
 
 /// Attribute `protego.circuit_breaker.name`: the breaker's name (a pool's, for its endpoints).
 ///
@@ -318,6 +330,43 @@ struct Export {
     _failure_rate: ObservableGauge<f64>,
     _slow_call_rate: ObservableGauge<f64>,
     _shed_limit: ObservableGauge<u64>,
+    _shed_calls: ObservableCounter<u64>,
+}
+
+/// The instruments of overload shedding: the limit while shedding, and the calls it refused.
+fn shed_instruments(
+    meter: &Meter,
+    breakers: &Breakers,
+) -> (ObservableGauge<u64>, ObservableCounter<u64>) {
+    let seen = Arc::clone(breakers);
+    let shed_limit = meter
+            .u64_observable_gauge(SHED_LIMIT)
+            .with_unit("{call}")
+            .with_description(
+                "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not",
+            )
+            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+                each(&seen, |metrics, (_, _, sheds), series| {
+                    if sheds {
+                        observer.observe(metrics.shed_limit.unwrap_or(0), &series.base);
+                    }
+                });
+            })
+            .build();
+    let seen = Arc::clone(breakers);
+    let shed_calls = meter
+        .u64_observable_counter(SHED_CALLS)
+        .with_unit("{call}")
+        .with_description("Calls refused by overload shedding (of the not_permitted calls)")
+        .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
+            each(&seen, |metrics, (_, _, sheds), series| {
+                if let (true, Some(t)) = (sheds, &metrics.totals) {
+                    observer.observe(t.shed, &series.base);
+                }
+            });
+        })
+        .build();
+    (shed_limit, shed_calls)
 }
 
 /// Calls `f` with each live breaker's metrics, its measures and its series; forgets the
@@ -404,21 +453,7 @@ impl Export {
             "Slow-call rate in the circuit breaker's window; -1 while it is empty",
             |m| m.slow_call_rate,
         );
-        let seen = Arc::clone(&breakers);
-        let shed_limit = meter
-            .u64_observable_gauge(SHED_LIMIT)
-            .with_unit("{call}")
-            .with_description(
-                "Limit on calls in flight while the circuit breaker sheds overload; 0 while it does not",
-            )
-            .with_callback(move |observer: &dyn AsyncInstrument<u64>| {
-                each(&seen, |metrics, (_, _, sheds), series| {
-                    if sheds {
-                        observer.observe(metrics.shed_limit.unwrap_or(0), &series.base);
-                    }
-                });
-            })
-            .build();
+        let (shed_limit, shed_calls) = shed_instruments(meter, &breakers);
         let transitions = meter
             .u64_counter(TRANSITIONS)
             .with_unit("{transition}")
@@ -433,6 +468,7 @@ impl Export {
             _failure_rate: failure_rate,
             _slow_call_rate: slow_call_rate,
             _shed_limit: shed_limit,
+            _shed_calls: shed_calls,
         })
     }
 

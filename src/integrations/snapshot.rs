@@ -109,7 +109,8 @@ impl RegistrySnapshot {
 /// `forced_open`, `disabled`); `failure_rate` and `slow_call_rate` (percent, `null` without a
 /// window or while it is empty); `consecutive_failures`; `time_until_half_open_ms` (`null`
 /// unless open; rounded up); and `totals` (`null` unless counting is on, else `admitted`,
-/// `rejected`, `succeeded`, `failed`, `ignored`, `slow`). The breaker of an endpoint of a
+/// `rejected`, `succeeded`, `failed`, `ignored`, `slow`, and `shed`: of the rejected calls,
+/// those refused by overload shedding, see [`Totals::shed`]). The breaker of an endpoint of a
 /// balanced pool (feature `balance`) also has `pool` and `endpoint`; other breakers do not. A
 /// breaker that sheds overload also has `shed_limit`, its limit on calls in flight.
 ///
@@ -131,7 +132,7 @@ impl RegistrySnapshot {
 ///     "slow_call_rate": null,
 ///     "consecutive_failures": 0,
 ///     "time_until_half_open_ms": 58_500,
-///     "totals": {"admitted": 1, "rejected": 0, "succeeded": 0, "failed": 1, "ignored": 0, "slow": 0},
+///     "totals": {"admitted": 1, "rejected": 0, "succeeded": 0, "failed": 1, "ignored": 0, "slow": 0, "shed": 0},
 /// }));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
@@ -243,13 +244,14 @@ struct SerTotals(Totals);
 impl Serialize for SerTotals {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let t = &self.0;
-        let mut s = serializer.serialize_struct("Totals", 6)?;
+        let mut s = serializer.serialize_struct("Totals", 7)?;
         s.serialize_field("admitted", &t.admitted)?;
         s.serialize_field("rejected", &t.rejected)?;
         s.serialize_field("succeeded", &t.succeeded)?;
         s.serialize_field("failed", &t.failed)?;
         s.serialize_field("ignored", &t.ignored)?;
         s.serialize_field("slow", &t.slow)?;
+        s.serialize_field("shed", &t.shed)?;
         s.end()
     }
 }

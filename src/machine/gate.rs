@@ -61,6 +61,7 @@ impl Machine {
         }
         if let Some(shed) = self.shed() {
             if shed.active() && !shed.admit(now.get(), &mut ticket.started) {
+                self.counters.shed();
                 return false;
             }
         }

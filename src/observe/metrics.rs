@@ -216,6 +216,11 @@ pub struct Totals {
     /// state: half-open trials, calls that finish after a transition, ignored and cancelled
     /// calls too (counted only with a window and slow calls on).
     pub slow: u64,
+    /// Of the `rejected` calls, those refused by overload shedding (a closed circuit at its
+    /// limit on calls in flight, see [`Breaker::shed_limit`](crate::Breaker::shed_limit)); the
+    /// rest were refused by an open, half-open or forced-open circuit, or an admission gate
+    /// such as the adaptive throttle.
+    pub shed: u64,
 }
 
 const ADMITTED: usize = 0;
@@ -224,13 +229,16 @@ const SUCCEEDED: usize = 2;
 const FAILED: usize = 3;
 const IGNORED: usize = 4;
 const SLOW: usize = 5;
+const SHED: usize = 6;
+/// How many counters a stripe holds.
+const KINDS: usize = 7;
 
 /// One thread group's counters, on cache lines of their own: the cells its owner thread bumps
 /// with plain stores, and the cells threads sharing it bump with read-modify-writes (see
 /// [`counting_slot`]). A total is the sum of both over every stripe.
 struct Stripe {
-    owned: [AtomicU64; 6],
-    shared: [AtomicU64; 6],
+    owned: [AtomicU64; KINDS],
+    shared: [AtomicU64; KINDS],
 }
 
 /// Counters bumped by every call when on: one stripe per thread group, so that threads on
@@ -324,12 +332,18 @@ impl Counters {
         self.bump(SLOW);
     }
 
+    /// A call refused by overload shedding (counted as rejected too).
+    #[inline]
+    pub(crate) fn shed(&self) {
+        self.bump(SHED);
+    }
+
     /// The sums, or `None` when counting is off.
     pub(crate) fn totals(&self) -> Option<Totals> {
         if !self.on.load(Ordering::Relaxed) {
             return None;
         }
-        let mut sums = [0u64; 6];
+        let mut sums = [0u64; KINDS];
         for stripe in self.stripes.get().map_or(&[][..], |s| &s[..][..]) {
             for (sum, (owned, shared)) in sums
                 .iter_mut()
@@ -348,6 +362,7 @@ impl Counters {
             failed: sums[FAILED],
             ignored: sums[IGNORED],
             slow: sums[SLOW],
+            shed: sums[SHED],
         })
     }
 }

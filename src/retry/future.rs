@@ -38,7 +38,7 @@ use crate::sleep::Sleep;
 /// assert!(futures::executor::block_on(fut).is_err());
 /// assert_eq!(breaker.consecutive_failures(), 0);
 /// ```
-#[pin_project]
+#[pin_project(project = RetryProj)]
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct Retry<F, Fut, B: CircuitBreaker, K> {
     /// The running attempt's permit. Declared before the attempt, so a dropped retry gives the
@@ -122,68 +122,147 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        loop {
-            if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
-                let Poll::Ready(result) = attempt.poll(cx) else {
-                    return Poll::Pending;
-                };
-                this.attempt.set(None);
-                let outcome = this.classify.classify(&result);
-                if let Some(permit) = this.permit.take() {
-                    permit.record(outcome);
-                }
-                this.retrier.budget().record(outcome);
-                // An overload is not retried: the dependency said it has no room (a refusal by
-                // a breaker that sheds is waited out below instead).
-                if outcome == Outcome::Failure
-                    && *this.attempts < this.retrier.policy().max_attempts()
-                {
-                    let now = this.handle.breaker().clock().now();
-                    if this.retrier.budget().withdraw(now) {
-                        *this.granted = true;
-                        let wait = this
-                            .retrier
-                            .policy()
-                            .backoff(*this.attempts, this.retrier.draw());
-                        *this.sleep = Some(this.retrier.sleep(wait));
-                        continue;
-                    }
-                }
-                return Poll::Ready(result.map_err(Error::Inner));
-            }
-            if let Some(sleep) = this.sleep.as_mut() {
-                if sleep.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                *this.sleep = None;
-            }
-            // Start an attempt.
-            if *this.attempts == 0 {
-                let now = this.handle.breaker().clock().now();
-                this.retrier.budget().deposit(now);
-            }
-            *this.attempts += 1;
-            match this.handle.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    *this.granted = false;
-                    *this.permit = Some(permit);
+        if *this.attempts == 0 {
+            // The first poll: deposit, ask the breaker, and poll the attempt with its permit
+            // held here, so that an attempt ready at once (most calls) settles without the
+            // loop's sleep and rejection arms or a round trip of the permit through `self`.
+            let now = this.handle.breaker().clock().now();
+            this.retrier.budget().deposit(now);
+            *this.attempts = 1;
+            // `try_acquire_owned`, spelled out: the retry path below calls it too, and two
+            // calls of it in one function are not inlined.
+            match this.handle.breaker().admit() {
+                Ok(ticket) => {
+                    let permit = Permit::new(this.handle.clone(), ticket);
                     this.attempt.set(Some(this.make.make_attempt()));
-                }
-                Err(rejected) => match wait_out(&rejected, this.retrier, *this.attempts) {
-                    Some(wait)
-                        if *this.granted
-                            || this
-                                .retrier
-                                .budget()
-                                .withdraw(this.handle.breaker().clock().now()) =>
-                    {
-                        *this.granted = true;
-                        *this.sleep = Some(this.retrier.sleep(wait));
+                    if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
+                        let Poll::Ready(result) = attempt.poll(cx) else {
+                            *this.permit = Some(permit);
+                            return Poll::Pending;
+                        };
+                        this.attempt.set(None);
+                        if let Some(done) = settle(&mut this, result, Some(permit)) {
+                            return Poll::Ready(done);
+                        }
                     }
-                    _ => return Poll::Ready(Err(Error::Rejected(rejected))),
-                },
+                }
+                Err(refusal) => {
+                    let rejected = this.handle.breaker().rejected(refusal);
+                    if let Some(done) = refused(&mut this, rejected) {
+                        return Poll::Ready(done);
+                    }
+                }
             }
         }
+        poll_on(&mut this, cx)
+    }
+}
+
+/// Every poll after the first (and the first, once its attempt is not settled at once): the
+/// running attempt, the wait before a retry, and starting the retry. Out of line, so that the
+/// first poll of a call that succeeds at once is only the straight path above.
+#[inline(never)]
+fn poll_on<F, Fut, B, K, T, E>(
+    this: &mut RetryProj<'_, F, Fut, B, K>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<T, Error<E>>>
+where
+    F: MakeAttempt<Future = Fut>,
+    Fut: Future<Output = Result<T, E>>,
+    B: CircuitBreaker + Clone,
+    K: Classify<T, E>,
+{
+    loop {
+        if let Some(attempt) = this.attempt.as_mut().as_pin_mut() {
+            let Poll::Ready(result) = attempt.poll(cx) else {
+                return Poll::Pending;
+            };
+            this.attempt.set(None);
+            let permit = this.permit.take();
+            if let Some(done) = settle(this, result, permit) {
+                return Poll::Ready(done);
+            }
+            continue;
+        }
+        if let Some(sleep) = this.sleep.as_mut() {
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            *this.sleep = None;
+        }
+        // Start a retry (the first attempt started above).
+        *this.attempts += 1;
+        match this.handle.clone().try_acquire_owned() {
+            Ok(permit) => {
+                *this.granted = false;
+                *this.permit = Some(permit);
+                this.attempt.set(Some(this.make.make_attempt()));
+            }
+            Err(rejected) => {
+                if let Some(done) = refused(this, rejected) {
+                    return Poll::Ready(done);
+                }
+            }
+        }
+    }
+}
+
+/// An admitted attempt finished with `result`: judged by the breaker (through `permit`) and
+/// the budget, then either the call's output or, for a failure that attempts are left for and
+/// the budget pays, `None` with the retry's backoff in the sleep slot.
+fn settle<F, Fut, B, K, T, E>(
+    this: &mut RetryProj<'_, F, Fut, B, K>,
+    result: Result<T, E>,
+    permit: Option<Permit<B>>,
+) -> Option<Result<T, Error<E>>>
+where
+    B: CircuitBreaker,
+    K: Classify<T, E>,
+{
+    let outcome = this.classify.classify(&result);
+    if let Some(permit) = permit {
+        permit.record(outcome);
+    }
+    this.retrier.budget().record(outcome);
+    // An overload is not retried: the dependency said it has no room (a refusal by a breaker
+    // that sheds is waited out instead).
+    if outcome == Outcome::Failure && *this.attempts < this.retrier.policy().max_attempts() {
+        let now = this.handle.breaker().clock().now();
+        if this.retrier.budget().withdraw(now) {
+            *this.granted = true;
+            let wait = this
+                .retrier
+                .policy()
+                .backoff(*this.attempts, this.retrier.draw());
+            *this.sleep = Some(this.retrier.sleep(wait));
+            return None;
+        }
+    }
+    Some(result.map_err(Error::Inner))
+}
+
+/// The breaker refused attempt `attempts`: `None` with a wait in the sleep slot if the refusal
+/// is waited out (see [`wait_out`]) and a granted retry pays for it, else the rejection.
+fn refused<F, Fut, B, K, T, E>(
+    this: &mut RetryProj<'_, F, Fut, B, K>,
+    rejected: Rejected,
+) -> Option<Result<T, Error<E>>>
+where
+    B: CircuitBreaker,
+{
+    match wait_out(&rejected, this.retrier, *this.attempts) {
+        Some(wait)
+            if *this.granted
+                || this
+                    .retrier
+                    .budget()
+                    .withdraw(this.handle.breaker().clock().now()) =>
+        {
+            *this.granted = true;
+            *this.sleep = Some(this.retrier.sleep(wait));
+            None
+        }
+        _ => Some(Err(Error::Rejected(rejected))),
     }
 }
 

@@ -11,11 +11,19 @@ use crate::sync::{AtomicU64, Ordering};
 
 /// Slots of the ring: the ttl in tenths.
 const SLOTS: usize = 10;
-/// A slot's word: the bucket it holds (low 24 bits of its index) above a signed 40-bit balance.
+/// A slot's word: the bucket it holds (low 24 bits of its index) above a 40-bit balance stored
+/// with a bias of 2^39 (so the low 40 bits are never negative and a word of zero balance is
+/// `BIAS`). A deposit is one `fetch_add` on the word: a slot's balance is kept at most
+/// `SLOT_MAX` (plus one deposit), half the bias below the top of the field, so that an add cannot carry into the
+/// tag unless 2^38 units (27 million deposits) are added between one thread's add and its
+/// check of the word it added to.
 const VALUE_BITS: u32 = 40;
 const VALUE_MASK: u64 = (1 << VALUE_BITS) - 1;
-const VALUE_MAX: i64 = (1 << (VALUE_BITS - 1)) - 1;
+const BIAS: i64 = 1 << (VALUE_BITS - 1);
 const TAG_MASK: u64 = (1 << (64 - VALUE_BITS)) - 1;
+/// The most units a slot holds: deposits beyond it are dropped (a tenth of the ttl with 27
+/// million requests at 100 %: the window still grants more retries than anyone sends).
+const SLOT_MAX: i64 = 1 << (VALUE_BITS - 2);
 /// One retry costs this many units; a request deposits `percent * 100` of them.
 const WITHDRAW: i64 = 10_000;
 
@@ -26,7 +34,8 @@ const WITHDRAW: i64 = 10_000;
 /// Every request deposits `retry_percent` % of a retry, every retry withdraws a whole one, and
 /// deposits older than `ttl` expire. The ring is ten atomic slots (one per tenth of the ttl),
 /// and the nine tenths before the current one are summed once per tenth, so a decision is
-/// three loads and one compare-and-swap: no lock, no allocation. Within one
+/// three loads and one compare-and-swap (a deposit: one load and one `fetch_add`): no lock, no
+/// allocation. Within one
 /// tenth of the ttl no two threads can both spend the last retry; threads whose clock readings
 /// fall in two different tenths can overspend by one.
 ///
@@ -160,9 +169,9 @@ impl TpsBudgetBuilder {
         let reserve = i64::from(self.min_per_sec) * WITHDRAW * i64::try_from(ttl).unwrap_or(0)
             / 1_000_000_000;
         Ok(TpsBudget {
-            slots: std::array::from_fn(|_| AtomicU64::new(0)),
+            slots: std::array::from_fn(|_| AtomicU64::new(pack(0, 0))),
             index: AtomicU64::new(0),
-            older: AtomicU64::new(0),
+            older: AtomicU64::new(pack(0, 0)),
             bucket: (ttl / SLOTS as u64).max(1),
             deposit,
             reserve,
@@ -213,6 +222,17 @@ impl TpsBudget {
         self.new_bucket(now / self.bucket)
     }
 
+    /// The current bucket, without the units before it (all a deposit needs).
+    #[inline]
+    fn current(&self, now: Duration) -> u64 {
+        let now = saturating_nanos(now);
+        let g = self.index.load(Ordering::Acquire);
+        if now.wrapping_sub(g.wrapping_mul(self.bucket)) < self.bucket {
+            return g;
+        }
+        self.new_bucket(now / self.bucket).0
+    }
+
     /// Works out the units of the nine buckets before `g` and caches them: once per bucket.
     #[inline(never)]
     fn new_bucket(&self, g: u64) -> (u64, i64) {
@@ -235,13 +255,41 @@ impl TpsBudget {
         (self.reserve + older + held(raw, g), raw)
     }
 
-    /// Adds `units` to the current slot, starting it afresh if it holds an expired bucket.
+    /// Adds `units` (positive, at most a whole retry) to bucket `g`'s slot: one `fetch_add`.
+    /// If the word added to held another bucket, or a balance at the cap, the slow path puts
+    /// it right.
     #[inline]
     fn put(&self, g: u64, units: i64) {
         let slot = &self.slots[slot_of(g)];
+        // Positive and at most `WITHDRAW`: checked by the builder.
+        #[allow(clippy::cast_sign_loss)]
+        let prev = slot.fetch_add(units as u64, Ordering::AcqRel);
+        // Bucket `g`'s tag with a biased balance below `SLOT_MAX`, in one comparison: the tag
+        // is in the high bits, the field starts at 0 for a balance of -`BIAS`.
+        #[allow(clippy::cast_sign_loss)]
+        if prev.wrapping_sub(g << VALUE_BITS) >= (BIAS + SLOT_MAX) as u64 {
+            self.put_slow(g, prev, units);
+        }
+    }
+
+    /// The add of `put` went to a word holding another bucket (an expired one, which no window
+    /// of `g` counts: the slot starts afresh with `units`) or took the balance to the cap
+    /// (brought back to it).
+    #[cold]
+    #[inline(never)]
+    fn put_slow(&self, g: u64, prev: u64, units: i64) {
+        let slot = &self.slots[slot_of(g)];
+        let counted = tag(prev) == g & TAG_MASK;
         let mut raw = slot.load(Ordering::Acquire);
         loop {
-            let next = pack(g, held(raw, g).saturating_add(units));
+            let next = if counted {
+                if held(raw, g) <= SLOT_MAX {
+                    return;
+                }
+                pack(g, SLOT_MAX)
+            } else {
+                pack(g, held(raw, g).saturating_add(units).min(SLOT_MAX))
+            };
             match slot.compare_exchange_weak(raw, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return,
                 Err(actual) => raw = actual,
@@ -263,7 +311,7 @@ impl Budget for TpsBudget {
     #[inline]
     fn deposit(&self, now: Duration) {
         if self.deposit > 0 {
-            self.put(self.window(now).0, self.deposit);
+            self.put(self.current(now), self.deposit);
         }
     }
 
@@ -314,9 +362,9 @@ fn tag(raw: u64) -> u64 {
 
 #[inline]
 fn value(raw: u64) -> i64 {
-    // Sign-extends the low 40 bits.
+    // The low 40 bits, less the bias: no wrap.
     #[allow(clippy::cast_possible_wrap)]
-    let v = ((raw << (64 - VALUE_BITS)) as i64) >> (64 - VALUE_BITS);
+    let v = (raw & VALUE_MASK) as i64 - BIAS;
     v
 }
 
@@ -332,7 +380,90 @@ fn held(raw: u64, g: u64) -> i64 {
 
 #[inline]
 fn pack(g: u64, units: i64) -> u64 {
+    // Clamped to the field: not negative once biased.
     #[allow(clippy::cast_sign_loss)]
-    let v = (units.clamp(-VALUE_MAX, VALUE_MAX) as u64) & VALUE_MASK;
+    let v = (units.clamp(-BIAS, BIAS - 1) + BIAS) as u64;
     ((g & TAG_MASK) << VALUE_BITS) | v
+}
+
+#[cfg(all(test, not(protego_loom)))]
+mod tests {
+    use super::*;
+
+    fn all_requests() -> TpsBudget {
+        TpsBudget::builder()
+            .min_per_sec(0)
+            .retry_percent(100.0)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn the_word_packs_a_biased_balance_under_the_tag() {
+        for units in [-BIAS, -WITHDRAW, -1, 0, 1, WITHDRAW, SLOT_MAX, BIAS - 1] {
+            let raw = pack(12_345, units);
+            assert_eq!(tag(raw), 12_345);
+            assert_eq!(value(raw), units);
+        }
+        // Out of the field: clamped, never carried into the tag.
+        assert_eq!(value(pack(7, i64::MAX)), BIAS - 1);
+        assert_eq!(value(pack(7, i64::MIN)), -BIAS);
+        assert_eq!(tag(pack(7, i64::MAX)), 7);
+        // A new budget's words hold bucket 0 with nothing in it.
+        assert_eq!(all_requests().slots[0].load(Ordering::Relaxed), pack(0, 0));
+    }
+
+    #[test]
+    fn a_deposit_stops_at_the_slot_cap_and_never_reaches_the_tag() {
+        let budget = all_requests();
+        let now = Duration::from_millis(1_500); // bucket 1
+        let g = budget.current(now);
+        assert_eq!(g, 1);
+        budget.slots[slot_of(g)].store(pack(g, SLOT_MAX - 1), Ordering::Relaxed);
+        budget.deposit(now); // added below the cap: counted whole, past it by less than a deposit
+        let raw = budget.slots[slot_of(g)].load(Ordering::Relaxed);
+        assert_eq!(value(raw), SLOT_MAX - 1 + WITHDRAW);
+        budget.deposit(now); // added at the cap: brought back to it
+        let raw = budget.slots[slot_of(g)].load(Ordering::Relaxed);
+        assert_eq!((tag(raw), value(raw)), (g, SLOT_MAX));
+        budget.deposit(now);
+        let raw = budget.slots[slot_of(g)].load(Ordering::Relaxed);
+        assert_eq!((tag(raw), value(raw)), (g, SLOT_MAX));
+        // A withdrawal from a capped slot spends from the cap.
+        assert!(budget.withdraw(now));
+        assert_eq!(
+            value(budget.slots[slot_of(g)].load(Ordering::Relaxed)),
+            SLOT_MAX - WITHDRAW
+        );
+    }
+
+    #[test]
+    fn a_deposit_into_an_expired_slot_starts_it_afresh() {
+        let budget = all_requests();
+        for _ in 0..3 {
+            budget.deposit(Duration::from_millis(500)); // bucket 0: three retries
+        }
+        assert_eq!(budget.balance(Duration::from_millis(500)), 3);
+        // Bucket 10 uses bucket 0's slot: its deposits expired.
+        let later = Duration::from_millis(10_500);
+        budget.deposit(later);
+        assert_eq!(budget.balance(later), 1);
+        let raw = budget.slots[0].load(Ordering::Relaxed);
+        assert_eq!((tag(raw), value(raw)), (10, WITHDRAW));
+        // A negative balance in the current slot (withdrawals paid by older deposits) takes the
+        // fetch_add path's slow arm and still counts the deposit once.
+        let budget = all_requests();
+        budget.deposit(Duration::from_millis(500));
+        budget.deposit(Duration::from_millis(500));
+        let now = Duration::from_millis(1_500);
+        assert!(budget.withdraw(now));
+        assert!(budget.withdraw(now));
+        assert_eq!(
+            value(budget.slots[1].load(Ordering::Relaxed)),
+            -2 * WITHDRAW
+        );
+        budget.deposit(now);
+        assert_eq!(value(budget.slots[1].load(Ordering::Relaxed)), -WITHDRAW);
+        assert_eq!(budget.balance(now), 1);
+    }
 }

@@ -69,6 +69,24 @@ pub enum Answer {
     Code(Code),
     /// Nothing, ever (until the server stops).
     Hang,
+    /// This code with `grpc-retry-pushback-ms` set to this value in its metadata (gRFC A6).
+    PushedBack(Code, &'static str),
+}
+
+/// The status of `answer` (not `OK`, not `Hang`).
+fn status_of(answer: Answer) -> Status {
+    match answer {
+        Answer::PushedBack(code, pushback) => {
+            let mut status = Status::new(code, "answered by the test server");
+            status.metadata_mut().insert(
+                "grpc-retry-pushback-ms",
+                tonic::metadata::MetadataValue::from_static(pushback),
+            );
+            status
+        }
+        Answer::Code(code) => Status::new(code, "answered by the test server"),
+        Answer::Hang => unreachable!("a hanging server answers nothing"),
+    }
 }
 
 /// The server's state, shared with the test.
@@ -125,8 +143,8 @@ async fn say(
     downstream.calls.fetch_add(1, Ordering::SeqCst);
     match downstream.answer() {
         Answer::Code(Code::Ok) => Ok(Response::new(request.into_inner())),
-        Answer::Code(code) => Err(Status::new(code, "answered by the test server")),
         Answer::Hang => std::future::pending().await,
+        answer => Err(status_of(answer)),
     }
 }
 
@@ -141,8 +159,8 @@ async fn stream(
     let messages = match downstream.answer() {
         Answer::Code(Code::Ok) => vec![first],
         // One message, then the status: it travels in the trailers.
-        Answer::Code(code) => vec![first, Err(Status::new(code, "answered by the test server"))],
         Answer::Hang => std::future::pending().await,
+        answer => vec![first, Err(status_of(answer))],
     };
     Ok(Response::new(futures::stream::iter(messages)))
 }

@@ -9,6 +9,7 @@ use pin_project::pin_project;
 use tonic::Code;
 
 use super::codes::{trailers_code, ClassifyCode};
+use super::pushback::pushed_back;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::Outcome;
 use crate::call::permit::Permit;
@@ -91,9 +92,9 @@ where
         let frame = std::task::ready!(inner.poll_frame(cx));
         if let Some((_, classifier)) = this.pending.as_ref() {
             let outcome = match &frame {
-                Some(Ok(frame)) => frame
-                    .trailers_ref()
-                    .map(|trailers| classifier.classify_code(trailers_code(trailers))),
+                Some(Ok(frame)) => frame.trailers_ref().map(|trailers| {
+                    pushed_back(classifier.classify_code(trailers_code(trailers)), trailers)
+                }),
                 Some(Err(_)) => Some(Outcome::Failure),
                 None => Some(classifier.classify_code(Code::Unknown)),
             };

@@ -5,6 +5,7 @@ use std::fmt;
 
 use tonic::Code;
 
+use super::pushback::pushed_back;
 use crate::call::classify::{Classify, Outcome};
 
 /// Decides the [`Outcome`] of a gRPC call from its status code.
@@ -204,9 +205,9 @@ pub struct ClassifyHead<K>(pub K);
 impl<K: ClassifyCode, B, E> Classify<http::Response<B>, E> for ClassifyHead<K> {
     fn classify(&self, result: &Result<http::Response<B>, E>) -> Outcome {
         match result {
-            Ok(response) => {
-                head_code(response).map_or(Outcome::Success, |code| self.0.classify_code(code))
-            }
+            Ok(response) => head_code(response).map_or(Outcome::Success, |code| {
+                pushed_back(self.0.classify_code(code), response.headers())
+            }),
             Err(_) => Outcome::Failure,
         }
     }

@@ -10,6 +10,7 @@ use pin_project::pin_project;
 
 use super::body::GrpcBody;
 use super::codes::{head_code, ClassifyCode};
+use super::pushback::pushed_back;
 use super::rejection::trailers_only;
 use crate::call::circuit_breaker::CircuitBreaker;
 use crate::call::classify::Outcome;
@@ -97,7 +98,10 @@ where
                     }
                     Ok(response) => Ok(match head_code(&response) {
                         Some(code) => {
-                            permit.record(classifier.classify_code(code));
+                            permit.record(pushed_back(
+                                classifier.classify_code(code),
+                                response.headers(),
+                            ));
                             response.map(GrpcBody::decided)
                         }
                         None => response.map(|body| GrpcBody::pending(body, permit, classifier)),

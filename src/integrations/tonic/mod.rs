@@ -22,6 +22,14 @@
 //!   not counted, like a cancelled call. A half-open trial on a long stream is decided when the
 //!   stream ends.
 //!
+//! A failure whose answer carries `grpc-retry-pushback-ms` (gRFC A6's pushback, in the head of
+//! a trailers-only answer or in the trailers; see [`pushback`]) is an
+//! [overload](crate::call::Outcome::Overload): the server said it has no room, so the breaker
+//! sheds rather than opening, as for an HTTP 5xx with `Retry-After`. The crate's retries never
+//! retry an overload, so a pushback that says "do not retry" (a negative or malformed value) is
+//! obeyed, and so is one that gives a delay (the call ends; the caller's next call is admitted
+//! by the shedding limit, which grows back as the server completes calls).
+//!
 //! The code is classified by a [`ClassifyCode`]: by default [`FailureCodes::DEFAULT`], where
 //! `UNAVAILABLE`, `DEADLINE_EXCEEDED`, `RESOURCE_EXHAUSTED` and `INTERNAL` are failures and every
 //! other code, `OK`, `NOT_FOUND` or `INVALID_ARGUMENT` alike, a success (the server answered). An
@@ -113,6 +121,7 @@ mod future;
 mod layer;
 #[cfg(feature = "balance")]
 mod pool;
+mod pushback;
 mod rejection;
 mod service;
 
@@ -122,5 +131,6 @@ pub use future::GrpcResponseFuture;
 pub use layer::GrpcCircuitBreakerLayer;
 #[cfg(feature = "balance")]
 pub use pool::{GrpcEjectionGuard, GrpcGuardFuture};
+pub use pushback::{pushback, Pushback};
 pub use rejection::{retry_pushback_ms, unavailable, RETRY_PUSHBACK_MS};
 pub use service::GrpcCircuitBreakerService;

@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use pin_project::pin_project;
 
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::Classify;
+use crate::call::classify::{is_timeout, Classify, Outcome};
 use crate::call::permit::Permit;
 use crate::error::{Error, Rejected};
 use crate::integrations::tower::BoxError;
@@ -59,10 +59,26 @@ enum State<F, B: CircuitBreaker, K> {
 impl<F, B: CircuitBreaker, K> ResponseFuture<F, B, K> {
     /// The call's result with its error unboxed: the layers that answer a rejection themselves
     /// (HTTP's 503) poll this.
+    #[cfg(feature = "http")]
     pub(crate) fn poll_typed<T, E>(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, Error<E>>>
+    where
+        F: Future<Output = Result<T, E>>,
+        K: Classify<T, E>,
+    {
+        self.poll_judged(cx, |outcome, output| (outcome, output))
+    }
+
+    /// The call's result, `judge` given the classifier's outcome and the inner result and
+    /// returning the outcome to record and the result to return.
+    #[inline]
+    fn poll_judged<T, E, R>(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        judge: impl FnOnce(Outcome, Result<T, E>) -> (Outcome, Result<T, R>),
+    ) -> Poll<Result<T, Error<R>>>
     where
         F: Future<Output = Result<T, E>>,
         K: Classify<T, E>,
@@ -75,8 +91,9 @@ impl<F, B: CircuitBreaker, K> ResponseFuture<F, B, K> {
             } => {
                 // A panic in `fut` drops the permit while unwinding: recorded as a failure.
                 let output = std::task::ready!(fut.poll(cx));
+                let (outcome, output) = judge(classifier.classify(&output), output);
                 if let Some(permit) = permit.take() {
-                    permit.record(classifier.classify(&output));
+                    permit.record(outcome);
                 }
                 Poll::Ready(output.map_err(Error::Inner))
             }
@@ -98,8 +115,20 @@ where
 {
     type Output = Result<T, BoxError>;
 
+    /// The error is boxed before the outcome is recorded, so that a failure that is a timeout
+    /// ([`is_timeout`]: tower's `Elapsed` with feature `tower-timeout`, an `io::Error` that
+    /// timed out) counts as an overload.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.poll_typed(cx).map_err(Error::into_box_error)
+        self.poll_judged(cx, |outcome, output| {
+            let output = output.map_err(Into::into);
+            match &output {
+                Err(e) if outcome == Outcome::Failure && is_timeout(&**e) => {
+                    (Outcome::Overload, output)
+                }
+                _ => (outcome, output),
+            }
+        })
+        .map_err(Error::into_box_error)
     }
 }
 

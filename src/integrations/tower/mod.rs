@@ -20,6 +20,19 @@
 //! answer a rejection themselves (503, `UNAVAILABLE`) and keep the inner service's error type,
 //! with the [`Rejected`](crate::Rejected) in the answer's extensions.
 //!
+//! # Timeouts are overload
+//! A response future whose error the classifier calls a failure counts as an
+//! [overload](crate::call::Outcome::Overload) when the error is a timeout
+//! ([`is_timeout`](crate::call::is_timeout): an `io::Error` of kind `TimedOut` anywhere in its
+//! source chain, and with feature `tower-timeout`, tower's `Elapsed` from a
+//! `ServiceBuilder::timeout` under the layer): the breaker sheds it rather than opening. A
+//! classifier that says otherwise (ignored, success) is obeyed. This holds for
+//! [`CircuitBreakerLayer`] and [`RetryLayer`] (which so never retries a timeout: an overload is
+//! not retried; its inner error must be a `BoxError` (what tower's `Timeout` returns), an
+//! `io::Error` or tower's `Elapsed` itself). The HTTP and gRPC layers, and the balanced pool's
+//! endpoints, count an error with no response as a failure, as before: an endpoint that hangs
+//! must count against that endpoint.
+//!
 //! [`RetryLayer`] retries requests through a breaker, paid from a
 //! [`Budget`](crate::retry::Budget): see [`crate::retry`].
 //!

@@ -10,7 +10,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::{Classify, ErrorsAsFailures};
+use crate::call::classify::{Classify, ErrorsAsFailures, TimeoutsShed};
 use crate::error::Error;
 use crate::integrations::tower::BoxError;
 use crate::retry::{MakeAttempt, Retrier, Retry};
@@ -154,7 +154,7 @@ where
     S: Service<Req> + Clone,
     Req: Clone,
     B: CircuitBreaker + Clone,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + 'static,
     K: Classify<S::Response, S::Error> + Clone,
 {
     type Response = S::Response;
@@ -175,7 +175,7 @@ where
                 attempts,
                 self.breaker.clone(),
                 self.retrier.clone(),
-                self.classify.clone(),
+                TimeoutsShed(self.classify.clone()),
             ),
         }
     }
@@ -188,14 +188,14 @@ where
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct RetryFuture<S: Service<Req>, Req, B: CircuitBreaker, K> {
     #[pin]
-    retry: Retry<Attempts<S, Req>, ServiceCall<S, Req>, B, K>,
+    retry: Retry<Attempts<S, Req>, ServiceCall<S, Req>, B, TimeoutsShed<K>>,
 }
 
 impl<S, Req, B, K> Future for RetryFuture<S, Req, B, K>
 where
     S: Service<Req> + Clone,
     Req: Clone,
-    S::Error: Into<BoxError>,
+    S::Error: Into<BoxError> + 'static,
     B: CircuitBreaker + Clone,
     K: Classify<S::Response, S::Error>,
 {
