@@ -46,17 +46,52 @@ pub struct Protected<F, B: CircuitBreaker, K = ErrorsAsFailures> {
 /// The handle and where the call stands. Its `Drop` (not `Protected`'s, so that
 /// [`Protected::classify`] can move the fields) records a cancellation.
 struct Call<B: CircuitBreaker> {
-    handle: B,
+    /// `Some` until the call is dropped: a handle that needs dropping is moved out then (see
+    /// `Drop`).
+    handle: Option<B>,
     phase: Phase,
+}
+
+impl<B: CircuitBreaker> Call<B> {
+    #[inline]
+    fn breaker(&self) -> &Breaker<B::Clock> {
+        breaker_of(&self.handle)
+    }
+}
+
+/// The breaker of a call's handle (a function of the field, so that `poll` can borrow it and
+/// still write the phase).
+#[inline]
+fn breaker_of<B: CircuitBreaker>(handle: &Option<B>) -> &Breaker<B::Clock> {
+    match handle {
+        Some(handle) => handle.breaker(),
+        None => unreachable!("a call keeps its handle until it is dropped"),
+    }
 }
 
 impl<B: CircuitBreaker> Drop for Call<B> {
     fn drop(&mut self) {
         let ticket = self.phase;
+        // One out-of-line call, with the handle by value, for a cancellation (no verdict, and a
+        // half-open trial goes back) and for a handle that needs dropping (an `Arc`, a registry
+        // handle). In place, such a handle's drop would hand the future's own address to an
+        // out-of-line function (`Arc`'s last-owner path), and a second call would make the
+        // drop too big to inline where the caller's loop unwinds; either way the future would
+        // have to live on the stack (benches/README.md, #31, third pass).
+        if ticket.is_call() || std::mem::needs_drop::<B>() {
+            finish(self.handle.take(), ticket);
+        }
+    }
+}
+
+/// Ends a call whose handle needs dropping: records a cancellation if it was running, then
+/// drops the handle.
+#[inline(never)]
+fn finish<B: CircuitBreaker>(handle: Option<B>, ticket: Ticket) {
+    if let Some(handle) = handle {
         if ticket.is_call() {
             // Cancelled mid-flight: no verdict, and a half-open trial goes back.
-            self.phase = Ticket::DONE;
-            self.handle.breaker().record(ticket, Outcome::Ignored);
+            handle.breaker().record(ticket, Outcome::Ignored);
         }
     }
 }
@@ -75,7 +110,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     pub(crate) fn new(handle: B, fut: F, classifier: K) -> Self {
         Protected {
             call: Call {
-                handle,
+                handle: Some(handle),
                 phase: Ticket::START,
             },
             classifier,
@@ -123,7 +158,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     /// assert_eq!(fut.breaker().state(), State::Closed);
     /// ```
     pub fn breaker(&self) -> &Breaker<B::Clock> {
-        self.call.handle.breaker()
+        self.call.breaker()
     }
 }
 
@@ -163,7 +198,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let call = this.call;
-        let breaker = call.handle.breaker();
+        let breaker = breaker_of(&call.handle);
         let current = call.phase;
         let ticket = if current.is_call() {
             current
@@ -224,7 +259,7 @@ impl<F, B: CircuitBreaker, K> fmt::Debug for Protected<F, B, K> {
             "done"
         };
         f.debug_struct("Protected")
-            .field("breaker", &self.call.handle.breaker().name())
+            .field("breaker", &self.call.breaker().name())
             .field("phase", &phase)
             .finish_non_exhaustive()
     }
