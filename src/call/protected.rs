@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -46,9 +47,10 @@ pub struct Protected<F, B: CircuitBreaker, K = ErrorsAsFailures> {
 /// The handle and where the call stands. Its `Drop` (not `Protected`'s, so that
 /// [`Protected::classify`] can move the fields) records a cancellation.
 struct Call<B: CircuitBreaker> {
-    /// `Some` until the call is dropped: a handle that needs dropping is moved out then (see
-    /// `Drop`).
-    handle: Option<B>,
+    /// `Some` until the call is dropped: a handle that needs dropping is moved out and dropped
+    /// then, by value (see `Drop`). Never dropped in place: the field has no drop of its own,
+    /// so that nothing can hand its address out of line after it was moved out.
+    handle: ManuallyDrop<Option<B>>,
     phase: Phase,
 }
 
@@ -110,7 +112,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     pub(crate) fn new(handle: B, fut: F, classifier: K) -> Self {
         Protected {
             call: Call {
-                handle: Some(handle),
+                handle: ManuallyDrop::new(Some(handle)),
                 phase: Ticket::START,
             },
             classifier,
