@@ -1,7 +1,9 @@
 //! The group `floor/`: each hot path next to its physical floor, in one run. A bare
 //! `Instant::now()` and one `SystemClock` reading (the floor of a rejection on the system
-//! clock), a `CoarseClock` reading (and with `--features quanta` a `QuantaClock` one), a bare
-//! future (the floor of every call), then the closed call, `.protect`, the rejections on each
+//! clock), a native `Instant` compared with a deadline and the time left to it (what a rejection
+//! in the clock's own units would still pay), a `CoarseClock` reading (and with
+//! `--features quanta` a `QuantaClock` one and the raw counter under it), a bare future (the
+//! floor of every call), then the closed call, `.protect`, the rejections on each
 //! clock, the peers' rejections, and the closed call and the rejection on one and two threads.
 //!
 //! After criterion's rows it prints the same paths measured in alternating batches against

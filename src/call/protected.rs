@@ -24,7 +24,8 @@ use crate::Breaker;
 /// future and records `Ok` as a success and `Err` (or a panic, which keeps unwinding) as a
 /// failure. Dropped before it completes, it records nothing and gives its half-open trial back
 /// to the round. Its size is the inner future's, plus the handle `B`, plus 16 bytes (the
-/// call's generation and, for slow-call tracking, its start).
+/// call's generation and, for slow-call tracking, its start); a handle type of your own with no
+/// spare bit pattern (no reference, `Arc` or other non-null pointer in it) takes 8 bytes more.
 ///
 /// ```
 /// use protego_breaker::{Breaker, CircuitBreaker, Config};
