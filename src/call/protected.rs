@@ -75,27 +75,31 @@ fn breaker_of<B: CircuitBreaker>(handle: &Option<B>) -> &Breaker<B::Clock> {
 impl<B: CircuitBreaker> Drop for Call<B> {
     fn drop(&mut self) {
         let ticket = self.phase;
-        // One out-of-line call, with the handle by value, for a cancellation (no verdict, and a
-        // half-open trial goes back) and for a handle that needs dropping (an `Arc`, a registry
-        // handle). In place, such a handle's drop would hand the future's own address to an
-        // out-of-line function (`Arc`'s last-owner path), and a second call would make the
-        // drop too big to inline where the caller's loop unwinds; either way the future would
-        // have to live on the stack (benches/README.md, #31, third pass).
-        if ticket.is_call() || std::mem::needs_drop::<B>() {
+        if std::mem::needs_drop::<B>() {
+            // A handle that owns its breaker (an `Arc`, a registry handle) is moved out and
+            // released by value: in place, `Arc`'s drop would hand the future's own address to
+            // its out-of-line last-owner path, and the future would have to live on the stack
+            // in the caller's loop (benches/README.md, #31, third pass).
+            let handle = self.handle.take();
+            if ticket.is_call() {
+                finish(handle, ticket);
+            } else {
+                drop(handle);
+            }
+        } else if ticket.is_call() {
+            // A reference: one out-of-line call, so that the drop stays small enough to be
+            // inlined where the caller's loop unwinds.
             finish(self.handle.take(), ticket);
         }
     }
 }
 
-/// Ends a call whose handle needs dropping: records a cancellation if it was running, then
-/// drops the handle.
+/// Ends a call cancelled mid-flight (no verdict, and a half-open trial goes back), then drops
+/// its handle.
 #[inline(never)]
 fn finish<B: CircuitBreaker>(handle: Option<B>, ticket: Ticket) {
     if let Some(handle) = handle {
-        if ticket.is_call() {
-            // Cancelled mid-flight: no verdict, and a half-open trial goes back.
-            handle.breaker().record(ticket, Outcome::Ignored);
-        }
+        handle.breaker().record(ticket, Outcome::Ignored);
     }
 }
 
