@@ -58,14 +58,14 @@ struct Call<B: CircuitBreaker> {
 impl<B: CircuitBreaker> Call<B> {
     #[inline]
     fn breaker(&self) -> &Breaker<B::Clock> {
-        breaker_of(&self.handle)
+        breaker_of(self.handle.as_ref())
     }
 }
 
 /// The breaker of a call's handle (a function of the field, so that `poll` can borrow it and
 /// still write the phase).
 #[inline]
-fn breaker_of<B: CircuitBreaker>(handle: &Option<B>) -> &Breaker<B::Clock> {
+fn breaker_of<B: CircuitBreaker>(handle: Option<&B>) -> &Breaker<B::Clock> {
     match handle {
         Some(handle) => handle.breaker(),
         None => unreachable!("a call keeps its handle until it is dropped"),
@@ -205,7 +205,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let call = this.call;
-        let breaker = breaker_of(&call.handle);
+        let breaker = breaker_of(call.handle.as_ref());
         let current = call.phase;
         let ticket = if current.is_call() {
             current
