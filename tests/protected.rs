@@ -199,3 +199,57 @@ fn protected_is_unpin_when_its_inner_future_is() {
     let mut fut = fut;
     assert_eq!(poll_once(Pin::new(&mut fut)), Poll::Ready(Ok(())));
 }
+
+/// A handle that owns its breaker (an `Arc`, a registry handle) is released by value, with the
+/// cancellation, when the future is dropped: a cancelled trial still goes back, and the handle
+/// is released once.
+#[test]
+fn a_cancelled_owned_call_gives_its_trial_back_and_releases_its_handle() {
+    let (clock, breaker) = manual(cfg(1, secs(60), 1));
+    let shared = Arc::new(breaker);
+    fail_n(&shared, 1);
+    clock.advance(secs(60));
+    let (probe, inner) = controlled();
+    let mut trial = Box::pin(Arc::clone(&shared).call_owned(inner));
+    assert!(
+        poll_once(trial.as_mut()).is_pending(),
+        "the round's one trial"
+    );
+    assert_eq!(Arc::strong_count(&shared), 2);
+    assert!(start(&shared).is_err(), "the round is full");
+    drop(trial);
+    assert!(probe.dropped.load(Ordering::SeqCst));
+    assert_eq!(Arc::strong_count(&shared), 1, "released once");
+    start(&shared).expect("the trial went back").succeed();
+    assert_eq!(shared.state(), State::Closed);
+}
+
+#[test]
+fn a_cancelled_registry_call_gives_its_trial_back() {
+    use protego_breaker::{ManualClock, ProtectExt, Registry};
+    let clock = ManualClock::new();
+    let registry = Registry::with_clock(clock.clone()).with_default_config(cfg(1, secs(60), 1));
+    let breaker = registry.get_or_create("quotes");
+    let out = poll_once(Box::pin(async { Err::<(), _>(()) }.protect(&registry, "quotes")).as_mut());
+    assert!(matches!(out, Poll::Ready(Err(Error::Inner(())))));
+    clock.advance(secs(60));
+    let (probe, inner) = controlled();
+    let mut trial = Box::pin(inner.protect(&registry, "quotes"));
+    assert!(
+        poll_once(trial.as_mut()).is_pending(),
+        "the round's one trial"
+    );
+    let mut refused = Box::pin(async { Ok::<(), ()>(()) }.protect(&registry, "quotes"));
+    assert!(matches!(
+        poll_once(refused.as_mut()),
+        Poll::Ready(Err(Error::Rejected(_)))
+    ));
+    drop(trial);
+    assert!(probe.dropped.load(Ordering::SeqCst));
+    let mut next = Box::pin(async { Ok::<(), ()>(()) }.protect(&registry, "quotes"));
+    assert!(
+        matches!(poll_once(next.as_mut()), Poll::Ready(Ok(()))),
+        "the trial went back"
+    );
+    assert_eq!(breaker.state(), State::Closed);
+}

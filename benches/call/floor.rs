@@ -1,7 +1,9 @@
 //! The group `floor/`: each hot path next to its physical floor, in one run. A bare
 //! `Instant::now()` and one `SystemClock` reading (the floor of a rejection on the system
-//! clock), a `CoarseClock` reading (and with `--features quanta` a `QuantaClock` one), a bare
-//! future (the floor of every call), then the closed call, `.protect`, the rejections on each
+//! clock), a native `Instant` compared with a deadline and the time left to it (what a rejection
+//! in the clock's own units would still pay), a `CoarseClock` reading (and with
+//! `--features quanta` a `QuantaClock` one and the raw counter under it), a bare future (the
+//! floor of every call), then the closed call, `.protect`, the rejections on each
 //! clock, the peers' rejections, and the closed call and the rejection on one and two threads.
 //!
 //! After criterion's rows it prints the same paths measured in alternating batches against
@@ -39,6 +41,11 @@ struct Paths {
     open_quanta: Breaker<protego_breaker::clock::QuantaClock>,
     recloser: Recloser,
     failsafe: Failsafe,
+    /// An hour from set-up: what an open period's end would be as a native `Instant`.
+    deadline: Instant,
+    /// The counter `QuantaClock` reads, unscaled.
+    #[cfg(feature = "quanta")]
+    raw: quanta::Clock,
 }
 
 impl Paths {
@@ -65,6 +72,9 @@ impl Paths {
             quanta,
             recloser: open_recloser(),
             failsafe: open_failsafe(),
+            deadline: Instant::now() + std::time::Duration::from_secs(3600),
+            #[cfg(feature = "quanta")]
+            raw: quanta::Clock::new(),
         }
     }
 }
@@ -139,7 +149,13 @@ macro_rules! rows {
 rows! {
     "instant_now" => |p, cx| Instant::now(),
     "system_clock_read" => |p, cx| SystemClock.now(),
+    // What a rejection in the clock's own units would still pay: a native `Instant` compared
+    // with a native deadline, and the time left to it (its `retry_after`) in std's arithmetic.
+    "instant_before_deadline" => |p, cx| Instant::now() < black_box(p.deadline),
+    "instant_until_deadline" => |p, cx| black_box(p.deadline).saturating_duration_since(Instant::now()),
     "coarse_clock_read" => |p, cx| p.coarse.now(),
+    #[cfg(feature = "quanta")]
+    "quanta_raw" => |p, cx| p.raw.raw(),
     #[cfg(feature = "quanta")]
     "quanta_clock_read" => |p, cx| p.quanta.now(),
     "bare_future" => |p, cx| poll_once(ok(), cx),
@@ -160,6 +176,9 @@ const PAIRS: &[(&str, &str)] = &[
     ("bare_future", "closed_call"),
     ("bare_future", "registry_protect"),
     ("instant_now", "system_clock_read"),
+    ("instant_now", "instant_before_deadline"),
+    ("instant_now", "instant_until_deadline"),
+    ("quanta_raw", "quanta_clock_read"),
     ("instant_now", "rejection_system_clock"),
     ("system_clock_read", "rejection_system_clock"),
     ("instant_now", "rejection_failsafe_1_3"),

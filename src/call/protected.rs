@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::mem::ManuallyDrop;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -23,7 +24,8 @@ use crate::Breaker;
 /// future and records `Ok` as a success and `Err` (or a panic, which keeps unwinding) as a
 /// failure. Dropped before it completes, it records nothing and gives its half-open trial back
 /// to the round. Its size is the inner future's, plus the handle `B`, plus 16 bytes (the
-/// call's generation and, for slow-call tracking, its start).
+/// call's generation and, for slow-call tracking, its start); a handle type of your own with no
+/// spare bit pattern (no reference, `Arc` or other non-null pointer in it) takes 8 bytes more.
 ///
 /// ```
 /// use protego_breaker::{Breaker, CircuitBreaker, Config};
@@ -46,18 +48,58 @@ pub struct Protected<F, B: CircuitBreaker, K = ErrorsAsFailures> {
 /// The handle and where the call stands. Its `Drop` (not `Protected`'s, so that
 /// [`Protected::classify`] can move the fields) records a cancellation.
 struct Call<B: CircuitBreaker> {
-    handle: B,
+    /// `Some` until the call is dropped: a handle that needs dropping is moved out and dropped
+    /// then, by value (see `Drop`). Never dropped in place: the field has no drop of its own,
+    /// so that nothing can hand its address out of line after it was moved out.
+    handle: ManuallyDrop<Option<B>>,
     phase: Phase,
+}
+
+impl<B: CircuitBreaker> Call<B> {
+    #[inline]
+    fn breaker(&self) -> &Breaker<B::Clock> {
+        breaker_of(self.handle.as_ref())
+    }
+}
+
+/// The breaker of a call's handle (a function of the field, so that `poll` can borrow it and
+/// still write the phase).
+#[inline]
+fn breaker_of<B: CircuitBreaker>(handle: Option<&B>) -> &Breaker<B::Clock> {
+    match handle {
+        Some(handle) => handle.breaker(),
+        None => unreachable!("a call keeps its handle until it is dropped"),
+    }
 }
 
 impl<B: CircuitBreaker> Drop for Call<B> {
     fn drop(&mut self) {
         let ticket = self.phase;
-        if ticket.is_call() {
-            // Cancelled mid-flight: no verdict, and a half-open trial goes back.
-            self.phase = Ticket::DONE;
-            self.handle.breaker().record(ticket, Outcome::Ignored);
+        if std::mem::needs_drop::<B>() {
+            // A handle that owns its breaker (an `Arc`, a registry handle) is moved out and
+            // released by value: in place, `Arc`'s drop would hand the future's own address to
+            // its out-of-line last-owner path, and the future would have to live on the stack
+            // in the caller's loop (benches/README.md, #31, third pass).
+            let handle = self.handle.take();
+            if ticket.is_call() {
+                finish(handle, ticket);
+            } else {
+                drop(handle);
+            }
+        } else if ticket.is_call() {
+            // A reference: one out-of-line call, so that the drop stays small enough to be
+            // inlined where the caller's loop unwinds.
+            finish(self.handle.take(), ticket);
         }
+    }
+}
+
+/// Ends a call cancelled mid-flight (no verdict, and a half-open trial goes back), then drops
+/// its handle.
+#[inline(never)]
+fn finish<B: CircuitBreaker>(handle: Option<B>, ticket: Ticket) {
+    if let Some(handle) = handle {
+        handle.breaker().record(ticket, Outcome::Ignored);
     }
 }
 
@@ -75,7 +117,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     pub(crate) fn new(handle: B, fut: F, classifier: K) -> Self {
         Protected {
             call: Call {
-                handle,
+                handle: ManuallyDrop::new(Some(handle)),
                 phase: Ticket::START,
             },
             classifier,
@@ -123,7 +165,7 @@ impl<F, B: CircuitBreaker, K> Protected<F, B, K> {
     /// assert_eq!(fut.breaker().state(), State::Closed);
     /// ```
     pub fn breaker(&self) -> &Breaker<B::Clock> {
-        self.call.handle.breaker()
+        self.call.breaker()
     }
 }
 
@@ -163,7 +205,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let call = this.call;
-        let breaker = call.handle.breaker();
+        let breaker = breaker_of(call.handle.as_ref());
         let current = call.phase;
         let ticket = if current.is_call() {
             current
@@ -224,7 +266,7 @@ impl<F, B: CircuitBreaker, K> fmt::Debug for Protected<F, B, K> {
             "done"
         };
         f.debug_struct("Protected")
-            .field("breaker", &self.call.handle.breaker().name())
+            .field("breaker", &self.call.breaker().name())
             .field("phase", &phase)
             .finish_non_exhaustive()
     }
