@@ -296,6 +296,16 @@ impl Shed {
         latency > fastest.saturating_mul(QUEUED)
     }
 
+    /// Starts shedding at `now` because the sensor heard calls slow down (`sense.rs`), as if an
+    /// overload had been heard; whether it was not shedding already.
+    pub(crate) fn sense(&self, now: u64, usual: u64) -> bool {
+        if !self.enabled.load(Ordering::Relaxed) || !self.start(now) {
+            return false;
+        }
+        self.fastest.fetch_min(usual.max(1), Ordering::AcqRel);
+        true
+    }
+
     /// Starts shedding at `now`; whether it was not shedding already.
     fn start(&self, now: u64) -> bool {
         if self.active() {
