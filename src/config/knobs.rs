@@ -537,7 +537,7 @@ macro_rules! knobs {
         };
         shed_latency_factor: f64 = 2.5, set f64,
         get {
-            /// How many times slower than their usual latency successes must come back, two in a
+            /// How many times slower than their usual latency successes must come back, four in a
             /// row, for overload shedding to start before any overload is heard (2.5 by default;
             /// 0 turns it off, else from 1.5 to 100). The usual latency is the moving mean of a
             /// sample of the closed calls (every call at low rates, about one per 20 µs a thread

@@ -123,7 +123,7 @@ impl Machine {
         if !sensor.hear(latency, !shedding) {
             return;
         }
-        if self.shed_made().sense(now.get(), sensor.usual()) {
+        if self.shed_made().sense(now.get(), sensor.threshold()) {
             let config = lock(&self.transition_lock);
             self.refresh_paths(&config);
         }

@@ -16,7 +16,7 @@
 //! The sensor keeps a baseline, the mean latency of successes (an exponentially weighted
 //! moving average over about `1 / ALPHA` samples), and counts successive samples that took
 //! more than `shed_latency_factor` times it (or times `FLOOR`, 1 ms, if that is more): after
-//! `STREAK` (two) of them in a row, overload shedding starts as if an overload had been heard
+//! `STREAK` (four) of them in a row, overload shedding starts as if an overload had been heard
 //! (`Shed::sense`), with its limit at one call, grown by slow start (see `shed.rs`). A queue
 //! that builds in front of a dependency whose capacity fell makes every call slower than the
 //! last, which is heard within a few completions, where the first timeout comes one timeout
@@ -48,7 +48,7 @@ const ALPHA_SHIFT: u32 = 6;
 /// Samples heard before the baseline is trusted.
 const WARM: u32 = 16;
 /// Successive slow samples that start shedding.
-pub(crate) const STREAK: u32 = 2;
+pub(crate) const STREAK: u32 = 4;
 /// The least baseline a latency is compared with (ns): under 1 ms, a rise is not overload.
 const FLOOR: u64 = 1_000_000;
 
@@ -62,6 +62,7 @@ struct Countdown {
     last: Cell<u64>,
 }
 
+#[cfg(not(protego_loom))]
 thread_local! {
     static COUNTDOWN: Countdown = const {
         Countdown {
@@ -69,6 +70,18 @@ thread_local! {
             armed: Cell::new(1),
             last: Cell::new(0),
         }
+    };
+}
+
+// Under loom, whose threads share one OS thread: loom's own thread locals, one per model
+// thread and fresh in each execution, so that which calls are timed is the same in every
+// execution of a model (the first call of each thread is).
+#[cfg(protego_loom)]
+loom::thread_local! {
+    static COUNTDOWN: Countdown = Countdown {
+        left: Cell::new(1),
+        armed: Cell::new(1),
+        last: Cell::new(0),
     };
 }
 
@@ -180,7 +193,12 @@ impl Sensor {
         if heard < WARM {
             self.heard.store(heard + 1, Ordering::Relaxed);
         }
-        // The average: the first sample, then 1/64 of each new one.
+        // The average: the first sample, then 1/64 of each new one; but not of a slow one
+        // while it may fire, so that a rise just above the factor is not absorbed before the
+        // streak is heard (while shedding it learns from every success).
+        if slow && armed {
+            return fire;
+        }
         let next = if heard == 0 {
             latency
         } else {
@@ -190,9 +208,12 @@ impl Sensor {
         fire
     }
 
-    /// The usual latency (ns): the baseline, at least `FLOOR`.
-    pub(crate) fn usual(&self) -> u64 {
-        self.baseline.load(Ordering::Relaxed).max(FLOOR)
+    /// The latency above which a success is slow (ns): the factor times the baseline (at
+    /// least `FLOOR`).
+    pub(crate) fn threshold(&self) -> u64 {
+        let usual = u128::from(self.baseline.load(Ordering::Relaxed).max(FLOOR));
+        let factor = u128::from(self.factor.load(Ordering::Relaxed));
+        u64::try_from(usual * factor / 1024).unwrap_or(u64::MAX)
     }
 
     /// The baseline (ns), for tests.
@@ -217,4 +238,103 @@ fn fixed(value: f64) -> u64 {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let fixed = (value * 1024.0).round() as u64;
     fixed
+}
+
+#[cfg(all(test, not(protego_loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn sensor(factor: f64) -> Sensor {
+        Sensor::new(
+            &Config::builder()
+                .shed_latency_factor(factor)
+                .build()
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn off_it_never_fires_and_learns_nothing() {
+        let s = sensor(0.0);
+        for latency in [1_000_000, 100_000_000, 1_000_000_000] {
+            assert!(!s.hear(latency, true));
+        }
+        assert_eq!(s.baseline(), 0);
+        let off = Sensor::new(&Config::builder().shed_overload(false).build().unwrap());
+        for _ in 0..100 {
+            assert!(!off.hear(1_000_000_000, true));
+        }
+    }
+
+    #[test]
+    fn not_armed_it_learns_but_never_fires() {
+        let s = sensor(2.5);
+        for _ in 0..WARM {
+            s.hear(10_000_000, true);
+        }
+        for _ in 0..1000 {
+            assert!(!s.hear(100_000_000, false));
+        }
+        assert!(s.baseline() > 90_000_000, "{}", s.baseline());
+    }
+
+    #[test]
+    fn the_countdown_aims_at_one_call_per_period() {
+        // 4,000 calls in 1 ms: 80 per 20 µs, but at most twice the last arming.
+        assert_eq!(next_countdown(4_000, Some(1_000_000)), 80);
+        assert_eq!(next_countdown(10, Some(1_000)), 20);
+        // Slow: every call.
+        assert_eq!(next_countdown(1, Some(1_000_000)), 1);
+        // The clock went back, or another breaker's clock: every call, from scratch.
+        assert_eq!(next_countdown(1_000, None), 1);
+        assert_eq!(next_countdown(MAX_COUNTDOWN, Some(0)), MAX_COUNTDOWN);
+    }
+
+    proptest! {
+        /// A stable latency, however jittery below the factor, never starts shedding.
+        #[test]
+        fn a_stable_latency_never_fires(
+            usual in 1_000_000u64..1_000_000_000,
+            jitter in proptest::collection::vec(0u64..1_000, 64..400),
+            factor in 2.0f64..10.0,
+        ) {
+            let s = sensor(factor);
+            // Latencies from the usual one to 1.9x it: below any factor from 2 on, whatever
+            // the mean they make.
+            for j in jitter {
+                let latency = usual + usual * 9 / 10 * j / 1_000;
+                prop_assert!(!s.hear(latency, true));
+            }
+        }
+
+        /// A sustained rise of more than the factor starts shedding within `STREAK` samples of
+        /// it, once the sensor has heard `WARM` samples.
+        #[test]
+        fn a_sustained_rise_fires_within_the_streak(
+            usual in 1_000_000u64..1_000_000_000,
+            warm in WARM..200,
+            factor in 1.5f64..10.0,
+            over in 1.05f64..10.0,
+        ) {
+            let s = sensor(factor);
+            for _ in 0..warm {
+                prop_assert!(!s.hear(usual, true));
+            }
+            let slow = (usual as f64 * factor * over) as u64;
+            let fired = (0..STREAK).position(|_| s.hear(slow, true));
+            prop_assert_eq!(fired, Some(STREAK as usize - 1));
+        }
+
+        /// The countdown stays within 1 and the most, and grows at most twofold.
+        #[test]
+        fn the_countdown_stays_in_bounds(
+            armed in 1u32..=MAX_COUNTDOWN,
+            elapsed in proptest::option::of(0u64..10_000_000_000),
+        ) {
+            let next = next_countdown(armed, elapsed);
+            prop_assert!(next >= 1 && next <= MAX_COUNTDOWN);
+            prop_assert!(next <= armed.saturating_mul(2));
+        }
+    }
 }
