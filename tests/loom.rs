@@ -707,9 +707,10 @@ fn racing_queued_successes_while_shedding_leave_the_limit_as_it_was() {
 fn racing_slow_successes_start_shedding_once() {
     loom::model(|| {
         let (clock, b) = shared(Config::default());
-        // Sixteen timed successes of 1 ms (a call after a millisecond of quiet is timed): the
+        // Twenty timed successes of 1 ms (a call after a millisecond of quiet is timed): the
         // latency sensor's baseline.
-        for _ in 0..16 {
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..20 {
             let call = start(&b).unwrap();
             clock.advance(Duration::from_millis(1));
             finish(call, OK);
