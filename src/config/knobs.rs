@@ -488,7 +488,8 @@ macro_rules! knobs {
             /// Whether a closed circuit sheds [overload](crate::call::Outcome::Overload) rather than
             /// opening on it (on by default): it lets through as many calls at once as the
             /// downstream completes, refuses the rest at once, and grows back as completions grow.
-            /// Costs nothing until an overload is heard. See `ARCHITECTURE.md`, "Overload is not an
+            /// It starts at the first overload, or sooner when successes slow down (see
+            /// [`shed_latency_factor`](Config::shed_latency_factor)). See `ARCHITECTURE.md`, "Overload is not an
             /// outage".
             /// ```
             /// assert!(protego_breaker::Config::default().shed_overload());

@@ -26,7 +26,9 @@
 //! `shed_window` went by with no call refused; the baseline keeps learning from the calls let
 //! through meanwhile (they are timed anyway), so the new latency is the baseline by then.
 //!
-//! What a fleet shares of it: nothing. Each replica's breaker hears its own calls.
+//! The sensor is made by a breaker's first timed success, in the companion (one allocation,
+//! once in the breaker's life). What a fleet shares of it: nothing. Each replica's breaker
+//! hears its own calls.
 //!
 //! Keeps: the thread local is plain `Cell`s, initialised by a constant and with no destructor,
 //! so reading it never registers anything; every figure is an integer and every decision
