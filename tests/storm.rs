@@ -378,11 +378,11 @@ fn health(report: &Report) -> (f64, u32, f64) {
         .windows(2)
         .filter(|w| w[0].is_none() && w[1].is_some())
         .count();
-    let on = report.limits.iter().filter(|l| l.is_some()).count();
+    let on = u32::try_from(report.limits.iter().filter(|l| l.is_some()).count()).unwrap();
     (
         f64::from(good) / f64::from(calls.max(1)),
         u32::try_from(starts).unwrap(),
-        on as f64 * 0.1,
+        f64::from(on) * 0.1,
     )
 }
 

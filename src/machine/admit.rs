@@ -38,7 +38,7 @@ impl Machine {
         if w.low() & FAST_MASK == 0 {
             // One in so many closed calls a thread makes is timed, out of line (`sense.rs`).
             if sense::due() {
-                return Ok(self.sampled(w, read));
+                return Ok(Self::sampled(w, read));
             }
             return Ok(Ticket::new(w.low()));
         }
@@ -69,7 +69,7 @@ impl Machine {
     /// sensor (`sense.rs`).
     #[cold]
     #[inline(never)]
-    fn sampled<F: FnMut() -> u64>(&self, w: Word, mut read: F) -> Ticket {
+    fn sampled<F: FnMut() -> u64>(w: Word, mut read: F) -> Ticket {
         let now = read();
         sense::rearm(now);
         Ticket {

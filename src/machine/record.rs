@@ -64,11 +64,7 @@ impl Machine {
         now: &mut Now<F>,
     ) {
         // A timed closed call: heard by the sensor (`sense.rs`), then recorded as any other.
-        let ticket = if ticket.epoch & SAMPLED == 0 {
-            ticket
-        } else {
-            self.sampled_ended(ticket, outcome, now)
-        };
+        let ticket = self.heard_if_timed(ticket, outcome, now);
         // The admission gate and overload shedding (see `gate.rs`, `shed.rs`).
         let given = outcome;
         let outcome = self.gate_records(w, ticket, outcome, now);
@@ -176,6 +172,21 @@ impl Machine {
                 Err(actual) => w = actual,
             }
         }
+    }
+
+    /// A call's ticket as recording counts it: a timed one (marked `SAMPLED`) is first heard
+    /// by the sensor, out of line.
+    #[inline]
+    fn heard_if_timed<F: FnMut() -> u64>(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) -> Ticket {
+        if ticket.epoch & SAMPLED == 0 {
+            return ticket;
+        }
+        self.sampled_ended(ticket, outcome, now)
     }
 
     /// A timed closed call ended: the sensor hears its latency if it succeeded, and shedding

@@ -323,6 +323,12 @@ mod tests {
             for _ in 0..warm {
                 prop_assert!(!s.hear(usual, true));
             }
+            // Small positive figures: no truncation, sign or precision to lose.
+            #[allow(
+                clippy::cast_possible_truncation,
+                clippy::cast_sign_loss,
+                clippy::cast_precision_loss
+            )]
             let slow = (usual as f64 * factor * over) as u64;
             let fired = (0..STREAK).position(|_| s.hear(slow, true));
             prop_assert_eq!(fired, Some(STREAK as usize - 1));
@@ -335,7 +341,7 @@ mod tests {
             elapsed in proptest::option::of(0u64..10_000_000_000),
         ) {
             let next = next_countdown(armed, elapsed);
-            prop_assert!(next >= 1 && next <= MAX_COUNTDOWN);
+            prop_assert!((1..=MAX_COUNTDOWN).contains(&next));
             prop_assert!(next <= armed.saturating_mul(2));
         }
     }

@@ -79,16 +79,16 @@ fn a_timed_closed_call_reads_the_clock_once_each_way_and_writes_no_word() {
         reads.set(reads.get() + 1);
         5_000_000
     };
-    let t = m.admit(&clock).unwrap();
+    let t = m.admit(clock).unwrap();
     assert_eq!(reads.get(), 1, "its start");
     assert_eq!(t.started, 5_000_000);
-    m.record(t, Outcome::Success, &clock);
+    m.record(t, Outcome::Success, clock);
     assert_eq!(reads.get(), 2, "its end");
     assert_eq!(m.word.load(Ordering::Relaxed), before);
     // 5 ms after the thread's start (0) the rate is low: the next call is timed too, at the
     // same instant, which doubles the countdown; so the call after it is not timed.
-    let t = m.admit(&clock).unwrap();
-    m.record(t, Outcome::Success, &clock);
+    let t = m.admit(clock).unwrap();
+    m.record(t, Outcome::Success, clock);
     assert_eq!(reads.get(), 4);
     let t = m.admit(|| -> u64 { panic!("clock read") }).unwrap();
     m.record(t, Outcome::Success, || -> u64 { panic!("clock read") });

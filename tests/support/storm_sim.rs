@@ -203,7 +203,7 @@ impl Sim {
                     let delay = self.delay(&mut core, at);
                     match head {
                         Some(reply) if delay > 0 => {
-                            push(&mut core, at + delay, Event::Answer(reply))
+                            push(&mut core, at + delay, Event::Answer(reply));
                         }
                         Some(reply) => {
                             drop(core);
