@@ -14,17 +14,22 @@
 //! breaker's: a thread that calls several breakers times one call per period among all of them.
 //!
 //! The sensor keeps a baseline, the mean latency of successes (an exponentially weighted
-//! moving average over about `1 / ALPHA` samples), and counts successive samples that took
+//! moving average over about 64 samples, `ALPHA_SHIFT`), and counts successive samples that took
 //! more than `shed_latency_factor` times it (or times `FLOOR`, 1 ms, if that is more): after
 //! `STREAK` (four) of them in a row, overload shedding starts as if an overload had been heard
-//! (`Shed::sense`), with its limit at one call, grown by slow start (see `shed.rs`). A queue
+//! (`Shed::sense`), with its limit at one call, grown by slow start, and the episode's fastest
+//! success seeded with the threshold (see `shed.rs`). A queue
 //! that builds in front of a dependency whose capacity fell makes every call slower than the
 //! last, which is heard within a few completions, where the first timeout comes one timeout
 //! after the fall. A dependency that is merely slower (a rise in latency at the same capacity)
 //! is heard too: then shedding lets through as many calls as complete without queueing, its
 //! limit grows by slow start to the concurrency the dependency sustains, and it stops once a
 //! `shed_window` went by with no call refused; the baseline keeps learning from the calls let
-//! through meanwhile (they are timed anyway), so the new latency is the baseline by then.
+//! through meanwhile (they are timed anyway), so the new latency is the baseline by then. The
+//! known limit: an episode that began just before such a rise keeps the old latency as its
+//! fastest, counts every slower success as queued, and its limit may stay below what the
+//! slower dependency needs until the episode ends (with no retries, 95 % of calls succeeded
+//! on one seed of the storm simulation's tenfold rise; benches/README.md).
 //!
 //! The sensor is made by a breaker's first timed success, in the companion (one allocation,
 //! once in the breaker's life). What a fleet shares of it: nothing. Each replica's breaker
@@ -56,7 +61,8 @@ const FLOOR: u64 = 1_000_000;
 
 /// This thread's countdown to its next timed call, and how it was armed.
 struct Countdown {
-    /// Calls left until the next timed one (at least 1).
+    /// Calls left until the next timed one (0 only from a timed call's admission to its
+    /// re-arming, in the same function).
     left: Cell<u32>,
     /// What `left` was armed with.
     armed: Cell<u32>,
