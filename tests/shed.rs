@@ -200,15 +200,15 @@ fn successes_that_slow_down_start_shedding_before_any_overload() {
     let (breaker, clock) = breaker(Config::default());
     successes(&breaker, &clock, 20, Duration::from_millis(10));
     assert_eq!(breaker.shed_limit(), None, "a stable latency");
-    // Three times slower (more than 2.5x the mean), three in a row: not yet.
-    successes(&breaker, &clock, 3, Duration::from_millis(30));
+    // Four times slower (more than 3x the mean), three in a row: not yet.
+    successes(&breaker, &clock, 3, Duration::from_millis(40));
     assert_eq!(breaker.shed_limit(), None);
     // One fast success breaks the streak.
     successes(&breaker, &clock, 1, Duration::from_millis(10));
-    successes(&breaker, &clock, 3, Duration::from_millis(30));
+    successes(&breaker, &clock, 3, Duration::from_millis(40));
     assert_eq!(breaker.shed_limit(), None);
     // The fourth in a row starts shedding, from one call, with the circuit closed.
-    successes(&breaker, &clock, 1, Duration::from_millis(30));
+    successes(&breaker, &clock, 1, Duration::from_millis(40));
     assert_eq!(breaker.shed_limit(), Some(1));
     assert_eq!(breaker.state(), State::Closed);
     let held = breaker.try_acquire().unwrap();
@@ -226,7 +226,7 @@ fn a_slowdown_starts_nothing_with_the_sensor_off_or_below_a_millisecond() {
     successes(&breaker, &clock, 20, Duration::from_millis(10));
     successes(&breaker, &clock, 20, Duration::from_millis(500));
     assert_eq!(breaker.shed_limit(), None, "off");
-    // From 10 µs to 900 µs: ninety times slower, but under 2.5x the 1 ms floor.
+    // From 10 µs to 900 µs: ninety times slower, but under 3x the 1 ms floor.
     let (breaker, clock) = breaker_default();
     successes(&breaker, &clock, 20, Duration::from_micros(10));
     successes(&breaker, &clock, 20, Duration::from_micros(900));

@@ -536,17 +536,17 @@ macro_rules! knobs {
             /// assert_eq!(protego_breaker::Config::builder().shed_window(Duration::ZERO).build().unwrap_err().knob(), "shed_window");
             /// ```
         };
-        shed_latency_factor: f64 = 2.5, set f64,
+        shed_latency_factor: f64 = 3.0, set f64,
         get {
             /// How many times slower than their usual latency successes must come back, four in a
-            /// row, for overload shedding to start before any overload is heard (2.5 by default;
+            /// row, for overload shedding to start before any overload is heard (3 by default;
             /// 0 turns it off, else from 1.5 to 100). The usual latency is the moving mean of a
             /// sample of the closed calls (every call at low rates, about one per 20 µs a thread
             /// at high ones) and counts as at least 1 ms. A queue building in front of a dependency
             /// whose capacity fell is heard within a few completions, where the first timeout
             /// comes one timeout later. Kept to three decimals.
             /// ```
-            /// assert_eq!(protego_breaker::Config::default().shed_latency_factor(), 2.5);
+            /// assert_eq!(protego_breaker::Config::default().shed_latency_factor(), 3.0);
             /// ```
         }
         set {

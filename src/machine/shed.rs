@@ -40,7 +40,7 @@
 //! (a call the sensor timed hands its start to the sensor only).
 //!
 //! Shedding also starts before any overload is heard, when the latency sensor (`sense.rs`)
-//! hears four successes in a row take more than `shed_latency_factor` (2.5) times their mean:
+//! hears four successes in a row take more than `shed_latency_factor` (3) times their mean:
 //! a queue building in front of a dependency whose capacity fell is heard a few completions
 //! into it, where the first timeout comes one timeout later, and the queue built meanwhile is
 //! work nobody waits for (on the storm simulation, 85 % of the capacity left at 20 % over 10 s
