@@ -68,6 +68,12 @@ fn no_path_allocates() {
     let named = registry.get_or_create("key");
     let breaker: Breaker<ManualClock> =
         Breaker::with_clock(cfg(3, secs(10), 2), clock.clone()).named("solo");
+    // A breaker's first timed success makes its latency sensor (one allocation, once in its
+    // life): a call after a second of quiet is timed.
+    for warm in [&breaker, &*named] {
+        clock.advance(secs(1));
+        assert!(allocations(|| poll(warm.call(ok()))) <= 1);
+    }
 
     assert_eq!(
         allocations(|| poll(breaker.call(ok()))),

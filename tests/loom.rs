@@ -742,3 +742,42 @@ fn racing_queued_successes_while_shedding_leave_the_limit_as_it_was() {
         assert_eq!(b.shed_limit(), Some(3));
     });
 }
+
+#[test]
+fn racing_slow_successes_start_shedding_once() {
+    loom::model(|| {
+        let (clock, b) = shared(Config::default());
+        // Twenty timed successes of 1 ms (a call after a millisecond of quiet is timed): the
+        // latency sensor's baseline.
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..20 {
+            let call = start(&b).unwrap();
+            clock.advance(Duration::from_millis(1));
+            finish(call, OK);
+        }
+        assert_eq!(b.shed_limit(), None);
+        // Four timed calls back 10 ms later, ten times the usual: two heard before the race,
+        // and of the two racing, the second to be heard, whichever it is, starts shedding,
+        // once.
+        for _ in 0..2 {
+            let call = start(&b).unwrap();
+            clock.advance(Duration::from_millis(10));
+            finish(call, OK);
+        }
+        assert_eq!(b.shed_limit(), None);
+        clock.advance(Duration::from_millis(1));
+        let one = start(&b).unwrap();
+        clock.advance(Duration::from_millis(1));
+        let two = start(&b).unwrap();
+        clock.advance(Duration::from_millis(10));
+        let t = thread::spawn(move || finish(one, OK));
+        finish(two, OK);
+        t.join().unwrap();
+        assert_eq!(
+            b.shed_limit(),
+            Some(1),
+            "shedding from one call, by slow start"
+        );
+        assert_eq!(b.state(), State::Closed);
+    });
+}

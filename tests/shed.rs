@@ -171,6 +171,70 @@ fn bad_shedding_knobs_are_named() {
         knob(Config::builder().shed_outage_after(Duration::ZERO)),
         "shed_outage_after"
     );
+    for bad in [1.0, -1.0, 101.0, f64::NAN, f64::INFINITY] {
+        assert_eq!(
+            knob(Config::builder().shed_latency_factor(bad)),
+            "shed_latency_factor",
+            "{bad}"
+        );
+    }
+    for good in [0.0, 1.5, 2.5, 100.0] {
+        let config = Config::builder().shed_latency_factor(good).build().unwrap();
+        assert!((config.shed_latency_factor() - good).abs() < 1e-9);
+    }
+}
+
+/// `n` successes that each take `latency`, each after a second of quiet (so that the
+/// thread's countdown times every one of them).
+fn successes(breaker: &Breaker<ManualClock>, clock: &ManualClock, n: u32, latency: Duration) {
+    for _ in 0..n {
+        clock.advance(Duration::from_secs(1));
+        let permit = breaker.try_acquire().unwrap();
+        clock.advance(latency);
+        permit.success();
+    }
+}
+
+#[test]
+fn successes_that_slow_down_start_shedding_before_any_overload() {
+    let (breaker, clock) = breaker(Config::default());
+    successes(&breaker, &clock, 20, Duration::from_millis(10));
+    assert_eq!(breaker.shed_limit(), None, "a stable latency");
+    // Four times slower (more than 3x the mean), three in a row: not yet.
+    successes(&breaker, &clock, 3, Duration::from_millis(40));
+    assert_eq!(breaker.shed_limit(), None);
+    // One fast success breaks the streak.
+    successes(&breaker, &clock, 1, Duration::from_millis(10));
+    successes(&breaker, &clock, 3, Duration::from_millis(40));
+    assert_eq!(breaker.shed_limit(), None);
+    // The fourth in a row starts shedding, from one call, with the circuit closed.
+    successes(&breaker, &clock, 1, Duration::from_millis(40));
+    assert_eq!(breaker.shed_limit(), Some(1));
+    assert_eq!(breaker.state(), State::Closed);
+    let held = breaker.try_acquire().unwrap();
+    assert!(
+        breaker.try_acquire().is_err(),
+        "the one call let in is in flight"
+    );
+    drop(held);
+}
+
+#[test]
+fn a_slowdown_starts_nothing_with_the_sensor_off_or_below_a_millisecond() {
+    let off = Config::builder().shed_latency_factor(0.0).build().unwrap();
+    let (breaker, clock) = breaker(off);
+    successes(&breaker, &clock, 20, Duration::from_millis(10));
+    successes(&breaker, &clock, 20, Duration::from_millis(500));
+    assert_eq!(breaker.shed_limit(), None, "off");
+    // From 10 µs to 900 µs: ninety times slower, but under 3x the 1 ms floor.
+    let (breaker, clock) = breaker_default();
+    successes(&breaker, &clock, 20, Duration::from_micros(10));
+    successes(&breaker, &clock, 20, Duration::from_micros(900));
+    assert_eq!(breaker.shed_limit(), None, "under the floor");
+}
+
+fn breaker_default() -> (Breaker<ManualClock>, ManualClock) {
+    breaker(Config::default())
 }
 
 #[test]

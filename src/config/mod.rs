@@ -304,6 +304,14 @@ impl ConfigBuilder {
             0.001..=0.999,
             "be a fraction above 0 and below 1",
         )?;
+        if c.shed_latency_factor != 0.0 {
+            c.shed_latency_factor = fraction(
+                knob::shed_latency_factor,
+                c.shed_latency_factor,
+                1.5..=100.0,
+                "be 0 (off) or a number from 1.5 to 100",
+            )?;
+        }
         if c.shed_window < Duration::from_millis(10) || c.shed_window > Duration::from_secs(600) {
             return Err(ConfigError::new(
                 knob::shed_window,

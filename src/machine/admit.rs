@@ -12,10 +12,11 @@
 //! circuit is not closed.
 
 use crate::machine::reason::Reason;
+use crate::machine::sense;
 use crate::machine::state::State;
 use crate::machine::word::{
     Ticket, Word, CLOSED, COUNT, COUNTED_MASK, DISABLED, FAST_MASK, FORCED_OPEN, HALF_OPEN,
-    METRICS_ONLY, OPEN, OUT_OF_LINE, PATHS,
+    METRICS_ONLY, OPEN, OUT_OF_LINE, PATHS, SAMPLED,
 };
 use crate::machine::{Machine, Now, Refusal};
 use crate::sync::Ordering;
@@ -35,6 +36,10 @@ impl Machine {
         // The closed path, inlined into the caller: one load, no write.
         let w = self.load();
         if w.low() & FAST_MASK == 0 {
+            // One in so many closed calls a thread makes is timed, out of line (`sense.rs`).
+            if sense::due() {
+                return Ok(Self::sampled(w, read));
+            }
             return Ok(Ticket::new(w.low()));
         }
         // Closed with totals (and no window or rule): counted inline, on this thread's stripe.
@@ -57,6 +62,20 @@ impl Machine {
             }
         }
         self.admit_slow(w, read, read_at)
+    }
+
+    /// A closed admission that the thread's countdown picked to be timed: its ticket carries its
+    /// start and the `SAMPLED` mark, so that its recording goes out of line and is heard by the
+    /// sensor (`sense.rs`).
+    #[cold]
+    #[inline(never)]
+    fn sampled<F: FnMut() -> u64>(w: Word, mut read: F) -> Ticket {
+        let now = read();
+        sense::rearm(now);
+        Ticket {
+            epoch: w.low() | SAMPLED,
+            started: now,
+        }
     }
 
     /// Every admission off the closed and open paths, with the clock already read at `read_at`

@@ -26,6 +26,7 @@ use crate::machine::gate::Gate;
 use crate::machine::link::Link;
 use crate::machine::outcome::Outcome;
 use crate::machine::reason::Reason;
+use crate::machine::sense::Sensor;
 use crate::machine::shed::Shed;
 use crate::machine::tally::Tally;
 use crate::machine::word::Word;
@@ -49,6 +50,8 @@ pub(crate) struct Companion {
     pub(super) gate: OnceLock<Arc<dyn Gate>>,
     /// Overload shedding, made by the first overload (see `shed.rs`).
     pub(super) shed: OnceLock<Shed>,
+    /// The latency sensor, made by the first timed success (see `sense.rs`).
+    pub(super) sensor: OnceLock<Sensor>,
     /// The current half-open round's failed and slow trials, when rounds are decided by rate.
     pub(super) round_failures: Tally,
     pub(super) round_slow: Tally,
@@ -73,6 +76,7 @@ impl Companion {
             extensions: Extensions::default(),
             gate: OnceLock::new(),
             shed: OnceLock::new(),
+            sensor: OnceLock::new(),
             round_failures: Tally::new(),
             round_slow: Tally::new(),
             counting: AtomicBool::new(false),

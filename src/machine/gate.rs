@@ -18,8 +18,9 @@
 use std::sync::Arc;
 
 use crate::machine::outcome::Outcome;
+use crate::machine::sense::Sensor;
 use crate::machine::shed::Shed;
-use crate::machine::word::{Ticket, Word, CLOSED, OUT_OF_LINE};
+use crate::machine::word::{Ticket, Word, CLOSED, NOT_TIMED, OUT_OF_LINE};
 use crate::machine::{Machine, Now};
 use crate::sync::lock;
 
@@ -101,11 +102,32 @@ impl Machine {
             }
         };
         let recorded = shed.record(now.get(), ticket.started, outcome);
+        // A success let in while shedding was timed: the sensor learns its latency.
+        if outcome == Outcome::Success && ticket.started != NOT_TIMED {
+            let latency = now.get().saturating_sub(ticket.started);
+            if let Some(sensor) = self.sensor() {
+                sensor.hear(latency, false);
+            }
+        }
         if recorded.toggled {
             let config = lock(&self.transition_lock);
             self.refresh_paths(&config);
         }
         recorded.outcome
+    }
+
+    /// Hears that a timed closed call succeeded after `latency` (ns): if the sensor says so
+    /// and shedding is not on yet, it starts (see `sense.rs`).
+    pub(super) fn heard<F: FnMut() -> u64>(&self, latency: u64, now: &mut Now<F>) {
+        let shedding = self.shed().is_some_and(Shed::active);
+        let sensor = self.sensor_made();
+        if !sensor.hear(latency, !shedding) {
+            return;
+        }
+        if self.shed_made().sense(now.get(), sensor.threshold()) {
+            let config = lock(&self.transition_lock);
+            self.refresh_paths(&config);
+        }
     }
 
     /// While overload shedding is on: its limit on calls in flight.
@@ -117,6 +139,20 @@ impl Machine {
     #[inline]
     pub(super) fn shed(&self) -> Option<&Shed> {
         self.companion_if_any()?.shed.get()
+    }
+
+    /// The latency sensor, if a timed success ever made it.
+    #[inline]
+    pub(super) fn sensor(&self) -> Option<&Sensor> {
+        self.companion_if_any()?.sensor.get()
+    }
+
+    /// The latency sensor, made by the first timed success from the config of the moment (as
+    /// `shed_made`).
+    fn sensor_made(&self) -> &Sensor {
+        self.companion()
+            .sensor
+            .get_or_init(|| Sensor::new(&lock(&self.transition_lock)))
     }
 
     /// Overload shedding, made on the first overload from the config of the moment (under the

@@ -40,6 +40,7 @@
 //! | `companion.rs` | the cold-path companion: listeners, trip rule, counts, fleet link, extensions |
 //! | `gate.rs` | the admission gate hook (the adaptive throttle attaches through it) |
 //! | `shed.rs` | overload shedding: the controller behind `Outcome::Overload` |
+//! | `sense.rs` | hearing overload before the first timeout: sampled latencies of closed calls |
 //! | `reconfigure.rs` | new knobs in place, and the path bits derived from them |
 //! | `mirror.rs`, `tally.rs` | the knobs mirrored for lock-free reads; per-generation tallies |
 //! | `link.rs` | the [`Link`](link::Link) a fleet attaches through |
@@ -58,6 +59,7 @@ pub(crate) mod reason;
 pub(crate) mod reconfigure;
 pub(crate) mod record;
 pub(crate) mod round;
+pub(crate) mod sense;
 pub(crate) mod shed;
 pub(crate) mod state;
 pub(crate) mod tally;

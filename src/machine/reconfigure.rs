@@ -38,6 +38,9 @@ impl Machine {
         if let Some(shed) = self.shed() {
             shed.configure(&config);
         }
+        if let Some(sensor) = self.sensor() {
+            sensor.configure(&config);
+        }
         // Counting starts before the out-of-line bit sends calls to be counted, and stops after.
         let totals = config.totals() || self.totals_kept();
         if totals {

@@ -13,7 +13,8 @@
 use crate::machine::outcome::Outcome;
 use crate::machine::reason::Reason;
 use crate::machine::word::{
-    Ticket, Word, CLOSED, COUNT, DISABLED, HALF_OPEN, METRICS_ONLY, OPEN, OUT_OF_LINE, PATHS,
+    Ticket, Word, CLOSED, COUNT, DISABLED, HALF_OPEN, METRICS_ONLY, NOT_TIMED, OPEN, OUT_OF_LINE,
+    PATHS, SAMPLED,
 };
 use crate::machine::{Machine, Now};
 use crate::sync::Ordering;
@@ -62,6 +63,8 @@ impl Machine {
         outcome: Outcome,
         now: &mut Now<F>,
     ) {
+        // A timed closed call: heard by the sensor (`sense.rs`), then recorded as any other.
+        let ticket = self.heard_if_timed(ticket, outcome, now);
         // The admission gate and overload shedding (see `gate.rs`, `shed.rs`).
         let given = outcome;
         let outcome = self.gate_records(w, ticket, outcome, now);
@@ -168,6 +171,41 @@ impl Machine {
                 }
                 Err(actual) => w = actual,
             }
+        }
+    }
+
+    /// A call's ticket as recording counts it: a timed one (marked `SAMPLED`) is first heard
+    /// by the sensor, out of line.
+    #[inline]
+    fn heard_if_timed<F: FnMut() -> u64>(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) -> Ticket {
+        if ticket.epoch & SAMPLED == 0 {
+            return ticket;
+        }
+        self.sampled_ended(ticket, outcome, now)
+    }
+
+    /// A timed closed call ended: the sensor hears its latency if it succeeded, and shedding
+    /// starts if the sensor says so. Returns the ticket as any other call's (unmarked, untimed:
+    /// it was not counted in by shedding).
+    #[inline(never)]
+    fn sampled_ended<F: FnMut() -> u64>(
+        &self,
+        ticket: Ticket,
+        outcome: Outcome,
+        now: &mut Now<F>,
+    ) -> Ticket {
+        if outcome == Outcome::Success && Word(u64::from(ticket.epoch)).kind() == CLOSED {
+            let latency = now.get().saturating_sub(ticket.started);
+            self.heard(latency, now);
+        }
+        Ticket {
+            epoch: ticket.epoch & !SAMPLED,
+            started: NOT_TIMED,
         }
     }
 

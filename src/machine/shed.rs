@@ -36,10 +36,23 @@
 //! downstream serves without queueing, rather than climbing until calls time out and falling
 //! back (on the storm simulation: 97-99 % of the capacity left over a 60 s overload, from
 //! 89-97 %). Free: a call let in while shedding already carries its start time, and the
-//! latency is read only while shedding; a call admitted before shedding began is not timed.
+//! latency is read only while shedding; a call admitted before shedding began is not counted
+//! (a call the sensor timed hands its start to the sensor only).
 //!
-//! Made by the first overload and kept in the companion (`Companion::shed`), so a breaker that
-//! never sees one carries nothing for it. Relies on the machine for the word's out-of-line bit: it is set (under the transition lock,
+//! Shedding also starts before any overload is heard, when the latency sensor (`sense.rs`)
+//! hears four successes in a row take more than `shed_latency_factor` (3) times their mean:
+//! a queue building in front of a dependency whose capacity fell is heard a few completions
+//! into it, where the first timeout comes one timeout later, and the queue built meanwhile is
+//! work nobody waits for (on the storm simulation, 85 % of the capacity left at 20 % over 10 s
+//! when shedding starts at the first timeout, 100 % when it starts on the sensor's word). Such
+//! an episode starts as an overload's does (a limit of one call, slow start), but its fastest
+//! success is seeded with the sensor's threshold, so that successes queued behind the calls
+//! already in flight do not count as unqueued. A dependency that only became slower is heard
+//! too; the limit then grows by slow start to what it sustains and shedding stops once a
+//! `shed_window` passes with no refusal.
+//!
+//! Made by the first overload or the sensor's first word and kept in the companion
+//! (`Companion::shed`), so a breaker that never sees either carries nothing for it. Relies on the machine for the word's out-of-line bit: it is set (under the transition lock,
 //! through `refresh_paths`) only while [`Shed::active`] is true, so a healthy closed call never
 //! comes here and the inlined fast path is unchanged; and on the ticket's start time, which
 //! `admit` stamps on the calls it counts, so that a call admitted before shedding began is
@@ -294,6 +307,16 @@ impl Shed {
                 .min(latency);
         }
         latency > fastest.saturating_mul(QUEUED)
+    }
+
+    /// Starts shedding at `now` because the sensor heard calls slow down (`sense.rs`), as if an
+    /// overload had been heard; whether it was not shedding already.
+    pub(crate) fn sense(&self, now: u64, usual: u64) -> bool {
+        if !self.enabled.load(Ordering::Relaxed) || !self.start(now) {
+            return false;
+        }
+        self.fastest.fetch_min(usual.max(1), Ordering::AcqRel);
+        true
     }
 
     /// Starts shedding at `now`; whether it was not shedding already.

@@ -50,6 +50,7 @@ fn turning_totals_on_keeps_the_epoch_of_calls_in_flight() {
 #[test]
 fn closed_success_with_no_failures_leaves_the_word_untouched() {
     let m = machine(3, 10, 1);
+    crate::machine::sense::skip(10);
     let before = m.word.load(Ordering::Relaxed);
     let t = m.admit(at(0)).unwrap();
     m.record(t, Outcome::Success, || -> u64 { panic!("clock read") });
@@ -59,12 +60,38 @@ fn closed_success_with_no_failures_leaves_the_word_untouched() {
 #[test]
 fn closed_path_never_reads_the_clock() {
     let m = machine(3, 10, 1);
+    crate::machine::sense::skip(10);
     let no_clock = || -> u64 { panic!("clock read on the closed path") };
     let t = m.admit(no_clock).unwrap();
     m.record(t, Outcome::Failure, no_clock);
     let t = m.admit(no_clock).unwrap();
     m.record(t, Outcome::Success, no_clock);
     assert_eq!(m.consecutive_failures(), 0);
+}
+
+#[test]
+fn a_timed_closed_call_reads_the_clock_once_each_way_and_writes_no_word() {
+    let m = machine(3, 10, 1);
+    crate::machine::sense::skip(0);
+    let before = m.word.load(Ordering::Relaxed);
+    let reads = std::cell::Cell::new(0);
+    let clock = || {
+        reads.set(reads.get() + 1);
+        5_000_000
+    };
+    let t = m.admit(clock).unwrap();
+    assert_eq!(reads.get(), 1, "its start");
+    assert_eq!(t.started, 5_000_000);
+    m.record(t, Outcome::Success, clock);
+    assert_eq!(reads.get(), 2, "its end");
+    assert_eq!(m.word.load(Ordering::Relaxed), before);
+    // 5 ms after the thread's start (0) the rate is low: the next call is timed too, at the
+    // same instant, which doubles the countdown; so the call after it is not timed.
+    let t = m.admit(clock).unwrap();
+    m.record(t, Outcome::Success, clock);
+    assert_eq!(reads.get(), 4);
+    let t = m.admit(|| -> u64 { panic!("clock read") }).unwrap();
+    m.record(t, Outcome::Success, || -> u64 { panic!("clock read") });
 }
 
 /// A link that counts `failures_changed` calls.

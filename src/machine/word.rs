@@ -55,6 +55,9 @@ pub(super) const FAST_MASK: u32 = 0b111 | PATHS;
 /// The low-half bits the closed counting path checks: zero under this mask is Closed with
 /// nothing but totals to keep, and `OPEN` is Open with nothing but totals to keep.
 pub(super) const COUNTED_MASK: u32 = 0b111 | OUT_OF_LINE;
+/// The mark of a timed closed call's ticket (see `sense.rs`): the count bit, which no other
+/// ticket's epoch carries, so that its recording misses the closed fast path.
+pub(super) const SAMPLED: u32 = COUNT;
 pub(super) const PAYLOAD_SHIFT: u32 = 32;
 pub(super) const IN_FLIGHT_MASK: u32 = 0xFFFF;
 pub(super) const SUCCESS_SHIFT: u32 = 16;

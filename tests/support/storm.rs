@@ -63,6 +63,20 @@ pub struct Setup {
     /// Open-loop callers: logical calls arrive at this rate (per second) whatever happens to
     /// them; `None`: the closed loop of `clients`.
     pub open_loop: Option<f64>,
+    /// A delay added to every answer after the server served it (in parallel: it takes no
+    /// capacity), as a network or a dependency of the dependency would add.
+    pub delay: Delay,
+}
+
+/// The delay added to answers (`Setup::delay`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Delay {
+    /// None.
+    Zero,
+    /// Lognormal: this median (ns) and sigma: heavy-tailed latency.
+    Lognormal { median: u64, sigma: f64 },
+    /// `before` ns, then `during` ns from the trigger's start to its end.
+    Step { before: u64, during: u64 },
 }
 
 impl Setup {
@@ -82,6 +96,7 @@ impl Setup {
             think_mean: 900 * MS,
             timeout: 500 * MS,
             open_loop: None,
+            delay: Delay::Zero,
         }
     }
 
@@ -96,6 +111,18 @@ impl Setup {
     /// closed loop's healthy rate).
     pub fn open(mut self) -> Self {
         self.open_loop = Some(150.0);
+        self
+    }
+
+    /// The same with open-loop callers at `rate` logical calls a second.
+    pub fn open_at(mut self, rate: f64) -> Self {
+        self.open_loop = Some(rate);
+        self
+    }
+
+    /// The same with `delay` added to every answer.
+    pub fn delayed(mut self, delay: Delay) -> Self {
+        self.delay = delay;
         self
     }
 
@@ -219,7 +246,7 @@ pub fn rows() -> Vec<Scenario> {
             ..Scenario::new("breaker 5 / 5 s + budget")
         },
         Scenario {
-            breaker: Some(default),
+            breaker: Some(breaker_default),
             budget: Pay::Tps,
             ..Scenario::new("breaker default + budget")
         },
@@ -256,11 +283,28 @@ pub fn breaker_config() -> Config {
 }
 
 /// A breaker that opens after 5 consecutive failures for 5 s, with today's failures (overload
-/// shedding off: every timeout is a failure).
+/// shedding off: every timeout is a failure, and latency starts nothing).
 pub fn breaker_5_5s() -> Config {
     Config::builder()
         .failure_threshold(5)
         .reset_timeout(Duration::from_secs(5))
+        .shed_overload(false)
+        .build()
+        .expect("valid")
+}
+
+/// `Config::default()` with the latency sensor off: shedding starts at the first overload only.
+pub fn no_sensor() -> Config {
+    Config::builder()
+        .shed_latency_factor(0.0)
+        .build()
+        .expect("valid")
+}
+
+/// `Config::default()` with overload shedding off: the breaker of before issue #28.
+pub fn breaker_default() -> Config {
+    Config::builder()
+        .shed_overload(false)
         .build()
         .expect("valid")
 }

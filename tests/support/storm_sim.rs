@@ -14,7 +14,7 @@ use std::time::Duration;
 use protego_breaker::sleep::Sleep;
 use protego_breaker::{Clock, ManualClock};
 
-use super::{Setup, SEC, TICK};
+use super::{Delay, Setup, SEC, TICK};
 
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
@@ -22,6 +22,8 @@ enum Event {
     Wake(Waker),
     /// The server finished the request at the head of its queue.
     Served,
+    /// A served request's answer arrives (after `Setup::delay`).
+    Answer(Arc<Mutex<Reply>>),
 }
 
 struct Reply {
@@ -37,6 +39,8 @@ struct Core {
     queue: VecDeque<Arc<Mutex<Reply>>>,
     busy: bool,
     attempts: Vec<u32>,
+    /// Draws of `Setup::delay` (splitmix64 state).
+    rng: u64,
 }
 
 /// The simulation: its clock, its events and server, and the clients' tasks.
@@ -65,7 +69,10 @@ impl Sim {
         Sim {
             setup,
             clock: ManualClock::new(),
-            core: Arc::new(Mutex::new(Core::default())),
+            core: Arc::new(Mutex::new(Core {
+                rng: setup.seed ^ 0xde1a_7000,
+                ..Core::default()
+            })),
             ready: Arc::new(Mutex::new(VecDeque::new())),
             tasks: Rc::new(RefCell::new(Vec::new())),
         }
@@ -193,19 +200,69 @@ impl Sim {
                 Some(Event::Served) => {
                     let head = core.queue.pop_front();
                     self.serve_next(&mut core, at);
-                    drop(core);
-                    if let Some(reply) = head {
-                        let mut reply = reply.lock().unwrap();
-                        reply.done = true;
-                        if let Some(waker) = reply.waker.take() {
-                            waker.wake();
+                    let delay = self.delay(&mut core, at);
+                    match head {
+                        Some(reply) if delay > 0 => {
+                            push(&mut core, at + delay, Event::Answer(reply));
                         }
+                        Some(reply) => {
+                            drop(core);
+                            answer(&reply);
+                        }
+                        None => {}
                     }
+                }
+                Some(Event::Answer(reply)) => {
+                    drop(core);
+                    answer(&reply);
                 }
                 None => {}
             }
         }
     }
+}
+
+/// Marks `reply` answered and wakes its caller.
+fn answer(reply: &Mutex<Reply>) {
+    let mut reply = reply.lock().unwrap();
+    reply.done = true;
+    if let Some(waker) = reply.waker.take() {
+        waker.wake();
+    }
+}
+
+impl Sim {
+    /// The delay added to an answer served at `now` (`Setup::delay`).
+    fn delay(&self, core: &mut Core, now: u64) -> u64 {
+        let s = &self.setup;
+        match s.delay {
+            Delay::Zero => 0,
+            Delay::Step { before, during } => {
+                if now >= s.trigger_start && now < s.trigger_end() {
+                    during
+                } else {
+                    before
+                }
+            }
+            Delay::Lognormal { median, sigma } => {
+                // Box-Muller: a standard normal from two uniforms in (0, 1].
+                let u1 = unit(&mut core.rng);
+                let u2 = unit(&mut core.rng);
+                let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                (median as f64 * (sigma * z).exp()) as u64
+            }
+        }
+    }
+}
+
+/// A uniform draw in (0, 1] from a splitmix64 state.
+fn unit(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    ((z >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 
 fn push(core: &mut Core, at: u64, event: Event) {

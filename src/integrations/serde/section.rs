@@ -145,7 +145,7 @@ impl<'de> Deserialize<'de> for Config {
 /// use protego_breaker::Config;
 ///
 /// let json = serde_json::to_string(&Config::default())?;
-/// assert_eq!(json, r#"{"failure_threshold":3,"reset_timeout":"1m","half_open_retries":2,"initial_state":"closed","half_open_by_rate":false,"backoff_multiplier":1.0,"jitter":0.0,"failure_rate_threshold":50,"minimum_calls":10,"slow_call_rate_threshold":100,"totals":false,"shed_overload":true,"shed_backoff":0.9,"shed_window":"1s","shed_outage_after":"5s"}"#);
+/// assert_eq!(json, r#"{"failure_threshold":3,"reset_timeout":"1m","half_open_retries":2,"initial_state":"closed","half_open_by_rate":false,"backoff_multiplier":1.0,"jitter":0.0,"failure_rate_threshold":50,"minimum_calls":10,"slow_call_rate_threshold":100,"totals":false,"shed_overload":true,"shed_backoff":0.9,"shed_window":"1s","shed_latency_factor":3.0,"shed_outage_after":"5s"}"#);
 /// let back: Config = serde_json::from_str(&json)?;
 /// assert_eq!(back, Config::default());
 /// # Ok::<(), serde_json::Error>(())
