@@ -379,3 +379,60 @@ fn fixed(value: f64) -> u64 {
     let fixed = (value * 1024.0).round() as u64;
     fixed
 }
+
+#[cfg(all(test, not(protego_loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const MS: u64 = 1_000_000;
+
+    proptest! {
+        /// An episode the sensor started (threshold 30 ms) has a limit of four calls plus one
+        /// for each call found in flight that ended within 15 ms of the word and before the
+        /// first overload, whatever the order and outcome of the ends; nothing else moves it
+        /// before the first cut.
+        #[test]
+        fn a_sensed_episode_takes_only_the_places_of_early_unconfirmed_ends(
+            ends in proptest::collection::vec((0u64..40 * MS, any::<bool>()), 0..64),
+            overload_at in proptest::option::of(0u64..40 * MS),
+        ) {
+            let shed = Shed::new(&Config::default());
+            let word = 10_000 * MS;
+            prop_assert!(shed.sense(word, 30 * MS));
+            prop_assert_eq!(shed.limit(), Some(4));
+            let mut ends = ends;
+            ends.sort_unstable();
+            let mut confirmed = false;
+            let mut expected = 4;
+            for (after, success) in ends {
+                if let Some(at) = overload_at {
+                    if !confirmed && at <= after {
+                        let mut started = NOT_TIMED;
+                        prop_assert!(shed.admit(word + at, &mut started));
+                        shed.record(word + at, started, Outcome::Overload);
+                        confirmed = true;
+                    }
+                }
+                let outcome = if success { Outcome::Success } else { Outcome::Failure };
+                shed.record(word + after, NOT_TIMED, outcome);
+                if !confirmed && after < 15 * MS {
+                    expected += 1;
+                }
+                prop_assert_eq!(shed.limit(), Some(expected));
+            }
+        }
+    }
+
+    #[test]
+    fn an_overload_starts_at_one_call_and_hands_nothing_over() {
+        let shed = Shed::new(&Config::default());
+        let mut started = NOT_TIMED;
+        shed.record(MS, NOT_TIMED, Outcome::Overload);
+        assert_eq!(shed.limit(), Some(1));
+        shed.record(2 * MS, NOT_TIMED, Outcome::Failure);
+        assert_eq!(shed.limit(), Some(1));
+        assert!(shed.admit(2 * MS, &mut started));
+        assert_eq!(started, 2 * MS);
+    }
+}
