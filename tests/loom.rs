@@ -775,9 +775,47 @@ fn racing_slow_successes_start_shedding_once() {
         t.join().unwrap();
         assert_eq!(
             b.shed_limit(),
-            Some(1),
-            "shedding from one call, by slow start"
+            Some(4),
+            "shedding from four calls (the first racer's place is not handed over: it ended \
+             before the word)"
         );
+        assert_eq!(b.state(), State::Closed);
+    });
+}
+
+#[test]
+fn a_call_found_in_flight_racing_the_confirming_overload_hands_over_at_most_its_place() {
+    use protego_breaker::call::Outcome;
+    loom::model(|| {
+        let (clock, b) = shared(Config::default());
+        // The sensor's baseline: twenty timed successes of 1 ms (its threshold: 3 ms).
+        clock.advance(Duration::from_secs(1));
+        for _ in 0..20 {
+            let call = b.try_acquire().unwrap();
+            clock.advance(Duration::from_millis(1));
+            call.record(Outcome::Success);
+        }
+        for _ in 0..3 {
+            let call = b.try_acquire().unwrap();
+            clock.advance(Duration::from_millis(10));
+            call.record(Outcome::Success);
+        }
+        // The fourth slow success is the word, with one more call in flight.
+        clock.advance(Duration::from_millis(1));
+        let fourth = b.try_acquire().unwrap();
+        let found = Arc::clone(&b).try_acquire_owned().unwrap();
+        clock.advance(Duration::from_millis(10));
+        fourth.record(Outcome::Success);
+        assert_eq!(b.shed_limit(), Some(4));
+        // A call let in since times out (the overload confirms the episode) while the one found
+        // in flight ends, within half the threshold of the word: its place is handed over if
+        // it ended first, and nothing else moves the limit.
+        let counted = Arc::clone(&b).try_acquire_owned().unwrap();
+        let t = thread::spawn(move || found.record(Outcome::Success));
+        counted.record(Outcome::Overload);
+        t.join().unwrap();
+        let limit = b.shed_limit().unwrap();
+        assert!(limit == 4 || limit == 5, "{limit}");
         assert_eq!(b.state(), State::Closed);
     });
 }

@@ -207,16 +207,60 @@ fn successes_that_slow_down_start_shedding_before_any_overload() {
     successes(&breaker, &clock, 1, Duration::from_millis(10));
     successes(&breaker, &clock, 3, Duration::from_millis(40));
     assert_eq!(breaker.shed_limit(), None);
-    // The fourth in a row starts shedding, from one call, with the circuit closed.
+    // The fourth in a row starts shedding, from four calls, with the circuit closed.
     successes(&breaker, &clock, 1, Duration::from_millis(40));
-    assert_eq!(breaker.shed_limit(), Some(1));
+    assert_eq!(breaker.shed_limit(), Some(4));
     assert_eq!(breaker.state(), State::Closed);
-    let held = breaker.try_acquire().unwrap();
+    let held: Vec<_> = (0..4).map(|_| breaker.try_acquire().unwrap()).collect();
     assert!(
         breaker.try_acquire().is_err(),
-        "the one call let in is in flight"
+        "the four calls let in are in flight"
     );
     drop(held);
+}
+
+#[test]
+fn a_sensed_episode_hands_the_places_of_the_calls_it_found_over_until_confirmed() {
+    let (breaker, clock) = breaker(Config::default());
+    successes(&breaker, &clock, 20, Duration::from_millis(10));
+    successes(&breaker, &clock, 3, Duration::from_millis(40));
+    // Three calls in flight when the fourth slow success is heard (the threshold: 30 ms).
+    clock.advance(Duration::from_secs(1));
+    let fourth = breaker.try_acquire().unwrap();
+    let mut found: Vec<_> = (0..3).map(|_| breaker.try_acquire().unwrap()).collect();
+    clock.advance(Duration::from_millis(40));
+    fourth.success();
+    assert_eq!(breaker.shed_limit(), Some(4));
+    // One that ends within half the threshold of the word hands its place over.
+    clock.advance(Duration::from_millis(5));
+    found.pop().unwrap().success();
+    assert_eq!(breaker.shed_limit(), Some(5));
+    // An overload of a call let in since confirms the episode: no more places handed over,
+    // and none taken back before the first cut (a tenth of `shed_window` after the word).
+    breaker.try_acquire().unwrap().overload();
+    found.pop().unwrap().success();
+    assert_eq!(
+        breaker.shed_limit(),
+        Some(5),
+        "confirmed: nothing handed over"
+    );
+    // Past half the threshold, nothing is handed over either.
+    let (breaker, clock) = self::breaker(Config::default());
+    successes(&breaker, &clock, 20, Duration::from_millis(10));
+    successes(&breaker, &clock, 3, Duration::from_millis(40));
+    clock.advance(Duration::from_secs(1));
+    let fourth = breaker.try_acquire().unwrap();
+    let late = breaker.try_acquire().unwrap();
+    clock.advance(Duration::from_millis(40));
+    fourth.success();
+    clock.advance(Duration::from_millis(20));
+    late.success();
+    assert_eq!(breaker.shed_limit(), Some(4), "ended 20 ms after the word");
+    // An episode an overload starts begins at one call.
+    let (breaker, _) = self::breaker(Config::default());
+    let _found: Vec<_> = (0..3).map(|_| breaker.try_acquire().unwrap()).collect();
+    breaker.try_acquire().unwrap().overload();
+    assert_eq!(breaker.shed_limit(), Some(1));
 }
 
 #[test]

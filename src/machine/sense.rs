@@ -17,8 +17,10 @@
 //! moving average over about 64 samples, `ALPHA_SHIFT`), and counts successive samples that took
 //! more than `shed_latency_factor` times it (or times `FLOOR`, 1 ms, if that is more): after
 //! `STREAK` (four) of them in a row, overload shedding starts as if an overload had been heard
-//! (`Shed::sense`), with its limit at one call, grown by slow start, and the episode's fastest
-//! success seeded with the threshold (see `shed.rs`). A queue
+//! (`Shed::sense`), with its limit at four calls plus one per call found in flight that ends
+//! within half the threshold (what the dependency completes: a false word refuses nothing),
+//! grown by slow start, and the episode's fastest success seeded with the threshold (see
+//! `shed.rs`). A queue
 //! that builds in front of a dependency whose capacity fell makes every call slower than the
 //! last, which is heard within a few completions, where the first timeout comes one timeout
 //! after the fall. A dependency that is merely slower (a rise in latency at the same capacity)
