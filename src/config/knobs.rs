@@ -542,7 +542,8 @@ macro_rules! knobs {
             /// row, for overload shedding to start before any overload is heard (3 by default;
             /// 0 turns it off, else from 1.5 to 100). The usual latency is the moving mean of a
             /// sample of the closed calls (every call at low rates, about one per 20 µs a thread
-            /// at high ones) and counts as at least 1 ms. A queue building in front of a dependency
+            /// at high ones) and counts as at least 10 ms (below it, a rise cannot be told from the
+            /// caller's own executor queueing). A queue building in front of a dependency
             /// whose capacity fell is heard within a few completions, where the first timeout
             /// comes one timeout later. Kept to three decimals.
             /// ```

@@ -15,7 +15,7 @@
 //!
 //! The sensor keeps a baseline, the mean latency of successes (an exponentially weighted
 //! moving average over about 64 samples, `ALPHA_SHIFT`), and counts successive samples that took
-//! more than `shed_latency_factor` times it (or times `FLOOR`, 1 ms, if that is more): after
+//! more than `shed_latency_factor` times it (or times `FLOOR`, 10 ms, if that is more): after
 //! `STREAK` (four) of them in a row, overload shedding starts as if an overload had been heard
 //! (`Shed::sense`), with its limit at four calls plus one per call found in flight that ends
 //! within half the threshold (what the dependency completes: a false word refuses nothing),
@@ -58,8 +58,9 @@ const ALPHA_SHIFT: u32 = 6;
 const WARM: u32 = 16;
 /// Successive slow samples that start shedding.
 pub(crate) const STREAK: u32 = 4;
-/// The least baseline a latency is compared with (ns): under 1 ms, a rise is not overload.
-const FLOOR: u64 = 1_000_000;
+/// The least baseline a latency is compared with (ns): 10 ms. Below it a rise cannot be told
+/// from the caller's own executor queueing (a busy process delays every call by a few ms).
+const FLOOR: u64 = 10_000_000;
 
 /// This thread's countdown to its next timed call, and how it was armed.
 struct Countdown {
