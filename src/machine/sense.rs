@@ -319,11 +319,12 @@ mod tests {
             }
         }
 
-        /// A sustained rise of more than the factor starts shedding within `STREAK` samples of
-        /// it, once the sensor has heard `WARM` samples.
+        /// A sustained rise of more than the factor over a usual latency at or above `FLOOR`
+        /// starts shedding within `STREAK` samples of it, once the sensor has heard `WARM`
+        /// samples.
         #[test]
         fn a_sustained_rise_fires_within_the_streak(
-            usual in 1_000_000u64..1_000_000_000,
+            usual in FLOOR..1_000_000_000,
             warm in WARM..200,
             factor in 1.5f64..10.0,
             over in 1.05f64..10.0,
