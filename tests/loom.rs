@@ -747,21 +747,21 @@ fn racing_queued_successes_while_shedding_leave_the_limit_as_it_was() {
 fn racing_slow_successes_start_shedding_once() {
     loom::model(|| {
         let (clock, b) = shared(Config::default());
-        // Twenty timed successes of 1 ms (a call after a millisecond of quiet is timed): the
-        // latency sensor's baseline.
+        // Twenty timed successes of 10 ms (a call after a millisecond of quiet is timed): the
+        // latency sensor's baseline (its threshold: 30 ms, three times its 10 ms floor).
         clock.advance(Duration::from_secs(1));
         for _ in 0..20 {
             let call = start(&b).unwrap();
-            clock.advance(Duration::from_millis(1));
+            clock.advance(Duration::from_millis(10));
             finish(call, OK);
         }
         assert_eq!(b.shed_limit(), None);
-        // Four timed calls back 10 ms later, ten times the usual: two heard before the race,
+        // Four timed calls back 100 ms later, ten times the usual: two heard before the race,
         // and of the two racing, the second to be heard, whichever it is, starts shedding,
         // once.
         for _ in 0..2 {
             let call = start(&b).unwrap();
-            clock.advance(Duration::from_millis(10));
+            clock.advance(Duration::from_millis(100));
             finish(call, OK);
         }
         assert_eq!(b.shed_limit(), None);
@@ -769,7 +769,7 @@ fn racing_slow_successes_start_shedding_once() {
         let one = start(&b).unwrap();
         clock.advance(Duration::from_millis(1));
         let two = start(&b).unwrap();
-        clock.advance(Duration::from_millis(10));
+        clock.advance(Duration::from_millis(100));
         let t = thread::spawn(move || finish(one, OK));
         finish(two, OK);
         t.join().unwrap();
@@ -788,23 +788,23 @@ fn a_call_found_in_flight_racing_the_confirming_overload_hands_over_at_most_its_
     use protego_breaker::call::Outcome;
     loom::model(|| {
         let (clock, b) = shared(Config::default());
-        // The sensor's baseline: twenty timed successes of 1 ms (its threshold: 3 ms).
+        // The sensor's baseline: twenty timed successes of 10 ms (its threshold: 30 ms).
         clock.advance(Duration::from_secs(1));
         for _ in 0..20 {
             let call = b.try_acquire().unwrap();
-            clock.advance(Duration::from_millis(1));
+            clock.advance(Duration::from_millis(10));
             call.record(Outcome::Success);
         }
         for _ in 0..3 {
             let call = b.try_acquire().unwrap();
-            clock.advance(Duration::from_millis(10));
+            clock.advance(Duration::from_millis(100));
             call.record(Outcome::Success);
         }
         // The fourth slow success is the word, with one more call in flight.
         clock.advance(Duration::from_millis(1));
         let fourth = b.try_acquire().unwrap();
         let found = Arc::clone(&b).try_acquire_owned().unwrap();
-        clock.advance(Duration::from_millis(10));
+        clock.advance(Duration::from_millis(100));
         fourth.record(Outcome::Success);
         assert_eq!(b.shed_limit(), Some(4));
         // A call let in since times out (the overload confirms the episode) while the one found
