@@ -46,6 +46,7 @@
 use std::cell::Cell;
 
 use crate::config::Config;
+use crate::machine::shed::fixed;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// The interval between two timed calls a thread aims at when it calls often (ns).
@@ -241,14 +242,6 @@ fn ewma(average: u64, sample: u64) -> u64 {
     } else {
         average - ((average - sample) >> ALPHA_SHIFT)
     }
-}
-
-/// `value` (checked by `build`) in 1/1024ths, rounded.
-fn fixed(value: f64) -> u64 {
-    // At most 100 * 1024: no truncation or sign loss.
-    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let fixed = (value * 1024.0).round() as u64;
-    fixed
 }
 
 #[cfg(all(test, not(protego_loom)))]

@@ -372,9 +372,10 @@ impl Shed {
     }
 }
 
-/// `value` (from 0 to 1: checked by `build`) in 1/1024ths, rounded.
-fn fixed(value: f64) -> u64 {
-    // From 0 to 1024: no truncation or sign loss.
+/// `value` (from 0 to 100: `shed_backoff` and `shed_latency_factor`, checked by `build`) in
+/// 1/1024ths, rounded.
+pub(crate) fn fixed(value: f64) -> u64 {
+    // At most 100 * 1024: no truncation or sign loss.
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let fixed = (value * 1024.0).round() as u64;
     fixed

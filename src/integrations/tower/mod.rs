@@ -68,6 +68,7 @@ mod layer;
 mod pick;
 mod retry;
 mod service;
+mod timeouts;
 
 pub use future::ResponseFuture;
 #[cfg(any(feature = "http", feature = "tonic"))]

@@ -9,8 +9,9 @@ use pin_project::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::timeouts::TimeoutsShed;
 use crate::call::circuit_breaker::CircuitBreaker;
-use crate::call::classify::{Classify, ErrorsAsFailures, TimeoutsShed};
+use crate::call::classify::{Classify, ErrorsAsFailures};
 use crate::error::Error;
 use crate::integrations::tower::BoxError;
 use crate::retry::{MakeAttempt, Retrier, Retry};
